@@ -1,0 +1,3 @@
+/// In-memory [`crate::LogStore`] (filled in by the baton-log work).
+#[derive(Debug, Default)]
+pub struct MemStore {}

@@ -1,0 +1,3 @@
+/// sled-backed [`crate::LogStore`] (filled in by the baton-log work).
+#[derive(Debug)]
+pub struct SledStore {}
