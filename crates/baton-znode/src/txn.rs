@@ -88,12 +88,19 @@ pub enum TxnOp {
     /// All ops or none.
     Multi(Vec<MultiOp>),
     /// Opens a session (ephemerals can be owned by it from this txn on).
-    CreateSession { session: u64, timeout_ms: u32 },
+    CreateSession {
+        session: u64,
+        timeout_ms: u32,
+    },
     /// Closes a session (explicitly or on expiry) and deletes its ephemerals, in this txn.
-    CloseSession { session: u64 },
+    CloseSession {
+        session: u64,
+    },
     /// Server housekeeping: deletes each listed container / TTL node that is still
     /// eligible at the txn's time (not eligible any more = skipped, not an error).
-    Reap { paths: Vec<String> },
+    Reap {
+        paths: Vec<String>,
+    },
 }
 
 /// A txn as it is logged and replicated.
@@ -111,14 +118,21 @@ pub struct Txn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
     /// The path actually created (with the sequence suffix) and its Stat.
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     Checked,
     Multi(Vec<OpResult>),
     SessionCreated,
     SessionClosed,
-    Reaped { paths: Vec<String> },
+    Reaped {
+        paths: Vec<String>,
+    },
 }
 
 /// What a change did to a path, for watches.
