@@ -1,1 +1,359 @@
-//! helper fills this in
+//! The suite every [`LogStore`] must pass.
+//!
+//! A store plugs in through a [`StoreHarness`] that can open a fresh store and
+//! "restart" one (drop it and open the same durable state again: the same
+//! directory for the sled store, [`crate::MemStore::crash`] for the memory store).
+//! [`run_all`] runs every check; each check is also public so a test can run one
+//! alone. A failing check panics with a message that names it: this is test code.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use bytes::Bytes;
+
+use crate::{LogEntry, LogError, LogStore, Meta, Snapshot};
+
+/// How the suite opens and restarts a store.
+pub trait StoreHarness {
+    type Store: LogStore;
+
+    /// A new, empty store.
+    fn open(&mut self) -> Self::Store;
+
+    /// Drops `store` and opens what it left durable, as a restart would.
+    fn reopen(&mut self, store: Self::Store) -> Self::Store;
+}
+
+/// One named check of the suite.
+pub type Check<H> = (&'static str, fn(&mut H));
+
+/// Every check, in the order [`run_all`] runs them.
+pub fn checks<H: StoreHarness>() -> Vec<Check<H>> {
+    vec![
+        ("empty_store", empty_store::<H>),
+        ("append_and_read_ranges", append_and_read_ranges::<H>),
+        ("out_of_order_appends_store_nothing", out_of_order_appends_store_nothing::<H>),
+        ("flushed_entries_survive_reopen", flushed_entries_survive_reopen::<H>),
+        ("unflushed_loss_is_a_suffix", unflushed_loss_is_a_suffix::<H>),
+        ("durable_operations_are_barriers", durable_operations_are_barriers::<H>),
+        ("truncate_after_then_append", truncate_after_then_append::<H>),
+        ("truncate_everything", truncate_everything::<H>),
+        ("snapshots_latest_and_reopen", snapshots_latest_and_reopen::<H>),
+        ("purge_keeps_newest_snapshots", purge_keeps_newest_snapshots::<H>),
+        ("purge_without_snapshots_keeps_log", purge_without_snapshots_keeps_log::<H>),
+        ("purge_past_the_log_end", purge_past_the_log_end::<H>),
+        ("meta_round_trip", meta_round_trip::<H>),
+        ("large_entries", large_entries::<H>),
+        ("many_entries_paged", many_entries_paged::<H>),
+    ]
+}
+
+/// Runs every check against stores from `harness`.
+pub fn run_all<H: StoreHarness>(harness: &mut H) {
+    for (name, check) in checks::<H>() {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| check(harness)));
+        if let Err(payload) = outcome {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            panic!("conformance check `{name}` failed: {message}");
+        }
+    }
+}
+
+/// An entry whose data names its zxid, so a misplaced entry is visible.
+pub fn entry(zxid: u64) -> LogEntry {
+    LogEntry { zxid, data: Bytes::from(format!("txn {zxid:#x}")) }
+}
+
+pub fn entries(zxids: impl IntoIterator<Item = u64>) -> Vec<LogEntry> {
+    zxids.into_iter().map(entry).collect()
+}
+
+fn all<S: LogStore>(store: &S) -> Vec<LogEntry> {
+    store.read(0, usize::MAX).expect("read of the whole log failed")
+}
+
+fn zxids<S: LogStore>(store: &S) -> Vec<u64> {
+    all(store).iter().map(|e| e.zxid).collect()
+}
+
+fn append<S: LogStore>(store: &mut S, zxids: impl IntoIterator<Item = u64>) {
+    store.append(&entries(zxids)).expect("a valid append was rejected");
+}
+
+fn flush<S: LogStore>(store: &mut S) {
+    store.flush().expect("flush failed");
+}
+
+fn snapshot(zxid: u64) -> Snapshot {
+    Snapshot { zxid, data: Bytes::from(format!("tree at {zxid:#x}")) }
+}
+
+fn assert_bounds<S: LogStore>(store: &S, first: Option<u64>, last: Option<u64>, when: &str) {
+    assert_eq!(store.first_zxid(), first, "first_zxid {when}");
+    assert_eq!(store.last_zxid(), last, "last_zxid {when}");
+}
+
+pub fn empty_store<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    assert_bounds(&store, None, None, "of an empty store");
+    assert!(all(&store).is_empty(), "an empty store returned entries");
+    assert_eq!(store.read(5, 10).unwrap(), [], "read from an empty store");
+    assert_eq!(store.latest_snapshot().unwrap(), None, "snapshot of an empty store");
+    assert_eq!(store.meta().unwrap(), Meta::default(), "meta of an empty store");
+    assert_eq!(store.recovered_truncation(), 0, "fresh store reports a truncation");
+    store.append(&[]).expect("an empty append must be accepted");
+    flush(&mut store);
+    store.truncate_after(0).expect("truncate_after on an empty store");
+    assert_eq!(store.purge(1).unwrap(), 0, "purge of an empty store deleted entries");
+
+    let store = h.reopen(store);
+    assert_bounds(&store, None, None, "of an empty store after reopen");
+    assert_eq!(store.recovered_truncation(), 0, "reopened empty store reports a truncation");
+}
+
+pub fn append_and_read_ranges<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, [10, 20, 30]);
+    append(&mut store, [40]);
+    append(&mut store, [50, 60]);
+    assert_bounds(&store, Some(10), Some(60), "after appends");
+
+    assert_eq!(all(&store), entries([10, 20, 30, 40, 50, 60]), "whole log");
+    assert_eq!(store.read(20, 3).unwrap(), entries([20, 30, 40]), "read(20, 3)");
+    assert_eq!(store.read(15, 2).unwrap(), entries([20, 30]), "read from between entries");
+    assert_eq!(store.read(0, 1).unwrap(), entries([10]), "read(0, 1)");
+    assert_eq!(store.read(60, 10).unwrap(), entries([60]), "read of the last entry");
+    assert_eq!(store.read(61, 10).unwrap(), [], "read past the end");
+    assert_eq!(store.read(u64::MAX, 10).unwrap(), [], "read(u64::MAX)");
+    assert_eq!(store.read(10, 0).unwrap(), [], "read with max 0");
+}
+
+pub fn out_of_order_appends_store_nothing<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, [1, 2, 3]);
+
+    let rejected: [&[u64]; 5] = [&[3], &[2], &[4, 5, 5], &[6, 4], &[7, 8, 1]];
+    for batch in rejected {
+        match store.append(&entries(batch.iter().copied())) {
+            Err(LogError::OutOfOrder { .. }) => {}
+            other => panic!("append of {batch:?} after 1..=3 returned {other:?}"),
+        }
+        assert_eq!(zxids(&store), [1, 2, 3], "a rejected append of {batch:?} stored something");
+        assert_bounds(&store, Some(1), Some(3), "after a rejected append");
+    }
+
+    flush(&mut store);
+    let store = h.reopen(store);
+    assert_eq!(zxids(&store), [1, 2, 3], "rejected appends appeared after reopen");
+}
+
+pub fn flushed_entries_survive_reopen<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=5);
+    flush(&mut store);
+    append(&mut store, 6..=8);
+    flush(&mut store);
+
+    let mut store = h.reopen(store);
+    assert_eq!(all(&store), entries(1..=8), "flushed entries after reopen");
+    assert_bounds(&store, Some(1), Some(8), "after reopen");
+    assert_eq!(store.recovered_truncation(), 0, "clean reopen reports a truncation");
+
+    append(&mut store, [9]);
+    flush(&mut store);
+    let store = h.reopen(store);
+    assert_eq!(all(&store), entries(1..=9), "entries appended after a reopen");
+}
+
+pub fn unflushed_loss_is_a_suffix<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=5);
+    flush(&mut store);
+    append(&mut store, 6..=7);
+    append(&mut store, 8..=9);
+
+    // Whether unflushed entries survive is up to the store; what survives must be
+    // every flushed entry plus a prefix of the rest.
+    let store = h.reopen(store);
+    let survivors = zxids(&store);
+    let expected: Vec<u64> = (1..=survivors.len() as u64).collect();
+    assert!(survivors.len() >= 5, "flushed entries lost: {survivors:?}");
+    assert_eq!(survivors, expected, "reopen kept a non-prefix of the appends");
+    assert_eq!(all(&store), entries(expected), "surviving entries changed");
+    assert_eq!(store.last_zxid(), survivors.last().copied(), "last_zxid after reopen");
+}
+
+pub fn durable_operations_are_barriers<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=2);
+    store.set_meta(Meta { accepted_epoch: 1, current_epoch: 1 }).unwrap();
+    append(&mut store, 3..=4);
+    store.save_snapshot(snapshot(1)).unwrap();
+    append(&mut store, 5..=6);
+    store.truncate_after(5).unwrap();
+
+    let store = h.reopen(store);
+    assert_eq!(zxids(&store), [1, 2, 3, 4, 5], "entries before durable operations were lost");
+}
+
+pub fn truncate_after_then_append<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=10);
+    flush(&mut store);
+
+    store.truncate_after(6).expect("truncate_after(6)");
+    assert_eq!(all(&store), entries(1..=6), "log after truncate_after(6)");
+    assert_bounds(&store, Some(1), Some(6), "after truncate_after(6)");
+
+    store.truncate_after(100).expect("truncate_after past the end");
+    assert_eq!(zxids(&store), [1, 2, 3, 4, 5, 6], "truncate_after past the end changed the log");
+
+    let replacement = LogEntry { zxid: 7, data: Bytes::from_static(b"a new leader's txn") };
+    store.append(std::slice::from_ref(&replacement)).expect("append after truncate");
+    flush(&mut store);
+    assert_bounds(&store, Some(1), Some(7), "after re-append");
+
+    let store = h.reopen(store);
+    let mut expected = entries(1..=6);
+    expected.push(replacement);
+    assert_eq!(all(&store), expected, "truncated and re-appended log after reopen");
+}
+
+pub fn truncate_everything<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 5..=9);
+    flush(&mut store);
+    store.truncate_after(4).expect("truncate_after below the first entry");
+    assert_bounds(&store, None, None, "after truncating everything");
+    assert!(all(&store).is_empty(), "entries left after truncating everything");
+
+    // With the log empty, any zxid may come next.
+    append(&mut store, [2, 3]);
+    flush(&mut store);
+    let store = h.reopen(store);
+    assert_eq!(zxids(&store), [2, 3], "log after truncating everything and reopen");
+    assert_bounds(&store, Some(2), Some(3), "after reopen");
+}
+
+pub fn snapshots_latest_and_reopen<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    store.save_snapshot(snapshot(5)).unwrap();
+    assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(5)), "the only snapshot");
+    store.save_snapshot(snapshot(10)).unwrap();
+    store.save_snapshot(snapshot(7)).unwrap();
+    assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(10)), "newest is by zxid");
+
+    let replaced = Snapshot { zxid: 10, data: Bytes::from_static(b"retaken") };
+    store.save_snapshot(replaced.clone()).unwrap();
+    assert_eq!(store.latest_snapshot().unwrap(), Some(replaced.clone()), "same zxid replaces");
+
+    let store = h.reopen(store);
+    assert_eq!(store.latest_snapshot().unwrap(), Some(replaced), "snapshot after reopen");
+}
+
+pub fn purge_keeps_newest_snapshots<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=20);
+    flush(&mut store);
+    for zxid in [5, 10, 15] {
+        store.save_snapshot(snapshot(zxid)).unwrap();
+    }
+
+    assert_eq!(store.purge(2).unwrap(), 10, "purge(2) must delete entries <= 10");
+    assert_eq!(all(&store), entries(11..=20), "log after purge(2)");
+    assert_bounds(&store, Some(11), Some(20), "after purge(2)");
+    assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(15)), "newest after purge");
+    assert_eq!(store.purge(2).unwrap(), 0, "a repeated purge(2) deleted entries");
+
+    let mut store = h.reopen(store);
+    assert_eq!(zxids(&store), (11..=20).collect::<Vec<_>>(), "purged log after reopen");
+    assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(15)), "snapshot after reopen");
+
+    // keep = 0 means 1: the newest snapshot is never deleted.
+    assert_eq!(store.purge(0).unwrap(), 5, "purge(0) must act as purge(1)");
+    assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(15)), "purge(0) kept a snapshot");
+    assert_bounds(&store, Some(16), Some(20), "after purge(0)");
+    append(&mut store, [21]);
+    assert_bounds(&store, Some(16), Some(21), "append after purge");
+}
+
+pub fn purge_without_snapshots_keeps_log<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=5);
+    assert_eq!(store.purge(3).unwrap(), 0, "purge without snapshots deleted entries");
+    let store = h.reopen(store);
+    assert_eq!(zxids(&store), [1, 2, 3, 4, 5], "log after purge without snapshots");
+}
+
+pub fn purge_past_the_log_end<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=3);
+    store.save_snapshot(snapshot(8)).unwrap();
+    assert_eq!(store.purge(1).unwrap(), 3, "a snapshot past the log end covers all of it");
+    assert_bounds(&store, None, None, "after purging the whole log");
+    append(&mut store, [9, 10]);
+    flush(&mut store);
+    let store = h.reopen(store);
+    assert_eq!(zxids(&store), [9, 10], "log after purge and reopen");
+    assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(8)), "snapshot after reopen");
+}
+
+pub fn meta_round_trip<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    store.set_meta(Meta { accepted_epoch: 3, current_epoch: 2 }).unwrap();
+    let last = Meta { accepted_epoch: u32::MAX, current_epoch: 7 };
+    store.set_meta(last).unwrap();
+    assert_eq!(store.meta().unwrap(), last, "meta before reopen");
+    let store = h.reopen(store);
+    assert_eq!(store.meta().unwrap(), last, "meta after reopen");
+}
+
+pub fn large_entries<H: StoreHarness>(h: &mut H) {
+    const MIB: usize = 1 << 20;
+    let big = |zxid: u64, len: usize| LogEntry {
+        zxid,
+        data: Bytes::from((0..len).map(|i| (i as u64 ^ zxid) as u8).collect::<Vec<_>>()),
+    };
+    let batch = vec![entry(1), big(2, MIB + 1), entry(3), big(4, 3 * MIB)];
+    let large_snapshot = Snapshot { zxid: 4, data: Bytes::from(vec![0x5A; 2 * MIB]) };
+
+    let mut store = h.open();
+    store.append(&batch).expect("append of large entries");
+    flush(&mut store);
+    store.save_snapshot(large_snapshot.clone()).expect("save of a large snapshot");
+
+    let store = h.reopen(store);
+    assert!(all(&store) == batch, "large entries differ after reopen");
+    assert!(
+        store.latest_snapshot().unwrap() == Some(large_snapshot),
+        "large snapshot differs after reopen"
+    );
+}
+
+pub fn many_entries_paged<H: StoreHarness>(h: &mut H) {
+    const COUNT: u64 = 2_000;
+    const PAGE: usize = 64;
+    let mut store = h.open();
+    // Epoch in the high half, as real zxids: big-endian order must hold across it.
+    let zxid = |i: u64| ((1 + i / 700) << 32) | (i % 700);
+    for chunk in (0..COUNT).collect::<Vec<_>>().chunks(100) {
+        append(&mut store, chunk.iter().map(|&i| zxid(i)));
+    }
+    flush(&mut store);
+    let store = h.reopen(store);
+
+    let mut seen = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = store.read(from, PAGE).unwrap();
+        assert!(page.len() <= PAGE, "read returned more than max");
+        let Some(last) = page.last() else { break };
+        from = last.zxid + 1;
+        seen.extend(page);
+    }
+    assert_eq!(seen, entries((0..COUNT).map(zxid)), "paged read of many entries");
+    assert_bounds(&store, Some(zxid(0)), Some(zxid(COUNT - 1)), "with many entries");
+}

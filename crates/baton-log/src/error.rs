@@ -1,13 +1,73 @@
+use std::path::PathBuf;
+
 use thiserror::Error;
 
+/// Everything that can go wrong in a store. Operating errors (I/O, a damaged
+/// directory, a corrupt record) are values of this type; a store never panics on
+/// what it reads from disk.
 #[derive(Debug, Error)]
 pub enum LogError {
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// An fsync/fdatasync of one of the store's files or directories failed. The
+    /// durability of everything since the last successful flush is unknown.
+    #[error("could not sync {}: {source}", path.display())]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("sled error: {0}")]
     Sled(#[from] sled::Error),
-    #[error("append out of order: zxid {zxid:#x} is not greater than last zxid {last:#x}")]
+    /// sled refused to open the directory (its own files are damaged or are not
+    /// a sled database).
+    #[error("cannot open the log store in {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    /// The directory was initialised as a store before, but sled found none of
+    /// its data (sled opens a data file it cannot parse as an empty database).
+    /// Starting empty would silently forget acknowledged txns.
+    #[error("the log store in {} lost its data: it was initialised but sled found nothing (damaged or replaced data file)", path.display())]
+    Lost { path: PathBuf },
+    /// Another process, or a store still open in this one, holds sled's lock on
+    /// the directory (after waiting `SledOptions::lock_wait_ms` for it).
+    #[error("cannot open the log store in {}: it is locked by another open store", path.display())]
+    Locked { path: PathBuf },
+    /// sled panicked while recovering the directory; its files are damaged in a
+    /// way it does not handle gracefully. The panic was contained.
+    #[error("cannot open the log store in {}: sled panicked during recovery: {message}", path.display())]
+    OpenPanicked { path: PathBuf, message: String },
+    /// `last` is the zxid `zxid` had to exceed: the log's last, or the entry
+    /// before it in the batch.
+    #[error("append out of order: zxid {zxid:#x} is not greater than {last:#x}")]
     OutOfOrder { zxid: u64, last: u64 },
     #[error("corrupt {what} at zxid {zxid:#x}: {reason}")]
-    Corrupt { what: &'static str, zxid: u64, reason: String },
+    Corrupt { what: &'static str, zxid: u64, reason: CorruptReason },
+    /// A flush failed on purpose (fault injection in [`crate::MemStore`]).
+    #[error("injected fault: {0}")]
+    Injected(&'static str),
+}
+
+/// Why a stored record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CorruptReason {
+    #[error("record of {len} bytes is shorter than its header")]
+    TooShort { len: usize },
+    #[error("unknown record version {0}")]
+    UnknownVersion(u8),
+    #[error("header declares {declared} payload bytes but {actual} are stored (torn write?)")]
+    LengthMismatch { declared: u32, actual: usize },
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch { stored: u32, computed: u32 },
+    #[error("key of {len} bytes is not an 8-byte big-endian zxid")]
+    BadKey { len: usize },
+    /// The record does not name the record before it as its predecessor: a record
+    /// in between was lost.
+    #[error("record names {prev:?} as its predecessor, but follows {expected:#x}")]
+    BrokenLink { prev: Option<u64>, expected: u64 },
+    #[error("payload of {len} bytes does not have the expected layout")]
+    BadPayload { len: usize },
 }

@@ -2,26 +2,39 @@
 //!
 //! [`LogStore`] is the storage contract the server (and later the quorum driver)
 //! relies on; [`SledStore`] keeps it on disk, [`MemStore`] in memory for tests and
-//! simulation. Both pass the same conformance suite ([`conformance`]).
+//! simulation (it models durability: [`MemStore::crash`] keeps only what was
+//! flushed). Both pass the same conformance suite ([`conformance`]).
 //!
-//! This crate knows nothing of znodes or consensus: an entry is a zxid and opaque bytes.
+//! This crate knows nothing of znodes or consensus: an entry is a zxid and opaque
+//! bytes. It must never return a damaged record as data, never panic on what it
+//! reads from disk, and never report a flush before the data is on stable storage
+//! (sled's own flush is not enough: see `sled_store`).
 //!
 //! # Layout
-//! - `store`: the [`LogStore`] trait, [`LogEntry`], [`Snapshot`], [`Meta`].
-//! - `record`: the checksummed on-disk record format.
-//! - `sled_store`: [`SledStore`].
+//! - `store`: the [`LogStore`] trait and its contract, [`LogEntry`], [`Snapshot`], [`Meta`].
+//! - `record`: the checksummed record every stored value is wrapped in.
+//! - `sled_store`: [`SledStore`], with what sled does and does not sync, and recovery.
+//! - `sled_codec`: keys and payloads of the sled trees (log records link to their
+//!   predecessor, so a lost record is caught like a corrupt one).
+//! - `sled_open`: opening sled (lock wait, contained panics, the "lost data" check).
+//! - `sled_sync`: the durability barrier (fdatasync of sled's files).
 //! - `mem`: [`MemStore`].
 //! - `conformance`: the suite every store must pass.
-//! - `error`: [`LogError`].
+//! - `error`: [`LogError`], [`CorruptReason`].
 
 pub mod conformance;
 mod error;
 mod mem;
-mod record;
+pub mod record;
+mod sled_codec;
+mod sled_open;
 mod sled_store;
+mod sled_sync;
 mod store;
 
-pub use error::LogError;
+pub use error::{CorruptReason, LogError};
 pub use mem::MemStore;
-pub use sled_store::SledStore;
+pub use sled_codec::{LOG_TREE, META_TREE, SNAPSHOTS_TREE};
+pub use sled_open::MARKER_FILE;
+pub use sled_store::{SledOptions, SledStore};
 pub use store::{LogEntry, LogStore, Meta, Snapshot};

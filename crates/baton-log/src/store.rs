@@ -30,21 +30,37 @@ pub struct Meta {
 ///
 /// # Contract (to ensure correctness)
 /// - `append` takes entries with strictly increasing zxids, all greater than
-///   `last_zxid()`; anything else is an error and stores nothing.
+///   `last_zxid()` (any zxid when the log is empty); anything else is
+///   [`LogError::OutOfOrder`] and stores nothing, not even a valid prefix of the
+///   batch.
 /// - Appended entries are visible to reads at once but are **durable only after
 ///   `flush` returns Ok**: a crash may lose any unflushed suffix, never a flushed
 ///   entry and never a middle entry (the log stays a prefix-closed sequence).
 ///   A caller acknowledges a txn only after the flush that covers it.
 /// - `flush` is one durability barrier (one fsync-equivalent) for everything
-///   appended before it: callers batch (group commit).
-/// - Every record is checksummed. On open, a torn or corrupt tail is truncated
-///   (with a logged warning) back to the last valid record, and reported by
-///   `recovered_truncation`; a corrupt record is never returned as data.
+///   appended before it: callers batch (group commit). If `flush` fails, the
+///   durability of the unflushed entries is unknown; the caller must not
+///   acknowledge them.
+/// - The operations that are durable on return (`truncate_after`,
+///   `save_snapshot`, `purge`, `set_meta`) are also barriers: every entry appended
+///   before them is durable when they return Ok.
+/// - Every record is checksummed (and, on disk, names its predecessor). On open, a
+///   torn or corrupt tail — from the first record that fails its check or whose
+///   predecessor is missing — is truncated (with a logged warning) back to the
+///   last valid record, and reported by `recovered_truncation`; a corrupt record
+///   is never returned as data (`read` returns [`LogError::Corrupt`] instead).
+///   Damage a store cannot repair that way makes `open` fail, never panic.
+/// - `first_zxid` / `last_zxid` describe the entries currently in the log; both
+///   are `None` when it is empty, even if a snapshot exists (a caller that needs
+///   "the last zxid I have" combines them with `latest_snapshot`). They are cheap
+///   (cached), never a scan.
 /// - `truncate_after(z)` removes every entry with zxid > z (durable on return).
-/// - `save_snapshot` is durable on return; `latest_snapshot` returns the newest
-///   snapshot that passes its checksum. `purge` never deletes an entry that the
-///   newest kept snapshot does not cover.
-/// - `set_meta` is durable on return.
+/// - `save_snapshot` is durable on return (a snapshot with the zxid of an existing
+///   one replaces it); `latest_snapshot` returns the newest snapshot that passes
+///   its checksum. `purge` never deletes an entry that the newest kept snapshot
+///   does not cover.
+/// - `set_meta` is durable on return; `meta` of a store that never had one set
+///   is `Meta::default()`.
 pub trait LogStore: Send {
     /// Appends entries (not yet durable; see `flush`).
     fn append(&mut self, entries: &[LogEntry]) -> Result<(), LogError>;
@@ -52,13 +68,14 @@ pub trait LogStore: Send {
     /// Makes every appended entry durable.
     fn flush(&mut self) -> Result<(), LogError>;
 
-    /// Up to `max` entries with zxid >= `from`, in zxid order.
+    /// Up to `max` entries with zxid >= `from`, in zxid order. A record that fails
+    /// its checksum is an error, never data.
     fn read(&self, from: u64, max: usize) -> Result<Vec<LogEntry>, LogError>;
 
     /// zxid of the first entry still in the log, if any.
     fn first_zxid(&self) -> Option<u64>;
 
-    /// zxid of the last entry appended, if any.
+    /// zxid of the last entry in the log (appended and not truncated), if any.
     fn last_zxid(&self) -> Option<u64>;
 
     /// Removes every entry with zxid > `zxid`. Durable on return.
@@ -72,15 +89,37 @@ pub trait LogStore: Send {
 
     /// Keeps the newest `keep` snapshots, deletes older ones, and deletes every log
     /// entry with zxid <= the oldest kept snapshot's zxid (those are in it).
-    /// Returns the number of entries deleted.
+    /// Returns the number of entries deleted. Durable on return.
+    ///
+    /// Only snapshots that pass their checksum count as kept; corrupt ones are
+    /// deleted. `keep` is at least 1: with no snapshot left, the purged prefix of
+    /// the log would be unrecoverable. Without any valid snapshot nothing is
+    /// deleted from the log.
     fn purge(&mut self, keep: usize) -> Result<usize, LogError>;
 
+    /// The last meta set (`Meta::default()` if none).
     fn meta(&self) -> Result<Meta, LogError>;
 
-    /// Durable on return.
+    /// Replaces the meta. Durable on return.
     fn set_meta(&mut self, meta: Meta) -> Result<(), LogError>;
 
     /// If opening found and truncated a torn/corrupt tail: the number of records
     /// dropped. 0 otherwise.
     fn recovered_truncation(&self) -> usize;
+}
+
+/// Checks a batch against the append contract: strictly increasing zxids, all
+/// greater than `last`. Shared by every store so they reject exactly alike.
+pub(crate) fn check_append_order(last: Option<u64>, entries: &[LogEntry]) -> Result<(), LogError> {
+    let mut previous = last;
+    for entry in entries {
+        match previous {
+            Some(last) if entry.zxid <= last => {
+                return Err(LogError::OutOfOrder { zxid: entry.zxid, last });
+            }
+            _ => {}
+        }
+        previous = Some(entry.zxid);
+    }
+    Ok(())
 }

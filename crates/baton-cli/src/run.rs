@@ -1,0 +1,95 @@
+//! Runs one parsed command against a connected client.
+
+use std::io::Read;
+
+use anyhow::Context;
+use baton_client::Client;
+use bytes::Bytes;
+
+use crate::{args::Command, output::Output};
+
+/// The most `-` reads from stdin. Far above any server's data limit (1 MiB by default), so
+/// the server's own DATA_TOO_LARGE answers for sizes in between; this only stops a runaway
+/// pipe from filling memory.
+pub const STDIN_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+pub async fn run(client: &Client, command: Command) -> anyhow::Result<Output> {
+    Ok(match command {
+        Command::Create(create) => {
+            let data = data_arg(create.data.as_deref().unwrap_or(""), std::io::stdin())?;
+            let (path, stat) = client.create_with(&create.path, data, create.options()).await?;
+            Output::Created { path, stat }
+        }
+        Command::Get { path, stat: show_stat } => {
+            let (data, stat) = client.get(&path).await?;
+            Output::Data { path, data, stat, show_stat }
+        }
+        Command::Set { path, data, version } => {
+            let data = data_arg(&data, std::io::stdin())?;
+            let stat = client.set(&path, data, version).await?;
+            Output::Updated { path, stat }
+        }
+        Command::Delete { path, version, recursive: false } => {
+            client.delete(&path, version).await?;
+            Output::Deleted { path, count: 1 }
+        }
+        Command::Delete { path, recursive: true, .. } => {
+            let count = client.delete_recursive(&path).await?;
+            Output::Deleted { path, count }
+        }
+        Command::Ls { path, recursive: false } => {
+            let (children, _) = client.children(&path).await?;
+            Output::Children { path, children }
+        }
+        Command::Ls { path, recursive: true } => {
+            let paths = client.list_recursive(&path).await?;
+            Output::Subtree { path, paths }
+        }
+        Command::Stat { path } => {
+            let (_, stat) = client.get(&path).await?;
+            Output::Stat { path, stat }
+        }
+        Command::Exists { path } => {
+            let stat = client.exists(&path).await?;
+            Output::Exists { path, stat }
+        }
+        Command::Sync { path } => {
+            let zxid = client.sync(&path).await?;
+            Output::Synced { path, zxid }
+        }
+    })
+}
+
+/// A DATA argument: itself, or for `-` everything on `stdin` (at most
+/// [`STDIN_BYTES_MAX`]).
+pub fn data_arg(arg: &str, stdin: impl Read) -> anyhow::Result<Bytes> {
+    if arg != "-" {
+        return Ok(Bytes::copy_from_slice(arg.as_bytes()));
+    }
+    let mut data = Vec::new();
+    stdin.take(STDIN_BYTES_MAX + 1).read_to_end(&mut data).context("reading data from stdin")?;
+    anyhow::ensure!(
+        data.len() as u64 <= STDIN_BYTES_MAX,
+        "data on stdin is larger than {STDIN_BYTES_MAX} bytes"
+    );
+    Ok(data.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_the_argument_or_stdin_for_a_dash() {
+        assert_eq!(data_arg("color=blue", &b"ignored"[..]).unwrap(), "color=blue");
+        assert_eq!(data_arg("-", &b"from\nstdin\0"[..]).unwrap(), &b"from\nstdin\0"[..]);
+        assert_eq!(data_arg("", &b""[..]).unwrap(), "");
+    }
+
+    #[test]
+    fn stdin_is_bounded() {
+        let endless = std::io::repeat(b'x');
+        let err = data_arg("-", endless).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
+}

@@ -1,0 +1,376 @@
+//! [`Client`]: one connection to one server of the ensemble at a time, and the calls.
+
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use baton_api::{convert, pb, pb::baton_client::BatonClient, status::ErrorCode};
+use baton_znode::{CreateMode, MultiOp, OpResult, Stat};
+use bytes::Bytes;
+use tokio::sync::Mutex;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{
+    ClientError,
+    endpoint::{ServerAddr, parse_endpoints},
+    error::with_sources,
+};
+
+/// How long dialling one server (TCP and HTTP/2 handshake) may take before the next
+/// endpoint is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long one call may take before it fails with `OPERATION_TIMEOUT`. Generous: a write
+/// waits for a quorum's fsync, and `sync` for the local server to catch up.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options of [`Client::create_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOptions {
+    pub mode: CreateMode,
+    /// Milliseconds; > 0 for the TTL modes, 0 otherwise.
+    pub ttl_ms: i64,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions { mode: CreateMode::Persistent, ttl_ms: 0 }
+    }
+}
+
+/// An async Baton client. Cheap to clone; clones share the connection.
+///
+/// Every call goes to the server the client is connected to. When a call fails because
+/// the connection is lost, the client moves to the next endpoint of its list (wrapping
+/// around), then repeats the call there once if the call is a read. A write is not
+/// repeated: it may have been applied before the connection broke, so the caller gets
+/// [`ClientError::ConnectionLoss`] and decides (as with ZooKeeper's ConnectionLoss).
+#[derive(Debug, Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    servers: Vec<ServerAddr>,
+    // A tokio mutex: reconnecting awaits while holding it, so that concurrent callers that
+    // saw the same broken connection reconnect once, not once each.
+    conn: Mutex<Connection>,
+    /// The highest zxid seen in any response. A later session will present it on reconnect
+    /// so that no server behind it is accepted (DESIGN: a client never goes back in time).
+    last_zxid: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct Connection {
+    /// Index into `servers` of the server this connection is to.
+    index: usize,
+    /// Bumped on every reconnect: tells a caller whether the connection it saw fail has
+    /// already been replaced by someone else.
+    generation: u64,
+    rpc: BatonClient<Channel>,
+}
+
+/// Whether a call may be sent again after a lost connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Reads: sending again cannot change anything.
+    Safe,
+    /// Writes: the first attempt may have been applied.
+    Unsafe,
+}
+
+/// Responses that carry a `ResponseHeader`, so the client can track the zxid.
+trait HasHeader {
+    fn header(&self) -> Option<&pb::ResponseHeader>;
+}
+
+macro_rules! has_header {
+    ($($response:ty),* $(,)?) => {
+        $(impl HasHeader for $response {
+            fn header(&self) -> Option<&pb::ResponseHeader> {
+                self.header.as_ref()
+            }
+        })*
+    };
+}
+
+has_header!(
+    pb::CreateResponse,
+    pb::DeleteResponse,
+    pb::ExistsResponse,
+    pb::GetResponse,
+    pb::SetResponse,
+    pb::ChildrenResponse,
+    pb::MultiResponse,
+    pb::SyncResponse,
+);
+
+impl Client {
+    /// Connects to the first of `endpoints` (`host:port`, or `http://host:port`) that
+    /// answers within [`CONNECT_TIMEOUT`], trying them in order. The whole list is kept for
+    /// reconnecting later.
+    pub async fn connect(endpoints: &[String]) -> Result<Client, ClientError> {
+        let servers = parse_endpoints(endpoints)?;
+        let (index, rpc) = dial_from(&servers, 0).await?;
+        let conn = Connection { index, generation: 0, rpc };
+        Ok(Client {
+            shared: Arc::new(Shared {
+                servers,
+                conn: Mutex::new(conn),
+                last_zxid: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The `host:port` of the server the client is connected to now.
+    pub async fn endpoint(&self) -> String {
+        let conn = self.shared.conn.lock().await;
+        self.shared.servers[conn.index].authority.clone()
+    }
+
+    /// The highest zxid seen in any response so far (0 before the first).
+    pub fn last_zxid(&self) -> u64 {
+        self.shared.last_zxid.load(Ordering::Acquire)
+    }
+
+    /// Creates a znode and returns the path created (with the sequence suffix for the
+    /// sequential modes).
+    pub async fn create(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<String, ClientError> {
+        let options = CreateOptions { mode, ttl_ms: 0 };
+        Ok(self.create_with(path, data, options).await?.0)
+    }
+
+    /// Creates a znode with the given mode and TTL; returns the path created and its Stat.
+    pub async fn create_with(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        options: CreateOptions,
+    ) -> Result<(String, Stat), ClientError> {
+        let op = baton_znode::CreateOp {
+            path: path.to_owned(),
+            data: data.into(),
+            mode: options.mode,
+            ttl_ms: options.ttl_ms,
+        };
+        // Session 0 = no session; ephemeral creates are refused by the server until
+        // sessions exist.
+        let request = convert::create_op_to_pb(op, 0);
+        let response = self
+            .call(Replay::Unsafe, path, request, |mut rpc, r| async move { rpc.create(r).await })
+            .await?;
+        let stat = required_stat(response.stat.as_ref(), &response.path)?;
+        Ok((response.path, stat))
+    }
+
+    /// The data and Stat of a znode.
+    pub async fn get(&self, path: &str) -> Result<(Bytes, Stat), ClientError> {
+        let request = pb::GetRequest { path: path.to_owned() };
+        let response = self
+            .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.get(r).await })
+            .await?;
+        let stat = required_stat(response.stat.as_ref(), path)?;
+        Ok((response.data, stat))
+    }
+
+    /// Replaces the data of a znode if its version is `version` (-1 = any); returns the
+    /// new Stat.
+    pub async fn set(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        version: i32,
+    ) -> Result<Stat, ClientError> {
+        let op = baton_znode::SetDataOp { path: path.to_owned(), data: data.into(), version };
+        let request = convert::set_op_to_pb(op);
+        let response = self
+            .call(Replay::Unsafe, path, request, |mut rpc, r| async move { rpc.set(r).await })
+            .await?;
+        required_stat(response.stat.as_ref(), path)
+    }
+
+    /// Deletes a znode without children if its version is `version` (-1 = any).
+    pub async fn delete(&self, path: &str, version: i32) -> Result<(), ClientError> {
+        let request =
+            convert::delete_op_to_pb(baton_znode::DeleteOp { path: path.to_owned(), version });
+        self.call(Replay::Unsafe, path, request, |mut rpc, r| async move { rpc.delete(r).await })
+            .await?;
+        Ok(())
+    }
+
+    /// The Stat of a znode, or `None` when it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>, ClientError> {
+        let request = pb::ExistsRequest { path: path.to_owned() };
+        let response = self
+            .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.exists(r).await })
+            .await?;
+        Ok(response.stat.as_ref().map(convert::stat_from_pb))
+    }
+
+    /// The names (not paths) of a znode's children, sorted, and its Stat.
+    pub async fn children(&self, path: &str) -> Result<(Vec<String>, Stat), ClientError> {
+        let request = pb::ChildrenRequest { path: path.to_owned() };
+        let response = self
+            .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.children(r).await })
+            .await?;
+        let stat = required_stat(response.stat.as_ref(), path)?;
+        Ok((response.children, stat))
+    }
+
+    /// Applies `ops` atomically; one result per op, in order. On failure nothing changed
+    /// and the error's `op_index` names the op that failed.
+    pub async fn multi(&self, ops: Vec<MultiOp>) -> Result<Vec<OpResult>, ClientError> {
+        let request = pb::MultiRequest {
+            ops: ops.into_iter().map(|op| convert::multi_op_to_pb(op, 0)).collect(),
+        };
+        let response = self
+            .call(Replay::Unsafe, "", request, |mut rpc, r| async move { rpc.multi(r).await })
+            .await?;
+        response
+            .results
+            .into_iter()
+            .map(|result| convert::op_result_from_pb(result).map_err(|s| malformed(&s)))
+            .collect()
+    }
+
+    /// Waits until the server has applied every change committed before the call; returns
+    /// the zxid the server had applied then.
+    pub async fn sync(&self, path: &str) -> Result<u64, ClientError> {
+        let request = pb::SyncRequest { path: path.to_owned() };
+        let response = self
+            .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.sync(r).await })
+            .await?;
+        Ok(response.header.map_or(0, |h| h.zxid))
+    }
+
+    /// Sends one call on the current connection; on a lost connection, moves to the next
+    /// server and, for a [`Replay::Safe`] call, sends it there once more.
+    async fn call<Req, Resp, F, Fut>(
+        &self,
+        replay: Replay,
+        path: &str,
+        request: Req,
+        send: F,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        Resp: HasHeader,
+        F: Fn(BatonClient<Channel>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let conn = self.shared.conn.lock().await.clone();
+        let lost = match self.attempt(&conn, path, request.clone(), &send).await {
+            Err(lost @ ClientError::ConnectionLoss { .. }) => lost,
+            other => return other,
+        };
+        let Ok(fresh) = self.reconnect(conn.generation).await else {
+            return Err(lost);
+        };
+        match replay {
+            Replay::Safe => self.attempt(&fresh, path, request, &send).await,
+            Replay::Unsafe => Err(lost),
+        }
+    }
+
+    async fn attempt<Req, Resp, F, Fut>(
+        &self,
+        conn: &Connection,
+        path: &str,
+        request: Req,
+        send: &F,
+    ) -> Result<Resp, ClientError>
+    where
+        Resp: HasHeader,
+        F: Fn(BatonClient<Channel>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let endpoint = &self.shared.servers[conn.index].authority;
+        let response =
+            match tokio::time::timeout(REQUEST_TIMEOUT, send(conn.rpc.clone(), request)).await {
+                Ok(Ok(response)) => response.into_inner(),
+                Ok(Err(status)) => return Err(ClientError::from_status(&status, endpoint)),
+                Err(_) => {
+                    return Err(ClientError::Api {
+                        code: ErrorCode::OperationTimeout,
+                        message: format!(
+                            "no answer from {endpoint} within {} ms",
+                            REQUEST_TIMEOUT.as_millis()
+                        ),
+                        path: path.to_owned(),
+                        op_index: None,
+                    });
+                }
+            };
+        if let Some(header) = response.header() {
+            self.shared.last_zxid.fetch_max(header.zxid, Ordering::AcqRel);
+        }
+        Ok(response)
+    }
+
+    /// Replaces the connection of generation `seen` with one to the next server that
+    /// answers. If another caller already replaced it, uses theirs.
+    async fn reconnect(&self, seen: u64) -> Result<Connection, ClientError> {
+        let mut conn = self.shared.conn.lock().await;
+        if conn.generation != seen {
+            return Ok(conn.clone());
+        }
+        let (index, rpc) = dial_from(&self.shared.servers, conn.index + 1).await?;
+        tracing::debug!(server = %self.shared.servers[index], "reconnected");
+        *conn = Connection { index, generation: seen + 1, rpc };
+        Ok(conn.clone())
+    }
+}
+
+/// The Stat a response must carry; its absence is a broken server, reported as such.
+fn required_stat(stat: Option<&pb::Stat>, path: &str) -> Result<Stat, ClientError> {
+    convert::required_stat_from_pb(stat, path).map_err(|s| malformed(&s))
+}
+
+/// A response that does not follow the proto; the status says what was wrong (its code is
+/// SYSTEM_ERROR, so the endpoint, used only for connection loss, does not matter).
+fn malformed(status: &tonic::Status) -> ClientError {
+    ClientError::from_status(status, "")
+}
+
+/// Dials the servers starting at `start`, wrapping around, and returns the first that
+/// answers. Fails with `ConnectionLoss` naming every server tried and the last reason.
+async fn dial_from(
+    servers: &[ServerAddr],
+    start: usize,
+) -> Result<(usize, BatonClient<Channel>), ClientError> {
+    let mut last_reason = String::new();
+    for offset in 0..servers.len() {
+        let index = (start + offset) % servers.len();
+        match dial(&servers[index]).await {
+            Ok(channel) => return Ok((index, BatonClient::new(channel))),
+            Err(reason) => {
+                tracing::debug!(server = %servers[index], %reason, "cannot connect");
+                last_reason = reason;
+            }
+        }
+    }
+    let tried: Vec<&str> = servers.iter().map(|s| s.authority.as_str()).collect();
+    Err(ClientError::ConnectionLoss { endpoint: tried.join(","), reason: last_reason })
+}
+
+async fn dial(server: &ServerAddr) -> Result<Channel, String> {
+    let endpoint = Endpoint::from(server.uri.clone()).connect_timeout(CONNECT_TIMEOUT);
+    // `connect_timeout` bounds the TCP connect only; the outer timeout bounds the HTTP/2
+    // handshake too, so a port that accepts and then says nothing cannot stall us.
+    match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
+        Ok(Ok(channel)) => Ok(channel),
+        Ok(Err(error)) => Err(with_sources(&error.to_string(), &error)),
+        Err(_) => Err(format!("no answer within {} ms", CONNECT_TIMEOUT.as_millis())),
+    }
+}

@@ -1,0 +1,181 @@
+//! Damage to our own records inside sled's trees, written behind the store's back
+//! through sled's API: the store must cut the log at the first bad record (a torn
+//! or corrupt tail), report it, and keep everything before it. Damage to sled's
+//! files on disk is in `sled_files.rs`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use baton_log::conformance::entries;
+use baton_log::{
+    CorruptReason, LOG_TREE, LogEntry, LogError, LogStore, META_TREE, Meta, SNAPSHOTS_TREE,
+    SledStore, Snapshot, record,
+};
+use bytes::Bytes;
+use tempfile::TempDir;
+
+fn key(zxid: u64) -> [u8; 8] {
+    zxid.to_be_bytes()
+}
+
+/// A store in a fresh directory holding `entries(1..=count)`, flushed and closed.
+fn closed_store(count: u64) -> (TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("store");
+    let mut store = SledStore::open(&dir).expect("open");
+    store.append(&entries(1..=count)).expect("append");
+    store.flush().expect("flush");
+    (tmp, dir)
+}
+
+/// Opens the sled database of a closed store directly. sled releases its lock a
+/// moment after a close (its thread pool still holds the file), so wait for it.
+fn raw_sled(dir: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(error) if Instant::now() < deadline => {
+                assert!(error.to_string().contains("could not acquire lock"), "raw open: {error}");
+                std::thread::yield_now();
+            }
+            Err(error) => panic!("raw sled open: {error}"),
+        }
+    }
+}
+
+/// Writes `value` under `key` in sled tree `tree` of the closed store in `dir`,
+/// behind the store's back.
+fn poke(dir: &Path, tree: &str, key: &[u8], value: &[u8]) {
+    let db = raw_sled(dir);
+    db.open_tree(tree).expect("tree").insert(key, value).expect("raw insert");
+    db.flush().expect("raw flush");
+}
+
+fn all(store: &SledStore) -> Vec<LogEntry> {
+    store.read(0, usize::MAX).expect("read after recovery")
+}
+
+#[test]
+fn bad_checksum_in_the_middle_truncates_from_there() {
+    let (_tmp, dir) = closed_store(10);
+    let mut damaged = record::encode(b"txn 0x6");
+    *damaged.last_mut().unwrap() ^= 0x01;
+    poke(&dir, LOG_TREE, &key(6), &damaged);
+
+    let store = SledStore::open(&dir).expect("open with a corrupt record");
+    assert_eq!(store.recovered_truncation(), 5, "records 6..=10 are the dropped tail");
+    assert_eq!(all(&store), entries(1..=5), "entries before the damage are intact");
+    assert_eq!((store.first_zxid(), store.last_zxid()), (Some(1), Some(5)));
+    drop(store);
+
+    // The truncation was made durable: a second open finds a clean log.
+    let mut store = SledStore::open(&dir).expect("second open");
+    assert_eq!(store.recovered_truncation(), 0, "the tail was already gone");
+    assert_eq!(all(&store), entries(1..=5));
+    store.append(&entries(6..=7)).expect("the log continues after recovery");
+}
+
+#[test]
+fn torn_record_at_the_tail_is_dropped() {
+    let (_tmp, dir) = closed_store(10);
+    let whole = record::encode(&[0xAB; 64]);
+    poke(&dir, LOG_TREE, &key(11), &whole[..whole.len() - 10]);
+
+    let store = SledStore::open(&dir).expect("open with a torn record");
+    assert_eq!(store.recovered_truncation(), 1);
+    assert_eq!(all(&store), entries(1..=10));
+}
+
+#[test]
+fn missing_record_truncates_from_the_next() {
+    let (_tmp, dir) = closed_store(10);
+    let db = raw_sled(&dir);
+    db.open_tree(LOG_TREE).unwrap().remove(key(4)).unwrap();
+    db.flush().unwrap();
+    drop(db);
+
+    let store = SledStore::open(&dir).expect("open with a hole in the log");
+    assert_eq!(store.recovered_truncation(), 6, "5..=10 no longer link to 3");
+    assert_eq!(all(&store), entries(1..=3));
+}
+
+#[test]
+fn every_kind_of_bad_record_is_caught() {
+    let good = record::encode(b"txn 0x4");
+    let mut wrong_version = good.clone();
+    wrong_version[0] = 2;
+    let mut long_length = good.clone();
+    long_length[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("empty value", Vec::new()),
+        ("short header", good[..5].to_vec()),
+        ("unknown version", wrong_version),
+        ("length beyond the value", long_length),
+    ];
+    for (name, value) in cases {
+        let (_tmp, dir) = closed_store(6);
+        poke(&dir, LOG_TREE, &key(4), &value);
+        let store = SledStore::open(&dir).unwrap_or_else(|e| panic!("{name}: open failed: {e}"));
+        assert_eq!(store.recovered_truncation(), 3, "{name}: dropped 4..=6");
+        assert_eq!(all(&store), entries(1..=3), "{name}: prefix kept");
+    }
+}
+
+#[test]
+fn malformed_key_truncates_from_its_place() {
+    let (_tmp, dir) = closed_store(10);
+    // Sorts right after zxid 7: bytes 0..8 are zxid 7's key, then one more byte.
+    let mut long_key = key(7).to_vec();
+    long_key.push(0);
+    poke(&dir, LOG_TREE, &long_key, &record::encode(b"?"));
+
+    let store = SledStore::open(&dir).expect("open with a malformed key");
+    assert_eq!(store.recovered_truncation(), 4, "the bad key and 8..=10");
+    assert_eq!(all(&store), entries(1..=7));
+}
+
+#[test]
+fn corrupt_snapshots_are_skipped_and_purged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let mut store = SledStore::open(&dir).unwrap();
+    store.append(&entries(1..=30)).unwrap();
+    for zxid in [10, 20] {
+        store.save_snapshot(Snapshot { zxid, data: Bytes::from(format!("at {zxid}")) }).unwrap();
+    }
+    drop(store);
+    let mut damaged = record::encode(b"at 30");
+    damaged[record::HEADER_LEN] ^= 0xFF;
+    poke(&dir, SNAPSHOTS_TREE, &key(30), &damaged);
+
+    let mut store = SledStore::open(&dir).unwrap();
+    let latest = store.latest_snapshot().unwrap().expect("a valid snapshot remains");
+    assert_eq!(latest.zxid, 20, "the corrupt newer snapshot is skipped");
+    // Only valid snapshots count as kept: purge(1) keeps 20 (not the corrupt 30)
+    // and so deletes the entries up to 20 only.
+    assert_eq!(store.purge(1).unwrap(), 20);
+    assert_eq!(store.first_zxid(), Some(21));
+    assert_eq!(store.latest_snapshot().unwrap().map(|s| s.zxid), Some(20));
+}
+
+#[test]
+fn corrupt_meta_is_an_error() {
+    let (_tmp, dir) = closed_store(1);
+    let mut store = SledStore::open(&dir).unwrap();
+    store.set_meta(Meta { accepted_epoch: 4, current_epoch: 4 }).unwrap();
+    drop(store);
+    let mut damaged = record::encode(&[0, 0, 0, 4, 0, 0, 0, 4]);
+    damaged[record::HEADER_LEN + 3] = 5;
+    poke(&dir, META_TREE, b"epochs", &damaged);
+
+    let store = SledStore::open(&dir).unwrap();
+    match store.meta() {
+        Err(LogError::Corrupt {
+            what: "meta",
+            reason: CorruptReason::ChecksumMismatch { .. },
+            ..
+        }) => {}
+        other => panic!("corrupt meta returned {other:?}"),
+    }
+}

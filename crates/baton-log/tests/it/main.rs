@@ -1,0 +1,7 @@
+//! The baton-log integration tests: one binary (see STYLE.md), one module per
+//! concern.
+
+mod conformance;
+mod corruption;
+mod sled_files;
+mod sled_store;
