@@ -6,26 +6,35 @@
 //! [`DataTree::digest`]) on every replica.
 //!
 //! # Layout
-//! - `path`: path validation and helpers.
+//! - `path`: path validation and helpers, the reserved `/baton` prefix.
 //! - `stat`: [`Stat`], a znode's metadata.
 //! - `txn`: [`Txn`], [`TxnOp`], [`CreateMode`], results and changes.
 //! - `limits`: [`Limits`] and the stateless checks done before a txn is proposed.
-//! - `tree`: [`DataTree`]: reads and the deterministic `apply`.
-//! - `codec`: binary encoding of txns (for the log) and snapshots.
+//! - `tree`: [`DataTree`]: reads and indexes.
+//!   - `tree/node`: one znode, its kind (container, TTL) and its digest hash.
+//!   - `tree/apply`: the deterministic semantics of every txn op.
+//!   - `tree/store`: journaled mutation primitives and multi rollback.
+//!   - `tree/snapshot`: checksummed snapshot encoding, checked on decode.
+//! - `codec`: binary encoding of txns (for the log); `codec/wire`: varints and the
+//!   bounds-checked reader shared with snapshots.
+//! - `hash`: the platform- and release-stable hash the digest is built from.
+//! - `watch`: the watch registry (which session watches what; changes → events).
 //! - `error`: [`ZnodeError`], [`TxnError`], [`DecodeError`].
 
 mod codec;
 mod error;
+mod hash;
 mod limits;
 mod path;
 mod stat;
 mod tree;
 mod txn;
+pub mod watch;
 
 pub use codec::{decode_txn, encode_txn};
 pub use error::{DecodeError, TxnError, ZnodeError};
-pub use limits::{Limits, validate_op};
-pub use path::{RESERVED_PREFIX, basename, parent, validate_path};
+pub use limits::{Limits, TTL_MS_MAX, validate_op};
+pub use path::{RESERVED_PREFIX, basename, is_reserved, parent, validate_path};
 pub use stat::Stat;
 pub use tree::{DataTree, SessionInfo};
 pub use txn::{

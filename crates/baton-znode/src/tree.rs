@@ -1,6 +1,22 @@
+//! [`DataTree`]: the znodes, the open sessions and the indexes `apply` keeps.
+//!
+//! Reads live here; the txn semantics are in `apply`, the journaled mutation
+//! primitives (and rollback) in `store`, snapshots in `snapshot`.
+
+mod apply;
+mod node;
+mod snapshot;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use bytes::Bytes;
 
-use crate::{Applied, DecodeError, Stat, Txn, TxnError, ZnodeError};
+use crate::path::validate_path;
+use crate::{Applied, DecodeError, RESERVED_PREFIX, Stat, Txn, TxnError, ZnodeError};
+use node::{Node, NodeKind, session_hash};
 
 /// An open session as the tree knows it (opened and closed by txns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,9 +25,32 @@ pub struct SessionInfo {
     pub timeout_ms: u32,
 }
 
+/// An open session and the ephemeral nodes it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Session {
+    timeout_ms: u32,
+    /// Paths, sorted: closing a session deletes them in this order.
+    ephemerals: BTreeSet<String>,
+}
+
 /// The tree of znodes.
-#[derive(Debug, Clone)]
-pub struct DataTree {}
+///
+/// Invariants (checked by `decode_snapshot` on untrusted input, asserted here):
+/// every node but `/` has its parent in `nodes`, listed in the parent's `children`;
+/// `num_children` equals `children.len()`; an ephemeral's owner is an open session
+/// whose `ephemerals` lists it, and it has no children; `reap_candidates` holds
+/// exactly the container and TTL paths; `digest` is the wrapping sum of every
+/// node's and session's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataTree {
+    /// Keyed by full path: a read is one hash lookup, whatever the depth.
+    nodes: HashMap<String, Node>,
+    sessions: BTreeMap<u64, Session>,
+    /// Containers and TTL nodes: the only nodes `reapable` has to look at.
+    reap_candidates: BTreeSet<String>,
+    last_zxid: u64,
+    digest: u64,
+}
 
 impl Default for DataTree {
     fn default() -> Self {
@@ -21,73 +60,118 @@ impl Default for DataTree {
 
 impl DataTree {
     /// A tree with only `/` and the reserved `/baton`.
+    ///
+    /// Both have a zeroed Stat (but for the root's `num_children`, which counts
+    /// `/baton`), as ZooKeeper's `/` and `/zookeeper`.
     pub fn new() -> Self {
-        todo!("baton-znode helper")
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            sessions: BTreeMap::new(),
+            reap_candidates: BTreeSet::new(),
+            last_zxid: 0,
+            digest: 0,
+        };
+        let root_stat = Stat { num_children: 1, ..Stat::default() };
+        let root = Node::new(Bytes::new(), root_stat, NodeKind::Persistent);
+        tree.link("/".to_owned(), root);
+        let reserved = Node::new(Bytes::new(), Stat::default(), NodeKind::Persistent);
+        tree.link(RESERVED_PREFIX.to_owned(), reserved);
+        tree.digest = tree.recompute_digest();
+        tree
     }
 
     /// Applies a txn. Deterministic. A failed txn changes nothing but the last zxid.
     /// Panics (assertion) if `txn.zxid` is not greater than `last_zxid()`.
     pub fn apply(&mut self, txn: &Txn) -> Result<Applied, TxnError> {
-        let _ = txn;
-        todo!("baton-znode helper")
+        self.apply_txn(txn)
     }
 
     /// zxid of the last applied txn (0 for a new tree).
     pub fn last_zxid(&self) -> u64 {
-        todo!("baton-znode helper")
+        self.last_zxid
     }
 
     pub fn get(&self, path: &str) -> Result<(Bytes, Stat), ZnodeError> {
-        let _ = path;
-        todo!("baton-znode helper")
+        let node = self.existing(path)?;
+        Ok((node.data.clone(), node.stat))
     }
 
     /// The Stat, or None if the node does not exist (an invalid path is an error).
     pub fn stat(&self, path: &str) -> Result<Option<Stat>, ZnodeError> {
-        let _ = path;
-        todo!("baton-znode helper")
+        validate_path(path)?;
+        Ok(self.nodes.get(path).map(|node| node.stat))
     }
 
     /// Child names, sorted, and the node's Stat.
     pub fn children(&self, path: &str) -> Result<(Vec<String>, Stat), ZnodeError> {
-        let _ = path;
-        todo!("baton-znode helper")
+        let node = self.existing(path)?;
+        Ok((node.children.iter().cloned().collect(), node.stat))
     }
 
+    /// Every node, `/` and `/baton` included.
     pub fn node_count(&self) -> usize {
-        todo!("baton-znode helper")
+        self.nodes.len()
     }
 
-    /// Order-independent digest of every node (path, data, Stat) and session, kept up
-    /// to date incrementally: equal trees have equal digests.
+    /// Order-independent digest of every node (path, data, Stat, and the container /
+    /// TTL kind) and session (id, timeout), kept up to date incrementally: equal trees
+    /// have equal digests. It covers contents only, not `last_zxid`: two replicas
+    /// that applied different no-op txns still agree.
     pub fn digest(&self) -> u64 {
-        todo!("baton-znode helper")
+        self.digest
+    }
+
+    /// The digest computed from scratch (O(nodes)); `digest()` must always equal it.
+    /// For tests and for checking a tree loaded from elsewhere.
+    pub fn recompute_digest(&self) -> u64 {
+        let nodes = self.nodes.iter().map(|(path, node)| node.hash(path));
+        let sessions = self.sessions.iter().map(|(id, s)| session_hash(*id, s.timeout_ms));
+        nodes.chain(sessions).fold(0u64, u64::wrapping_add)
     }
 
     /// Open sessions, by id.
     pub fn sessions(&self) -> Vec<SessionInfo> {
-        todo!("baton-znode helper")
+        self.sessions
+            .iter()
+            .map(|(id, s)| SessionInfo { session: *id, timeout_ms: s.timeout_ms })
+            .collect()
     }
 
     /// Paths of a session's ephemeral nodes, sorted.
     pub fn ephemerals(&self, session: u64) -> Vec<String> {
-        let _ = session;
-        todo!("baton-znode helper")
+        self.sessions
+            .get(&session)
+            .map(|s| s.ephemerals.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
-    /// Containers and TTL nodes eligible for deletion at `now_ms`, at most `max`.
+    /// Containers and TTL nodes eligible for deletion at `now_ms`, at most `max`,
+    /// sorted. Looks only at container and TTL nodes, never the whole tree.
+    ///
+    /// The server proposes a `TxnOp::Reap` with them; `apply` checks eligibility
+    /// again at the txn's own time, so a node changed in between is left alone.
     pub fn reapable(&self, now_ms: i64, max: usize) -> Vec<String> {
-        let _ = (now_ms, max);
-        todo!("baton-znode helper")
+        self.reap_candidates
+            .iter()
+            .filter(|path| self.nodes.get(path.as_str()).is_some_and(|n| n.is_reapable(now_ms)))
+            .take(max)
+            .cloned()
+            .collect()
     }
 
     /// A self-checking (checksummed, versioned) encoding of the whole tree.
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        todo!("baton-znode helper")
+        snapshot::encode(self)
     }
 
+    /// Decodes `encode_snapshot`'s bytes, checking the checksum and every structural
+    /// invariant; never panics, whatever the bytes.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<DataTree, DecodeError> {
-        let _ = bytes;
-        todo!("baton-znode helper")
+        snapshot::decode(bytes)
+    }
+
+    fn existing(&self, path: &str) -> Result<&Node, ZnodeError> {
+        validate_path(path)?;
+        self.nodes.get(path).ok_or_else(|| ZnodeError::NoNode { path: path.to_owned() })
     }
 }

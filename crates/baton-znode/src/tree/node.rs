@@ -1,0 +1,128 @@
+//! One znode as the tree stores it, and the hashes the digest is made of.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use crate::Stat;
+use crate::hash::{StableHasher, hash_bytes};
+
+/// What kind of node it is, beyond its Stat.
+///
+/// ZooKeeper packs container and TTL into special `ephemeralOwner` values; we keep
+/// them here instead and leave `Stat::ephemeral_owner` 0 for them, so the Stat a
+/// client sees never carries a fake session id. The kind is not exposed in `Stat`
+/// but is part of the digest and of snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    Persistent,
+    /// Owned by `stat.ephemeral_owner`; deleted when that session closes.
+    Ephemeral,
+    /// Reapable once it had a child and has none any more.
+    Container,
+    /// Reapable once childless and unchanged (mtime) for longer than `ttl_ms`.
+    Ttl {
+        ttl_ms: i64,
+    },
+}
+
+impl NodeKind {
+    /// Whether `reapable` needs to look at nodes of this kind.
+    pub(crate) fn is_reap_candidate(self) -> bool {
+        matches!(self, NodeKind::Container | NodeKind::Ttl { .. })
+    }
+
+    /// Tag used in the digest and in snapshots.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            NodeKind::Persistent => 0,
+            NodeKind::Ephemeral => 1,
+            NodeKind::Container => 2,
+            NodeKind::Ttl { .. } => 3,
+        }
+    }
+
+    fn ttl_ms(self) -> i64 {
+        match self {
+            NodeKind::Ttl { ttl_ms } => ttl_ms,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub(crate) data: Bytes,
+    /// Hash of `data`, cached so that a parent's Stat change (every child create or
+    /// delete) does not rehash the parent's data.
+    pub(crate) data_hash: u64,
+    pub(crate) stat: Stat,
+    pub(crate) kind: NodeKind,
+    /// Names (not paths) of the children, sorted for `children()` and snapshots.
+    pub(crate) children: BTreeSet<String>,
+}
+
+impl Node {
+    pub(crate) fn new(data: Bytes, stat: Stat, kind: NodeKind) -> Node {
+        Node { data_hash: hash_bytes(&data), data, stat, kind, children: BTreeSet::new() }
+    }
+
+    pub(crate) fn set_data(&mut self, data: Bytes) {
+        self.data_hash = hash_bytes(&data);
+        self.data = data;
+    }
+
+    /// Eligible for deletion by the reaper at `now_ms` (ZooKeeper's ContainerManager
+    /// rules): a container that had a child (cversion > 0) and has none; a TTL node
+    /// with no children whose data has not changed for more than its TTL.
+    pub(crate) fn is_reapable(&self, now_ms: i64) -> bool {
+        if !self.children.is_empty() {
+            return false;
+        }
+        match self.kind {
+            NodeKind::Container => self.stat.cversion > 0,
+            NodeKind::Ttl { ttl_ms } => {
+                // i128: a forged txn time must not overflow into a wrong answer.
+                i128::from(now_ms) - i128::from(self.stat.mtime) > i128::from(ttl_ms)
+            }
+            NodeKind::Persistent | NodeKind::Ephemeral => false,
+        }
+    }
+
+    /// This node's share of the tree digest: path, data, every Stat field, kind and
+    /// TTL. Children are not included; each child contributes its own hash.
+    pub(crate) fn hash(&self, path: &str) -> u64 {
+        let s = &self.stat;
+        let mut h = StableHasher::default();
+        h.write_u64(NODE_TAG);
+        h.write_bytes(path.as_bytes());
+        h.write_u64(self.data_hash);
+        for v in [s.czxid, s.mzxid, s.pzxid, s.ephemeral_owner] {
+            h.write_u64(v);
+        }
+        for v in [s.ctime, s.mtime] {
+            h.write_i64(v);
+        }
+        for v in [s.version, s.cversion, s.aversion] {
+            h.write_i64(i64::from(v));
+        }
+        h.write_u64(u64::from(s.data_length));
+        h.write_u64(u64::from(s.num_children));
+        h.write_u64(u64::from(self.kind.tag()));
+        h.write_i64(self.kind.ttl_ms());
+        h.finish()
+    }
+}
+
+/// Domain separators: a node and a session can never hash alike by construction.
+const NODE_TAG: u64 = 1;
+const SESSION_TAG: u64 = 2;
+
+/// A session's share of the tree digest.
+pub(crate) fn session_hash(session: u64, timeout_ms: u32) -> u64 {
+    let mut h = StableHasher::default();
+    h.write_u64(SESSION_TAG);
+    h.write_u64(session);
+    h.write_u64(u64::from(timeout_ms));
+    h.finish()
+}

@@ -1,0 +1,154 @@
+//! The mutation primitives `apply` is built from. Each keeps the indexes and the
+//! digest up to date and records its inverse in a [`Journal`], so a failed txn (a
+//! multi whose third op fails) is undone by replaying the journal backwards. Only
+//! what was touched is recorded: a rollback never copies the tree.
+
+use bytes::Bytes;
+
+use super::node::{Node, NodeKind, session_hash};
+use super::{DataTree, Session};
+use crate::path::{basename, parent};
+use crate::{Change, ChangeKind, Stat};
+
+/// The inverse of one primitive.
+#[derive(Debug)]
+enum Undo {
+    Inserted(String),
+    Removed(String, Node),
+    Updated { path: String, data: Option<(Bytes, u64)>, stat: Stat },
+    SessionOpened(u64),
+    SessionClosed(u64, u32),
+}
+
+/// What one txn did so far: the undo log and the changes for watches.
+#[derive(Debug, Default)]
+pub(super) struct Journal {
+    undo: Vec<Undo>,
+    pub(super) changes: Vec<Change>,
+}
+
+impl Journal {
+    pub(super) fn change(&mut self, path: &str, kind: ChangeKind) {
+        self.changes.push(Change { path: path.to_owned(), kind });
+    }
+}
+
+impl DataTree {
+    /// Adds a node whose parent exists.
+    pub(super) fn insert_node(&mut self, path: String, node: Node, journal: &mut Journal) {
+        self.digest = self.digest.wrapping_add(node.hash(&path));
+        self.link(path.clone(), node);
+        journal.undo.push(Undo::Inserted(path));
+    }
+
+    /// Removes a childless node.
+    pub(super) fn remove_node(&mut self, path: &str, journal: &mut Journal) {
+        let node = self.unlink(path);
+        self.digest = self.digest.wrapping_sub(node.hash(path));
+        journal.undo.push(Undo::Removed(path.to_owned(), node));
+    }
+
+    /// Changes an existing node's Stat, and its data if `data` is given.
+    pub(super) fn update_node(
+        &mut self,
+        path: &str,
+        data: Option<Bytes>,
+        update: impl FnOnce(&mut Stat),
+        journal: &mut Journal,
+    ) {
+        let node = self.nodes.get_mut(path);
+        let node = node.unwrap_or_else(|| panic!("update of missing node {path}"));
+        let old_hash = node.hash(path);
+        let old_data = data.as_ref().map(|_| (node.data.clone(), node.data_hash));
+        journal.undo.push(Undo::Updated { path: path.to_owned(), data: old_data, stat: node.stat });
+        if let Some(data) = data {
+            node.set_data(data);
+        }
+        update(&mut node.stat);
+        let new_hash = node.hash(path);
+        self.digest = self.digest.wrapping_sub(old_hash).wrapping_add(new_hash);
+    }
+
+    pub(super) fn open_session(&mut self, id: u64, timeout_ms: u32, journal: &mut Journal) {
+        let session = Session { timeout_ms, ephemerals: Default::default() };
+        assert!(self.sessions.insert(id, session).is_none(), "session {id:#x} opened twice");
+        self.digest = self.digest.wrapping_add(session_hash(id, timeout_ms));
+        journal.undo.push(Undo::SessionOpened(id));
+    }
+
+    /// Forgets a session that owns no ephemerals any more.
+    pub(super) fn close_session(&mut self, id: u64, journal: &mut Journal) {
+        let session = self.sessions.remove(&id);
+        let session = session.unwrap_or_else(|| panic!("close of unknown session {id:#x}"));
+        assert!(session.ephemerals.is_empty(), "session {id:#x} closed with ephemerals");
+        self.digest = self.digest.wrapping_sub(session_hash(id, session.timeout_ms));
+        journal.undo.push(Undo::SessionClosed(id, session.timeout_ms));
+    }
+
+    /// Undoes a journal, newest first. The caller restores the digest it saved.
+    pub(super) fn rollback(&mut self, journal: Journal) {
+        for undo in journal.undo.into_iter().rev() {
+            match undo {
+                Undo::Inserted(path) => {
+                    self.unlink(&path);
+                }
+                Undo::Removed(path, node) => self.link(path, node),
+                Undo::Updated { path, data, stat } => {
+                    let node = self.nodes.get_mut(&path);
+                    let node = node.unwrap_or_else(|| panic!("rollback of missing node {path}"));
+                    if let Some((data, data_hash)) = data {
+                        node.data = data;
+                        node.data_hash = data_hash;
+                    }
+                    node.stat = stat;
+                }
+                Undo::SessionOpened(id) => {
+                    self.sessions.remove(&id);
+                }
+                Undo::SessionClosed(id, timeout_ms) => {
+                    let session = Session { timeout_ms, ephemerals: Default::default() };
+                    self.sessions.insert(id, session);
+                }
+            }
+        }
+    }
+
+    /// Puts a node in the maps and indexes; no digest, no journal. Its parent must
+    /// exist (except for the root) and its owner, if ephemeral, be open.
+    pub(super) fn link(&mut self, path: String, node: Node) {
+        if let Some(parent_path) = parent(&path) {
+            let parent = self.nodes.get_mut(parent_path);
+            let parent = parent.unwrap_or_else(|| panic!("parent of {path} missing"));
+            assert!(parent.kind != NodeKind::Ephemeral, "child of ephemeral {parent_path}");
+            parent.children.insert(basename(&path).to_owned());
+        }
+        if node.kind == NodeKind::Ephemeral {
+            let owner = node.stat.ephemeral_owner;
+            let session = self.sessions.get_mut(&owner);
+            let session = session.unwrap_or_else(|| panic!("owner {owner:#x} of {path} not open"));
+            session.ephemerals.insert(path.clone());
+        }
+        if node.kind.is_reap_candidate() {
+            self.reap_candidates.insert(path.clone());
+        }
+        let previous = self.nodes.insert(path, node);
+        assert!(previous.is_none(), "node inserted twice");
+    }
+
+    /// Takes a childless node out of the maps and indexes; no digest, no journal.
+    fn unlink(&mut self, path: &str) -> Node {
+        let node = self.nodes.remove(path).unwrap_or_else(|| panic!("removal of missing {path}"));
+        assert!(node.children.is_empty(), "removal of {path}, which has children");
+        if let Some(parent) = parent(path).and_then(|p| self.nodes.get_mut(p)) {
+            parent.children.remove(basename(path));
+        }
+        let owner = (node.kind == NodeKind::Ephemeral).then_some(node.stat.ephemeral_owner);
+        if let Some(session) = owner.and_then(|owner| self.sessions.get_mut(&owner)) {
+            session.ephemerals.remove(path);
+        }
+        if node.kind.is_reap_candidate() {
+            self.reap_candidates.remove(path);
+        }
+        node
+    }
+}
