@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! txn    = version:u8(=1) zxid time_ms:i64 session op
-//! op     = 1 create | 2 delete | 3 set | 4 count multi_op* | 5 session timeout_ms
+//! op     = 1 create | 2 delete | 3 set | 4 count multi_op* | 5 session timeout_ms password
 //!        | 6 session | 7 count path*
 //! multi_op = 1 check | 2 create | 3 set | 4 delete
 //! create = path data mode:u8 ttl_ms:i64      delete = path version:i32
@@ -69,10 +69,11 @@ pub fn encode_txn(txn: &Txn) -> Vec<u8> {
                 write_multi_op(&mut w, op);
             }
         }
-        TxnOp::CreateSession { session, timeout_ms } => {
+        TxnOp::CreateSession { session, timeout_ms, password } => {
             w.u8(OP_CREATE_SESSION);
             w.varint(*session);
             w.varint(u64::from(*timeout_ms));
+            w.varint(*password);
         }
         TxnOp::CloseSession { session } => {
             w.u8(OP_CLOSE_SESSION);
@@ -119,7 +120,11 @@ fn read_op(r: &mut Reader<'_>) -> Result<TxnOp, DecodeError> {
             }
             TxnOp::Multi(ops)
         }
-        OP_CREATE_SESSION => TxnOp::CreateSession { session: r.varint()?, timeout_ms: r.u32()? },
+        OP_CREATE_SESSION => TxnOp::CreateSession {
+            session: r.varint()?,
+            timeout_ms: r.u32()?,
+            password: r.varint()?,
+        },
         OP_CLOSE_SESSION => TxnOp::CloseSession { session: r.varint()? },
         OP_REAP => {
             let n = r.count(PATH_BYTES_MIN)?;

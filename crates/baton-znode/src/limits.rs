@@ -43,7 +43,7 @@ pub fn validate_op(op: &TxnOp, limits: &Limits) -> Result<(), TxnError> {
             check_data(&set.path, set.data.len(), limits)?;
         }
         TxnOp::Multi(ops) => check_multi(ops, limits)?,
-        TxnOp::CreateSession { session, timeout_ms } => {
+        TxnOp::CreateSession { session, timeout_ms, .. } => {
             if *session == 0 {
                 return Err(bad("", "session id 0 means no session").into());
             }

@@ -23,12 +23,14 @@ use node::{Node, NodeKind, session_hash};
 pub struct SessionInfo {
     pub session: u64,
     pub timeout_ms: u32,
+    pub password: u64,
 }
 
 /// An open session and the ephemeral nodes it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Session {
     timeout_ms: u32,
+    password: u64,
     /// Paths, sorted: closing a session deletes them in this order.
     ephemerals: BTreeSet<String>,
 }
@@ -125,7 +127,8 @@ impl DataTree {
     /// For tests and for checking a tree loaded from elsewhere.
     pub fn recompute_digest(&self) -> u64 {
         let nodes = self.nodes.iter().map(|(path, node)| node.hash(path));
-        let sessions = self.sessions.iter().map(|(id, s)| session_hash(*id, s.timeout_ms));
+        let sessions =
+            self.sessions.iter().map(|(id, s)| session_hash(*id, s.timeout_ms, s.password));
         nodes.chain(sessions).fold(0u64, u64::wrapping_add)
     }
 
@@ -133,7 +136,11 @@ impl DataTree {
     pub fn sessions(&self) -> Vec<SessionInfo> {
         self.sessions
             .iter()
-            .map(|(id, s)| SessionInfo { session: *id, timeout_ms: s.timeout_ms })
+            .map(|(id, s)| SessionInfo {
+                session: *id,
+                timeout_ms: s.timeout_ms,
+                password: s.password,
+            })
             .collect()
     }
 

@@ -91,6 +91,9 @@ pub enum TxnOp {
     CreateSession {
         session: u64,
         timeout_ms: u32,
+        /// The secret a client shows to resume the session (chosen by the server
+        /// that created it, at random; logged so every server can check it).
+        password: u64,
     },
     /// Closes a session (explicitly or on expiry) and deletes its ephemerals, in this txn.
     CloseSession {

@@ -18,7 +18,7 @@ fn sample_txns() -> Vec<Txn> {
             MultiOp::SetData(SetDataOp { path: "/s".into(), data: "x".into(), version: 3 }),
             MultiOp::Delete(DeleteOp { path: "/d".into(), version: 0 }),
         ]),
-        TxnOp::CreateSession { session: u64::MAX, timeout_ms: u32::MAX },
+        TxnOp::CreateSession { session: u64::MAX, timeout_ms: u32::MAX, password: 7 },
         TxnOp::CloseSession { session: 7 },
         TxnOp::Reap { paths: vec!["/x".into(), "/y/z".into()] },
         TxnOp::Reap { paths: vec![] },

@@ -24,7 +24,7 @@ fn valid_ops_pass() {
         TxnOp::Delete(DeleteOp { path: "/a".into(), version: -1 }),
         TxnOp::SetData(SetDataOp { path: "/".into(), data: Bytes::new(), version: 0 }),
         TxnOp::Multi(vec![]),
-        TxnOp::CreateSession { session: 1, timeout_ms: 1 },
+        TxnOp::CreateSession { session: 1, timeout_ms: 1, password: 7 },
         TxnOp::CloseSession { session: 1 },
         TxnOp::Reap { paths: vec!["/a".into()] },
     ];
@@ -143,11 +143,11 @@ fn multi_size_limit() {
 #[test]
 fn session_ops_sanity() {
     assert!(matches!(
-        err(&TxnOp::CreateSession { session: 1, timeout_ms: 0 }),
+        err(&TxnOp::CreateSession { session: 1, timeout_ms: 0, password: 7 }),
         ZnodeError::BadArguments { .. }
     ));
     assert!(matches!(
-        err(&TxnOp::CreateSession { session: 0, timeout_ms: 10 }),
+        err(&TxnOp::CreateSession { session: 0, timeout_ms: 10, password: 7 }),
         ZnodeError::BadArguments { .. }
     ));
     assert!(matches!(err(&TxnOp::CloseSession { session: 0 }), ZnodeError::BadArguments { .. }));

@@ -62,8 +62,8 @@ impl DataTree {
             TxnOp::Delete(op) => self.delete(ctx, op, j)?,
             TxnOp::SetData(op) => self.set_data(ctx, op, j)?,
             TxnOp::Multi(ops) => self.multi(ctx, ops, j)?,
-            TxnOp::CreateSession { session, timeout_ms } => {
-                self.create_session(*session, *timeout_ms, j)?
+            TxnOp::CreateSession { session, timeout_ms, password } => {
+                self.create_session(*session, *timeout_ms, *password, j)?
             }
             TxnOp::CloseSession { session } => self.close_session_op(ctx, *session, j)?,
             TxnOp::Reap { paths } => self.reap(ctx, paths, j),
@@ -211,6 +211,7 @@ impl DataTree {
         &mut self,
         session: u64,
         timeout_ms: u32,
+        password: u64,
         j: &mut Journal,
     ) -> Result<OpResult, ZnodeError> {
         if session == 0 {
@@ -222,7 +223,7 @@ impl DataTree {
         if self.sessions.contains_key(&session) {
             return Err(bad("", format!("session 0x{session:016x} already open")));
         }
-        self.open_session(session, timeout_ms, j);
+        self.open_session(session, timeout_ms, password, j);
         Ok(OpResult::SessionCreated)
     }
 

@@ -119,10 +119,11 @@ const NODE_TAG: u64 = 1;
 const SESSION_TAG: u64 = 2;
 
 /// A session's share of the tree digest.
-pub(crate) fn session_hash(session: u64, timeout_ms: u32) -> u64 {
+pub(crate) fn session_hash(session: u64, timeout_ms: u32, password: u64) -> u64 {
     let mut h = StableHasher::default();
     h.write_u64(SESSION_TAG);
     h.write_u64(session);
     h.write_u64(u64::from(timeout_ms));
+    h.write_u64(password);
     h.finish()
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! snapshot = magic "BATNSNAP" version:u8(=1) last_zxid
-//!            count (session timeout_ms)*  count node*  crc32:u32le
+//!            count (session timeout_ms password)*  count node*  crc32:u32le
 //! node     = path data czxid mzxid pzxid ctime mtime version cversion aversion
 //!            ephemeral_owner data_length num_children kind:u8 ttl_ms
 //! ```
@@ -39,6 +39,7 @@ pub(super) fn encode(tree: &DataTree) -> Vec<u8> {
     for (id, session) in &tree.sessions {
         w.varint(*id);
         w.varint(u64::from(session.timeout_ms));
+        w.varint(session.password);
     }
     let mut paths: Vec<&String> = tree.nodes.keys().collect();
     paths.sort_unstable();
@@ -118,6 +119,7 @@ fn read_sessions(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeEr
         let at = r.offset();
         let id = r.varint()?;
         let timeout_ms = r.u32()?;
+        let password = r.varint()?;
         if id <= previous {
             return Err(r.invalid(at, "session ids must be non-zero and ascending"));
         }
@@ -125,7 +127,7 @@ fn read_sessions(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeEr
             return Err(r.invalid(at, "session timeout must be > 0"));
         }
         previous = id;
-        tree.sessions.insert(id, Session { timeout_ms, ephemerals: BTreeSet::new() });
+        tree.sessions.insert(id, Session { timeout_ms, password, ephemerals: BTreeSet::new() });
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ enum Undo {
     Removed(String, Node),
     Updated { path: String, data: Option<(Bytes, u64)>, stat: Stat },
     SessionOpened(u64),
-    SessionClosed(u64, u32),
+    SessionClosed(u64, u32, u64),
 }
 
 /// What one txn did so far: the undo log and the changes for watches.
@@ -69,10 +69,16 @@ impl DataTree {
         self.digest = self.digest.wrapping_sub(old_hash).wrapping_add(new_hash);
     }
 
-    pub(super) fn open_session(&mut self, id: u64, timeout_ms: u32, journal: &mut Journal) {
-        let session = Session { timeout_ms, ephemerals: Default::default() };
+    pub(super) fn open_session(
+        &mut self,
+        id: u64,
+        timeout_ms: u32,
+        password: u64,
+        journal: &mut Journal,
+    ) {
+        let session = Session { timeout_ms, password, ephemerals: Default::default() };
         assert!(self.sessions.insert(id, session).is_none(), "session {id:#x} opened twice");
-        self.digest = self.digest.wrapping_add(session_hash(id, timeout_ms));
+        self.digest = self.digest.wrapping_add(session_hash(id, timeout_ms, password));
         journal.undo.push(Undo::SessionOpened(id));
     }
 
@@ -81,8 +87,9 @@ impl DataTree {
         let session = self.sessions.remove(&id);
         let session = session.unwrap_or_else(|| panic!("close of unknown session {id:#x}"));
         assert!(session.ephemerals.is_empty(), "session {id:#x} closed with ephemerals");
-        self.digest = self.digest.wrapping_sub(session_hash(id, session.timeout_ms));
-        journal.undo.push(Undo::SessionClosed(id, session.timeout_ms));
+        self.digest =
+            self.digest.wrapping_sub(session_hash(id, session.timeout_ms, session.password));
+        journal.undo.push(Undo::SessionClosed(id, session.timeout_ms, session.password));
     }
 
     /// Undoes a journal, newest first. The caller restores the digest it saved.
@@ -105,8 +112,8 @@ impl DataTree {
                 Undo::SessionOpened(id) => {
                     self.sessions.remove(&id);
                 }
-                Undo::SessionClosed(id, timeout_ms) => {
-                    let session = Session { timeout_ms, ephemerals: Default::default() };
+                Undo::SessionClosed(id, timeout_ms, password) => {
+                    let session = Session { timeout_ms, password, ephemerals: Default::default() };
                     self.sessions.insert(id, session);
                 }
             }

@@ -83,7 +83,7 @@ fn check(path: &str, version: i32) -> MultiOp {
 }
 
 fn open(tree: &mut DataTree, session: u64) {
-    ok(tree, TxnOp::CreateSession { session, timeout_ms: 10_000 });
+    ok(tree, TxnOp::CreateSession { session, timeout_ms: 10_000, password: 7 });
 }
 
 /// Changes as (path, kind) pairs, for compact assertions.

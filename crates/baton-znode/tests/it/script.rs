@@ -49,7 +49,11 @@ impl Runner {
             }
             "open-session" => {
                 let timeout_ms = args.get(1).map_or(10_000, |t| t.parse().unwrap());
-                self.txn(TxnOp::CreateSession { session: args[0].parse().unwrap(), timeout_ms })
+                self.txn(TxnOp::CreateSession {
+                    session: args[0].parse().unwrap(),
+                    timeout_ms,
+                    password: 7,
+                })
             }
             "close-session" => self.txn(TxnOp::CloseSession { session: args[0].parse().unwrap() }),
             "create" => self.txn(TxnOp::Create(parse_create(args))),

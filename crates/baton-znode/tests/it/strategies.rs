@@ -80,7 +80,7 @@ pub fn txn_op() -> impl Strategy<Value = TxnOp> {
             .prop_map(|(path, data, version)| TxnOp::SetData(SetDataOp { path, data, version })),
         2 => prop::collection::vec(multi_op(), 0..5).prop_map(TxnOp::Multi),
         1 => (session(), 0..100u32)
-            .prop_map(|(session, timeout_ms)| TxnOp::CreateSession { session, timeout_ms }),
+            .prop_map(|(session, timeout_ms)| TxnOp::CreateSession { session, timeout_ms, password: 7 }),
         1 => session().prop_map(|session| TxnOp::CloseSession { session }),
         1 => prop::collection::vec(path(), 0..3).prop_map(|paths| TxnOp::Reap { paths }),
     ]
@@ -153,8 +153,9 @@ pub fn any_txn() -> impl Strategy<Value = Txn> {
         (any::<String>(), data(), any::<i32>())
             .prop_map(|(path, data, version)| TxnOp::SetData(SetDataOp { path, data, version })),
         prop::collection::vec(multi, 0..6).prop_map(TxnOp::Multi),
-        (any::<u64>(), any::<u32>())
-            .prop_map(|(session, timeout_ms)| TxnOp::CreateSession { session, timeout_ms }),
+        (any::<u64>(), any::<u32>(), any::<u64>()).prop_map(|(session, timeout_ms, password)| {
+            TxnOp::CreateSession { session, timeout_ms, password }
+        }),
         any::<u64>().prop_map(|session| TxnOp::CloseSession { session }),
         prop::collection::vec(any::<String>(), 0..4).prop_map(|paths| TxnOp::Reap { paths }),
         txn_op(),

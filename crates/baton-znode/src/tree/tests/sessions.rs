@@ -5,15 +5,15 @@ use crate::SessionInfo;
 fn sessions_open_and_close() {
     let mut tree = DataTree::new();
     let digest = tree.digest();
-    let applied = ok(&mut tree, TxnOp::CreateSession { session: 9, timeout_ms: 500 });
+    let applied = ok(&mut tree, TxnOp::CreateSession { session: 9, timeout_ms: 500, password: 7 });
     assert_eq!(applied.result, OpResult::SessionCreated);
     assert!(applied.changes.is_empty());
     open(&mut tree, 2);
     assert_eq!(
         tree.sessions(),
         [
-            SessionInfo { session: 2, timeout_ms: 10_000 },
-            SessionInfo { session: 9, timeout_ms: 500 }
+            SessionInfo { session: 2, timeout_ms: 10_000, password: 7 },
+            SessionInfo { session: 9, timeout_ms: 500, password: 7 }
         ]
     );
     assert_ne!(tree.digest(), digest);
@@ -27,11 +27,11 @@ fn sessions_open_and_close() {
 fn session_errors_change_nothing() {
     let mut tree = DataTree::new();
     open(&mut tree, 1);
-    let e = fails(&mut tree, TxnOp::CreateSession { session: 1, timeout_ms: 5 });
+    let e = fails(&mut tree, TxnOp::CreateSession { session: 1, timeout_ms: 5, password: 7 });
     assert!(bad_arguments(&e.error));
-    let e = fails(&mut tree, TxnOp::CreateSession { session: 0, timeout_ms: 5 });
+    let e = fails(&mut tree, TxnOp::CreateSession { session: 0, timeout_ms: 5, password: 7 });
     assert!(bad_arguments(&e.error));
-    let e = fails(&mut tree, TxnOp::CreateSession { session: 2, timeout_ms: 0 });
+    let e = fails(&mut tree, TxnOp::CreateSession { session: 2, timeout_ms: 0, password: 7 });
     assert!(bad_arguments(&e.error));
     let e = fails(&mut tree, TxnOp::CloseSession { session: 2 });
     assert_eq!(e, ZnodeError::SessionExpired { session: 2 }.into());
