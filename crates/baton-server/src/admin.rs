@@ -1,0 +1,85 @@
+//! The admin HTTP port: `/health`, `/status` (JSON) and `/metrics` (Prometheus text).
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
+};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::{ServerError, metrics::Gauges, shared::Shared};
+
+/// What `/status` answers.
+#[derive(Debug, Serialize)]
+struct Status {
+    role: &'static str,
+    epoch: u32,
+    last_zxid: u64,
+    /// `last_zxid` as hex, as the logs show zxids.
+    last_zxid_hex: String,
+    node_count: usize,
+    /// The tree digest, 16 hex digits: equal trees have equal digests.
+    digest: String,
+    sessions: usize,
+    data_dir: String,
+    client_addr: String,
+}
+
+/// Serves the admin port until `shutdown` resolves.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(shared);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|error| ServerError::Serve { what: "admin HTTP", message: error.to_string() })
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    if shared.serving() && shared.read_tree().is_ok() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
+    }
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, StatusCode> {
+    let tree = shared.read_tree().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let status = Status {
+        role: "standalone",
+        epoch: shared.epoch(),
+        last_zxid: tree.last_zxid(),
+        last_zxid_hex: format!("{:#x}", tree.last_zxid()),
+        node_count: tree.node_count(),
+        digest: format!("{:016x}", tree.digest()),
+        sessions: tree.sessions().len(),
+        data_dir: shared.data_dir.display().to_string(),
+        client_addr: shared.client_addr.to_string(),
+    };
+    Ok(Json(status))
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse, StatusCode> {
+    let gauges = {
+        let tree = shared.read_tree().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+        Gauges {
+            znodes: tree.node_count() as u64,
+            last_zxid: tree.last_zxid(),
+            epoch: shared.epoch(),
+        }
+    };
+    let text = shared.metrics.render(gauges);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}

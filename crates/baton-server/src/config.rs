@@ -1,0 +1,160 @@
+//! The server's configuration: every flag, each with a `BATON_*` environment variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use baton_znode::Limits;
+use clap::{ArgAction, Parser};
+
+use crate::ServerError;
+
+/// Largest gRPC message a client may send, by default: the largest znode data (1 MiB)
+/// with room for a path and framing, times four so that a multi of a few big ops fits.
+pub const REQUEST_BYTES_MAX_DEFAULT: usize = 4 * 1024 * 1024 + 64 * 1024;
+
+/// A Baton server: an in-memory tree of znodes made durable by a commit log.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "baton-server", version, about)]
+pub struct Config {
+    /// Directory of the commit log and snapshots (created if missing).
+    #[arg(long, env = "BATON_DATA_DIR", default_value = "./baton-data")]
+    pub data_dir: PathBuf,
+
+    /// Address of the client gRPC service (port 0 picks a free port).
+    #[arg(long, env = "BATON_CLIENT_ADDR", default_value = "127.0.0.1:7181")]
+    pub client_addr: SocketAddr,
+
+    /// Address of the admin HTTP service: /health, /status, /metrics (port 0 picks a free port).
+    #[arg(long, env = "BATON_ADMIN_ADDR", default_value = "127.0.0.1:7180")]
+    pub admin_addr: SocketAddr,
+
+    /// Largest data of one znode, in bytes.
+    #[arg(long, env = "BATON_DATA_BYTES_MAX", default_value_t = 1024 * 1024)]
+    pub data_bytes_max: usize,
+
+    /// Largest gRPC request message, in bytes.
+    #[arg(long, env = "BATON_REQUEST_BYTES_MAX", default_value_t = REQUEST_BYTES_MAX_DEFAULT)]
+    pub request_bytes_max: usize,
+
+    /// Most operations in one multi.
+    #[arg(long, env = "BATON_MULTI_OPS_MAX", default_value_t = 1024)]
+    pub multi_ops_max: usize,
+
+    /// Longest path, in bytes.
+    #[arg(long, env = "BATON_PATH_BYTES_MAX", default_value_t = 4096)]
+    pub path_bytes_max: usize,
+
+    /// Take a snapshot every this many applied txns.
+    #[arg(long, env = "BATON_SNAPSHOT_EVERY_TXNS", default_value_t = 100_000)]
+    pub snapshot_every_txns: u64,
+
+    /// Snapshots kept on disk; the log before the oldest kept one is purged.
+    #[arg(long, env = "BATON_SNAPSHOTS_KEEP", default_value_t = 3)]
+    pub snapshots_keep: usize,
+
+    /// Writes waiting for the driver; beyond it writes fail at once (SYSTEM_ERROR).
+    #[arg(long, env = "BATON_WRITE_QUEUE_MAX", default_value_t = 10_000)]
+    pub write_queue_max: usize,
+
+    /// Most txns logged with one flush (group commit).
+    #[arg(long, env = "BATON_BATCH_TXNS_MAX", default_value_t = 1_000)]
+    pub batch_txns_max: usize,
+
+    /// The basic time unit, in ms (session timeouts are counted in ticks).
+    #[arg(long, env = "BATON_TICK_MS", default_value_t = 2_000)]
+    pub tick_ms: u64,
+
+    /// How often containers and TTL nodes are checked for deletion, in ms (default: tick-ms).
+    #[arg(long, env = "BATON_REAP_INTERVAL_MS")]
+    pub reap_interval_ms: Option<u64>,
+
+    /// fdatasync the log at every group commit. Only tests of speed turn this off:
+    /// without it an acknowledged write may not survive a power loss.
+    #[arg(long, env = "BATON_FSYNC", default_value_t = true, action = ArgAction::Set)]
+    pub fsync: bool,
+}
+
+impl Config {
+    /// Checks what clap cannot: ranges and relations between flags.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let positive = [
+            ("--data-bytes-max", self.data_bytes_max as u64),
+            ("--request-bytes-max", self.request_bytes_max as u64),
+            ("--multi-ops-max", self.multi_ops_max as u64),
+            ("--path-bytes-max", self.path_bytes_max as u64),
+            ("--snapshot-every-txns", self.snapshot_every_txns),
+            ("--snapshots-keep", self.snapshots_keep as u64),
+            ("--write-queue-max", self.write_queue_max as u64),
+            ("--batch-txns-max", self.batch_txns_max as u64),
+            ("--tick-ms", self.tick_ms),
+            ("--reap-interval-ms", self.reap_interval().as_millis() as u64),
+        ];
+        if let Some((flag, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ServerError::Config(format!("{flag} must be greater than 0")));
+        }
+        if self.data_bytes_max >= self.request_bytes_max {
+            return Err(ServerError::Config(format!(
+                "--data-bytes-max ({}) must be smaller than --request-bytes-max ({}): \
+                 a request must be able to carry the largest data",
+                self.data_bytes_max, self.request_bytes_max
+            )));
+        }
+        // sled stores each value whole; keep one write within what a u32 length can say.
+        if self.request_bytes_max > u32::MAX as usize / 2 {
+            return Err(ServerError::Config("--request-bytes-max is too large".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The limits checked on every request before it becomes a txn.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            data_bytes_max: self.data_bytes_max,
+            multi_ops_max: self.multi_ops_max,
+            path_bytes_max: self.path_bytes_max,
+        }
+    }
+
+    pub fn reap_interval(&self) -> Duration {
+        Duration::from_millis(self.reap_interval_ms.unwrap_or(self.tick_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["baton-server"];
+        argv.extend_from_slice(args);
+        Config::try_parse_from(argv).expect("valid flags")
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = parse(&[]);
+        assert_eq!(config.client_addr.to_string(), "127.0.0.1:7181");
+        assert_eq!(config.admin_addr.to_string(), "127.0.0.1:7180");
+        assert_eq!(config.limits(), Limits::default());
+        assert!(config.fsync);
+        assert_eq!(config.reap_interval(), Duration::from_millis(2_000));
+        config.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config =
+            parse(&["--fsync=false", "--reap-interval-ms", "100", "--data-bytes-max", "10"]);
+        assert!(!config.fsync);
+        assert_eq!(config.reap_interval(), Duration::from_millis(100));
+        assert_eq!(config.limits().data_bytes_max, 10);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_flag_named() {
+        let error = parse(&["--batch-txns-max", "0"]).validate().unwrap_err();
+        assert!(error.to_string().contains("--batch-txns-max"), "{error}");
+        let error = parse(&["--data-bytes-max", "5000000"]).validate().unwrap_err();
+        assert!(error.to_string().contains("--request-bytes-max"), "{error}");
+        assert!(Config::try_parse_from(["baton-server", "--client-addr", "nowhere"]).is_err());
+    }
+}

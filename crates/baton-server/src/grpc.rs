@@ -1,0 +1,216 @@
+//! The client gRPC service `baton.v1.Baton`, with gRPC health and reflection.
+//!
+//! Writes are validated here, statelessly (`baton_znode::validate_op`), before they
+//! are queued: a request that cannot be valid never becomes a txn. Reads are
+//! answered from the local tree. Every error becomes a status through baton-api.
+
+use std::sync::Arc;
+
+use baton_api::{
+    convert,
+    pb::{
+        self,
+        baton_server::{Baton, BatonServer},
+    },
+    status::{ErrorCode, error_status, txn_error_status, znode_error_status},
+};
+use baton_znode::{DataTree, OpResult, TxnOp, ZnodeError, validate_op};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+use tonic_health::ServingStatus;
+
+use crate::{
+    ServerError,
+    metrics::Metrics,
+    shared::Shared,
+    shutdown::ShutdownListener,
+    write_queue::{TxnReply, WriteError, WriteQueue},
+};
+
+/// The gRPC service name health is reported for (besides "", the whole server).
+pub const SERVICE_NAME: &str = "baton.v1.Baton";
+
+/// Serves `Baton`, health and reflection on `listener` until `shutdown`; requests
+/// larger than `request_bytes_max` are refused by tonic before they are decoded.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    service: BatonService,
+    request_bytes_max: usize,
+    mut shutdown: ShutdownListener,
+) -> Result<(), ServerError> {
+    let failed = |message: String| ServerError::Serve { what: "client gRPC", message };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in ["", SERVICE_NAME] {
+        health.set_service_status(name, ServingStatus::Serving).await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(baton_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|error| failed(format!("reflection: {error}")))?;
+    let baton = BatonServer::new(service).max_decoding_message_size(request_bytes_max);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let stopped = async move {
+        shutdown.recv().await;
+        for name in ["", SERVICE_NAME] {
+            health.set_service_status(name, ServingStatus::NotServing).await;
+        }
+    };
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(baton)
+        .serve_with_incoming_shutdown(incoming, stopped)
+        .await
+        .map_err(|error| failed(error.to_string()))
+}
+
+/// The `Baton` service.
+#[derive(Debug, Clone)]
+pub(crate) struct BatonService {
+    shared: Arc<Shared>,
+    writes: WriteQueue,
+}
+
+fn header(zxid: u64) -> Option<pb::ResponseHeader> {
+    Some(pb::ResponseHeader { zxid })
+}
+
+fn write_error_status(error: &WriteError) -> Status {
+    error_status(ErrorCode::SystemError, error.to_string(), "", None)
+}
+
+/// A result of the wrong kind for its op: a bug, reported rather than panicking.
+fn unexpected(result: &OpResult) -> Status {
+    error_status(ErrorCode::SystemError, format!("internal error: unexpected {result:?}"), "", None)
+}
+
+impl BatonService {
+    pub(crate) fn new(shared: Arc<Shared>, writes: WriteQueue) -> BatonService {
+        BatonService { shared, writes }
+    }
+
+    /// Validates, queues, and waits for the applied result.
+    async fn write(&self, session: u64, op: TxnOp) -> Result<(OpResult, u64), Status> {
+        validate_op(&op, &self.shared.limits).map_err(|e| txn_error_status(&e))?;
+        let TxnReply { applied_zxid, result, .. } =
+            self.writes.submit(session, op).await.map_err(|e| write_error_status(&e))?;
+        let result = result.map_err(|e| txn_error_status(&e))?;
+        Ok((result, applied_zxid))
+    }
+
+    /// Runs `read` on the tree; returns its value and the zxid it saw.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&DataTree) -> Result<T, ZnodeError>,
+    ) -> Result<(T, u64), Status> {
+        Metrics::add(&self.shared.metrics.reads_total, 1);
+        let tree = self.shared.read_tree().map_err(|_| {
+            error_status(ErrorCode::SystemError, "the server is failing; try another", "", None)
+        })?;
+        let value = read(&tree).map_err(|e| znode_error_status(&e))?;
+        Ok((value, tree.last_zxid()))
+    }
+}
+
+#[tonic::async_trait]
+impl Baton for BatonService {
+    async fn create(
+        &self,
+        request: Request<pb::CreateRequest>,
+    ) -> Result<Response<pb::CreateResponse>, Status> {
+        let request = request.into_inner();
+        let session = request.session_id;
+        let op = convert::create_op_from_pb(request)?;
+        match self.write(session, TxnOp::Create(op)).await? {
+            (OpResult::Created { path, stat }, zxid) => Ok(Response::new(pb::CreateResponse {
+                header: header(zxid),
+                path,
+                stat: Some(convert::stat_to_pb(&stat)),
+            })),
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        let op = convert::delete_op_from_pb(request.into_inner());
+        match self.write(0, TxnOp::Delete(op)).await? {
+            (OpResult::Deleted, zxid) => {
+                Ok(Response::new(pb::DeleteResponse { header: header(zxid) }))
+            }
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn exists(
+        &self,
+        request: Request<pb::ExistsRequest>,
+    ) -> Result<Response<pb::ExistsResponse>, Status> {
+        let path = request.into_inner().path;
+        let (stat, zxid) = self.read(|tree| tree.stat(&path))?;
+        let stat = stat.as_ref().map(convert::stat_to_pb);
+        Ok(Response::new(pb::ExistsResponse { header: header(zxid), stat }))
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::GetResponse>, Status> {
+        let path = request.into_inner().path;
+        let ((data, stat), zxid) = self.read(|tree| tree.get(&path))?;
+        let stat = Some(convert::stat_to_pb(&stat));
+        Ok(Response::new(pb::GetResponse { header: header(zxid), data, stat }))
+    }
+
+    async fn set(
+        &self,
+        request: Request<pb::SetRequest>,
+    ) -> Result<Response<pb::SetResponse>, Status> {
+        let op = convert::set_op_from_pb(request.into_inner());
+        match self.write(0, TxnOp::SetData(op)).await? {
+            (OpResult::SetData { stat }, zxid) => Ok(Response::new(pb::SetResponse {
+                header: header(zxid),
+                stat: Some(convert::stat_to_pb(&stat)),
+            })),
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn children(
+        &self,
+        request: Request<pb::ChildrenRequest>,
+    ) -> Result<Response<pb::ChildrenResponse>, Status> {
+        let path = request.into_inner().path;
+        let ((children, stat), zxid) = self.read(|tree| tree.children(&path))?;
+        let stat = Some(convert::stat_to_pb(&stat));
+        Ok(Response::new(pb::ChildrenResponse { header: header(zxid), children, stat }))
+    }
+
+    async fn multi(
+        &self,
+        request: Request<pb::MultiRequest>,
+    ) -> Result<Response<pb::MultiResponse>, Status> {
+        // Creates in a multi carry no session yet: ephemerals in a multi arrive with
+        // sessions.
+        let ops = convert::multi_ops_from_pb(request.into_inner())?;
+        match self.write(0, TxnOp::Multi(ops)).await? {
+            (OpResult::Multi(results), zxid) => Ok(Response::new(pb::MultiResponse {
+                header: header(zxid),
+                results: results.iter().map(convert::op_result_to_pb).collect(),
+            })),
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn sync(
+        &self,
+        request: Request<pb::SyncRequest>,
+    ) -> Result<Response<pb::SyncResponse>, Status> {
+        let path = request.into_inner().path;
+        let zxid = self.writes.sync().await.map_err(|e| write_error_status(&e))?;
+        Ok(Response::new(pb::SyncResponse { header: header(zxid), path }))
+    }
+}

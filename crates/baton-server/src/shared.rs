@@ -1,0 +1,87 @@
+//! What the tasks of a running server share: the tree, the counters, and a few
+//! facts for the admin port.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicBool, AtomicU32, Ordering},
+    },
+};
+
+use baton_znode::{DataTree, Limits};
+
+use crate::metrics::Metrics;
+
+/// State shared by the driver, the gRPC handlers, the reaper, the snapshotter and
+/// the admin port.
+///
+/// The tree sits behind a `RwLock` so that reads never wait for the driver's queue.
+/// Only the driver takes the write lock, and it holds it for a whole batch of
+/// applies: whoever holds the read lock therefore sees the tree at a batch boundary
+/// (what the snapshotter relies on).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    tree: RwLock<DataTree>,
+    pub(crate) metrics: Metrics,
+    pub(crate) limits: Limits,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) client_addr: SocketAddr,
+    epoch: AtomicU32,
+    serving: AtomicBool,
+}
+
+/// The tree cannot be read: the driver panicked while applying (a bug), and the
+/// server is on its way down.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TreePoisoned;
+
+impl Shared {
+    pub(crate) fn new(
+        tree: DataTree,
+        limits: Limits,
+        data_dir: PathBuf,
+        client_addr: SocketAddr,
+        epoch: u32,
+    ) -> Shared {
+        Shared {
+            tree: RwLock::new(tree),
+            metrics: Metrics::default(),
+            limits,
+            data_dir,
+            client_addr,
+            epoch: AtomicU32::new(epoch),
+            serving: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn read_tree(&self) -> Result<RwLockReadGuard<'_, DataTree>, TreePoisoned> {
+        self.tree.read().map_err(|_| TreePoisoned)
+    }
+
+    /// For the driver only (see the type's docs).
+    pub(crate) fn write_tree(&self) -> RwLockWriteGuard<'_, DataTree> {
+        // Only the driver writes; if an earlier apply panicked, the driver is gone
+        // and cannot be here again.
+        self.tree.write().unwrap_or_else(|poisoned| {
+            panic!("the tree lock is poisoned: an apply panicked earlier ({poisoned})")
+        })
+    }
+
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_epoch(&self, epoch: u32) {
+        self.epoch.store(epoch, Ordering::Release);
+    }
+
+    pub(crate) fn serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Release);
+    }
+}

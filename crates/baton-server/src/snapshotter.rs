@@ -1,0 +1,61 @@
+//! Background snapshots.
+//!
+//! The driver asks for one every `--snapshot-every-txns` applied txns. The tree is
+//! encoded under its read lock, which is only ever free between two of the driver's
+//! batches, so the snapshot is a consistent point; reads go on meanwhile (the driver
+//! waits for the lock to apply its next batch). The storage thread then saves it and
+//! purges old snapshots and the log they cover.
+
+use std::sync::Arc;
+
+use baton_log::Snapshot;
+use baton_quorum::Zxid;
+use tokio::sync::mpsc;
+
+use crate::{ServerError, metrics::Metrics, shared::Shared, storage::Storage};
+
+/// Requests waiting for the snapshotter: one. A request made while one is pending
+/// is dropped (the driver asks again after its next batch).
+pub(crate) const SNAPSHOT_REQUESTS_MAX: usize = 1;
+
+/// Serves snapshot requests until the driver drops its sender.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    storage: Storage,
+    snapshots_keep: usize,
+    mut requests: mpsc::Receiver<()>,
+) {
+    while requests.recv().await.is_some() {
+        match take(&shared, &storage, snapshots_keep).await {
+            Ok(()) => {}
+            // The log still holds everything: a failed snapshot costs replay time
+            // at the next start, not data. A failing disk stops the driver anyway.
+            Err(error) => tracing::error!(%error, "snapshot failed"),
+        }
+    }
+}
+
+async fn take(shared: &Arc<Shared>, storage: &Storage, keep: usize) -> Result<(), ServerError> {
+    let encoder = Arc::clone(shared);
+    let snapshot = tokio::task::spawn_blocking(move || {
+        let tree = encoder.read_tree().map_err(|_| ServerError::TaskFailed {
+            task: "driver",
+            message: "the tree is poisoned".into(),
+        })?;
+        Ok::<_, ServerError>(Snapshot {
+            zxid: tree.last_zxid(),
+            data: tree.encode_snapshot().into(),
+        })
+    })
+    .await
+    .map_err(|error| ServerError::TaskFailed {
+        task: "snapshot encoder",
+        message: error.to_string(),
+    })??;
+    let (zxid, bytes) = (snapshot.zxid, snapshot.data.len());
+    let purged = storage.save_snapshot(snapshot, keep).await?;
+    Metrics::add(&shared.metrics.snapshots_total, 1);
+    Metrics::add(&shared.metrics.log_entries_purged_total, purged as u64);
+    tracing::info!(zxid = %Zxid::from_u64(zxid), bytes, purged, "snapshot saved");
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The bounded queue between whoever wants a change (gRPC handlers, the reaper) and
+//! the driver, and what comes back.
+
+use std::sync::Arc;
+
+use baton_znode::{OpResult, TxnError, TxnOp};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{metrics::Metrics, shared::Shared};
+
+/// One item of the queue.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// A validated op to become a txn on behalf of `session` (0 = none).
+    Txn { session: u64, op: TxnOp, reply: oneshot::Sender<Result<TxnReply, WriteError>> },
+    /// A barrier: answered once everything queued before it is applied.
+    Sync { reply: oneshot::Sender<Result<u64, WriteError>> },
+}
+
+/// The outcome of a txn that was logged, committed and applied. A failed txn
+/// (`result` is Err) was logged too and changed nothing.
+#[derive(Debug)]
+pub(crate) struct TxnReply {
+    /// The txn's own zxid.
+    pub(crate) zxid: u64,
+    /// The last applied zxid when the reply was made (the response header's).
+    pub(crate) applied_zxid: u64,
+    pub(crate) result: Result<OpResult, TxnError>,
+}
+
+/// Why a write got no outcome. None of these says the write did not happen for
+/// `ShuttingDown` and `Storage`: the caller must treat it as unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub(crate) enum WriteError {
+    #[error("write queue full ({0} writes waiting); retry later")]
+    QueueFull(usize),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("storage failure, the server is stopping: {0}")]
+    Storage(String),
+}
+
+/// The sending side; cheap to clone. The driver stops once every clone is gone.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteQueue {
+    sender: mpsc::Sender<Write>,
+    shared: Arc<Shared>,
+}
+
+/// A queue of at most `write_queue_max` writes.
+pub(crate) fn write_queue(
+    write_queue_max: usize,
+    shared: Arc<Shared>,
+) -> (WriteQueue, mpsc::Receiver<Write>) {
+    let (sender, receiver) = mpsc::channel(write_queue_max);
+    (WriteQueue { sender, shared }, receiver)
+}
+
+impl WriteQueue {
+    /// Queues a txn and waits for its outcome. A full queue fails at once rather
+    /// than letting callers pile up without bound.
+    pub(crate) async fn submit(&self, session: u64, op: TxnOp) -> Result<TxnReply, WriteError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Write::Txn { session, op, reply })?;
+        outcome.await.unwrap_or(Err(WriteError::ShuttingDown))
+    }
+
+    /// Waits until every write queued before this call is applied; returns the last
+    /// applied zxid then.
+    pub(crate) async fn sync(&self) -> Result<u64, WriteError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Write::Sync { reply })?;
+        outcome.await.unwrap_or(Err(WriteError::ShuttingDown))
+    }
+
+    fn enqueue(&self, write: Write) -> Result<(), WriteError> {
+        let metrics = &self.shared.metrics;
+        // Counted before sending so that the driver's decrement never goes first.
+        Metrics::add(&metrics.write_queue_depth, 1);
+        match self.sender.try_send(write) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                Metrics::sub(&metrics.write_queue_depth, 1);
+                match error {
+                    mpsc::error::TrySendError::Full(_) => {
+                        Metrics::add(&metrics.write_queue_full_total, 1);
+                        Err(WriteError::QueueFull(self.sender.max_capacity()))
+                    }
+                    mpsc::error::TrySendError::Closed(_) => Err(WriteError::ShuttingDown),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_znode::{DataTree, Limits};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_a_closed_one_says_shutting_down() {
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let shared =
+            Arc::new(Shared::new(DataTree::new(), Limits::default(), "mem".into(), addr, 1));
+        let (queue, mut receiver) = write_queue(1, Arc::clone(&shared));
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.sync().await }
+        });
+        let queued = receiver.recv().await;
+        // The driver took it off the queue; hold the next one in the queue.
+        let (reply, _kept) = oneshot::channel();
+        queue.sender.try_send(Write::Sync { reply }).unwrap();
+        assert_eq!(queue.sync().await, Err(WriteError::QueueFull(1)));
+        assert_eq!(
+            shared.metrics.write_queue_full_total.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+
+        receiver.close();
+        drop(queued);
+        assert_eq!(waiting.await.unwrap(), Err(WriteError::ShuttingDown), "reply dropped");
+        drop(receiver);
+        assert_eq!(queue.sync().await, Err(WriteError::ShuttingDown));
+    }
+}

@@ -1,0 +1,10 @@
+//! End to end: real `baton-server` processes on 127.0.0.1 (port 0) with temporary
+//! data directories, driven through baton-client, raw gRPC, raw TCP and HTTP.
+
+mod api;
+mod bad_input;
+mod durability;
+mod health;
+mod lock;
+mod reaper;
+mod support;
