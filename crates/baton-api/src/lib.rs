@@ -12,6 +12,7 @@
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for tonic-reflection.
 //! - [`convert`]: `Stat`, create modes, requests, multi ops and op results, both ways.
 //! - [`status`]: error codes, `ZnodeError`/`TxnError` → `Status`, and `Status` → `pb::Error`.
+//! - [`session`]: the `Sessions` stream's watch kinds, watch specs and events, both ways.
 //!
 //! # What this crate must never do
 //! - Hold state, do I/O or read a clock: it is functions from values to values.
@@ -21,6 +22,7 @@
 //! - Panic on anything that came off the wire: malformed input is a `Status`.
 
 pub mod convert;
+pub mod session;
 pub mod status;
 
 /// The code generated from `baton.v1`. `bytes` fields are [`bytes::Bytes`], as in

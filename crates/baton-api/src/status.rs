@@ -37,7 +37,7 @@ pub fn znode_error_code(error: &ZnodeError) -> ErrorCode {
 /// `UNAVAILABLE`, which generic gRPC clients treat as "retry elsewhere".
 pub fn grpc_code(code: ErrorCode) -> Code {
     match code {
-        ErrorCode::NoNode => Code::NotFound,
+        ErrorCode::NoNode | ErrorCode::NoWatcher => Code::NotFound,
         ErrorCode::NodeExists => Code::AlreadyExists,
         ErrorCode::BadVersion
         | ErrorCode::NotEmpty

@@ -1,6 +1,6 @@
 //! The command line, as clap derive types, and the flag combinations it resolves to.
 
-use baton_client::{CreateMode, CreateOptions};
+use baton_client::{CreateMode, CreateOptions, SESSION_TIMEOUT_MS_DEFAULT};
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit;
@@ -27,9 +27,20 @@ pub struct Cli {
     )]
     pub endpoints: Vec<String>,
 
-    /// Print one JSON object per command instead of text.
+    /// Print one JSON object per command (per line for watch and session) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// The session timeout to ask for, for the commands that open a session (create -e,
+    /// watch, lock); the server clamps it.
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_SESSION_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = SESSION_TIMEOUT_MS_DEFAULT
+    )]
+    pub session_timeout_ms: u32,
 
     #[command(subcommand)]
     pub command: Command,
@@ -37,7 +48,37 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Tree(TreeCommand),
+    /// Watch a znode: print one line per event until interrupted (or --count events).
+    ///
+    /// Each line is `NODE_CREATED /a/b zxid=0x…` (one JSON object with --json:
+    /// {"type":"NODE_CREATED","path":"/a/b","zxid":N}); nothing else goes to stdout.
+    /// Without flags: every event of PATH itself (a persistent watch, set again after a
+    /// reconnect, so no event is missed between re-arms).
+    Watch(WatchArgs),
+    /// Run a command while holding the lock at PATH; exit with the command's exit code.
+    ///
+    /// COMMAND gets BATON_LOCK_NODE and BATON_LOCK_FENCING_TOKEN (a number that grows with
+    /// every holder) in its environment. If the session expires while COMMAND runs, the
+    /// lock is lost: COMMAND is killed and baton exits 6. SIGINT/SIGTERM kill COMMAND,
+    /// then the lock is released.
+    Lock(LockArgs),
+    /// Session commands (`session open`).
+    Session {
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
+}
+
+/// The one-shot commands on the tree (no session, except `create -e`).
+#[derive(Debug, Subcommand)]
+pub enum TreeCommand {
     /// Create a znode; prints the path created (with the sequence suffix for -s).
+    ///
+    /// With -e the node lives as long as the command's session: baton prints the path,
+    /// holds the node until SIGINT or SIGTERM (or --hold-ms), then closes the session
+    /// (the node goes at once) and exits 0.
     Create(CreateArgs),
     /// Print a znode's data (then its Stat with --stat).
     Get {
@@ -98,6 +139,51 @@ pub struct CreateArgs {
     #[arg(long, value_name = "MS", conflicts_with = "ephemeral",
           value_parser = clap::value_parser!(i64).range(1..))]
     pub ttl: Option<i64>,
+    /// With -e: hold the node this long, then close the session and exit 0 (instead of
+    /// waiting for SIGINT/SIGTERM).
+    #[arg(long, value_name = "MS", requires = "ephemeral")]
+    pub hold_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    pub path: String,
+    /// Only the child changes of PATH (NODE_CHILDREN_CHANGED): a persistent watch on PATH
+    /// whose other events are not printed.
+    #[arg(long, conflicts_with = "recursive")]
+    pub children: bool,
+    /// PATH and everything below it: created, deleted and data changed (a
+    /// persistent-recursive watch; child events are left out, as in ZooKeeper).
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    /// Exit 0 after N events.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The lock's znode (created if missing); holders queue as its children.
+    pub path: String,
+    /// The command to run and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Open a session and hold it until SIGINT/SIGTERM (or --hold-ms).
+    ///
+    /// Prints `session_id=0x… timeout_ms=N` once connected, then one line per change of
+    /// state (`state=DISCONNECTED`, `state=CONNECTED`); exits 6 if the session expires.
+    Open {
+        /// The session timeout to ask for (default: --session-timeout-ms).
+        #[arg(long, value_name = "MS")]
+        timeout_ms: Option<u32>,
+        /// Close the session after this long instead of waiting for a signal.
+        #[arg(long, value_name = "MS")]
+        hold_ms: Option<u64>,
+    },
 }
 
 impl CreateArgs {
@@ -132,7 +218,7 @@ mod tests {
         full.extend_from_slice(args);
         full.push("/p");
         match parse(&full).unwrap().command {
-            Command::Create(create) => create.options(),
+            Command::Tree(TreeCommand::Create(create)) => create.options(),
             other => panic!("parsed as {other:?}"),
         }
     }
@@ -185,11 +271,14 @@ mod tests {
 
     #[test]
     fn create_data_is_optional() {
-        let Command::Create(create) = parse(&["create", "/p", "hello"]).unwrap().command else {
+        let Command::Tree(TreeCommand::Create(create)) =
+            parse(&["create", "/p", "hello"]).unwrap().command
+        else {
             panic!("not a create");
         };
         assert_eq!(create.data.as_deref(), Some("hello"));
-        let Command::Create(create) = parse(&["create", "/p"]).unwrap().command else {
+        let Command::Tree(TreeCommand::Create(create)) = parse(&["create", "/p"]).unwrap().command
+        else {
             panic!("not a create");
         };
         assert_eq!(create.data, None);
@@ -198,15 +287,15 @@ mod tests {
     #[test]
     fn versions_default_to_any_and_accept_minus_one() {
         match parse(&["set", "/p", "d"]).unwrap().command {
-            Command::Set { version, .. } => assert_eq!(version, -1),
+            Command::Tree(TreeCommand::Set { version, .. }) => assert_eq!(version, -1),
             other => panic!("{other:?}"),
         }
         match parse(&["set", "/p", "d", "--version", "3"]).unwrap().command {
-            Command::Set { version, .. } => assert_eq!(version, 3),
+            Command::Tree(TreeCommand::Set { version, .. }) => assert_eq!(version, 3),
             other => panic!("{other:?}"),
         }
         match parse(&["delete", "/p", "-v", "-1"]).unwrap().command {
-            Command::Delete { version, recursive, .. } => {
+            Command::Tree(TreeCommand::Delete { version, recursive, .. }) => {
                 assert_eq!((version, recursive), (-1, false))
             }
             other => panic!("{other:?}"),
@@ -221,7 +310,7 @@ mod tests {
         assert_eq!(cli.endpoints, ["a:1", "b:2"]);
         let cli = parse(&["--json", "ls", "-R", "/"]).unwrap();
         assert!(cli.json);
-        assert!(matches!(cli.command, Command::Ls { recursive: true, .. }));
+        assert!(matches!(cli.command, Command::Tree(TreeCommand::Ls { recursive: true, .. })));
     }
 
     #[test]
@@ -230,6 +319,61 @@ mod tests {
         if std::env::var_os("BATON_ENDPOINTS").is_none() {
             assert_eq!(parse(&["stat", "/"]).unwrap().endpoints, [DEFAULT_ENDPOINTS]);
         }
+    }
+
+    #[test]
+    fn watch_flags() {
+        let Command::Watch(watch) = parse(&["watch", "/a", "--count", "3"]).unwrap().command else {
+            panic!("not a watch");
+        };
+        assert_eq!((watch.path.as_str(), watch.count), ("/a", Some(3)));
+        assert!(!watch.children && !watch.recursive);
+        let Command::Watch(watch) = parse(&["watch", "-R", "/"]).unwrap().command else {
+            panic!("not a watch");
+        };
+        assert!(watch.recursive);
+        for bad in [&["watch", "/a", "--children", "-R"][..], &["watch", "/a", "--count", "0"]] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), exit::USAGE, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lock_takes_a_command_after_a_double_dash() {
+        let cli = parse(&["lock", "/l", "--", "sh", "-c", "exit 3"]).unwrap();
+        let Command::Lock(lock) = cli.command else { panic!("not a lock") };
+        assert_eq!(lock.path, "/l");
+        assert_eq!(lock.command, ["sh", "-c", "exit 3"]);
+        assert_eq!(parse(&["lock", "/l"]).unwrap_err().exit_code(), exit::USAGE);
+    }
+
+    #[test]
+    fn hold_needs_an_ephemeral_create() {
+        let Command::Tree(TreeCommand::Create(create)) =
+            parse(&["create", "-e", "/p", "--hold-ms", "50"]).unwrap().command
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(create.hold_ms, Some(50));
+        assert_eq!(
+            parse(&["create", "/p", "--hold-ms", "5"]).unwrap_err().exit_code(),
+            exit::USAGE
+        );
+    }
+
+    #[test]
+    fn session_open_and_its_timeouts() {
+        let cli = parse(&["session", "open", "--timeout-ms", "4000"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Session {
+                command: SessionCommand::Open { timeout_ms: Some(4000), hold_ms: None }
+            }
+        ));
+        if std::env::var_os("BATON_SESSION_TIMEOUT_MS").is_none() {
+            assert_eq!(cli.session_timeout_ms, SESSION_TIMEOUT_MS_DEFAULT);
+        }
+        let cli = parse(&["watch", "/", "--session-timeout-ms", "3000"]).unwrap();
+        assert_eq!(cli.session_timeout_ms, 3000);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Exit codes: each says who failed, so scripts can branch without parsing stderr.
 
-use baton_client::ClientError;
+use baton_client::{ClientError, ErrorCode};
 
 /// The command did what was asked (`exists`: the node exists).
 pub const OK: i32 = 0;
@@ -13,8 +13,12 @@ pub const SERVER_ERROR: i32 = 3;
 /// No server could be reached, the connection broke, or the call timed out; the same
 /// command may work when repeated (a write may or may not have been applied).
 pub const CONNECTION_LOSS: i32 = 4;
-/// A local failure: reading stdin, writing stdout.
+/// A local failure: reading stdin, writing stdout, starting `lock`'s command, a `watch`
+/// whose output could not keep up with its events.
 pub const LOCAL_ERROR: i32 = 5;
+/// The session ended under the command (expired, or its password refused): its ephemeral
+/// node or lock is gone.
+pub const SESSION_EXPIRED: i32 = 6;
 
 /// The exit-code table of `baton --help`.
 pub const HELP: &str = "\
@@ -24,7 +28,11 @@ Exit codes:
   2  usage error (bad flags or endpoints)
   3  the server reported an error (e.g. node does not exist, version mismatch)
   4  connection loss or timeout: no server answered (retryable)
-  5  local error (reading stdin, writing stdout)
+  5  local error (reading stdin, writing stdout, starting lock's command,
+     a watch whose output fell behind)
+  6  the session expired (create -e, watch, lock, session): ephemerals and locks are gone
+  lock: COMMAND's own exit code (128+N if a signal N ended it) once the lock was taken;
+        the codes above if baton itself failed
 
 Errors are printed as one line on stderr: `baton: <message>`.";
 
@@ -32,6 +40,13 @@ Errors are printed as one line on stderr: `baton: <message>`.";
 pub fn for_error(error: &anyhow::Error) -> i32 {
     match error.downcast_ref::<ClientError>() {
         Some(ClientError::InvalidEndpoint { .. }) => USAGE,
+        Some(ClientError::WatchLagged { .. } | ClientError::TooManyRequests { .. }) => LOCAL_ERROR,
+        Some(e)
+            if e.is_session_end()
+                || matches!(e.code(), ErrorCode::SessionExpired | ErrorCode::AuthFailed) =>
+        {
+            SESSION_EXPIRED
+        }
         Some(e) if e.is_retryable() => CONNECTION_LOSS,
         Some(_) => SERVER_ERROR,
         None => LOCAL_ERROR,
@@ -40,8 +55,6 @@ pub fn for_error(error: &anyhow::Error) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use baton_client::ErrorCode;
-
     use super::*;
 
     fn api(code: ErrorCode) -> anyhow::Error {
@@ -58,6 +71,18 @@ mod tests {
         let bad = ClientError::InvalidEndpoint { endpoint: "h".into(), reason: "r".into() };
         assert_eq!(for_error(&bad.into()), USAGE);
         assert_eq!(for_error(&anyhow::anyhow!("stdin closed")), LOCAL_ERROR);
+    }
+
+    #[test]
+    fn the_end_of_a_session_has_its_own_code() {
+        let expired = ClientError::SessionExpired { session_id: 1, message: "m".into() };
+        assert_eq!(for_error(&expired.into()), SESSION_EXPIRED);
+        let refused = ClientError::AuthFailed { session_id: 1, message: "m".into() };
+        assert_eq!(for_error(&refused.into()), SESSION_EXPIRED);
+        assert_eq!(for_error(&ClientError::Closed.into()), SESSION_EXPIRED);
+        assert_eq!(for_error(&api(ErrorCode::SessionExpired)), SESSION_EXPIRED);
+        let lagged = ClientError::WatchLagged { path: "/".into(), max: 1 };
+        assert_eq!(for_error(&lagged.into()), LOCAL_ERROR);
     }
 
     #[test]

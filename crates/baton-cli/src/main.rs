@@ -1,13 +1,19 @@
 //! `baton`: the command-line client of Baton.
 //!
 //! Parses the command line, connects with baton-client, runs one command and prints its
-//! result as text or (`--json`) one JSON object. Errors are one line on stderr,
+//! result as text or (`--json`) one JSON object. The tree commands use one-shot calls;
+//! `create -e`, `watch`, `lock` and `session` open a session and run until done or
+//! interrupted, printing one line per event. Errors are one line on stderr,
 //! `baton: <message>`, and the exit code says who failed (see `baton --help`).
 //!
 //! # Layout
 //! - `args`: the clap definitions and how create flags resolve to a mode.
-//! - `run`: one command against a client.
-//! - `output`: text and JSON rendering.
+//! - `run`: one tree command against a client.
+//! - `hold`: `create -e` and `session open`, which hold a session until told to stop.
+//! - `watch`: `watch`, a persistent watch printed line by line.
+//! - `lock`: `lock PATH -- COMMAND`.
+//! - `signal`: SIGINT/SIGTERM handling for the long-running commands.
+//! - `output`: text and JSON rendering of one result; `lines`: of a stream of events.
 //! - `exit`: exit codes.
 //!
 //! It must never speak gRPC itself (that is baton-client's job) nor print more than one
@@ -15,16 +21,19 @@
 
 mod args;
 mod exit;
+mod hold;
+mod lines;
+mod lock;
 mod output;
 mod run;
-
-use std::io::Write;
+mod signal;
+mod watch;
 
 use anyhow::Context;
-use baton_client::Client;
+use baton_client::{Client, SessionOptions};
 use clap::Parser;
 
-use crate::{args::Cli, output::Output};
+use crate::args::{Cli, Command, SessionCommand, TreeCommand};
 
 fn main() {
     let cli = Cli::parse();
@@ -48,19 +57,25 @@ fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<i32> {
-    let client = Client::connect(&cli.endpoints).await?;
-    let output = run::run(&client, cli.command).await?;
-    print(&output, cli.json).context("writing the output")?;
-    Ok(output.exit_code())
-}
-
-fn print(output: &Output, json: bool) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer(&mut stdout, &output.to_json())?;
-        writeln!(stdout)?;
-    } else {
-        output.write_text(&mut stdout)?;
+    let options =
+        SessionOptions { timeout_ms: cli.session_timeout_ms, ..SessionOptions::default() };
+    let endpoints = &cli.endpoints;
+    match cli.command {
+        Command::Tree(TreeCommand::Create(create)) if create.ephemeral => {
+            hold::create_ephemeral(endpoints, options, create, cli.json).await
+        }
+        Command::Tree(command) => {
+            let client = Client::connect(endpoints).await?;
+            let output = run::run(&client, command).await?;
+            output::print(&output, cli.json).context("writing the output")?;
+            Ok(output.exit_code())
+        }
+        Command::Watch(watch) => watch::run(endpoints, options, watch, cli.json).await,
+        Command::Lock(lock) => lock::run(endpoints, options, lock).await,
+        Command::Session { command: SessionCommand::Open { timeout_ms, hold_ms } } => {
+            let options =
+                SessionOptions { timeout_ms: timeout_ms.unwrap_or(options.timeout_ms), ..options };
+            hold::open_session(endpoints, options, hold_ms, cli.json).await
+        }
     }
-    stdout.flush()
 }

@@ -82,6 +82,18 @@ impl Output {
     }
 }
 
+/// Writes one command's output to stdout: its text form, or one JSON object and a newline.
+pub fn print(output: &Output, json: bool) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut stdout, &output.to_json())?;
+        writeln!(stdout)?;
+    } else {
+        output.write_text(&mut stdout)?;
+    }
+    stdout.flush()
+}
+
 /// A Stat as zkCli prints it: its field names, zxids and the owner in hex, times as
 /// RFC 3339 UTC.
 pub fn write_stat(stat: &Stat, out: &mut dyn Write) -> io::Result<()> {

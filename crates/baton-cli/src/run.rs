@@ -1,4 +1,4 @@
-//! Runs one parsed command against a connected client.
+//! Runs one tree command against a connected client (no session).
 
 use std::io::Read;
 
@@ -6,7 +6,7 @@ use anyhow::Context;
 use baton_client::Client;
 use bytes::Bytes;
 
-use crate::{args::Command, output::Output};
+use crate::{args::TreeCommand as Command, output::Output};
 
 /// The most `-` reads from stdin. Far above any server's data limit (1 MiB by default), so
 /// the server's own DATA_TOO_LARGE answers for sizes in between; this only stops a runaway

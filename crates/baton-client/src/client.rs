@@ -364,7 +364,7 @@ async fn dial_from(
     Err(ClientError::ConnectionLoss { endpoint: tried.join(","), reason: last_reason })
 }
 
-async fn dial(server: &ServerAddr) -> Result<Channel, String> {
+pub(crate) async fn dial(server: &ServerAddr) -> Result<Channel, String> {
     let endpoint = Endpoint::from(server.uri.clone()).connect_timeout(CONNECT_TIMEOUT);
     // `connect_timeout` bounds the TCP connect only; the outer timeout bounds the HTTP/2
     // handshake too, so a port that accepts and then says nothing cannot stall us.

@@ -16,16 +16,55 @@ pub enum ClientError {
     /// An endpoint that cannot be dialled (no port, unsupported scheme, ...).
     #[error("invalid endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint { endpoint: String, reason: String },
+    /// The session is over: the server expired it (or no longer knows it). Final: every
+    /// later call on the session fails this way, and its ephemeral nodes are gone.
+    #[error("session 0x{session_id:016x} expired: {message}")]
+    SessionExpired { session_id: u64, message: String },
+    /// The server refused the session's password. Final, like an expiry.
+    #[error("session 0x{session_id:016x} refused: authentication failed: {message}")]
+    AuthFailed { session_id: u64, message: String },
+    /// The session was closed by this client ([`crate::Session::close`]).
+    #[error("session closed")]
+    Closed,
+    /// The session already has its limit of requests waiting for a reply.
+    #[error("too many requests in flight (limit {max})")]
+    TooManyRequests { max: usize },
+    /// A persistent watch's consumer fell more than `max` events behind; the watch was
+    /// dropped rather than let its queue grow.
+    #[error("watch on {path} dropped: its consumer fell more than {max} events behind")]
+    WatchLagged { path: String, max: usize },
+    /// The watch was removed ([`crate::Session::remove_watch`]) before it fired.
+    #[error("watch on {path} removed")]
+    WatchRemoved { path: String },
 }
 
 impl ClientError {
-    /// The Baton error code; `BAD_ARGUMENTS` for an invalid endpoint.
+    /// The Baton error code; `BAD_ARGUMENTS` for an invalid endpoint, `SESSION_EXPIRED`
+    /// for a closed session (as ZooKeeper answers calls on a closed handle),
+    /// `SYSTEM_ERROR` for the client's own limits, `UNSPECIFIED` for a removed watch.
     pub fn code(&self) -> ErrorCode {
         match self {
             ClientError::Api { code, .. } => *code,
             ClientError::ConnectionLoss { .. } => ErrorCode::ConnectionLoss,
             ClientError::InvalidEndpoint { .. } => ErrorCode::BadArguments,
+            ClientError::SessionExpired { .. } | ClientError::Closed => ErrorCode::SessionExpired,
+            ClientError::AuthFailed { .. } => ErrorCode::AuthFailed,
+            ClientError::TooManyRequests { .. } | ClientError::WatchLagged { .. } => {
+                ErrorCode::SystemError
+            }
+            ClientError::WatchRemoved { .. } => ErrorCode::Unspecified,
         }
+    }
+
+    /// True when the session this error came from is over for good (expired, refused or
+    /// closed): nothing on it can succeed any more.
+    pub fn is_session_end(&self) -> bool {
+        matches!(
+            self,
+            ClientError::SessionExpired { .. }
+                | ClientError::AuthFailed { .. }
+                | ClientError::Closed
+        )
     }
 
     /// True when repeating the call (after a reconnect) may succeed: a lost connection or a
@@ -38,16 +77,26 @@ impl ClientError {
     /// (whether the transport made it or a server that cannot serve sent it) becomes
     /// [`ClientError::ConnectionLoss`]; every other code is [`ClientError::Api`].
     pub fn from_status(status: &tonic::Status, endpoint: &str) -> ClientError {
-        let pb::Error { code, message, path, op_index } =
-            baton_api::status::error_from_status(status);
+        let error = baton_api::status::error_from_status(status);
+        if error.code == ErrorCode::ConnectionLoss as i32 {
+            return ClientError::ConnectionLoss {
+                endpoint: endpoint.to_owned(),
+                reason: with_sources(&error.message, status),
+            };
+        }
+        ClientError::from_pb(error, endpoint)
+    }
+
+    /// The error a `baton.v1.Error` describes (a failed reply on a session stream, or the
+    /// decoded details of a status): `CONNECTION_LOSS` is [`ClientError::ConnectionLoss`],
+    /// every other code [`ClientError::Api`].
+    pub fn from_pb(error: pb::Error, endpoint: &str) -> ClientError {
+        let pb::Error { code, message, path, op_index } = error;
         // A code from a newer server that this build does not know is still a failure the
         // caller must see; SYSTEM_ERROR is the honest "something went wrong there".
         let code = ErrorCode::try_from(code).unwrap_or(ErrorCode::SystemError);
         if code == ErrorCode::ConnectionLoss {
-            return ClientError::ConnectionLoss {
-                endpoint: endpoint.to_owned(),
-                reason: with_sources(&message, status),
-            };
+            return ClientError::ConnectionLoss { endpoint: endpoint.to_owned(), reason: message };
         }
         ClientError::Api { code, message, path, op_index }
     }

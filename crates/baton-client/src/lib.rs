@@ -1,43 +1,63 @@
 //! The async Rust client of Baton.
 //!
-//! [`Client::connect`] takes a list of `host:port` endpoints, connects to the first that
-//! answers and keeps the list: when a connection is lost the client moves on to the next
-//! server. Calls take and return baton-znode's domain types ([`Stat`], [`CreateMode`],
-//! [`MultiOp`], [`OpResult`]); failures are one enum, [`ClientError`], whose `Api`
-//! variant carries the server's machine-readable [`ErrorCode`] and message.
+//! Two ways in:
+//! - [`Client`]: one-shot calls, no session. [`Client::connect`] takes a list of
+//!   `host:port` endpoints, connects to the first that answers and moves on to the next
+//!   server when a connection is lost.
+//! - [`Session`]: a ZooKeeper-style session on one ordered stream: ephemeral nodes,
+//!   one-shot watches ([`Session::get_watch`], [`Session::exists_watch`],
+//!   [`Session::children_watch`]) and persistent ones ([`Session::add_watch`]), a state
+//!   stream ([`Session::states`]), and automatic resumption on another server with the
+//!   session's watches and its last seen zxid. [`recipes`] builds a lock, leader
+//!   election, a double barrier and a queue on it.
+//!
+//! Calls take and return baton-znode's domain types ([`Stat`], [`CreateMode`],
+//! [`MultiOp`], [`OpResult`], [`WatchEvent`]); failures are one enum, [`ClientError`]:
+//! `ConnectionLoss` is retryable (a write may or may not have happened), `SessionExpired`
+//! is final, `Api` carries the server's machine-readable [`ErrorCode`] and message.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), baton_client::ClientError> {
-//! use baton_client::{Client, CreateMode};
-//! let client = Client::connect(&["127.0.0.1:7181".to_owned()]).await?;
-//! client.create("/app", "", CreateMode::Persistent).await?;
-//! let (data, stat) = client.get("/app").await?;
-//! # let _ = (data, stat); Ok(()) }
+//! use baton_client::{CreateMode, Session, SessionOptions};
+//! let session = Session::connect(&["127.0.0.1:7181".to_owned()], SessionOptions::default()).await?;
+//! session.create("/app", "", CreateMode::Persistent).await?;
+//! let (data, stat, watch) = session.get_watch("/app").await?;
+//! let event = watch.await?; // the next change of /app
+//! # let _ = (data, stat, event); Ok(()) }
 //! ```
 //!
 //! # Layout
 //! - `client`: [`Client`], its connection and the single-node calls.
-//! - `recursive`: whole-subtree calls (`list_recursive`, `delete_recursive`).
+//! - `recursive`: whole-subtree calls of [`Client`] (`list_recursive`, `delete_recursive`).
+//! - `session`: [`Session`]: the stream's task, the request FIFO, the client's watch
+//!   manager, the state machine (see its own docs).
+//! - [`recipes`]: lock, leader election, barrier, queue.
 //! - `endpoint`: parsing of endpoint strings.
 //! - `error`: [`ClientError`].
-//!
-//! Sessions (and so ephemeral nodes), watches and the ordered per-session stream arrive
-//! later; the connection bookkeeping (endpoint list, generations, `last_zxid`) is already
-//! shaped for them.
 //!
 //! # What this crate must never do
 //! - Convert wire types itself: every protobuf ↔ domain conversion and every status
 //!   decoding goes through baton-api.
 //! - Repeat a write after a lost connection: it may have been applied, so the caller
-//!   decides (reads are repeated once on the next server).
-//! - Panic on what a server sent: a malformed response is an error.
+//!   decides ([`Client`] repeats reads once on the next server; a [`Session`] repeats
+//!   nothing, its recipes repeat reads and protect their creates).
+//! - Panic on what a server sent: a malformed response is an error, a reply out of order
+//!   drops the connection.
+//! - Grow without bound: requests in flight, queued calls and persistent-watch queues
+//!   all have named limits.
 
 mod client;
 mod endpoint;
 mod error;
+pub mod recipes;
 mod recursive;
+mod session;
 
 pub use baton_api::status::ErrorCode;
+pub use baton_znode::{
+    ChangeKind,
+    watch::{RemoveKind, WatchEvent},
+};
 pub use baton_znode::{
     CheckOp, CreateMode, CreateOp, DeleteOp, MultiOp, OpResult, SetDataOp, Stat,
 };
@@ -45,3 +65,8 @@ pub use client::{CONNECT_TIMEOUT, Client, CreateOptions, REQUEST_TIMEOUT};
 pub use endpoint::{ServerAddr, parse_endpoint, parse_endpoints};
 pub use error::ClientError;
 pub use recursive::{DELETE_RECURSIVE_ROUNDS_MAX, child_path};
+pub use session::{
+    PENDING_REQUESTS_MAX, PersistentWatch, RECONNECT_BACKOFF_MAX, RECONNECT_BACKOFF_MIN,
+    SESSION_TIMEOUT_MS_DEFAULT, SUBMIT_QUEUE_MAX, Session, SessionOptions, SessionState,
+    WATCH_EVENTS_MAX, Watch,
+};

@@ -26,6 +26,7 @@ struct Status {
     /// The tree digest, 16 hex digits: equal trees have equal digests.
     digest: String,
     sessions: usize,
+    watches: usize,
     data_dir: String,
     client_addr: String,
 }
@@ -65,6 +66,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, Statu
         node_count: tree.node_count(),
         digest: format!("{:016x}", tree.digest()),
         sessions: tree.sessions().len(),
+        watches: shared.sessions.watch_count(),
         data_dir: shared.data_dir.display().to_string(),
         client_addr: shared.client_addr.to_string(),
     };
@@ -78,6 +80,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse,
             znodes: tree.node_count() as u64,
             last_zxid: tree.last_zxid(),
             epoch: shared.epoch(),
+            sessions: tree.sessions().len() as u64,
+            watches: shared.sessions.watch_count() as u64,
         }
     };
     let text = shared.metrics.render(gauges);

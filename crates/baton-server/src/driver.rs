@@ -195,7 +195,11 @@ impl Driver {
             match item {
                 Pending::Txn(txn, reply) => {
                     assert!(txn.zxid <= committed, "applying {:#x} before its commit", txn.zxid);
-                    let result = tree.apply(&txn).map(|applied| applied.result);
+                    let result = tree.apply(&txn);
+                    // Watch events are queued now, under the write lock: before any
+                    // reply or read can reflect the change.
+                    self.shared.sessions.applied(&txn.op, txn.zxid, &result);
+                    let result = result.map(|applied| applied.result);
                     applied += 1;
                     failed += u64::from(result.is_err());
                     done.push(Done::Txn(txn.zxid, result, reply));
@@ -279,8 +283,14 @@ mod tests {
         let recovered = recovery::recover(Box::new(store), Path::new("mem")).unwrap();
         let addr = "127.0.0.1:1".parse().unwrap();
         let epoch = recovered.quorum.epoch();
-        let shared =
-            Arc::new(Shared::new(recovered.tree, Limits::default(), "mem".into(), addr, epoch));
+        let shared = Arc::new(Shared::new(
+            recovered.tree,
+            Limits::default(),
+            "mem".into(),
+            addr,
+            epoch,
+            2_000,
+        ));
         let (storage, _thread) = Storage::spawn(recovered.store).unwrap();
         let (writes, queued) = write_queue(64, Arc::clone(&shared));
         let (sender, snapshot_requests) = mpsc::channel(1);

@@ -11,6 +11,7 @@ use baton_api::{
     pb::{
         self,
         baton_server::{Baton, BatonServer},
+        sessions_server::SessionsServer,
     },
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
@@ -22,6 +23,7 @@ use tonic_health::ServingStatus;
 use crate::{
     ServerError,
     metrics::Metrics,
+    session::service::SessionsService,
     shared::Shared,
     shutdown::ShutdownListener,
     write_queue::{TxnReply, WriteError, WriteQueue},
@@ -29,18 +31,21 @@ use crate::{
 
 /// The gRPC service name health is reported for (besides "", the whole server).
 pub const SERVICE_NAME: &str = "baton.v1.Baton";
+/// The session service, also reported healthy.
+pub const SESSIONS_SERVICE_NAME: &str = "baton.v1.Sessions";
 
 /// Serves `Baton`, health and reflection on `listener` until `shutdown`; requests
 /// larger than `request_bytes_max` are refused by tonic before they are decoded.
 pub(crate) async fn serve(
     listener: TcpListener,
     service: BatonService,
+    sessions: SessionsService,
     request_bytes_max: usize,
     mut shutdown: ShutdownListener,
 ) -> Result<(), ServerError> {
     let failed = |message: String| ServerError::Serve { what: "client gRPC", message };
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in ["", SERVICE_NAME] {
+    for name in ["", SERVICE_NAME, SESSIONS_SERVICE_NAME] {
         health.set_service_status(name, ServingStatus::Serving).await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
@@ -49,10 +54,11 @@ pub(crate) async fn serve(
         .build_v1()
         .map_err(|error| failed(format!("reflection: {error}")))?;
     let baton = BatonServer::new(service).max_decoding_message_size(request_bytes_max);
+    let sessions = SessionsServer::new(sessions).max_decoding_message_size(request_bytes_max);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stopped = async move {
         shutdown.recv().await;
-        for name in ["", SERVICE_NAME] {
+        for name in ["", SERVICE_NAME, SESSIONS_SERVICE_NAME] {
             health.set_service_status(name, ServingStatus::NotServing).await;
         }
     };
@@ -60,6 +66,7 @@ pub(crate) async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(baton)
+        .add_service(sessions)
         .serve_with_incoming_shutdown(incoming, stopped)
         .await
         .map_err(|error| failed(error.to_string()))
@@ -119,10 +126,15 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::CreateRequest>,
     ) -> Result<Response<pb::CreateResponse>, Status> {
-        let request = request.into_inner();
-        let session = request.session_id;
-        let op = convert::create_op_from_pb(request)?;
-        match self.write(session, TxnOp::Create(op)).await? {
+        let op = convert::create_op_from_pb(request.into_inner())?;
+        if op.mode.is_ephemeral() {
+            // Only a session's own stream may create its ephemerals (as in ZooKeeper,
+            // where the connection is the session): a unary call proves no session.
+            let message =
+                format!("ephemeral nodes need a session: create {} on a Sessions stream", op.path);
+            return Err(error_status(ErrorCode::BadArguments, message, op.path.as_str(), None));
+        }
+        match self.write(0, TxnOp::Create(op)).await? {
             (OpResult::Created { path, stat }, zxid) => Ok(Response::new(pb::CreateResponse {
                 header: header(zxid),
                 path,

@@ -28,6 +28,8 @@
 //! - `driver`: the write path (batch → zxid → log + flush → apply → reply).
 //! - `grpc`: the `baton.v1.Baton` service, gRPC health and reflection.
 //! - `admin`: `/health`, `/status`, `/metrics` over HTTP.
+//! - `session`: sessions (tracker, expiry, the `baton.v1.Sessions` stream) and
+//!   where watch events go.
 //! - `reaper`: deletes expired containers and TTL nodes through the write path.
 //! - `snapshotter`: background snapshots and purge.
 //! - `metrics`: counters and Prometheus text.
@@ -47,6 +49,7 @@ mod metrics;
 mod reaper;
 mod recovery;
 mod server;
+mod session;
 mod shared;
 mod shutdown;
 mod snapshotter;

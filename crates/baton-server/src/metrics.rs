@@ -27,6 +27,8 @@ pub(crate) struct Gauges {
     pub(crate) znodes: u64,
     pub(crate) last_zxid: u64,
     pub(crate) epoch: u32,
+    pub(crate) sessions: u64,
+    pub(crate) watches: u64,
 }
 
 impl Metrics {
@@ -46,6 +48,8 @@ impl Metrics {
         gauge(&mut out, "baton_znodes", "Znodes in the tree.", gauges.znodes);
         gauge(&mut out, "baton_last_zxid", "zxid of the last applied txn.", gauges.last_zxid);
         gauge(&mut out, "baton_epoch", "Epoch of this run.", gauges.epoch.into());
+        gauge(&mut out, "baton_sessions", "Open sessions.", gauges.sessions);
+        gauge(&mut out, "baton_watches", "Watches set on this server.", gauges.watches);
         let depth = self.write_queue_depth.load(Relaxed);
         gauge(&mut out, "baton_write_queue_depth", "Writes waiting for the driver.", depth);
         let counters = [
@@ -82,7 +86,13 @@ mod tests {
     fn renders_prometheus_text() {
         let metrics = Metrics::default();
         Metrics::add(&metrics.writes_total, 3);
-        let text = metrics.render(Gauges { znodes: 2, last_zxid: 0x1_0000_0003, epoch: 1 });
+        let text = metrics.render(Gauges {
+            znodes: 2,
+            last_zxid: 0x1_0000_0003,
+            epoch: 1,
+            sessions: 0,
+            watches: 0,
+        });
         assert!(text.contains("# TYPE baton_writes_total counter\nbaton_writes_total 3\n"));
         assert!(text.contains("baton_znodes 2\n"));
         assert!(text.contains("baton_last_zxid 4294967299\n"));

@@ -10,6 +10,7 @@ use crate::{
     driver::{Driver, SnapshotTrigger},
     grpc::{self, BatonService},
     reaper, recovery,
+    session::{self, service::SessionsService},
     shared::Shared,
     shutdown::Shutdown,
     snapshotter::{self, SNAPSHOT_REQUESTS_MAX},
@@ -55,6 +56,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config.data_dir.clone(),
         addresses.client_addr,
         recovered.quorum.epoch(),
+        config.tick_ms,
     ));
     let (storage, storage_thread) =
         Storage::spawn(recovered.store).map_err(|error| task_failed("storage thread", &error))?;
@@ -98,10 +100,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config.reap_interval(),
         stop.listener(),
     ));
+    let expiry_task =
+        tokio::spawn(session::expiry::run(Arc::clone(&shared), writes.clone(), stop.listener()));
+    let sessions = SessionsService::new(Arc::clone(&shared), writes.clone());
     let service = BatonService::new(Arc::clone(&shared), writes);
     let grpc_task = tokio::spawn(grpc::serve(
         client_listener,
         service,
+        sessions,
         config.request_bytes_max,
         stop.listener(),
     ));
@@ -127,6 +133,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let grpc_result = finish("client gRPC", grpc_task).await;
     let admin_result = finish("admin HTTP", admin_task).await;
     let _ = reaper_task.await;
+    let _ = expiry_task.await;
     let _ = snapshot_task.await;
     let storage_result = tokio::task::spawn_blocking(move || storage_thread.join())
         .await

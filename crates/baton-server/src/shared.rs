@@ -12,7 +12,10 @@ use std::{
 
 use baton_znode::{DataTree, Limits};
 
-use crate::metrics::Metrics;
+use crate::{metrics::Metrics, session::SessionHub};
+
+/// The server id of a standalone server (the top byte of its session ids).
+const STANDALONE_SERVER_ID: u8 = 1;
 
 /// State shared by the driver, the gRPC handlers, the reaper, the snapshotter and
 /// the admin port.
@@ -25,6 +28,7 @@ use crate::metrics::Metrics;
 pub(crate) struct Shared {
     tree: RwLock<DataTree>,
     pub(crate) metrics: Metrics,
+    pub(crate) sessions: SessionHub,
     pub(crate) limits: Limits,
     pub(crate) data_dir: PathBuf,
     pub(crate) client_addr: SocketAddr,
@@ -44,8 +48,10 @@ impl Shared {
         data_dir: PathBuf,
         client_addr: SocketAddr,
         epoch: u32,
+        tick_ms: u64,
     ) -> Shared {
         Shared {
+            sessions: SessionHub::new(STANDALONE_SERVER_ID, tick_ms, &tree),
             tree: RwLock::new(tree),
             metrics: Metrics::default(),
             limits,

@@ -66,6 +66,27 @@ impl WriteQueue {
         outcome.await.unwrap_or(Err(WriteError::ShuttingDown))
     }
 
+    /// Queues a txn without waiting: the receiver gets its outcome. Lets a session
+    /// pipeline its writes and still answer them in order.
+    pub(crate) fn queue(
+        &self,
+        session: u64,
+        op: TxnOp,
+    ) -> Result<oneshot::Receiver<Result<TxnReply, WriteError>>, WriteError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Write::Txn { session, op, reply })?;
+        Ok(outcome)
+    }
+
+    /// Queues a barrier without waiting (see [`WriteQueue::sync`]).
+    pub(crate) fn queue_sync(
+        &self,
+    ) -> Result<oneshot::Receiver<Result<u64, WriteError>>, WriteError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Write::Sync { reply })?;
+        Ok(outcome)
+    }
+
     /// Waits until every write queued before this call is applied; returns the last
     /// applied zxid then.
     pub(crate) async fn sync(&self) -> Result<u64, WriteError> {
@@ -104,7 +125,7 @@ mod tests {
     async fn a_full_queue_refuses_at_once_and_a_closed_one_says_shutting_down() {
         let addr = "127.0.0.1:1".parse().unwrap();
         let shared =
-            Arc::new(Shared::new(DataTree::new(), Limits::default(), "mem".into(), addr, 1));
+            Arc::new(Shared::new(DataTree::new(), Limits::default(), "mem".into(), addr, 1, 2_000));
         let (queue, mut receiver) = write_queue(1, Arc::clone(&shared));
         let waiting = tokio::spawn({
             let queue = queue.clone();

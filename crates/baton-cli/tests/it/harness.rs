@@ -131,6 +131,110 @@ fn server_binary() -> &'static Path {
     })
 }
 
+/// How long a long-running `baton` (create -e, watch, lock, session open) may take to
+/// print a line or to exit once it should.
+const RUNNING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `baton` process that keeps running (create -e, watch, session open): its stdout is
+/// read line by line as it comes.
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stdout: Option<thread::JoinHandle<()>>,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+impl Server {
+    /// Starts `baton --endpoints <this server> args...` without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["--endpoints", &self.client_addr])
+            .args(args)
+            .env_remove("BATON_ENDPOINTS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn baton");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        let stdout = thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Running { child, lines, stdout: Some(stdout), stderr: Some(stderr) }
+    }
+}
+
+impl Running {
+    /// The next line on stdout; panics if none comes in time.
+    #[track_caller]
+    pub fn line(&mut self) -> String {
+        match self.lines.recv_timeout(RUNNING_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => panic!("no line from baton within {RUNNING_TIMEOUT:?} ({e})"),
+        }
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Sends SIGTERM (`kill -TERM`: std only sends SIGKILL).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the exit (within a deadline) and returns what it printed since the lines
+    /// already read.
+    pub fn wait(mut self) -> Run {
+        let deadline = Instant::now() + RUNNING_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for baton") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("baton did not exit within {RUNNING_TIMEOUT:?}");
+            }
+            thread::sleep(POLL_INTERVAL);
+        };
+        // Both pipes close at the exit: the readers finish with everything printed.
+        if let Some(reader) = self.stdout.take() {
+            let _ = reader.join();
+        }
+        let stderr = self.stderr.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        let stdout: Vec<String> = self.lines.try_iter().collect();
+        let mut stdout = stdout.join("\n");
+        if !stdout.is_empty() {
+            stdout.push('\n');
+        }
+        Run { code: status.code().expect("baton exited by a signal"), stdout, stderr }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// What one run of `baton` did.
 #[derive(Debug)]
 pub struct Run {

@@ -83,13 +83,12 @@ async fn bad_requests_get_their_code_and_change_nothing() {
             ErrorCode::BadArguments,
         ),
         ("multi too long", code_of(c.multi(too_many).await), ErrorCode::BadArguments),
-        // Sessions arrive later: an ephemeral without an open session is refused by
-        // apply (NoChildrenForEphemerals needs an ephemeral parent, so a session:
-        // baton-znode's tests cover it).
+        // Ephemerals belong to a session stream; a unary call has none (the
+        // session tests cover NoChildrenForEphemerals and SessionExpired).
         (
             "ephemeral, no session",
             code_of(c.create("/e", "", CreateMode::Ephemeral).await),
-            ErrorCode::SessionExpired,
+            ErrorCode::BadArguments,
         ),
     ];
     for (name, got, want) in cases {

@@ -1,0 +1,341 @@
+//! One connected session stream: requests in, replies out in request order.
+//!
+//! Two tasks. The reader takes each request off the stream, touches the session,
+//! and turns it into a slot: a write is validated and queued to the driver at once
+//! (so a session's writes pipeline), a read is kept as it is. The responder takes
+//! the slots in order: it waits for a write's outcome, and runs a read only then —
+//! after every earlier request of the session is answered, so a session reads its
+//! own writes. Replies therefore leave in request order, and always after the
+//! watch events of the changes they reflect (those were queued when the change was
+//! applied).
+
+use std::sync::Arc;
+
+use baton_api::{
+    convert,
+    pb::{self, request::Op, session_response::Kind},
+    session::{persistent_kind_from_pb, remove_kind_from_pb},
+    status::{ErrorCode, error_status, txn_error_status, znode_error_status},
+};
+use baton_znode::{
+    DataTree, OpResult, TxnOp, ZnodeError, validate_op, validate_path,
+    watch::{WatchError, WatchKind},
+};
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Status, Streaming};
+
+use super::{Outgoing, SESSION_INFLIGHT_MAX};
+use crate::{
+    metrics::Metrics,
+    shared::Shared,
+    write_queue::{TxnReply, WriteError, WriteQueue},
+};
+
+pub(super) struct Conn {
+    pub(super) shared: Arc<Shared>,
+    pub(super) writes: WriteQueue,
+    pub(super) session: u64,
+    pub(super) conn_id: u64,
+    pub(super) incoming: Streaming<pb::SessionRequest>,
+    pub(super) out: mpsc::Sender<Outgoing>,
+}
+
+type WriteOutcome = oneshot::Receiver<Result<TxnReply, WriteError>>;
+
+/// A request waiting for its turn to be answered.
+enum Slot {
+    /// Queued to the driver; `op` tells how to shape the reply.
+    Write {
+        xid: u64,
+        kind: WriteKind,
+        outcome: WriteOutcome,
+    },
+    Sync {
+        xid: u64,
+        path: String,
+        outcome: oneshot::Receiver<Result<u64, WriteError>>,
+    },
+    /// Answered when its turn comes.
+    Read {
+        xid: u64,
+        watch: bool,
+        op: Op,
+    },
+    /// Already answered (a request refused before it was queued).
+    Ready(pb::Reply),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    Create,
+    Delete,
+    Set,
+    Multi,
+    Close,
+}
+
+pub(super) fn spawn(conn: Conn) {
+    let (slots, queued) = mpsc::channel(SESSION_INFLIGHT_MAX);
+    let Conn { shared, writes, session, conn_id, incoming, out } = conn;
+    tokio::spawn(read_requests(Arc::clone(&shared), writes, session, conn_id, incoming, slots));
+    tokio::spawn(respond(shared, session, conn_id, queued, out));
+}
+
+async fn read_requests(
+    shared: Arc<Shared>,
+    writes: WriteQueue,
+    session: u64,
+    conn_id: u64,
+    mut incoming: Streaming<pb::SessionRequest>,
+    slots: mpsc::Sender<Slot>,
+) {
+    loop {
+        let request = match incoming.message().await {
+            Ok(Some(pb::SessionRequest { kind: Some(pb::session_request::Kind::Request(r)) })) => r,
+            Ok(Some(_)) => {
+                let error = bad("a session stream takes one Connect, then only Requests");
+                let _ = slots.send(Slot::Ready(error_reply(0, &error))).await;
+                break;
+            }
+            // The client went away or closed its side: the session lives on until it
+            // resumes elsewhere, closes, or expires.
+            Ok(None) | Err(_) => break,
+        };
+        if !shared.sessions.touch(session) {
+            // Expired or closing: the close txn in flight ends the stream.
+            let expired = error_status(
+                ErrorCode::SessionExpired,
+                format!("session 0x{session:016x} expired"),
+                "",
+                None,
+            );
+            let _ = slots.send(Slot::Ready(error_reply(request.xid, &expired))).await;
+            break;
+        }
+        let closing = matches!(request.op, Some(Op::Close(_)));
+        if closing {
+            shared.sessions.set_closing(session, conn_id);
+        }
+        let slot = slot_for(&shared, &writes, session, request);
+        if slots.send(slot).await.is_err() || closing {
+            break;
+        }
+    }
+}
+
+fn slot_for(shared: &Shared, writes: &WriteQueue, session: u64, request: pb::Request) -> Slot {
+    let xid = request.xid;
+    let queue = |kind: WriteKind, op: Result<TxnOp, Status>| -> Slot {
+        let op = match op {
+            Ok(op) => op,
+            Err(status) => return Slot::Ready(error_reply(xid, &status)),
+        };
+        if let Err(error) = validate_op(&op, &shared.limits) {
+            return Slot::Ready(error_reply(xid, &txn_error_status(&error)));
+        }
+        match writes.queue(session, op) {
+            Ok(outcome) => Slot::Write { xid, kind, outcome },
+            Err(error) => Slot::Ready(error_reply(xid, &write_error_status(&error))),
+        }
+    };
+    match request.op {
+        Some(Op::Create(create)) => {
+            queue(WriteKind::Create, convert::create_op_from_pb(create).map(TxnOp::Create))
+        }
+        Some(Op::Delete(delete)) => {
+            queue(WriteKind::Delete, Ok(TxnOp::Delete(convert::delete_op_from_pb(delete))))
+        }
+        Some(Op::Set(set)) => {
+            queue(WriteKind::Set, Ok(TxnOp::SetData(convert::set_op_from_pb(set))))
+        }
+        Some(Op::Multi(multi)) => {
+            queue(WriteKind::Multi, convert::multi_ops_from_pb(multi).map(TxnOp::Multi))
+        }
+        Some(Op::Close(_)) => queue(WriteKind::Close, Ok(TxnOp::CloseSession { session })),
+        Some(Op::Sync(sync)) => match writes.queue_sync() {
+            Ok(outcome) => Slot::Sync { xid, path: sync.path, outcome },
+            Err(error) => Slot::Ready(error_reply(xid, &write_error_status(&error))),
+        },
+        Some(op) => Slot::Read { xid, watch: request.watch, op },
+        None => Slot::Ready(error_reply(xid, &bad("a Request must carry an op"))),
+    }
+}
+
+async fn respond(
+    shared: Arc<Shared>,
+    session: u64,
+    conn_id: u64,
+    mut slots: mpsc::Receiver<Slot>,
+    out: mpsc::Sender<Outgoing>,
+) {
+    while let Some(slot) = slots.recv().await {
+        let (reply, last) = match slot {
+            Slot::Ready(reply) => (reply, false),
+            Slot::Write { xid, kind, outcome } => {
+                let outcome = outcome.await.unwrap_or(Err(WriteError::ShuttingDown));
+                (write_reply(xid, kind, outcome), kind == WriteKind::Close)
+            }
+            Slot::Sync { xid, path, outcome } => {
+                let reply = match outcome.await.unwrap_or(Err(WriteError::ShuttingDown)) {
+                    Ok(zxid) => reply(
+                        xid,
+                        zxid,
+                        pb::reply::Result::Sync(pb::SyncResponse { header: header(zxid), path }),
+                    ),
+                    Err(error) => error_reply(xid, &write_error_status(&error)),
+                };
+                (reply, false)
+            }
+            Slot::Read { xid, watch, op } => (read(&shared, session, xid, watch, op), false),
+        };
+        let message = pb::SessionResponse { kind: Some(Kind::Reply(reply)) };
+        if out.send(Ok(message)).await.is_err() || last {
+            break;
+        }
+    }
+    shared.sessions.detach(session, conn_id);
+}
+
+/// Runs a read (and sets its watch) under the tree's read lock, so no change can
+/// slip between what the reply shows and the watch being set.
+fn read(shared: &Shared, session: u64, xid: u64, watch: bool, op: Op) -> pb::Reply {
+    Metrics::add(&shared.metrics.reads_total, 1);
+    let Ok(tree) = shared.read_tree() else {
+        let status = error_status(ErrorCode::SystemError, "the server is failing", "", None);
+        return error_reply(xid, &status);
+    };
+    let zxid = tree.last_zxid();
+    match read_op(shared, &tree, session, watch, op) {
+        Ok(result) => reply(xid, zxid, result),
+        Err(status) => error_reply(xid, &status),
+    }
+}
+
+fn read_op(
+    shared: &Shared,
+    tree: &DataTree,
+    session: u64,
+    watch: bool,
+    op: Op,
+) -> Result<pb::reply::Result, Status> {
+    use pb::reply::Result as R;
+    let zxid = tree.last_zxid();
+    let set_watch = |path: &str, kind: WatchKind| -> Result<(), Status> {
+        if watch {
+            shared.sessions.watches().add(session, path, kind).map_err(|e| watch_status(&e))?;
+        }
+        Ok(())
+    };
+    let znode = |e: ZnodeError| znode_error_status(&e);
+    match op {
+        Op::Get(get) => {
+            let (data, stat) = tree.get(&get.path).map_err(znode)?;
+            set_watch(&get.path, WatchKind::Data)?;
+            let stat = Some(convert::stat_to_pb(&stat));
+            Ok(R::Get(pb::GetResponse { header: header(zxid), data, stat }))
+        }
+        Op::Exists(exists) => {
+            let stat = tree.stat(&exists.path).map_err(znode)?;
+            // On a missing node too: it fires when the node is created.
+            set_watch(&exists.path, WatchKind::Data)?;
+            let stat = stat.as_ref().map(convert::stat_to_pb);
+            Ok(R::Exists(pb::ExistsResponse { header: header(zxid), stat }))
+        }
+        Op::Children(children) => {
+            let (names, stat) = tree.children(&children.path).map_err(znode)?;
+            set_watch(&children.path, WatchKind::Child)?;
+            let stat = Some(convert::stat_to_pb(&stat));
+            Ok(R::Children(pb::ChildrenResponse { header: header(zxid), children: names, stat }))
+        }
+        Op::AddWatch(add) => {
+            validate_path(&add.path).map_err(znode)?;
+            let kind = persistent_kind_from_pb(add.kind)?;
+            shared
+                .sessions
+                .watches()
+                .add(session, &add.path, kind)
+                .map_err(|e| watch_status(&e))?;
+            Ok(R::Empty(pb::EmptyResponse { header: header(zxid) }))
+        }
+        Op::RemoveWatch(remove) => {
+            let which = remove_kind_from_pb(remove.kind)?;
+            shared
+                .sessions
+                .watches()
+                .remove(session, &remove.path, which)
+                .map_err(|e| watch_status(&e))?;
+            Ok(R::Empty(pb::EmptyResponse { header: header(zxid) }))
+        }
+        Op::Ping(_) => Ok(R::Empty(pb::EmptyResponse { header: header(zxid) })),
+        // Writes never become a Read slot.
+        Op::Create(_) | Op::Delete(_) | Op::Set(_) | Op::Multi(_) | Op::Sync(_) | Op::Close(_) => {
+            Err(error_status(ErrorCode::SystemError, "internal error: a write read", "", None))
+        }
+    }
+}
+
+fn write_reply(xid: u64, kind: WriteKind, outcome: Result<TxnReply, WriteError>) -> pb::Reply {
+    use pb::reply::Result as R;
+    let TxnReply { applied_zxid: zxid, result, .. } = match outcome {
+        Ok(reply) => reply,
+        Err(error) => return error_reply(xid, &write_error_status(&error)),
+    };
+    let result = match result {
+        Ok(result) => result,
+        Err(error) => return error_reply(xid, &txn_error_status(&error)),
+    };
+    let h = header(zxid);
+    let body = match (kind, result) {
+        (WriteKind::Create, OpResult::Created { path, stat }) => R::Create(pb::CreateResponse {
+            header: h,
+            path,
+            stat: Some(convert::stat_to_pb(&stat)),
+        }),
+        (WriteKind::Delete, OpResult::Deleted) => R::Delete(pb::DeleteResponse { header: h }),
+        (WriteKind::Set, OpResult::SetData { stat }) => {
+            R::Set(pb::SetResponse { header: h, stat: Some(convert::stat_to_pb(&stat)) })
+        }
+        (WriteKind::Multi, OpResult::Multi(results)) => R::Multi(pb::MultiResponse {
+            header: h,
+            results: results.iter().map(convert::op_result_to_pb).collect(),
+        }),
+        (WriteKind::Close, OpResult::SessionClosed) => R::Empty(pb::EmptyResponse { header: h }),
+        (_, other) => {
+            let message = format!("internal error: unexpected {other:?}");
+            return error_reply(xid, &error_status(ErrorCode::SystemError, message, "", None));
+        }
+    };
+    reply(xid, zxid, body)
+}
+
+fn header(zxid: u64) -> Option<pb::ResponseHeader> {
+    Some(pb::ResponseHeader { zxid })
+}
+
+fn reply(xid: u64, zxid: u64, result: pb::reply::Result) -> pb::Reply {
+    pb::Reply { xid, zxid, result: Some(result) }
+}
+
+fn error_reply(xid: u64, status: &Status) -> pb::Reply {
+    let error = baton_api::status::error_from_status(status);
+    pb::Reply { xid, zxid: 0, result: Some(pb::reply::Result::Error(error)) }
+}
+
+fn bad(message: &str) -> Status {
+    error_status(ErrorCode::BadArguments, message, "", None)
+}
+
+fn write_error_status(error: &WriteError) -> Status {
+    error_status(ErrorCode::SystemError, error.to_string(), "", None)
+}
+
+fn watch_status(error: &WatchError) -> Status {
+    match error {
+        WatchError::NoWatcher { path } => {
+            error_status(ErrorCode::NoWatcher, error.to_string(), path.as_str(), None)
+        }
+        WatchError::TooManyWatches { .. } => {
+            error_status(ErrorCode::BadArguments, error.to_string(), "", None)
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Sessions on this server: liveness (the tracker), watches (the registry) and the
+//! streams of connected sessions (where watch events go).
+//!
+//! The driver calls [`SessionHub::applied`] for every applied txn while it holds the
+//! tree's write lock. That is what makes the ordering guarantee hold: a change's
+//! watch events are queued on a session's stream before anyone can read the changed
+//! tree, so before any reply that reflects the change.
+//!
+//! Lock order, everywhere: tree → tracker → watches → conns. Never the other way.
+//!
+//! # Layout
+//! - `tracker`: [`tracker::SessionTracker`], expiry by tick buckets (pure).
+//! - `ids`: new session ids and passwords.
+//! - `outbound`: a session's outgoing stream, bounded and killable.
+//! - `service`: the `baton.v1.Sessions` gRPC service: connect / resume.
+//! - `conn`: one connected stream: requests in, replies in order out.
+//! - `expiry`: the task that logs the close of expired sessions.
+
+mod conn;
+pub(crate) mod expiry;
+mod ids;
+mod outbound;
+pub(crate) mod service;
+pub(crate) mod tracker;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use baton_api::{
+    pb,
+    session::watch_event_to_pb,
+    status::{ErrorCode, error_status},
+};
+use baton_znode::{
+    Applied, DataTree, TxnError, TxnOp,
+    watch::{WatchLimits, WatchRegistry},
+};
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+use self::{ids::SessionIds, tracker::SessionTracker};
+
+/// Messages queued for one session's stream. Beyond this the client is not reading
+/// its stream: it is disconnected (its session lives on until it expires) rather
+/// than letting the server's memory grow or other sessions stall.
+pub(crate) const SESSION_OUTBOUND_MAX: usize = 4_096;
+
+/// Requests of one session received and not yet answered. Beyond this the server
+/// stops reading the session's stream (HTTP/2 flow control pushes back).
+pub(crate) const SESSION_INFLIGHT_MAX: usize = 1_024;
+
+/// Sessions whose close one expiry round submits.
+pub(crate) const EXPIRED_PER_ROUND_MAX: usize = 1_000;
+
+/// Open sessions the server allows (connected or not). New sessions beyond it are
+/// refused; resuming ones are not.
+pub(crate) const SESSIONS_MAX: usize = 100_000;
+
+pub(crate) type Outgoing = Result<pb::SessionResponse, Status>;
+
+/// A connected stream of a session.
+#[derive(Debug)]
+struct Conn {
+    /// Tells this stream from a later one of the same session.
+    conn_id: u64,
+    out: mpsc::Sender<Outgoing>,
+    kill: Option<oneshot::Sender<Status>>,
+    /// The client asked to close: its close reply, not a kill, ends the stream.
+    closing: bool,
+}
+
+impl Conn {
+    fn kill(mut self, status: Status) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(status);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionHub {
+    started: Instant,
+    tracker: Mutex<SessionTracker>,
+    watches: Mutex<WatchRegistry>,
+    conns: Mutex<HashMap<u64, Conn>>,
+    ids: SessionIds,
+    next_conn_id: AtomicU64,
+}
+
+/// The locks are only held for short, panic-free sections; a poisoned one means a
+/// bug elsewhere already crashed a task, and the data under it is still consistent
+/// enough to keep serving (it holds no invariant across the panic point).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SessionHub {
+    /// A hub for a server with `server_id`, knowing the sessions the recovered tree
+    /// holds: each gets a full timeout from now (as ZooKeeper does on restart).
+    pub(crate) fn new(server_id: u8, tick_ms: u64, tree: &DataTree) -> SessionHub {
+        let hub = SessionHub {
+            started: Instant::now(),
+            tracker: Mutex::new(SessionTracker::new(tick_ms)),
+            watches: Mutex::new(WatchRegistry::new(WatchLimits::default())),
+            conns: Mutex::new(HashMap::new()),
+            ids: SessionIds::new(server_id),
+            next_conn_id: AtomicU64::new(1),
+        };
+        let now = hub.now_ms();
+        let mut tracker = lock(&hub.tracker);
+        for session in tree.sessions() {
+            tracker.add(session.session, u64::from(session.timeout_ms), now);
+        }
+        drop(tracker);
+        hub
+    }
+
+    /// Monotonic milliseconds since the hub started: the tracker's clock.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Called by the driver for each applied txn, under the tree's write lock.
+    pub(crate) fn applied(&self, op: &TxnOp, zxid: u64, result: &Result<Applied, TxnError>) {
+        let Ok(applied) = result else { return };
+        let now = self.now_ms();
+        match op {
+            TxnOp::CreateSession { session, timeout_ms, .. } => {
+                lock(&self.tracker).add(*session, u64::from(*timeout_ms), now);
+            }
+            TxnOp::CloseSession { session } => {
+                lock(&self.tracker).remove(*session);
+                lock(&self.watches).remove_watcher(*session);
+                let conn = lock(&self.conns).remove(session);
+                if let Some(conn) = conn.filter(|c| !c.closing) {
+                    let message = format!("session 0x{session:016x} expired");
+                    conn.kill(error_status(ErrorCode::SessionExpired, message, "", None));
+                }
+            }
+            _ => {}
+        }
+        if applied.changes.is_empty() {
+            return;
+        }
+        let events = lock(&self.watches).trigger(&applied.changes, zxid);
+        if events.is_empty() {
+            return;
+        }
+        let mut slow = Vec::new();
+        let mut conns = lock(&self.conns);
+        for (session, event) in events {
+            let Some(conn) = conns.get(&session) else { continue };
+            let message = pb::SessionResponse {
+                kind: Some(pb::session_response::Kind::Event(watch_event_to_pb(&event))),
+            };
+            if let Err(mpsc::error::TrySendError::Full(_)) = conn.out.try_send(Ok(message)) {
+                slow.push(session);
+            }
+        }
+        let slow: Vec<(u64, Conn)> =
+            slow.into_iter().filter_map(|s| conns.remove(&s).map(|c| (s, c))).collect();
+        drop(conns);
+        for (session, conn) in slow {
+            tracing::warn!(session = %format!("0x{session:016x}"), "slow consumer disconnected");
+            lock(&self.watches).remove_watcher(session);
+            let message = format!(
+                "session 0x{session:016x} did not read its stream: {SESSION_OUTBOUND_MAX} \
+                 messages were waiting; disconnected (the session lives until it expires)"
+            );
+            conn.kill(error_status(ErrorCode::SystemError, message, "", None));
+        }
+    }
+
+    /// A sign of life; false if the session is unknown here or closing.
+    pub(crate) fn touch(&self, session: u64) -> bool {
+        let now = self.now_ms();
+        lock(&self.tracker).touch(session, now)
+    }
+
+    pub(crate) fn session_count(&self) -> usize {
+        lock(&self.tracker).len()
+    }
+
+    pub(crate) fn watch_count(&self) -> usize {
+        lock(&self.watches).len()
+    }
+
+    pub(crate) fn watches(&self) -> MutexGuard<'_, WatchRegistry> {
+        lock(&self.watches)
+    }
+
+    pub(crate) fn tracker(&self) -> MutexGuard<'_, SessionTracker> {
+        lock(&self.tracker)
+    }
+
+    pub(crate) fn ids(&self) -> &SessionIds {
+        &self.ids
+    }
+
+    /// Registers a stream for `session`, replacing (and ending, with SESSION_MOVED)
+    /// any earlier stream of it. Returns the new stream's id.
+    fn attach(
+        &self,
+        session: u64,
+        out: mpsc::Sender<Outgoing>,
+        kill: oneshot::Sender<Status>,
+    ) -> u64 {
+        let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn { conn_id, out, kill: Some(kill), closing: false };
+        let old = lock(&self.conns).insert(session, conn);
+        if let Some(old) = old {
+            let message = format!("session 0x{session:016x} moved to another connection");
+            old.kill(error_status(ErrorCode::SessionMoved, message, "", None));
+        }
+        conn_id
+    }
+
+    /// Forgets a stream that ended (if it is still the session's current one) and
+    /// the watches it had set: a resuming client sets them again.
+    fn detach(&self, session: u64, conn_id: u64) {
+        let mut conns = lock(&self.conns);
+        if conns.get(&session).is_some_and(|c| c.conn_id == conn_id) {
+            conns.remove(&session);
+            drop(conns);
+            lock(&self.watches).remove_watcher(session);
+        }
+    }
+
+    /// Marks the stream as closing on the client's request.
+    fn set_closing(&self, session: u64, conn_id: u64) {
+        lock(&self.tracker).set_closing(session);
+        if let Some(conn) = lock(&self.conns).get_mut(&session).filter(|c| c.conn_id == conn_id) {
+            conn.closing = true;
+        }
+    }
+}
