@@ -7,4 +7,5 @@ mod durability;
 mod health;
 mod lock;
 mod reaper;
+mod sessions;
 mod support;
