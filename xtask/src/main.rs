@@ -42,7 +42,19 @@ fn main() -> Result<()> {
             cargo(&["test", "--workspace"])
         }
         Cmd::Bench { quick, filter } => {
-            let mut args = vec!["bench", "-p", "baton-znode", "-p", "baton-log", "--"];
+            // Only the criterion targets: libtest's harness (lib, tests) knows no --quick.
+            let mut args = vec![
+                "bench",
+                "-p",
+                "baton-znode",
+                "-p",
+                "baton-log",
+                "--bench",
+                "apply",
+                "--bench",
+                "append",
+                "--",
+            ];
             if quick {
                 args.push("--quick");
             }
