@@ -519,6 +519,18 @@ mod tests {
         reg.add(2, "/n3", WatchKind::Data).unwrap();
     }
 
+    #[test]
+    fn ten_thousand_watchers_of_one_node_fire_once_each_and_are_gone() {
+        let mut reg = WatchRegistry::default();
+        for watcher in 1..=10_000 {
+            reg.add(watcher, "/hot", WatchKind::Data).unwrap();
+        }
+        let events = reg.trigger(&[change("/hot", ChangeKind::NodeDataChanged)], 5);
+        assert_eq!(events.len(), 10_000);
+        assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "in watcher order");
+        assert!(reg.is_empty() && reg.by_path.is_empty());
+    }
+
     fn apply(tree: &mut DataTree, op: TxnOp) -> u64 {
         let zxid = tree.last_zxid() + 1;
         tree.apply(&Txn { zxid, time_ms: 1_000, session: 0, op }).unwrap();

@@ -340,3 +340,60 @@ async fn a_client_that_never_reads_is_disconnected_without_stalling_others() {
     let mut again = raw_connect(&server.process.endpoint(), resume).await.unwrap();
     assert_eq!(error_code(&again.call(Op::Ping(pb::PingRequest {})).await), None);
 }
+
+#[tokio::test]
+async fn a_resumed_session_gets_the_events_it_missed() {
+    let server = TestServer::start(&[]).await;
+    let endpoint = server.process.endpoint();
+    server.client.create("/d", "0", CreateMode::Persistent).await.unwrap();
+    server.client.create("/c", "", CreateMode::Persistent).await.unwrap();
+    let mut raw = raw_connect(&endpoint, pb::Connect { timeout_ms: 20_000, ..Default::default() })
+        .await
+        .unwrap();
+    let seen = raw.call(Op::Ping(pb::PingRequest {})).await.zxid;
+    let (id, password) = (raw.connected.session_id, raw.connected.password.clone());
+    drop(raw);
+    // While the client is away: /d changes, /c gets a child, /e appears, /same stays.
+    server.client.set("/d", "1", -1).await.unwrap();
+    server.client.create("/c/kid", "", CreateMode::Persistent).await.unwrap();
+    server.client.create("/e", "", CreateMode::Persistent).await.unwrap();
+    let spec =
+        |path: &str, kind: pb::WatchKind| pb::WatchSpec { path: path.into(), kind: kind as i32 };
+    let resume = pb::Connect {
+        session_id: id,
+        password,
+        last_zxid_seen: seen,
+        watches: vec![
+            spec("/d", pb::WatchKind::Data),
+            spec("/c", pb::WatchKind::Child),
+            spec("/e", pb::WatchKind::Exists),
+            spec("/", pb::WatchKind::Data),
+        ],
+        ..Default::default()
+    };
+    let mut raw = raw_connect(&endpoint, resume).await.unwrap();
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        match raw.recv.message().await.unwrap().and_then(|m| m.kind) {
+            Some(session_response::Kind::Event(e)) => missed.push((e.r#type, e.path)),
+            other => panic!("expected a missed event, got {other:?}"),
+        }
+    }
+    let kind = |t: pb::EventType| t as i32;
+    assert_eq!(
+        missed,
+        vec![
+            (kind(pb::EventType::NodeDataChanged), "/d".to_owned()),
+            (kind(pb::EventType::NodeChildrenChanged), "/c".to_owned()),
+            (kind(pb::EventType::NodeCreated), "/e".to_owned()),
+        ]
+    );
+    // The watch on / was set again: it fires on the next change of /.
+    server.client.set("/", "root", -1).await.unwrap();
+    match raw.recv.message().await.unwrap().and_then(|m| m.kind) {
+        Some(session_response::Kind::Event(e)) => {
+            assert_eq!((e.r#type, e.path.as_str()), (kind(pb::EventType::NodeDataChanged), "/"));
+        }
+        other => panic!("expected the event of /, got {other:?}"),
+    }
+}
