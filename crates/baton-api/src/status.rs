@@ -218,7 +218,7 @@ mod tests {
                 }
             );
         }
-        assert_eq!(every_code().count(), 19);
+        assert_eq!(every_code().count(), 20);
     }
 
     #[test]
