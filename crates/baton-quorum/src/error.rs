@@ -4,7 +4,7 @@ use crate::Zxid;
 
 /// Operating conditions the state machine reports instead of acting on. Broken
 /// invariants (a persist report for a zxid never proposed, …) are assertions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QuorumError {
     /// Every counter of the epoch is used: call [`crate::Standalone::new_epoch`],
     /// persist the epochs it returns, and propose again.
@@ -13,4 +13,16 @@ pub enum QuorumError {
     /// The epoch number itself would overflow: the data directory has seen 2^32 epochs.
     #[error("epoch numbers exhausted (current epoch {current})")]
     EpochExhausted { current: u32 },
+    /// `propose` on a node that is not the leader (`leader`: the one it follows, if any).
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    /// `propose` on a leader not yet in broadcast (synchronizing its followers).
+    #[error("the leader is not broadcasting yet")]
+    NotBroadcasting,
+    /// `propose` with `max` proposals already in flight: back-pressure.
+    #[error("too many proposals in flight (max {max})")]
+    TooManyInflight { max: usize },
+    /// Peer bytes that are not a message.
+    #[error("bad peer message at offset {offset}: {reason}")]
+    Decode { offset: usize, reason: String },
 }

@@ -16,10 +16,12 @@
 //! # Layout
 //! - `zxid`: [`Zxid`], `epoch << 32 | counter`.
 //! - `standalone`: [`Standalone`], the single-member state machine, and [`Epochs`].
+//! - [`zab`]: the replicated ensemble's machine: election, discovery, sync, broadcast.
 //! - `error`: [`QuorumError`].
 
 mod error;
 mod standalone;
+pub mod zab;
 mod zxid;
 
 pub use error::QuorumError;

@@ -1,0 +1,73 @@
+//! Peer messages and their binary encoding (the peer transport carries them as
+//! opaque bytes; this crate owns the format).
+
+use bytes::Bytes;
+
+use crate::{Zxid, zab::ServerId};
+
+/// One logged txn: its zxid and its encoded bytes (opaque here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub zxid: Zxid,
+    pub data: Bytes,
+}
+
+/// A message from one member to another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub from: ServerId,
+    pub to: ServerId,
+    pub message: Message,
+}
+
+/// The ZAB protocol's messages (names as in ZooKeeper's quorum code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Election: the sender's current vote. `round` is the sender's election round
+    /// (logical clock); `looking` is false once the sender follows or leads, so a
+    /// late server learns the established leader.
+    Vote { round: u64, leader: ServerId, leader_zxid: Zxid, leader_epoch: u32, looking: bool },
+    /// Discovery, follower → prospective leader.
+    FollowerInfo { accepted_epoch: u32, last_zxid: Zxid },
+    /// Discovery, leader → follower: the new epoch.
+    LeaderInfo { epoch: u32 },
+    /// Discovery, follower → leader: accepted the new epoch.
+    AckEpoch { current_epoch: u32, last_zxid: Zxid },
+    /// Sync: drop every entry after `zxid`.
+    Trunc { zxid: Zxid },
+    /// Sync: entries the follower is missing (follow Trunc, or alone).
+    Diff { entries: Vec<Entry> },
+    /// Sync: replace everything with this state.
+    Snap { zxid: Zxid, data: Bytes },
+    /// Sync done: the leader's history is the follower's history for `epoch`.
+    NewLeader { epoch: u32, last_zxid: Zxid },
+    /// Follower has persisted the synced history.
+    AckNewLeader { epoch: u32 },
+    /// Broadcast may begin; everything up to `committed` is committed.
+    UpToDate { committed: Zxid },
+    /// Broadcast: phase one.
+    Propose { entry: Entry },
+    /// The follower has persisted every proposal up to `zxid`.
+    Ack { zxid: Zxid },
+    /// Broadcast: phase two, everything up to `zxid` is committed.
+    Commit { zxid: Zxid },
+    /// Leader liveness, with its commit point.
+    Ping { epoch: u32, committed: Zxid },
+    /// Follower liveness.
+    PingAck { epoch: u32, last_zxid: Zxid },
+}
+
+/// Encodes a message for the peer transport.
+pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
+    // Interface placeholder: replaced by the real codec with the protocol.
+    format!("{envelope:?}").into_bytes()
+}
+
+/// Decodes bytes from a peer. Never panics and never allocates more than the input
+/// could hold.
+pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, crate::QuorumError> {
+    Err(crate::QuorumError::Decode {
+        offset: 0,
+        reason: format!("{} bytes: codec not yet written", bytes.len()),
+    })
+}

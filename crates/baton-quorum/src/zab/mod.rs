@@ -1,0 +1,36 @@
+//! The replicated ensemble's state machine: ZAB-style election, discovery,
+//! synchronization and broadcast, with no I/O.
+//!
+//! # How a driver runs a [`Node`] (the order is the contract)
+//! 1. Feed inputs: [`Node::tick`] every tick, [`Node::step`] for every message from
+//!    a peer, [`Node::propose`] for every client write (leader only).
+//! 2. Take [`Node::ready`]. Persist what it says, in this order, as one durability
+//!    barrier: `epochs`, `truncate_after`, `snapshot`, `entries` (then flush/fsync).
+//! 3. Only then send `messages` (an ACK must never leave before what it
+//!    acknowledges is durable).
+//! 4. Apply `committed` entries to the tree, in order (they are always durable
+//!    here already, and always a contiguous continuation of what was applied).
+//! 5. Call [`Node::advance`] with the last zxid made durable in step 2.
+//!
+//! The node trusts nothing from the network: a message from a non-member, from an
+//! older epoch, or that does not fit the node's state is dropped (and counted),
+//! never a panic. Broken internal invariants are assertions.
+//!
+//! # Layout
+//! - `config`: [`ZabConfig`], the ensemble and its timing in ticks.
+//! - `message`: [`Message`], [`Envelope`], [`Entry`], and their binary codec.
+//! - `view`: [`LogView`], what the node may read of its durable log and state.
+//! - `ready`: [`Ready`], what the driver must do next.
+//! - `node`: [`Node`] and [`Role`].
+
+mod config;
+mod message;
+mod node;
+mod ready;
+mod view;
+
+pub use config::{ServerId, ZabConfig};
+pub use message::{Entry, Envelope, Message, decode_envelope, encode_envelope};
+pub use node::{Node, NodeStatus, Role};
+pub use ready::Ready;
+pub use view::{LogView, ViewError};

@@ -1,0 +1,32 @@
+//! What the node may read of its own durable state. The driver implements it over
+//! its log store and tree (the simulation over memory). Reads only: every change
+//! goes through [`crate::zab::Ready`].
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::{Zxid, zab::Entry};
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ViewError {
+    /// The entries asked for are no longer in the log (purged after a snapshot):
+    /// the leader falls back to SNAP.
+    #[error("log entries after {after} are purged")]
+    Purged { after: Zxid },
+    /// The store failed; the node treats the request as unanswerable for now.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+pub trait LogView {
+    /// The zxid of the last durable entry (or of the snapshot, if the log is empty).
+    fn last_logged(&self) -> Zxid;
+
+    /// Durable entries with zxid > `after`, in order, at most `max`.
+    fn entries_after(&self, after: Zxid, max: usize) -> Result<Vec<Entry>, ViewError>;
+
+    /// A snapshot of the applied (committed) state and the zxid it is at, to send a
+    /// follower that is too far behind (SNAP). The node only asks on the leader,
+    /// for a state at or after every committed zxid it has announced.
+    fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError>;
+}
