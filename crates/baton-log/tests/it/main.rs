@@ -3,5 +3,6 @@
 
 mod conformance;
 mod corruption;
+mod fuzz_records;
 mod sled_files;
 mod sled_store;

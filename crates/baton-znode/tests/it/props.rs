@@ -120,3 +120,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Fuzz target for path parsing: any string is either a valid path whose parent
+    /// and basename put it back together, or an InvalidPath error naming it.
+    #[test]
+    fn path_parsing_never_panics_and_is_consistent(path in prop_oneof![
+        ".{0,24}".boxed(),
+        "(/[a-z.\\x00\\x7f\u{e000}-\u{10ffff}]{0,3}){0,4}/?".boxed(),
+    ]) {
+        match baton_znode::validate_path(&path) {
+            Ok(()) => {
+                let base = baton_znode::basename(&path);
+                match baton_znode::parent(&path) {
+                    None => prop_assert_eq!(path.as_str(), "/"),
+                    Some("/") => prop_assert_eq!(format!("/{base}"), path.clone()),
+                    Some(parent) => {
+                        prop_assert!(baton_znode::validate_path(parent).is_ok());
+                        prop_assert_eq!(format!("{parent}/{base}"), path.clone());
+                    }
+                }
+            }
+            Err(baton_znode::ZnodeError::InvalidPath { path: named, .. }) => {
+                prop_assert_eq!(named, path.clone());
+            }
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of baton-api: what arrives off the wire.
+
+mod fuzz_requests;
