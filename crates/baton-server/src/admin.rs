@@ -65,7 +65,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, Statu
         last_zxid_hex: format!("{:#x}", tree.last_zxid()),
         node_count: tree.node_count(),
         digest: format!("{:016x}", tree.digest()),
-        sessions: tree.sessions().len(),
+        sessions: tree.session_count(),
         watches: shared.sessions.watch_count(),
         data_dir: shared.data_dir.display().to_string(),
         client_addr: shared.client_addr.to_string(),
@@ -80,7 +80,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse,
             znodes: tree.node_count() as u64,
             last_zxid: tree.last_zxid(),
             epoch: shared.epoch(),
-            sessions: tree.sessions().len() as u64,
+            sessions: tree.session_count() as u64,
             watches: shared.sessions.watch_count() as u64,
         }
     };

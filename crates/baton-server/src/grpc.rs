@@ -15,7 +15,7 @@ use baton_api::{
     },
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
-use baton_znode::{DataTree, OpResult, TxnOp, ZnodeError, validate_op};
+use baton_znode::{DataTree, MultiOp, OpResult, TxnOp, ZnodeError, validate_op};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
@@ -205,9 +205,19 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::MultiRequest>,
     ) -> Result<Response<pb::MultiResponse>, Status> {
-        // Creates in a multi carry no session yet: ephemerals in a multi arrive with
-        // sessions.
         let ops = convert::multi_ops_from_pb(request.into_inner())?;
+        // As for Create: only a session's own stream may create its ephemerals.
+        if let Some((index, path)) = ops.iter().enumerate().find_map(|(i, op)| match op {
+            MultiOp::Create(create) if create.mode.is_ephemeral() => Some((i, &create.path)),
+            _ => None,
+        }) {
+            let message = format!(
+                "multi op {index}: ephemeral nodes need a session: create {path} on a Sessions \
+                 stream"
+            );
+            let op_index = u32::try_from(index).ok();
+            return Err(error_status(ErrorCode::BadArguments, message, path.as_str(), op_index));
+        }
         match self.write(0, TxnOp::Multi(ops)).await? {
             (OpResult::Multi(results), zxid) => Ok(Response::new(pb::MultiResponse {
                 header: header(zxid),

@@ -132,6 +132,20 @@ impl DataTree {
         nodes.chain(sessions).fold(0u64, u64::wrapping_add)
     }
 
+    /// One open session, if it is open.
+    pub fn session(&self, session: u64) -> Option<SessionInfo> {
+        self.sessions.get(&session).map(|s| SessionInfo {
+            session,
+            timeout_ms: s.timeout_ms,
+            password: s.password,
+        })
+    }
+
+    /// Number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
     /// Open sessions, by id.
     pub fn sessions(&self) -> Vec<SessionInfo> {
         self.sessions

@@ -186,7 +186,15 @@ async fn respond(
                 };
                 (reply, false)
             }
-            Slot::Read { xid, watch, op } => (read(&shared, session, xid, watch, op), false),
+            Slot::Read { xid, watch, op } => {
+                // A read's reply is queued before the read lock is let go: a change
+                // applied after the read (and the event it fires on a watch this read
+                // set) can only be queued after it. Otherwise the client would see
+                // the event before the reply that set the watch.
+                let Ok(permit) = out.reserve().await else { break };
+                read(&shared, session, xid, watch, op, permit);
+                continue;
+            }
         };
         let message = pb::SessionResponse { kind: Some(Kind::Reply(reply)) };
         if out.send(Ok(message)).await.is_err() || last {
@@ -196,19 +204,31 @@ async fn respond(
     shared.sessions.detach(session, conn_id);
 }
 
-/// Runs a read (and sets its watch) under the tree's read lock, so no change can
-/// slip between what the reply shows and the watch being set.
-fn read(shared: &Shared, session: u64, xid: u64, watch: bool, op: Op) -> pb::Reply {
+/// Runs a read, sets its watch and queues its reply, all under the tree's read
+/// lock: no change can slip between what the reply shows and the watch being set,
+/// nor queue its event ahead of the reply.
+fn read(
+    shared: &Shared,
+    session: u64,
+    xid: u64,
+    watch: bool,
+    op: Op,
+    permit: mpsc::Permit<'_, Outgoing>,
+) {
     Metrics::add(&shared.metrics.reads_total, 1);
+    let send = |reply: pb::Reply| pb::SessionResponse { kind: Some(Kind::Reply(reply)) };
     let Ok(tree) = shared.read_tree() else {
         let status = error_status(ErrorCode::SystemError, "the server is failing", "", None);
-        return error_reply(xid, &status);
+        permit.send(Ok(send(error_reply(xid, &status))));
+        return;
     };
     let zxid = tree.last_zxid();
-    match read_op(shared, &tree, session, watch, op) {
+    let reply = match read_op(shared, &tree, session, watch, op) {
         Ok(result) => reply(xid, zxid, result),
         Err(status) => error_reply(xid, &status),
-    }
+    };
+    permit.send(Ok(send(reply)));
+    drop(tree);
 }
 
 fn read_op(

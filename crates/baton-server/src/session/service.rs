@@ -146,7 +146,7 @@ impl SessionsService {
             let tree = self.shared.read_tree().map_err(|_| {
                 status(ErrorCode::ConnectionLoss, "the server is failing; try another")
             })?;
-            if !tree.sessions().iter().any(|s| s.session == id) {
+            if tree.session(id).is_none() {
                 break id;
             }
         };
@@ -180,8 +180,7 @@ impl SessionsService {
         let expired = || {
             status(ErrorCode::SessionExpired, format!("session {} expired", session_hex(session)))
         };
-        let info =
-            tree.sessions().into_iter().find(|s| s.session == session).ok_or_else(expired)?;
+        let info = tree.session(session).ok_or_else(expired)?;
         let shown = <[u8; 8]>::try_from(connect.password.as_ref()).ok().map(u64::from_le_bytes);
         if shown != Some(info.password) {
             return Err(status(

@@ -37,6 +37,12 @@ async fn bad_requests_get_their_code_and_change_nothing() {
     let big = vec![b'x'; DATA_BYTES_MAX + 1];
     let persistent = CreateMode::Persistent;
     let ttl_on_persistent = CreateOptions { mode: persistent, ttl_ms: 5_000 };
+    let ephemeral_in_multi = MultiOp::Create(baton_znode::CreateOp {
+        path: "/e".into(),
+        data: Default::default(),
+        mode: CreateMode::Ephemeral,
+        ttl_ms: 0,
+    });
     let too_many: Vec<MultiOp> =
         (0..9).map(|_| MultiOp::Check(CheckOp { path: "/exists".into(), version: -1 })).collect();
 
@@ -88,6 +94,11 @@ async fn bad_requests_get_their_code_and_change_nothing() {
         (
             "ephemeral, no session",
             code_of(c.create("/e", "", CreateMode::Ephemeral).await),
+            ErrorCode::BadArguments,
+        ),
+        (
+            "ephemeral in a multi, no session",
+            code_of(c.multi(vec![ephemeral_in_multi]).await),
             ErrorCode::BadArguments,
         ),
     ];

@@ -219,7 +219,13 @@ async fn a_watch_event_comes_before_any_reply_that_reflects_it() {
         loop {
             let (_, now) = session.get("/w").await.unwrap();
             if now.mzxid > stat.mzxid {
-                let event = watch.try_event().expect("the event came before the reply");
+                let Some(event) = watch.try_event() else {
+                    let late = tokio::time::timeout(Duration::from_secs(2), &mut watch).await;
+                    panic!(
+                        "no event before the reply: watch set at {:#x}, read {:#x}, later {late:?}",
+                        stat.mzxid, now.mzxid
+                    );
+                };
                 let event = event.unwrap();
                 assert_eq!(event.kind, ChangeKind::NodeDataChanged);
                 assert!(event.zxid > stat.mzxid && event.zxid <= now.mzxid);
