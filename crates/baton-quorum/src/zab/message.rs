@@ -1,5 +1,5 @@
-//! Peer messages and their binary encoding (the peer transport carries them as
-//! opaque bytes; this crate owns the format).
+//! Peer messages (the peer transport carries them as opaque bytes made by
+//! `codec`; this crate owns the format).
 
 use bytes::Bytes;
 
@@ -55,19 +55,4 @@ pub enum Message {
     Ping { epoch: u32, committed: Zxid },
     /// Follower liveness.
     PingAck { epoch: u32, last_zxid: Zxid },
-}
-
-/// Encodes a message for the peer transport.
-pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
-    // Interface placeholder: replaced by the real codec with the protocol.
-    format!("{envelope:?}").into_bytes()
-}
-
-/// Decodes bytes from a peer. Never panics and never allocates more than the input
-/// could hold.
-pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, crate::QuorumError> {
-    Err(crate::QuorumError::Decode {
-        offset: 0,
-        reason: format!("{} bytes: codec not yet written", bytes.len()),
-    })
 }

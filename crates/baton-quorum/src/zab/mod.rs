@@ -18,19 +18,22 @@
 //!
 //! # Layout
 //! - `config`: [`ZabConfig`], the ensemble and its timing in ticks.
-//! - `message`: [`Message`], [`Envelope`], [`Entry`], and their binary codec.
+//! - `message`: [`Message`], [`Envelope`], [`Entry`].
+//! - `codec`: their binary encoding for the peer transport.
 //! - `view`: [`LogView`], what the node may read of its durable log and state.
 //! - `ready`: [`Ready`], what the driver must do next.
 //! - `node`: [`Node`] and [`Role`].
 
+mod codec;
 mod config;
 mod message;
 mod node;
 mod ready;
 mod view;
 
+pub use codec::{ENVELOPE_BYTES_MAX, decode_envelope, encode_envelope};
 pub use config::{ServerId, ZabConfig};
-pub use message::{Entry, Envelope, Message, decode_envelope, encode_envelope};
+pub use message::{Entry, Envelope, Message};
 pub use node::{Node, NodeStatus, Role};
 pub use ready::Ready;
 pub use view::{LogView, ViewError};
