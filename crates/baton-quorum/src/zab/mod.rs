@@ -20,12 +20,16 @@
 //! - `config`: [`ZabConfig`], the ensemble and its timing in ticks.
 //! - `message`: [`Message`], [`Envelope`], [`Entry`].
 //! - `codec`: their binary encoding for the peer transport.
+//! - `election`: fast leader election (votes by (epoch, last zxid, id)).
 //! - `view`: [`LogView`], what the node may read of its durable log and state.
 //! - `ready`: [`Ready`], what the driver must do next.
 //! - `node`: [`Node`] and [`Role`].
 
 mod codec;
 mod config;
+// The election is wired into `Node` with the rest of the protocol.
+#[allow(dead_code)]
+mod election;
 mod message;
 mod node;
 mod ready;

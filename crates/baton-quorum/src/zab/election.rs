@@ -1,0 +1,287 @@
+//! Leader election, in the manner of ZooKeeper's fast leader election.
+//!
+//! Every looking server proposes a vote and sends it to all; on hearing a better
+//! vote it adopts and resends it. Votes compare by (epoch, last zxid, server id):
+//! the server with the most recent history wins, ties go to the higher id. Once a
+//! quorum of the current round agrees on one vote, the election is decided. A
+//! server that is already following or leading answers with its vote marked
+//! "not looking", so a server that restarts into an established ensemble follows
+//! its leader instead of forcing a new election.
+//!
+//! Deciding here only nominates: the nominee becomes leader only if a quorum then
+//! agrees to its new epoch in discovery, which is what keeps one leader per epoch.
+
+use std::collections::HashMap;
+
+use crate::{
+    Zxid,
+    zab::{Envelope, Message, ServerId},
+};
+
+/// A vote: who should lead, and the history that makes it the best candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vote {
+    pub(crate) leader: ServerId,
+    pub(crate) zxid: Zxid,
+    pub(crate) epoch: u32,
+}
+
+impl Vote {
+    fn key(self) -> (u32, Zxid, ServerId) {
+        (self.epoch, self.zxid, self.leader)
+    }
+
+    fn beats(self, other: Vote) -> bool {
+        self.key() > other.key()
+    }
+}
+
+/// What the election decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Undecided,
+    Lead,
+    Follow(ServerId),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Election {
+    id: ServerId,
+    members: Vec<ServerId>,
+    quorum: usize,
+    /// This server's own candidacy (its history), the floor of any vote it adopts.
+    own: Vote,
+    round: u64,
+    vote: Vote,
+    /// Votes of looking members in `round` (this server's included).
+    looking: HashMap<ServerId, Vote>,
+    /// Votes of members that follow or lead already.
+    settled: HashMap<ServerId, Vote>,
+    resend_ticks: u32,
+    ticks_to_resend: u32,
+}
+
+impl Election {
+    /// Starts round `round` with this server's own candidacy; returns the votes to send.
+    pub(crate) fn start(
+        id: ServerId,
+        members: &[ServerId],
+        round: u64,
+        own: Vote,
+        resend_ticks: u32,
+    ) -> (Election, Vec<Envelope>) {
+        let election = Election {
+            id,
+            members: members.to_vec(),
+            quorum: members.len() / 2 + 1,
+            own,
+            round,
+            vote: own,
+            looking: HashMap::from([(id, own)]),
+            settled: HashMap::new(),
+            resend_ticks: resend_ticks.max(1),
+            ticks_to_resend: resend_ticks.max(1),
+        };
+        let out = election.broadcast();
+        (election, out)
+    }
+
+    pub(crate) fn round(&self) -> u64 {
+        self.round
+    }
+
+    pub(crate) fn vote(&self) -> Vote {
+        self.vote
+    }
+
+    /// Resends the vote every `resend_ticks` (votes may be lost).
+    pub(crate) fn tick(&mut self) -> Vec<Envelope> {
+        self.ticks_to_resend = self.ticks_to_resend.saturating_sub(1);
+        if self.ticks_to_resend > 0 {
+            return Vec::new();
+        }
+        self.ticks_to_resend = self.resend_ticks;
+        self.broadcast()
+    }
+
+    /// A vote from a peer. Returns the messages to send and the decision so far.
+    pub(crate) fn on_vote(
+        &mut self,
+        from: ServerId,
+        round: u64,
+        vote: Vote,
+        looking: bool,
+    ) -> (Vec<Envelope>, Decision) {
+        let mut out = Vec::new();
+        if from == self.id || !self.members.contains(&from) || !self.members.contains(&vote.leader)
+        {
+            return (out, Decision::Undecided);
+        }
+        if !looking {
+            self.settled.insert(from, vote);
+            return (out, self.settled_decision());
+        }
+        if round < self.round {
+            // A straggler: tell it where the election is.
+            out.push(self.envelope(from));
+            return (out, Decision::Undecided);
+        }
+        if round > self.round {
+            self.round = round;
+            self.looking.clear();
+            self.vote = if vote.beats(self.own) { vote } else { self.own };
+            self.looking.insert(self.id, self.vote);
+            out.extend(self.broadcast());
+        } else if vote.beats(self.vote) {
+            self.vote = vote;
+            self.looking.insert(self.id, vote);
+            out.extend(self.broadcast());
+        }
+        self.looking.insert(from, vote);
+        (out, self.decision())
+    }
+
+    fn decision(&self) -> Decision {
+        let agreeing = self.looking.values().filter(|v| **v == self.vote).count();
+        if agreeing < self.quorum {
+            return self.settled_decision();
+        }
+        if self.vote.leader == self.id {
+            Decision::Lead
+        } else {
+            Decision::Follow(self.vote.leader)
+        }
+    }
+
+    /// An established leader: it says so itself, and with this server a quorum
+    /// names it.
+    fn settled_decision(&self) -> Decision {
+        for (member, vote) in &self.settled {
+            if vote.leader != *member || vote.leader == self.id {
+                continue;
+            }
+            let naming = self.settled.values().filter(|v| v.leader == vote.leader).count();
+            if naming + 1 >= self.quorum {
+                return Decision::Follow(vote.leader);
+            }
+        }
+        Decision::Undecided
+    }
+
+    fn broadcast(&self) -> Vec<Envelope> {
+        self.members.iter().filter(|m| **m != self.id).map(|to| self.envelope(*to)).collect()
+    }
+
+    fn envelope(&self, to: ServerId) -> Envelope {
+        Envelope { from: self.id, to, message: vote_message(self.round, self.vote, true) }
+    }
+}
+
+/// The Vote message for `vote` in `round`.
+pub(crate) fn vote_message(round: u64, vote: Vote, looking: bool) -> Message {
+    Message::Vote {
+        round,
+        leader: vote.leader,
+        leader_zxid: vote.zxid,
+        leader_epoch: vote.epoch,
+        looking,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    fn own(id: ServerId, epoch: u32, counter: u32) -> Vote {
+        Vote { leader: id, zxid: Zxid::new(epoch, counter), epoch }
+    }
+
+    /// Runs an election among `candidates` (id, epoch, counter) with every message
+    /// delivered in order; returns each member's decision.
+    fn elect(candidates: &[(ServerId, u32, u32)]) -> HashMap<ServerId, Decision> {
+        let members: Vec<ServerId> = candidates.iter().map(|c| c.0).collect();
+        let mut elections = HashMap::new();
+        let mut wire = VecDeque::new();
+        for &(id, epoch, counter) in candidates {
+            let (election, out) = Election::start(id, &members, 1, own(id, epoch, counter), 3);
+            elections.insert(id, election);
+            wire.extend(out);
+        }
+        let mut decisions: HashMap<ServerId, Decision> =
+            members.iter().map(|m| (*m, Decision::Undecided)).collect();
+        let mut budget = 1_000;
+        while let Some(envelope) = wire.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "the election does not settle");
+            let Message::Vote { round, leader, leader_zxid, leader_epoch, looking } =
+                envelope.message
+            else {
+                unreachable!("only votes here")
+            };
+            let vote = Vote { leader, zxid: leader_zxid, epoch: leader_epoch };
+            let election = elections.get_mut(&envelope.to).unwrap();
+            let (out, decision) = election.on_vote(envelope.from, round, vote, looking);
+            wire.extend(out);
+            if decision != Decision::Undecided {
+                decisions.insert(envelope.to, decision);
+            }
+        }
+        decisions
+    }
+
+    fn everyone_follows(decisions: &HashMap<ServerId, Decision>, leader: ServerId) {
+        for (id, decision) in decisions {
+            let expected = if *id == leader { Decision::Lead } else { Decision::Follow(leader) };
+            assert_eq!(*decision, expected, "server {id}");
+        }
+    }
+
+    #[test]
+    fn equal_histories_elect_the_highest_id() {
+        everyone_follows(&elect(&[(1, 1, 5), (2, 1, 5), (3, 1, 5)]), 3);
+    }
+
+    #[test]
+    fn the_most_recent_history_wins() {
+        everyone_follows(&elect(&[(1, 1, 9), (2, 1, 5), (3, 1, 7)]), 1);
+        // A later epoch beats a longer history of an older epoch.
+        everyone_follows(&elect(&[(1, 1, 9), (2, 2, 1), (3, 1, 7), (4, 1, 1), (5, 2, 1)]), 5);
+    }
+
+    #[test]
+    fn a_latecomer_follows_the_established_leader() {
+        let members = [1, 2, 3];
+        let (mut late, _) = Election::start(3, &members, 1, own(3, 1, 99), 3);
+        // Server 2 follows 1; that alone is not proof (1 has not said so itself).
+        let (_, decision) = late.on_vote(2, 7, own(1, 1, 5), false);
+        assert_eq!(decision, Decision::Undecided);
+        let (_, decision) = late.on_vote(1, 7, own(1, 1, 5), false);
+        assert_eq!(decision, Decision::Follow(1));
+    }
+
+    #[test]
+    fn strangers_and_stale_rounds_change_nothing() {
+        let members = [1, 2, 3];
+        let (mut e, _) = Election::start(1, &members, 5, own(1, 1, 1), 3);
+        let (out, decision) = e.on_vote(9, 5, own(9, 9, 9), true);
+        assert!(out.is_empty());
+        assert_eq!(decision, Decision::Undecided);
+        let (out, _) = e.on_vote(2, 4, own(3, 9, 9), true);
+        assert_eq!(e.vote(), own(1, 1, 1), "a stale round's vote is not adopted");
+        assert_eq!(out.len(), 1, "the straggler is told the current vote");
+        let (_, _) = e.on_vote(2, 6, own(2, 1, 0), true);
+        assert_eq!(e.round(), 6);
+        assert_eq!(e.vote(), own(1, 1, 1), "a newer round keeps our better candidacy");
+    }
+
+    #[test]
+    fn votes_are_resent_every_few_ticks() {
+        let (mut e, sent) = Election::start(1, &[1, 2, 3], 1, own(1, 1, 1), 3);
+        assert_eq!(sent.len(), 2);
+        assert!(e.tick().is_empty());
+        assert!(e.tick().is_empty());
+        assert_eq!(e.tick().len(), 2);
+    }
+}
