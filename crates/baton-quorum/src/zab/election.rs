@@ -59,6 +59,9 @@ pub(crate) struct Election {
     settled: HashMap<ServerId, Vote>,
     resend_ticks: u32,
     ticks_to_resend: u32,
+    /// A quorum agrees but not every member has voted: ticks left to wait for a
+    /// better vote before deciding (ZooKeeper's finalize wait).
+    finalize_in: Option<u32>,
 }
 
 impl Election {
@@ -81,6 +84,7 @@ impl Election {
             settled: HashMap::new(),
             resend_ticks: resend_ticks.max(1),
             ticks_to_resend: resend_ticks.max(1),
+            finalize_in: None,
         };
         let out = election.broadcast();
         (election, out)
@@ -90,18 +94,29 @@ impl Election {
         self.round
     }
 
+    #[cfg(test)]
     pub(crate) fn vote(&self) -> Vote {
         self.vote
     }
 
-    /// Resends the vote every `resend_ticks` (votes may be lost).
-    pub(crate) fn tick(&mut self) -> Vec<Envelope> {
+    /// Resends the vote every `resend_ticks` (votes may be lost), and decides once
+    /// the finalize wait is over.
+    pub(crate) fn tick(&mut self) -> (Vec<Envelope>, Decision) {
+        let mut decision = Decision::Undecided;
+        if let Some(left) = self.finalize_in {
+            if left <= 1 {
+                self.finalize_in = None;
+                decision = self.quorum_decision();
+            } else {
+                self.finalize_in = Some(left - 1);
+            }
+        }
         self.ticks_to_resend = self.ticks_to_resend.saturating_sub(1);
         if self.ticks_to_resend > 0 {
-            return Vec::new();
+            return (Vec::new(), decision);
         }
         self.ticks_to_resend = self.resend_ticks;
-        self.broadcast()
+        (self.broadcast(), decision)
     }
 
     /// A vote from a peer. Returns the messages to send and the decision so far.
@@ -128,6 +143,7 @@ impl Election {
         }
         if round > self.round {
             self.round = round;
+            self.finalize_in = None;
             self.looking.clear();
             self.vote = if vote.beats(self.own) { vote } else { self.own };
             self.looking.insert(self.id, self.vote);
@@ -135,13 +151,30 @@ impl Election {
         } else if vote.beats(self.vote) {
             self.vote = vote;
             self.looking.insert(self.id, vote);
+            self.finalize_in = None;
             out.extend(self.broadcast());
         }
         self.looking.insert(from, vote);
         (out, self.decision())
     }
 
-    fn decision(&self) -> Decision {
+    /// Decides at once when every member agrees; with only a quorum, after the
+    /// finalize wait (a better vote may still be on its way).
+    fn decision(&mut self) -> Decision {
+        let agreeing = self.looking.values().filter(|v| **v == self.vote).count();
+        if agreeing == self.members.len() {
+            return self.quorum_decision();
+        }
+        if agreeing >= self.quorum {
+            if self.finalize_in.is_none() {
+                self.finalize_in = Some(self.resend_ticks);
+            }
+            return Decision::Undecided;
+        }
+        self.settled_decision()
+    }
+
+    fn quorum_decision(&self) -> Decision {
         let agreeing = self.looking.values().filter(|v| **v == self.vote).count();
         if agreeing < self.quorum {
             return self.settled_decision();
@@ -280,8 +313,8 @@ mod tests {
     fn votes_are_resent_every_few_ticks() {
         let (mut e, sent) = Election::start(1, &[1, 2, 3], 1, own(1, 1, 1), 3);
         assert_eq!(sent.len(), 2);
-        assert!(e.tick().is_empty());
-        assert!(e.tick().is_empty());
-        assert_eq!(e.tick().len(), 2);
+        assert!(e.tick().0.is_empty());
+        assert!(e.tick().0.is_empty());
+        assert_eq!(e.tick().0.len(), 2);
     }
 }

@@ -23,16 +23,19 @@
 //! - `election`: fast leader election (votes by (epoch, last zxid, id)).
 //! - `view`: [`LogView`], what the node may read of its durable log and state.
 //! - `ready`: [`Ready`], what the driver must do next.
-//! - `node`: [`Node`] and [`Role`].
+//! - `node`: [`Node`], [`Role`], [`NodeStatus`]: what every role shares.
+//! - `election`, `leader`, `follower`: the roles.
 
 mod codec;
 mod config;
-// The election is wired into `Node` with the rest of the protocol.
-#[allow(dead_code)]
 mod election;
+mod follower;
+mod leader;
 mod message;
 mod node;
 mod ready;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use codec::{ENVELOPE_BYTES_MAX, decode_envelope, encode_envelope};

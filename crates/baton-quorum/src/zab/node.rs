@@ -1,12 +1,25 @@
-//! [`Node`]: one member's ZAB state machine. (Interface; the protocol is being
-//! filled in: until then a node stays `Looking` and does nothing.)
+//! [`Node`]: one member's ZAB state machine, and what every role shares: the log
+//! tail it has appended, what is committed, and what it has handed out to apply.
+//!
+//! The roles live beside it: `election` (looking), `leader` and `follower`.
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 use crate::{
     Epochs, QuorumError, Zxid,
-    zab::{Envelope, LogView, Ready, ZabConfig},
+    zab::{
+        Entry, Envelope, LogView, Message, Ready, ServerId, ZabConfig,
+        election::{Decision, Election, Vote, vote_message},
+        follower::Follower,
+        leader::Leader,
+    },
 };
+
+/// Entries read from the log at once when committed entries must be handed out
+/// and are not in memory (after a restart).
+const LOAD_ENTRIES_MAX: usize = 1_024;
 
 /// What a member is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +27,7 @@ pub enum Role {
     /// Electing a leader.
     Looking,
     /// Following `leader` (in discovery, sync or broadcast: see `NodeStatus`).
-    Following { leader: crate::zab::ServerId },
+    Following { leader: ServerId },
     /// Leading (in discovery, sync or broadcast).
     Leading,
 }
@@ -23,7 +36,7 @@ pub enum Role {
 /// invariant checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeStatus {
-    pub id: crate::zab::ServerId,
+    pub id: ServerId,
     pub role: Role,
     /// True once the node is in the broadcast phase (a leader: a quorum acked
     /// NEWLEADER; a follower: UPTODATE received). Only then are clients served.
@@ -36,16 +49,38 @@ pub struct NodeStatus {
     pub committed: Zxid,
     /// Highest zxid handed out in `Ready::committed` (to be applied).
     pub applied: Zxid,
+    /// Peer messages dropped because they did not fit (stale, foreign, garbled).
+    pub dropped_messages: u64,
+}
+
+#[derive(Debug)]
+pub(crate) enum State {
+    Looking(Election),
+    Following(Follower),
+    Leading(Leader),
 }
 
 /// One member's state machine. See the driver's order in [`crate::zab`].
 #[derive(Debug)]
 pub struct Node {
-    config: ZabConfig,
-    epochs: Epochs,
-    last_logged: Zxid,
-    applied: Zxid,
-    ready: Ready,
+    pub(crate) config: ZabConfig,
+    pub(crate) epochs: Epochs,
+    /// Last entry known durable (`advance`).
+    pub(crate) last_logged: Zxid,
+    /// Last entry handed to `Ready::entries` (durable or about to be).
+    pub(crate) last_appended: Zxid,
+    pub(crate) committed: Zxid,
+    pub(crate) applied: Zxid,
+    /// Appended entries not yet handed out to apply, by zxid.
+    pub(crate) pending: BTreeMap<Zxid, Bytes>,
+    /// Log entries in (applied, unloaded_upto] may be missing from `pending` (they
+    /// were logged before a restart): they are read from the log before any later
+    /// entry is handed out.
+    pub(crate) unloaded_upto: Zxid,
+    pub(crate) ready: Ready,
+    pub(crate) state: State,
+    round: u64,
+    dropped: u64,
 }
 
 impl Node {
@@ -53,26 +88,75 @@ impl Node {
     /// persisted `epochs`, the log seen through `view`, and `applied`, the zxid its
     /// tree is at (everything up to it is committed).
     pub fn new(config: ZabConfig, epochs: Epochs, view: &dyn LogView, applied: Zxid) -> Node {
-        let last_logged = view.last_logged();
-        Node { config, epochs, last_logged, applied, ready: Ready::default() }
+        assert!(config.members.contains(&config.id), "a member of its own ensemble");
+        let last_logged = view.last_logged().max(applied);
+        let own = Vote { leader: config.id, zxid: last_logged, epoch: epochs.current_epoch };
+        let (election, out) =
+            Election::start(config.id, &config.members, 1, own, config.election_resend_ticks);
+        let mut node = Node {
+            config,
+            epochs,
+            last_logged,
+            last_appended: last_logged,
+            committed: applied,
+            applied,
+            pending: BTreeMap::new(),
+            unloaded_upto: last_logged,
+            ready: Ready::default(),
+            state: State::Looking(election),
+            round: 1,
+            dropped: 0,
+        };
+        node.ready.messages.extend(out);
+        node
     }
 
     /// One tick of time passed.
     pub fn tick(&mut self, view: &dyn LogView) {
-        let _ = view;
+        match &mut self.state {
+            State::Looking(election) => {
+                let (out, decision) = election.tick();
+                self.ready.messages.extend(out);
+                self.decide(decision);
+            }
+            State::Following(_) => self.follower_tick(),
+            State::Leading(_) => self.leader_tick(view),
+        }
+        self.emit(Some(view));
     }
 
     /// A message from a peer (untrusted: anything that does not fit is dropped).
     pub fn step(&mut self, envelope: Envelope, view: &dyn LogView) {
-        let _ = (envelope, view);
+        let Envelope { from, to, message } = envelope;
+        if to != self.config.id || from == self.config.id || !self.config.members.contains(&from) {
+            self.drop_message();
+            return;
+        }
+        match message {
+            Message::Vote { round, leader, leader_zxid, leader_epoch, looking } => {
+                let vote = Vote { leader, zxid: leader_zxid, epoch: leader_epoch };
+                self.on_vote(from, round, vote, looking);
+            }
+            message => match self.state {
+                State::Looking(_) => self.drop_message(),
+                State::Following(_) => self.follower_step(from, message),
+                State::Leading(_) => self.leader_step(from, message, view),
+            },
+        }
+        self.emit(Some(view));
     }
 
     /// A client write, on the leader in broadcast: its zxid (the entry is in the
     /// next `Ready`). Errors: not the leader, not broadcasting, too many in flight,
-    /// counter exhausted (the leader then needs a new epoch: it steps down).
+    /// counter exhausted (the leader then steps down so a new epoch is elected).
     pub fn propose(&mut self, data: Bytes) -> Result<Zxid, QuorumError> {
-        let _ = data;
-        Err(QuorumError::NotLeader { leader: None })
+        match &self.state {
+            State::Leading(_) => self.leader_propose(data),
+            State::Following(follower) => {
+                Err(QuorumError::NotLeader { leader: Some(follower.leader) })
+            }
+            State::Looking(_) => Err(QuorumError::NotLeader { leader: None }),
+        }
     }
 
     /// What the driver must do now (and the node forgets it: the driver must do it).
@@ -82,19 +166,158 @@ impl Node {
 
     /// Everything up to `persisted` is durable (step 5 of the driver's order).
     pub fn advance(&mut self, persisted: Zxid) {
-        self.last_logged = self.last_logged.max(persisted);
+        self.last_logged = self.last_logged.max(persisted).min(self.last_appended);
+        if let State::Leading(_) = self.state {
+            self.leader_maybe_commit();
+        }
+        self.emit(None);
     }
 
     pub fn status(&self) -> NodeStatus {
+        let (role, broadcasting) = match &self.state {
+            State::Looking(_) => (Role::Looking, false),
+            State::Following(f) => (Role::Following { leader: f.leader }, f.broadcasting()),
+            State::Leading(l) => (Role::Leading, l.broadcasting()),
+        };
         NodeStatus {
             id: self.config.id,
-            role: Role::Looking,
-            broadcasting: false,
+            role,
+            broadcasting,
             accepted_epoch: self.epochs.accepted_epoch,
             current_epoch: self.epochs.current_epoch,
             last_logged: self.last_logged,
-            committed: self.applied,
+            committed: self.committed,
             applied: self.applied,
+            dropped_messages: self.dropped,
+        }
+    }
+
+    pub(crate) fn drop_message(&mut self) {
+        self.dropped += 1;
+    }
+
+    pub(crate) fn send(&mut self, to: ServerId, message: Message) {
+        self.ready.messages.push(Envelope { from: self.config.id, to, message });
+    }
+
+    pub(crate) fn persist_epochs(&mut self) {
+        self.ready.epochs = Some(self.epochs);
+    }
+
+    /// Appends an entry (it goes to the log with the next `Ready`).
+    pub(crate) fn append(&mut self, entry: Entry) {
+        assert!(entry.zxid > self.last_appended, "entries are appended in zxid order");
+        self.last_appended = entry.zxid;
+        self.pending.insert(entry.zxid, entry.data.clone());
+        self.ready.entries.push(entry);
+    }
+
+    /// Drops every entry after `zxid` (a TRUNC).
+    pub(crate) fn truncate(&mut self, zxid: Zxid) {
+        assert!(zxid >= self.applied, "an applied entry cannot be truncated");
+        self.ready.entries.retain(|e| e.zxid <= zxid);
+        let after = self.pending.split_off(&Zxid::from_u64(zxid.as_u64().saturating_add(1)));
+        drop(after);
+        self.last_appended = self.last_appended.min(zxid);
+        self.last_logged = self.last_logged.min(zxid);
+        self.unloaded_upto = self.unloaded_upto.min(zxid);
+        self.committed = self.committed.min(zxid);
+        let floor = self.ready.truncate_after.map_or(zxid, |t| t.min(zxid));
+        self.ready.truncate_after = Some(floor);
+    }
+
+    /// Marks everything up to `zxid` committed.
+    pub(crate) fn commit(&mut self, zxid: Zxid) {
+        self.committed = self.committed.max(zxid);
+    }
+
+    /// Hands out, in order, the committed entries that are durable and not yet
+    /// handed out. Reads the log (when `view` is given) for entries not in memory.
+    fn emit(&mut self, view: Option<&dyn LogView>) {
+        loop {
+            let limit = self.committed.min(self.last_logged);
+            if self.applied >= limit {
+                return;
+            }
+            let first = self.pending.first_key_value().map(|(zxid, _)| *zxid);
+            let loaded_next = first.filter(|zxid| *zxid <= self.unloaded_upto);
+            if self.applied < self.unloaded_upto && loaded_next.is_none() {
+                let Some(view) = view else { return };
+                let Ok(loaded) = view.entries_after(self.applied, LOAD_ENTRIES_MAX) else {
+                    return;
+                };
+                let mut any = false;
+                for entry in loaded.into_iter().filter(|e| e.zxid <= self.unloaded_upto) {
+                    self.pending.insert(entry.zxid, entry.data);
+                    any = true;
+                }
+                if !any {
+                    // The log holds nothing more up to it.
+                    self.unloaded_upto = self.applied;
+                }
+                continue;
+            }
+            match first {
+                Some(zxid) if zxid <= limit => {
+                    let data = self.pending.remove(&zxid).unwrap_or_default();
+                    assert!(zxid > self.applied, "applied zxids only grow");
+                    self.applied = zxid;
+                    self.ready.committed.push(Entry { zxid, data });
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Starts a new election round.
+    pub(crate) fn become_looking(&mut self) {
+        self.round += 1;
+        let own = Vote {
+            leader: self.config.id,
+            zxid: self.last_appended,
+            epoch: self.epochs.current_epoch,
+        };
+        let (election, out) = Election::start(
+            self.config.id,
+            &self.config.members,
+            self.round,
+            own,
+            self.config.election_resend_ticks,
+        );
+        self.state = State::Looking(election);
+        self.ready.messages.extend(out);
+    }
+
+    fn on_vote(&mut self, from: ServerId, round: u64, vote: Vote, looking: bool) {
+        let decision = match &mut self.state {
+            State::Looking(election) => {
+                let (out, decision) = election.on_vote(from, round, vote, looking);
+                self.round = self.round.max(election.round());
+                self.ready.messages.extend(out);
+                decision
+            }
+            // Settled: tell a looking member who leads, so it joins instead of
+            // electing on its own.
+            State::Following(_) | State::Leading(_) if looking => {
+                let leader = match &self.state {
+                    State::Following(f) => f.leader,
+                    _ => self.config.id,
+                };
+                let mine =
+                    Vote { leader, zxid: self.last_appended, epoch: self.epochs.current_epoch };
+                self.send(from, vote_message(round.max(self.round), mine, false));
+                Decision::Undecided
+            }
+            State::Following(_) | State::Leading(_) => Decision::Undecided,
+        };
+        self.decide(decision);
+    }
+
+    fn decide(&mut self, decision: Decision) {
+        match decision {
+            Decision::Undecided => {}
+            Decision::Lead => self.become_leader(),
+            Decision::Follow(leader) => self.become_follower(leader),
         }
     }
 }

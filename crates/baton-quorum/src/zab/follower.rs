@@ -1,0 +1,211 @@
+//! The follower: discovery (agree to the leader's new epoch), synchronization
+//! (TRUNC / DIFF / SNAP, then NEWLEADER), broadcast (log and ACK each proposal,
+//! apply on COMMIT), and giving up on a silent leader.
+
+use crate::{
+    Zxid,
+    zab::{Entry, Message, ServerId, node::Node, node::State},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// FollowerInfo sent; waiting for the leader's new epoch.
+    Discovery,
+    /// Epoch accepted; receiving the leader's history.
+    Sync { epoch: u32 },
+    /// NewLeader acknowledged: the history is the leader's; proposals may come.
+    Synced { epoch: u32 },
+    /// UpToDate received: serving.
+    Broadcast { epoch: u32 },
+}
+
+#[derive(Debug)]
+pub(crate) struct Follower {
+    pub(crate) leader: ServerId,
+    phase: Phase,
+    /// Ticks since the leader was last heard from.
+    silent_ticks: u32,
+    /// Ticks until FollowerInfo is sent again (discovery only).
+    resend_in: u32,
+}
+
+impl Follower {
+    pub(crate) fn broadcasting(&self) -> bool {
+        matches!(self.phase, Phase::Broadcast { .. })
+    }
+}
+
+impl Node {
+    pub(crate) fn become_follower(&mut self, leader: ServerId) {
+        let resend_in = self.config.election_resend_ticks.max(1);
+        self.state = State::Following(Follower {
+            leader,
+            phase: Phase::Discovery,
+            silent_ticks: 0,
+            resend_in,
+        });
+        self.send_follower_info(leader);
+    }
+
+    fn send_follower_info(&mut self, leader: ServerId) {
+        let info = Message::FollowerInfo {
+            accepted_epoch: self.epochs.accepted_epoch,
+            last_zxid: self.last_appended,
+        };
+        self.send(leader, info);
+    }
+
+    fn follower(&mut self) -> &mut Follower {
+        match &mut self.state {
+            State::Following(follower) => follower,
+            _ => unreachable!("called in the follower role only"),
+        }
+    }
+
+    pub(crate) fn follower_tick(&mut self) {
+        let (sync_limit, init_limit) = (self.config.sync_limit_ticks, self.config.init_limit_ticks);
+        let resend = self.config.election_resend_ticks.max(1);
+        let follower = self.follower();
+        follower.silent_ticks += 1;
+        let limit = if follower.broadcasting() { sync_limit } else { init_limit };
+        if follower.silent_ticks > limit {
+            self.become_looking();
+            return;
+        }
+        if follower.phase == Phase::Discovery {
+            follower.resend_in = follower.resend_in.saturating_sub(1);
+            if follower.resend_in == 0 {
+                follower.resend_in = resend;
+                let leader = follower.leader;
+                self.send_follower_info(leader);
+            }
+        }
+    }
+
+    pub(crate) fn follower_step(&mut self, from: ServerId, message: Message) {
+        let follower = self.follower();
+        if from != follower.leader {
+            self.drop_message();
+            return;
+        }
+        follower.silent_ticks = 0;
+        let phase = follower.phase;
+        match (phase, message) {
+            (Phase::Discovery, Message::LeaderInfo { epoch }) => self.on_leader_info(epoch),
+            (Phase::Sync { .. }, Message::Trunc { zxid }) => {
+                if zxid < self.applied {
+                    // A leader may never take back what this member applied.
+                    self.drop_message();
+                    self.become_looking();
+                } else {
+                    self.truncate(zxid);
+                }
+            }
+            (Phase::Sync { .. }, Message::Diff { entries }) => {
+                for entry in entries {
+                    if entry.zxid > self.last_appended {
+                        self.append(entry);
+                    }
+                }
+            }
+            (Phase::Sync { .. }, Message::Snap { zxid, data }) => self.install(zxid, data),
+            (Phase::Sync { epoch }, Message::NewLeader { epoch: e, last_zxid }) if e == epoch => {
+                if last_zxid != self.last_appended {
+                    // Something of the sync went missing: start over.
+                    self.drop_message();
+                    self.become_looking();
+                    return;
+                }
+                self.epochs.current_epoch = epoch;
+                self.persist_epochs();
+                self.follower().phase = Phase::Synced { epoch };
+                self.send(from, Message::AckNewLeader { epoch });
+            }
+            (Phase::Synced { epoch } | Phase::Broadcast { epoch }, message) => {
+                self.follower_broadcast(from, epoch, message);
+            }
+            _ => self.drop_message(),
+        }
+    }
+
+    fn on_leader_info(&mut self, epoch: u32) {
+        if epoch < self.epochs.accepted_epoch {
+            // A leader of an epoch this member already moved past.
+            self.drop_message();
+            self.become_looking();
+            return;
+        }
+        if epoch > self.epochs.accepted_epoch {
+            self.epochs.accepted_epoch = epoch;
+            self.persist_epochs();
+        }
+        self.follower().phase = Phase::Sync { epoch };
+        let leader = self.follower().leader;
+        let ack = Message::AckEpoch {
+            current_epoch: self.epochs.current_epoch,
+            last_zxid: self.last_appended,
+        };
+        self.send(leader, ack);
+    }
+
+    /// Replaces the whole state by the leader's snapshot.
+    fn install(&mut self, zxid: Zxid, data: bytes::Bytes) {
+        if zxid < self.applied {
+            self.drop_message();
+            return;
+        }
+        self.ready.truncate_after = None;
+        self.ready.entries.clear();
+        self.ready.committed.clear();
+        self.ready.snapshot = Some((zxid, data));
+        self.pending.clear();
+        self.unloaded_upto = zxid;
+        self.last_appended = zxid;
+        self.last_logged = zxid;
+        self.applied = zxid;
+        self.committed = self.committed.max(zxid);
+    }
+
+    fn follower_broadcast(&mut self, from: ServerId, epoch: u32, message: Message) {
+        match message {
+            Message::UpToDate { committed } => {
+                self.follower().phase = Phase::Broadcast { epoch };
+                self.commit(committed);
+            }
+            Message::Propose { entry } => self.on_propose(from, epoch, entry),
+            Message::Commit { zxid } => self.commit(zxid),
+            Message::Ping { epoch: e, committed } if e == epoch => {
+                self.commit(committed);
+                self.send(from, Message::PingAck { epoch, last_zxid: self.last_logged });
+            }
+            _ => self.drop_message(),
+        }
+    }
+
+    fn on_propose(&mut self, from: ServerId, epoch: u32, entry: Entry) {
+        let zxid = entry.zxid;
+        if zxid.epoch() != epoch {
+            self.drop_message();
+            return;
+        }
+        if zxid <= self.last_appended {
+            // A duplicate: acknowledge again (acks are cumulative).
+            self.send(from, Message::Ack { zxid: self.last_appended.min(zxid) });
+            return;
+        }
+        let expected = if self.last_appended.epoch() == epoch {
+            self.last_appended.next()
+        } else {
+            Some(Zxid::new(epoch, 1))
+        };
+        if expected != Some(zxid) {
+            // A proposal went missing: this log would have a hole. Resync.
+            self.drop_message();
+            self.become_looking();
+            return;
+        }
+        self.append(entry);
+        // Sent after the entry is durable (the driver's order).
+        self.send(from, Message::Ack { zxid });
+    }
+}

@@ -1,0 +1,362 @@
+//! The leader: discovery (a new epoch agreed by a quorum), synchronization of each
+//! follower to its history, establishment (a quorum acked NEWLEADER: its whole
+//! history is committed), broadcast (pipelined proposals, commit on a quorum of
+//! ACKs), pings, and stepping down when it cannot hear a quorum.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+
+use crate::{
+    QuorumError, Zxid,
+    zab::{Entry, LogView, Message, ServerId, ViewError, node::Node, node::State},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Gathering FollowerInfo from a quorum to pick the new epoch.
+    Discovery,
+    /// The epoch is chosen; followers are acknowledging it and being synced.
+    Sync,
+    /// A quorum acked NewLeader: proposing.
+    Broadcast,
+}
+
+#[derive(Debug)]
+pub(crate) struct Leader {
+    phase: Phase,
+    /// The new epoch, once chosen.
+    epoch: u32,
+    /// FollowerInfo (accepted epoch) of each member heard in discovery, self included.
+    infos: HashMap<ServerId, u32>,
+    /// Followers whose AckEpoch came and who were sent the history: they get every
+    /// proposal, commit and ping from then on (after their sync, in order).
+    syncing: HashSet<ServerId>,
+    /// The history end each syncing follower was sent in NewLeader.
+    history_sent: HashMap<ServerId, Zxid>,
+    /// Followers that acked NewLeader: they get proposals and commits.
+    synced: HashSet<ServerId>,
+    /// Highest zxid each synced follower has durably logged (cumulative acks).
+    acked: HashMap<ServerId, Zxid>,
+    /// Tick at which each follower was last heard from.
+    heard: HashMap<ServerId, u64>,
+    ticks: u64,
+}
+
+impl Leader {
+    pub(crate) fn broadcasting(&self) -> bool {
+        self.phase == Phase::Broadcast
+    }
+}
+
+impl Node {
+    pub(crate) fn become_leader(&mut self) {
+        let infos = HashMap::from([(self.config.id, self.epochs.accepted_epoch)]);
+        self.state = State::Leading(Leader {
+            phase: Phase::Discovery,
+            epoch: 0,
+            infos,
+            syncing: HashSet::new(),
+            history_sent: HashMap::new(),
+            synced: HashSet::new(),
+            acked: HashMap::new(),
+            heard: HashMap::new(),
+            ticks: 0,
+        });
+        self.maybe_choose_epoch();
+    }
+
+    fn leader(&mut self) -> &mut Leader {
+        match &mut self.state {
+            State::Leading(leader) => leader,
+            _ => unreachable!("called in the leader role only"),
+        }
+    }
+
+    pub(crate) fn leader_tick(&mut self, view: &dyn LogView) {
+        let _ = view;
+        let (init_limit, sync_limit) =
+            (u64::from(self.config.init_limit_ticks), u64::from(self.config.sync_limit_ticks));
+        let heartbeat = u64::from(self.config.heartbeat_ticks.max(1));
+        let quorum = self.config.quorum();
+        let leader = self.leader();
+        leader.ticks += 1;
+        let now = leader.ticks;
+        if leader.phase != Phase::Broadcast {
+            if now > init_limit {
+                self.become_looking();
+            }
+            return;
+        }
+        let alive = 1 + leader.heard.values().filter(|at| now - **at <= sync_limit).count();
+        if alive < quorum {
+            // Cannot hear a quorum: another leader may be elected; stop at once.
+            self.become_looking();
+            return;
+        }
+        if now.is_multiple_of(heartbeat) {
+            let (epoch, committed) = (leader.epoch, self.committed);
+            let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
+            for follower in followers {
+                self.send(follower, Message::Ping { epoch, committed });
+            }
+        }
+    }
+
+    pub(crate) fn leader_step(&mut self, from: ServerId, message: Message, view: &dyn LogView) {
+        let leader = self.leader();
+        let now = leader.ticks;
+        leader.heard.insert(from, now);
+        let (phase, epoch) = (leader.phase, leader.epoch);
+        match message {
+            Message::FollowerInfo { accepted_epoch, .. } => {
+                // A (re)joining follower starts over.
+                let leader = self.leader();
+                leader.syncing.remove(&from);
+                leader.history_sent.remove(&from);
+                leader.synced.remove(&from);
+                leader.acked.remove(&from);
+                if phase == Phase::Discovery {
+                    leader.infos.insert(from, accepted_epoch);
+                    self.maybe_choose_epoch();
+                } else {
+                    self.send(from, Message::LeaderInfo { epoch });
+                }
+            }
+            Message::AckEpoch { current_epoch, last_zxid } if phase != Phase::Discovery => {
+                if (current_epoch, last_zxid) > (self.epochs.current_epoch, self.last_appended) {
+                    // A follower has a newer history: this server must not lead.
+                    self.become_looking();
+                    return;
+                }
+                if self.leader().syncing.insert(from) {
+                    self.sync_follower(from, last_zxid, view);
+                    self.maybe_set_current_epoch();
+                }
+            }
+            Message::AckNewLeader { epoch: e } if e == epoch && phase != Phase::Discovery => {
+                let sent = self.leader().history_sent.get(&from).copied();
+                if let Some(sent) = sent
+                    && self.leader().synced.insert(from)
+                {
+                    // The follower holds (durably) exactly what it was sent.
+                    self.leader().acked.insert(from, sent);
+                    if phase == Phase::Broadcast {
+                        self.send(from, Message::UpToDate { committed: self.committed });
+                    } else {
+                        self.maybe_establish();
+                    }
+                }
+            }
+            Message::Ack { zxid } if self.leader().synced.contains(&from) => {
+                let acked = self.leader().acked.entry(from).or_default();
+                *acked = (*acked).max(zxid);
+                self.leader_maybe_commit();
+            }
+            Message::PingAck { epoch: e, last_zxid } if e == epoch => {
+                if self.leader().synced.contains(&from) {
+                    let acked = self.leader().acked.entry(from).or_default();
+                    *acked = (*acked).max(last_zxid);
+                    self.leader_maybe_commit();
+                }
+            }
+            _ => self.drop_message(),
+        }
+    }
+
+    /// With a quorum's FollowerInfo: the new epoch is above every accepted one.
+    fn maybe_choose_epoch(&mut self) {
+        let quorum = self.config.quorum();
+        let me = self.config.id;
+        let leader = self.leader();
+        if leader.phase != Phase::Discovery || leader.infos.len() < quorum {
+            return;
+        }
+        let highest = leader.infos.values().copied().max().unwrap_or(0);
+        let Some(epoch) = highest.checked_add(1) else {
+            self.become_looking();
+            return;
+        };
+        leader.epoch = epoch;
+        leader.phase = Phase::Sync;
+        let followers: Vec<ServerId> =
+            leader.infos.keys().copied().filter(|id| *id != me).collect();
+        self.epochs.accepted_epoch = epoch;
+        self.persist_epochs();
+        for follower in followers {
+            self.send(follower, Message::LeaderInfo { epoch });
+        }
+    }
+
+    /// With a quorum acking the epoch, the leader adopts it as its current epoch.
+    fn maybe_set_current_epoch(&mut self) {
+        let quorum = self.config.quorum();
+        let epoch = self.leader().epoch;
+        if self.epochs.current_epoch != epoch && self.leader().syncing.len() + 1 >= quorum {
+            self.epochs.current_epoch = epoch;
+            self.persist_epochs();
+            self.maybe_establish();
+        }
+    }
+
+    /// A quorum (self included) holds the leader's history: commit all of it, start
+    /// broadcast.
+    fn maybe_establish(&mut self) {
+        let quorum = self.config.quorum();
+        let epoch = self.leader().epoch;
+        let leader = self.leader();
+        if leader.phase != Phase::Sync || leader.synced.len() + 1 < quorum {
+            return;
+        }
+        if self.epochs.current_epoch != epoch {
+            return;
+        }
+        self.leader().phase = Phase::Broadcast;
+        let history = self.last_appended;
+        self.commit(history);
+        let followers: Vec<ServerId> = self.leader().synced.iter().copied().collect();
+        for follower in followers {
+            self.send(follower, Message::UpToDate { committed: history });
+        }
+    }
+
+    /// Brings a follower whose log ends at `theirs` to this leader's history.
+    fn sync_follower(&mut self, to: ServerId, theirs: Zxid, view: &dyn LogView) {
+        let ours = self.last_appended;
+        let diff_max = self.config.diff_entries_max;
+        let plan = match contains(view, theirs) {
+            Ok(true) if theirs <= ours => diff_after(view, theirs, ours, diff_max),
+            // The follower has entries this leader does not: they are all of its
+            // last epoch (an older leader's uncommitted proposals). Drop that whole
+            // epoch and send this leader's entries from there.
+            Ok(_) if theirs.epoch() > 0 => {
+                let floor = Zxid::new(theirs.epoch(), 0).min(ours);
+                diff_after(view, floor, ours, diff_max)
+                    .inspect(|_| self.send(to, Message::Trunc { zxid: floor }))
+            }
+            Ok(_) => diff_after(view, Zxid::ZERO, ours, diff_max),
+            Err(error) => Err(error),
+        };
+        match plan {
+            Ok(entries) => self.send(to, Message::Diff { entries }),
+            Err(_) => {
+                // Too far behind (or purged): the whole state.
+                let Ok((zxid, data)) = view.snapshot() else {
+                    self.forget_sync(to);
+                    return;
+                };
+                self.send(to, Message::Snap { zxid, data });
+                match diff_after(view, zxid, ours, usize::MAX) {
+                    Ok(entries) => self.send(to, Message::Diff { entries }),
+                    Err(_) => {
+                        self.forget_sync(to);
+                        return;
+                    }
+                }
+            }
+        }
+        // Entries appended but not yet durable here are not in the view: send them
+        // as the proposals they are.
+        let unlogged: Vec<Entry> = self
+            .pending
+            .range(Zxid::from_u64(self.last_logged.as_u64().saturating_add(1))..)
+            .map(|(zxid, data)| Entry { zxid: *zxid, data: data.clone() })
+            .collect();
+        let epoch = self.leader().epoch;
+        let last_zxid = unlogged.last().map_or(self.last_logged.min(ours), |e| e.zxid);
+        if !unlogged.is_empty() {
+            self.send(to, Message::Diff { entries: unlogged });
+        }
+        self.leader().history_sent.insert(to, last_zxid);
+        self.send(to, Message::NewLeader { epoch, last_zxid });
+    }
+
+    /// The follower could not be synced now; it will ask again (FollowerInfo).
+    fn forget_sync(&mut self, follower: ServerId) {
+        self.leader().syncing.remove(&follower);
+    }
+
+    pub(crate) fn leader_propose(&mut self, data: Bytes) -> Result<Zxid, QuorumError> {
+        let max = self.config.inflight_proposals_max;
+        let leader = self.leader();
+        if leader.phase != Phase::Broadcast {
+            return Err(QuorumError::NotBroadcasting);
+        }
+        let epoch = leader.epoch;
+        let inflight = self.pending.range(Zxid::from_u64(self.committed.as_u64() + 1)..).count();
+        if inflight >= max {
+            return Err(QuorumError::TooManyInflight { max });
+        }
+        let zxid = if self.last_appended.epoch() == epoch {
+            self.last_appended.next()
+        } else {
+            Some(Zxid::new(epoch, 1))
+        };
+        let Some(zxid) = zxid else {
+            let last = self.last_appended;
+            self.become_looking();
+            return Err(QuorumError::CounterExhausted { epoch, last });
+        };
+        let entry = Entry { zxid, data };
+        self.append(entry.clone());
+        let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
+        for follower in followers {
+            self.send(follower, Message::Propose { entry: entry.clone() });
+        }
+        Ok(zxid)
+    }
+
+    /// Commits up to the highest zxid of this epoch that a quorum has durably logged.
+    pub(crate) fn leader_maybe_commit(&mut self) {
+        let quorum = self.config.quorum();
+        let own = self.last_logged;
+        let leader = self.leader();
+        if leader.phase != Phase::Broadcast {
+            return;
+        }
+        let epoch = leader.epoch;
+        let mut logged: Vec<Zxid> = leader
+            .synced
+            .iter()
+            .map(|f| leader.acked.get(f).copied().unwrap_or_default())
+            .collect();
+        logged.push(own);
+        if logged.len() < quorum {
+            return;
+        }
+        logged.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum_logged = logged[quorum - 1];
+        if quorum_logged <= self.committed || quorum_logged.epoch() != epoch {
+            return;
+        }
+        self.commit(quorum_logged);
+        let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
+        for follower in followers {
+            self.send(follower, Message::Commit { zxid: quorum_logged });
+        }
+    }
+}
+
+/// Whether `zxid` is in the leader's log (zxid 0, the empty history, always is).
+fn contains(view: &dyn LogView, zxid: Zxid) -> Result<bool, ViewError> {
+    if zxid == Zxid::ZERO {
+        return Ok(true);
+    }
+    let before = Zxid::from_u64(zxid.as_u64() - 1);
+    Ok(view.entries_after(before, 1)?.first().is_some_and(|e| e.zxid == zxid))
+}
+
+/// The durable entries after `after` up to `until`, unless there are more than `max`.
+fn diff_after(
+    view: &dyn LogView,
+    after: Zxid,
+    until: Zxid,
+    max: usize,
+) -> Result<Vec<Entry>, ViewError> {
+    let mut entries = view.entries_after(after, max.saturating_add(1))?;
+    entries.retain(|e| e.zxid <= until);
+    if entries.len() > max {
+        return Err(ViewError::Purged { after });
+    }
+    Ok(entries)
+}
