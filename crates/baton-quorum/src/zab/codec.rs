@@ -69,19 +69,23 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
             out.varint(u64::from(*current_epoch));
             out.zxid(*last_zxid);
         }
-        Message::Trunc { zxid } => {
+        Message::Trunc { epoch, zxid } => {
             out.0.push(TRUNC);
+            out.varint(u64::from(*epoch));
             out.zxid(*zxid);
         }
-        Message::Diff { entries } => {
+        Message::Diff { epoch, prev, entries } => {
             out.0.push(DIFF);
+            out.varint(u64::from(*epoch));
+            out.zxid(*prev);
             out.varint(entries.len() as u64);
             for entry in entries {
                 out.entry(entry);
             }
         }
-        Message::Snap { zxid, data } => {
+        Message::Snap { epoch, zxid, data } => {
             out.0.push(SNAP);
+            out.varint(u64::from(*epoch));
             out.zxid(*zxid);
             out.bytes(data);
         }
@@ -90,12 +94,14 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
             out.varint(u64::from(*epoch));
             out.zxid(*last_zxid);
         }
-        Message::AckNewLeader { epoch } => {
+        Message::AckNewLeader { epoch, last_zxid } => {
             out.0.push(ACK_NEW_LEADER);
             out.varint(u64::from(*epoch));
+            out.zxid(*last_zxid);
         }
-        Message::UpToDate { committed } => {
+        Message::UpToDate { epoch, committed } => {
             out.0.push(UP_TO_DATE);
+            out.varint(u64::from(*epoch));
             out.zxid(*committed);
         }
         Message::Propose { entry } => {
@@ -106,8 +112,9 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
             out.0.push(ACK);
             out.zxid(*zxid);
         }
-        Message::Commit { zxid } => {
+        Message::Commit { epoch, zxid } => {
             out.0.push(COMMIT);
+            out.varint(u64::from(*epoch));
             out.zxid(*zxid);
         }
         Message::Ping { epoch, committed } => {
@@ -146,22 +153,24 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, QuorumError> {
         }
         LEADER_INFO => Message::LeaderInfo { epoch: input.u32()? },
         ACK_EPOCH => Message::AckEpoch { current_epoch: input.u32()?, last_zxid: input.zxid()? },
-        TRUNC => Message::Trunc { zxid: input.zxid()? },
+        TRUNC => Message::Trunc { epoch: input.u32()?, zxid: input.zxid()? },
         DIFF => {
+            let epoch = input.u32()?;
+            let prev = input.zxid()?;
             let count = input.count(ENTRY_BYTES_MIN)?;
             let mut entries = Vec::with_capacity(count);
             for _ in 0..count {
                 entries.push(input.entry()?);
             }
-            Message::Diff { entries }
+            Message::Diff { epoch, prev, entries }
         }
-        SNAP => Message::Snap { zxid: input.zxid()?, data: input.bytes()? },
+        SNAP => Message::Snap { epoch: input.u32()?, zxid: input.zxid()?, data: input.bytes()? },
         NEW_LEADER => Message::NewLeader { epoch: input.u32()?, last_zxid: input.zxid()? },
-        ACK_NEW_LEADER => Message::AckNewLeader { epoch: input.u32()? },
-        UP_TO_DATE => Message::UpToDate { committed: input.zxid()? },
+        ACK_NEW_LEADER => Message::AckNewLeader { epoch: input.u32()?, last_zxid: input.zxid()? },
+        UP_TO_DATE => Message::UpToDate { epoch: input.u32()?, committed: input.zxid()? },
         PROPOSE => Message::Propose { entry: input.entry()? },
         ACK => Message::Ack { zxid: input.zxid()? },
-        COMMIT => Message::Commit { zxid: input.zxid()? },
+        COMMIT => Message::Commit { epoch: input.u32()?, zxid: input.zxid()? },
         PING => Message::Ping { epoch: input.u32()?, committed: input.zxid()? },
         PING_ACK => Message::PingAck { epoch: input.u32()?, last_zxid: input.zxid()? },
         tag => return Err(input.invalid(at, format!("unknown message tag {tag}"))),
@@ -314,17 +323,20 @@ mod tests {
                 current_epoch,
                 last_zxid
             }),
-            zxid().prop_map(|zxid| Message::Trunc { zxid }),
-            prop::collection::vec(entry(), 0..4).prop_map(|entries| Message::Diff { entries }),
-            (zxid(), prop::collection::vec(any::<u8>(), 0..16))
-                .prop_map(|(zxid, data)| Message::Snap { zxid, data: data.into() }),
+            (any::<u32>(), zxid()).prop_map(|(epoch, zxid)| Message::Trunc { epoch, zxid }),
+            (any::<u32>(), zxid(), prop::collection::vec(entry(), 0..4))
+                .prop_map(|(epoch, prev, entries)| Message::Diff { epoch, prev, entries }),
+            (any::<u32>(), zxid(), prop::collection::vec(any::<u8>(), 0..16))
+                .prop_map(|(epoch, zxid, data)| Message::Snap { epoch, zxid, data: data.into() }),
             (any::<u32>(), zxid())
                 .prop_map(|(epoch, last_zxid)| Message::NewLeader { epoch, last_zxid }),
-            any::<u32>().prop_map(|epoch| Message::AckNewLeader { epoch }),
-            zxid().prop_map(|committed| Message::UpToDate { committed }),
+            (any::<u32>(), zxid())
+                .prop_map(|(epoch, last_zxid)| Message::AckNewLeader { epoch, last_zxid }),
+            (any::<u32>(), zxid())
+                .prop_map(|(epoch, committed)| Message::UpToDate { epoch, committed }),
             entry().prop_map(|entry| Message::Propose { entry }),
             zxid().prop_map(|zxid| Message::Ack { zxid }),
-            zxid().prop_map(|zxid| Message::Commit { zxid }),
+            (any::<u32>(), zxid()).prop_map(|(epoch, zxid)| Message::Commit { epoch, zxid }),
             (any::<u32>(), zxid())
                 .prop_map(|(epoch, committed)| Message::Ping { epoch, committed }),
             (any::<u32>(), zxid())
@@ -363,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_huge_count_is_refused_before_allocating() {
-        let mut bytes = vec![VERSION, 1, 2, DIFF];
+        let mut bytes = vec![VERSION, 1, 2, DIFF, 1, 0];
         bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
         let error = decode_envelope(&bytes).unwrap_err();
         assert!(error.to_string().contains("exceeds the input"), "{error}");

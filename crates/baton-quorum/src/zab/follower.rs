@@ -4,7 +4,7 @@
 
 use crate::{
     Zxid,
-    zab::{Entry, Message, ServerId, node::Node, node::State},
+    zab::{Entry, LogView, Message, ServerId, node::Node, node::State},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,33 +82,58 @@ impl Node {
         }
     }
 
-    pub(crate) fn follower_step(&mut self, from: ServerId, message: Message) {
+    pub(crate) fn follower_step(&mut self, from: ServerId, message: Message, view: &dyn LogView) {
         let follower = self.follower();
         if from != follower.leader {
             self.drop_message();
             return;
         }
-        follower.silent_ticks = 0;
         let phase = follower.phase;
+        let dropped_before = self.status().dropped_messages;
+        self.follower_dispatch(from, phase, message, view);
+        // Only a message that fits counts as hearing from the leader: pings alone
+        // must not keep a stuck sync alive.
+        if self.status().dropped_messages == dropped_before
+            && let State::Following(follower) = &mut self.state
+        {
+            follower.silent_ticks = 0;
+        }
+    }
+
+    fn follower_dispatch(
+        &mut self,
+        from: ServerId,
+        phase: Phase,
+        message: Message,
+        view: &dyn LogView,
+    ) {
         match (phase, message) {
             (Phase::Discovery, Message::LeaderInfo { epoch }) => self.on_leader_info(epoch),
-            (Phase::Sync { .. }, Message::Trunc { zxid }) => {
+            (Phase::Sync { epoch }, Message::Trunc { epoch: e, zxid }) if e == epoch => {
                 if zxid < self.applied {
                     // A leader may never take back what this member applied.
                     self.drop_message();
                     self.become_looking();
                 } else {
-                    self.truncate(zxid);
+                    self.truncate(zxid, view);
                 }
             }
-            (Phase::Sync { .. }, Message::Diff { entries }) => {
+            (Phase::Sync { epoch }, Message::Diff { epoch: e, prev, entries }) if e == epoch => {
+                if prev != self.last_appended {
+                    // Not a continuation of this log (a message of the sync was
+                    // lost): take nothing; NewLeader will not match and we resync.
+                    self.drop_message();
+                    return;
+                }
                 for entry in entries {
                     if entry.zxid > self.last_appended {
                         self.append(entry);
                     }
                 }
             }
-            (Phase::Sync { .. }, Message::Snap { zxid, data }) => self.install(zxid, data),
+            (Phase::Sync { epoch }, Message::Snap { epoch: e, zxid, data }) if e == epoch => {
+                self.install(zxid, data);
+            }
             (Phase::Sync { epoch }, Message::NewLeader { epoch: e, last_zxid }) if e == epoch => {
                 if last_zxid != self.last_appended {
                     // Something of the sync went missing: start over.
@@ -119,7 +144,7 @@ impl Node {
                 self.epochs.current_epoch = epoch;
                 self.persist_epochs();
                 self.follower().phase = Phase::Synced { epoch };
-                self.send(from, Message::AckNewLeader { epoch });
+                self.send(from, Message::AckNewLeader { epoch, last_zxid });
             }
             (Phase::Synced { epoch } | Phase::Broadcast { epoch }, message) => {
                 self.follower_broadcast(from, epoch, message);
@@ -168,12 +193,12 @@ impl Node {
 
     fn follower_broadcast(&mut self, from: ServerId, epoch: u32, message: Message) {
         match message {
-            Message::UpToDate { committed } => {
+            Message::UpToDate { epoch: e, committed } if e == epoch => {
                 self.follower().phase = Phase::Broadcast { epoch };
                 self.commit(committed);
             }
             Message::Propose { entry } => self.on_propose(from, epoch, entry),
-            Message::Commit { zxid } => self.commit(zxid),
+            Message::Commit { epoch: e, zxid } if e == epoch => self.commit(zxid),
             Message::Ping { epoch: e, committed } if e == epoch => {
                 self.commit(committed);
                 self.send(from, Message::PingAck { epoch, last_zxid: self.last_logged });

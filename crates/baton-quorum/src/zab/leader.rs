@@ -109,6 +109,13 @@ impl Node {
         leader.heard.insert(from, now);
         let (phase, epoch) = (leader.phase, leader.epoch);
         match message {
+            Message::FollowerInfo { accepted_epoch, .. }
+                if phase != Phase::Discovery && accepted_epoch > epoch =>
+            {
+                // A newer epoch was proposed since this one: this leader may have
+                // lost its quorum to it. Step down and let the election decide.
+                self.become_looking();
+            }
             Message::FollowerInfo { accepted_epoch, .. } => {
                 // A (re)joining follower starts over.
                 let leader = self.leader();
@@ -134,15 +141,19 @@ impl Node {
                     self.maybe_set_current_epoch();
                 }
             }
-            Message::AckNewLeader { epoch: e } if e == epoch && phase != Phase::Discovery => {
+            Message::AckNewLeader { epoch: e, last_zxid }
+                if e == epoch && phase != Phase::Discovery =>
+            {
                 let sent = self.leader().history_sent.get(&from).copied();
                 if let Some(sent) = sent
+                    && last_zxid == sent
                     && self.leader().synced.insert(from)
                 {
                     // The follower holds (durably) exactly what it was sent.
                     self.leader().acked.insert(from, sent);
                     if phase == Phase::Broadcast {
-                        self.send(from, Message::UpToDate { committed: self.committed });
+                        let committed = self.committed;
+                        self.send(from, Message::UpToDate { epoch, committed });
                     } else {
                         self.maybe_establish();
                     }
@@ -216,38 +227,44 @@ impl Node {
         self.commit(history);
         let followers: Vec<ServerId> = self.leader().synced.iter().copied().collect();
         for follower in followers {
-            self.send(follower, Message::UpToDate { committed: history });
+            self.send(follower, Message::UpToDate { epoch, committed: history });
         }
     }
 
     /// Brings a follower whose log ends at `theirs` to this leader's history.
     fn sync_follower(&mut self, to: ServerId, theirs: Zxid, view: &dyn LogView) {
         let ours = self.last_appended;
+        let epoch = self.leader().epoch;
         let diff_max = self.config.diff_entries_max;
         let plan = match contains(view, theirs) {
-            Ok(true) if theirs <= ours => diff_after(view, theirs, ours, diff_max),
-            // The follower has entries this leader does not: they are all of its
-            // last epoch (an older leader's uncommitted proposals). Drop that whole
-            // epoch and send this leader's entries from there.
-            Ok(_) if theirs.epoch() > 0 => {
-                let floor = Zxid::new(theirs.epoch(), 0).min(ours);
-                diff_after(view, floor, ours, diff_max)
-                    .inspect(|_| self.send(to, Message::Trunc { zxid: floor }))
+            Ok(true) if theirs <= ours => {
+                diff_after(view, theirs, ours, diff_max).map(|entries| (theirs, entries))
             }
-            Ok(_) => diff_after(view, Zxid::ZERO, ours, diff_max),
+            // The follower has entries this leader does not. They are all of its last
+            // epoch e (an older leader's uncommitted proposals): both logs hold a
+            // prefix of e's one sequence, so this leader's last entry at or before
+            // theirs is common to both. Truncate there and send the rest. It is never
+            // below what the follower applied: applied entries are committed, and a
+            // leader holds every committed entry.
+            Ok(_) => view
+                .last_at_or_before(theirs.min(ours))
+                .and_then(|floor| {
+                    diff_after(view, floor, ours, diff_max).map(|entries| (floor, entries))
+                })
+                .inspect(|(floor, _)| self.send(to, Message::Trunc { epoch, zxid: *floor })),
             Err(error) => Err(error),
         };
         match plan {
-            Ok(entries) => self.send(to, Message::Diff { entries }),
+            Ok((prev, entries)) => self.send(to, Message::Diff { epoch, prev, entries }),
             Err(_) => {
                 // Too far behind (or purged): the whole state.
                 let Ok((zxid, data)) = view.snapshot() else {
                     self.forget_sync(to);
                     return;
                 };
-                self.send(to, Message::Snap { zxid, data });
+                self.send(to, Message::Snap { epoch, zxid, data });
                 match diff_after(view, zxid, ours, usize::MAX) {
-                    Ok(entries) => self.send(to, Message::Diff { entries }),
+                    Ok(entries) => self.send(to, Message::Diff { epoch, prev: zxid, entries }),
                     Err(_) => {
                         self.forget_sync(to);
                         return;
@@ -262,10 +279,10 @@ impl Node {
             .range(Zxid::from_u64(self.last_logged.as_u64().saturating_add(1))..)
             .map(|(zxid, data)| Entry { zxid: *zxid, data: data.clone() })
             .collect();
-        let epoch = self.leader().epoch;
-        let last_zxid = unlogged.last().map_or(self.last_logged.min(ours), |e| e.zxid);
+        let logged_end = self.last_logged.min(ours);
+        let last_zxid = unlogged.last().map_or(logged_end, |e| e.zxid);
         if !unlogged.is_empty() {
-            self.send(to, Message::Diff { entries: unlogged });
+            self.send(to, Message::Diff { epoch, prev: logged_end, entries: unlogged });
         }
         self.leader().history_sent.insert(to, last_zxid);
         self.send(to, Message::NewLeader { epoch, last_zxid });
@@ -332,7 +349,7 @@ impl Node {
         self.commit(quorum_logged);
         let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
         for follower in followers {
-            self.send(follower, Message::Commit { zxid: quorum_logged });
+            self.send(follower, Message::Commit { epoch, zxid: quorum_logged });
         }
     }
 }

@@ -20,7 +20,9 @@ pub struct Envelope {
     pub message: Message,
 }
 
-/// The ZAB protocol's messages (names as in ZooKeeper's quorum code).
+/// The ZAB protocol's messages (names as in ZooKeeper's quorum code). Every message
+/// of a leader's session carries its epoch, so a message left over from an older
+/// session (a network may deliver one late) is told apart and dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// Election: the sender's current vote. `round` is the sender's election round
@@ -34,23 +36,24 @@ pub enum Message {
     /// Discovery, follower → leader: accepted the new epoch.
     AckEpoch { current_epoch: u32, last_zxid: Zxid },
     /// Sync: drop every entry after `zxid`.
-    Trunc { zxid: Zxid },
-    /// Sync: entries the follower is missing (follow Trunc, or alone).
-    Diff { entries: Vec<Entry> },
+    Trunc { epoch: u32, zxid: Zxid },
+    /// Sync: entries the follower is missing; they follow `prev` in the leader's
+    /// log, and the follower takes them only if its log ends exactly at `prev`.
+    Diff { epoch: u32, prev: Zxid, entries: Vec<Entry> },
     /// Sync: replace everything with this state.
-    Snap { zxid: Zxid, data: Bytes },
+    Snap { epoch: u32, zxid: Zxid, data: Bytes },
     /// Sync done: the leader's history is the follower's history for `epoch`.
     NewLeader { epoch: u32, last_zxid: Zxid },
-    /// Follower has persisted the synced history.
-    AckNewLeader { epoch: u32 },
+    /// Follower has persisted the synced history, up to `last_zxid`.
+    AckNewLeader { epoch: u32, last_zxid: Zxid },
     /// Broadcast may begin; everything up to `committed` is committed.
-    UpToDate { committed: Zxid },
+    UpToDate { epoch: u32, committed: Zxid },
     /// Broadcast: phase one.
     Propose { entry: Entry },
     /// The follower has persisted every proposal up to `zxid`.
     Ack { zxid: Zxid },
     /// Broadcast: phase two, everything up to `zxid` is committed.
-    Commit { zxid: Zxid },
+    Commit { epoch: u32, zxid: Zxid },
     /// Leader liveness, with its commit point.
     Ping { epoch: u32, committed: Zxid },
     /// Follower liveness.

@@ -139,7 +139,7 @@ impl Node {
             }
             message => match self.state {
                 State::Looking(_) => self.drop_message(),
-                State::Following(_) => self.follower_step(from, message),
+                State::Following(_) => self.follower_step(from, message, view),
                 State::Leading(_) => self.leader_step(from, message, view),
             },
         }
@@ -212,14 +212,18 @@ impl Node {
         self.ready.entries.push(entry);
     }
 
-    /// Drops every entry after `zxid` (a TRUNC).
-    pub(crate) fn truncate(&mut self, zxid: Zxid) {
+    /// Drops every entry after `zxid` (a TRUNC); the log then ends at the last
+    /// entry at or before it.
+    pub(crate) fn truncate(&mut self, zxid: Zxid, view: &dyn LogView) {
         assert!(zxid >= self.applied, "an applied entry cannot be truncated");
         self.ready.entries.retain(|e| e.zxid <= zxid);
         let after = self.pending.split_off(&Zxid::from_u64(zxid.as_u64().saturating_add(1)));
         drop(after);
-        self.last_appended = self.last_appended.min(zxid);
-        self.last_logged = self.last_logged.min(zxid);
+        let durable = view.last_at_or_before(zxid.min(self.last_logged)).unwrap_or(self.applied);
+        let in_memory = self.pending.last_key_value().map_or(Zxid::ZERO, |(z, _)| *z);
+        let end = durable.max(in_memory).max(self.applied).min(zxid);
+        self.last_appended = self.last_appended.min(end);
+        self.last_logged = self.last_logged.min(end);
         self.unloaded_upto = self.unloaded_upto.min(zxid);
         self.committed = self.committed.min(zxid);
         let floor = self.ready.truncate_after.map_or(zxid, |t| t.min(zxid));

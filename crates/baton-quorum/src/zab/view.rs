@@ -25,6 +25,10 @@ pub trait LogView {
     /// Durable entries with zxid > `after`, in order, at most `max`.
     fn entries_after(&self, after: Zxid, max: usize) -> Result<Vec<Entry>, ViewError>;
 
+    /// The zxid of the last durable entry at or before `zxid` (or of the snapshot,
+    /// when the log holds none there; `Zxid::ZERO` for an empty history).
+    fn last_at_or_before(&self, zxid: Zxid) -> Result<Zxid, ViewError>;
+
     /// A snapshot of the applied (committed) state and the zxid it is at, to send a
     /// follower that is too far behind (SNAP). The node only asks on the leader,
     /// for a state at or after every committed zxid it has announced.
