@@ -3,6 +3,7 @@
 //! # Layout
 //! - `ci`: what `.ci/run` does (format check, clippy, the test suite).
 //! - `bench`: the criterion benchmarks of the tree and the commit log.
+//! - `sim`: the deterministic ensemble simulation over many seeds.
 //!
 //! Every command shells out to `cargo` with the workspace root as working directory,
 //! so it behaves the same from any subdirectory.
@@ -31,6 +32,16 @@ enum Cmd {
         quick: bool,
         /// Only benchmarks whose name contains this.
         filter: Option<String>,
+    },
+    /// The deterministic ensemble simulation (3 and 5 members, every fault kind) in
+    /// release mode: seeds 1..=N, or one seed to replay a failure.
+    Sim {
+        /// Run seeds 1..=N.
+        #[arg(long, default_value_t = 10_000)]
+        seeds: u64,
+        /// Replay this one seed (what a failure prints).
+        #[arg(long, conflicts_with = "seeds")]
+        seed: Option<u64>,
     },
 }
 
@@ -63,6 +74,24 @@ fn main() -> Result<()> {
             }
             cargo(&args)
         }
+        Cmd::Sim { seeds, seed } => {
+            let (name, value) = match seed {
+                Some(seed) => ("SIM_SEED", seed),
+                None => ("SIM_SEEDS", seeds),
+            };
+            let args = [
+                "test",
+                "--release",
+                "-p",
+                "baton-quorum",
+                "--test",
+                "sim",
+                "seeds_pass",
+                "--",
+                "--nocapture",
+            ];
+            cargo_with_env(&args, name, &value.to_string())
+        }
     }
 }
 
@@ -72,10 +101,16 @@ fn workspace_root() -> PathBuf {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with_env(args, "BATON_XTASK", "1")
+}
+
+/// Runs cargo with one extra environment variable for the child.
+fn cargo_with_env(args: &[&str], name: &str, value: &str) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("+ cargo {}", args.join(" "));
+    eprintln!("+ {name}={value} cargo {}", args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
+        .env(name, value)
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("running {cargo}"))?;

@@ -11,7 +11,7 @@
 //! Deciding here only nominates: the nominee becomes leader only if a quorum then
 //! agrees to its new epoch in discovery, which is what keeps one leader per epoch.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::{
     Zxid,
@@ -54,9 +54,9 @@ pub(crate) struct Election {
     round: u64,
     vote: Vote,
     /// Votes of looking members in `round` (this server's included).
-    looking: HashMap<ServerId, Vote>,
+    looking: BTreeMap<ServerId, Vote>,
     /// Votes of members that follow or lead already.
-    settled: HashMap<ServerId, Vote>,
+    settled: BTreeMap<ServerId, Vote>,
     resend_ticks: u32,
     ticks_to_resend: u32,
     /// A quorum agrees but not every member has voted: ticks left to wait for a
@@ -80,8 +80,8 @@ impl Election {
             own,
             round,
             vote: own,
-            looking: HashMap::from([(id, own)]),
-            settled: HashMap::new(),
+            looking: BTreeMap::from([(id, own)]),
+            settled: BTreeMap::new(),
             resend_ticks: resend_ticks.max(1),
             ticks_to_resend: resend_ticks.max(1),
             finalize_in: None,
@@ -233,16 +233,16 @@ mod tests {
 
     /// Runs an election among `candidates` (id, epoch, counter) with every message
     /// delivered in order; returns each member's decision.
-    fn elect(candidates: &[(ServerId, u32, u32)]) -> HashMap<ServerId, Decision> {
+    fn elect(candidates: &[(ServerId, u32, u32)]) -> BTreeMap<ServerId, Decision> {
         let members: Vec<ServerId> = candidates.iter().map(|c| c.0).collect();
-        let mut elections = HashMap::new();
+        let mut elections = BTreeMap::new();
         let mut wire = VecDeque::new();
         for &(id, epoch, counter) in candidates {
             let (election, out) = Election::start(id, &members, 1, own(id, epoch, counter), 3);
             elections.insert(id, election);
             wire.extend(out);
         }
-        let mut decisions: HashMap<ServerId, Decision> =
+        let mut decisions: BTreeMap<ServerId, Decision> =
             members.iter().map(|m| (*m, Decision::Undecided)).collect();
         let mut budget = 1_000;
         while let Some(envelope) = wire.pop_front() {
@@ -264,7 +264,7 @@ mod tests {
         decisions
     }
 
-    fn everyone_follows(decisions: &HashMap<ServerId, Decision>, leader: ServerId) {
+    fn everyone_follows(decisions: &BTreeMap<ServerId, Decision>, leader: ServerId) {
         for (id, decision) in decisions {
             let expected = if *id == leader { Decision::Lead } else { Decision::Follow(leader) };
             assert_eq!(*decision, expected, "server {id}");

@@ -25,6 +25,10 @@ pub(crate) struct Follower {
     phase: Phase,
     /// Ticks since the leader was last heard from.
     silent_ticks: u32,
+    /// Ticks spent following without reaching broadcast (discovery and sync must
+    /// end within initLimit, however alive the leader is: a lost UPTODATE or
+    /// NEWLEADER ACK would otherwise leave this member synced but never serving).
+    unsynced_ticks: u32,
     /// Ticks until FollowerInfo is sent again (discovery only).
     resend_in: u32,
 }
@@ -42,6 +46,7 @@ impl Node {
             leader,
             phase: Phase::Discovery,
             silent_ticks: 0,
+            unsynced_ticks: 0,
             resend_in,
         });
         self.send_follower_info(leader);
@@ -67,8 +72,11 @@ impl Node {
         let resend = self.config.election_resend_ticks.max(1);
         let follower = self.follower();
         follower.silent_ticks += 1;
+        if !follower.broadcasting() {
+            follower.unsynced_ticks += 1;
+        }
         let limit = if follower.broadcasting() { sync_limit } else { init_limit };
-        if follower.silent_ticks > limit {
+        if follower.silent_ticks > limit || follower.unsynced_ticks > init_limit {
             self.become_looking();
             return;
         }

@@ -3,7 +3,7 @@
 //! history is committed), broadcast (pipelined proposals, commit on a quorum of
 //! ACKs), pings, and stepping down when it cannot hear a quorum.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -28,18 +28,26 @@ pub(crate) struct Leader {
     /// The new epoch, once chosen.
     epoch: u32,
     /// FollowerInfo (accepted epoch) of each member heard in discovery, self included.
-    infos: HashMap<ServerId, u32>,
+    infos: BTreeMap<ServerId, u32>,
+    /// AckEpochs (with the follower's last zxid) held until a quorum acked the
+    /// epoch: only a quorum's acks, each checked not to be ahead of this leader,
+    /// prove this leader's history is the one to sync everyone to. Syncing earlier
+    /// would let a follower adopt an epoch whose leader then steps down (and vote
+    /// with it, over members holding newer committed entries).
+    epoch_acks: BTreeMap<ServerId, Zxid>,
+    /// A quorum acked the epoch: later AckEpochs are synced at once.
+    epoch_quorum: bool,
     /// Followers whose AckEpoch came and who were sent the history: they get every
     /// proposal, commit and ping from then on (after their sync, in order).
-    syncing: HashSet<ServerId>,
+    syncing: BTreeSet<ServerId>,
     /// The history end each syncing follower was sent in NewLeader.
-    history_sent: HashMap<ServerId, Zxid>,
+    history_sent: BTreeMap<ServerId, Zxid>,
     /// Followers that acked NewLeader: they get proposals and commits.
-    synced: HashSet<ServerId>,
+    synced: BTreeSet<ServerId>,
     /// Highest zxid each synced follower has durably logged (cumulative acks).
-    acked: HashMap<ServerId, Zxid>,
+    acked: BTreeMap<ServerId, Zxid>,
     /// Tick at which each follower was last heard from.
-    heard: HashMap<ServerId, u64>,
+    heard: BTreeMap<ServerId, u64>,
     ticks: u64,
 }
 
@@ -51,16 +59,18 @@ impl Leader {
 
 impl Node {
     pub(crate) fn become_leader(&mut self) {
-        let infos = HashMap::from([(self.config.id, self.epochs.accepted_epoch)]);
+        let infos = BTreeMap::from([(self.config.id, self.epochs.accepted_epoch)]);
         self.state = State::Leading(Leader {
             phase: Phase::Discovery,
             epoch: 0,
             infos,
-            syncing: HashSet::new(),
-            history_sent: HashMap::new(),
-            synced: HashSet::new(),
-            acked: HashMap::new(),
-            heard: HashMap::new(),
+            epoch_acks: BTreeMap::new(),
+            epoch_quorum: false,
+            syncing: BTreeSet::new(),
+            history_sent: BTreeMap::new(),
+            synced: BTreeSet::new(),
+            acked: BTreeMap::new(),
+            heard: BTreeMap::new(),
             ticks: 0,
         });
         self.maybe_choose_epoch();
@@ -119,6 +129,7 @@ impl Node {
             Message::FollowerInfo { accepted_epoch, .. } => {
                 // A (re)joining follower starts over.
                 let leader = self.leader();
+                leader.epoch_acks.remove(&from);
                 leader.syncing.remove(&from);
                 leader.history_sent.remove(&from);
                 leader.synced.remove(&from);
@@ -136,10 +147,22 @@ impl Node {
                     self.become_looking();
                     return;
                 }
-                if self.leader().syncing.insert(from) {
-                    self.sync_follower(from, last_zxid, view);
-                    self.maybe_set_current_epoch();
+                let quorum = self.config.quorum();
+                let leader = self.leader();
+                if leader.syncing.contains(&from) {
+                    return;
                 }
+                leader.epoch_acks.insert(from, last_zxid);
+                if !leader.epoch_quorum && leader.epoch_acks.len() + 1 < quorum {
+                    return;
+                }
+                leader.epoch_quorum = true;
+                let acks = std::mem::take(&mut leader.epoch_acks);
+                for (follower, last_zxid) in acks {
+                    self.leader().syncing.insert(follower);
+                    self.sync_follower(follower, last_zxid, view);
+                }
+                self.maybe_set_current_epoch();
             }
             Message::AckNewLeader { epoch: e, last_zxid }
                 if e == epoch && phase != Phase::Discovery =>
@@ -235,10 +258,15 @@ impl Node {
     fn sync_follower(&mut self, to: ServerId, theirs: Zxid, view: &dyn LogView) {
         let ours = self.last_appended;
         let epoch = self.leader().epoch;
-        let diff_max = self.config.diff_entries_max;
+        // A snapshot is of this leader's applied state: it helps only a follower
+        // behind that (after a restart a leader may have applied less than its
+        // followers); one at or past it gets every entry it lacks as a DIFF.
+        let diff_max = |prev: Zxid| {
+            if self.applied > prev { self.config.diff_entries_max } else { usize::MAX }
+        };
         let plan = match contains(view, theirs) {
             Ok(true) if theirs <= ours => {
-                diff_after(view, theirs, ours, diff_max).map(|entries| (theirs, entries))
+                diff_after(view, theirs, ours, diff_max(theirs)).map(|entries| (theirs, entries))
             }
             // The follower has entries this leader does not. They are all of its last
             // epoch e (an older leader's uncommitted proposals): both logs hold a
@@ -249,7 +277,7 @@ impl Node {
             Ok(_) => view
                 .last_at_or_before(theirs.min(ours))
                 .and_then(|floor| {
-                    diff_after(view, floor, ours, diff_max).map(|entries| (floor, entries))
+                    diff_after(view, floor, ours, diff_max(floor)).map(|entries| (floor, entries))
                 })
                 .inspect(|(floor, _)| self.send(to, Message::Trunc { epoch, zxid: *floor })),
             Err(error) => Err(error),

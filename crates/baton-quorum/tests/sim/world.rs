@@ -1,0 +1,780 @@
+//! One simulated ensemble: members (a `Node`, a disk, an applied state), a network
+//! that loses, duplicates, reorders and partitions, and clients that record what
+//! they saw. Everything is driven by one seeded random generator, so a seed replays
+//! exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use baton_quorum::{
+    Epochs, Zxid,
+    zab::{Entry, Envelope, LogView, Node, NodeStatus, Role, ServerId, ViewError, ZabConfig},
+};
+use bytes::Bytes;
+
+use crate::history::{Kind, LocalRead, Op};
+
+/// Driver bugs the simulation can be run with, to show it catches them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bugs {
+    /// Send messages (ACKs) before the entries they acknowledge are durable.
+    pub ack_before_fsync: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub members: u64,
+    pub steps: usize,
+    pub clients: usize,
+    pub bugs: Bugs,
+}
+
+/// A small seeded PRNG (xorshift64*).
+#[derive(Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+/// A member's disk: what survives a crash.
+#[derive(Debug, Default, Clone)]
+struct Disk {
+    epochs: Epochs,
+    log: Vec<Entry>,
+    /// Entries at or below this were purged (they are in `snapshot`).
+    purged_to: Zxid,
+    snapshot: Option<(Zxid, Bytes)>,
+}
+
+/// A member's applied state (its "tree"): every applied entry, in order.
+#[derive(Debug, Default, Clone)]
+struct Applied {
+    zxid: Zxid,
+    entries: Vec<(Zxid, Bytes)>,
+}
+
+impl Applied {
+    fn encode(&self) -> Bytes {
+        let lines: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(z, d)| format!("{:x} {}", z.as_u64(), String::from_utf8_lossy(d)))
+            .collect();
+        lines.join("\n").into()
+    }
+
+    fn decode(zxid: Zxid, data: &[u8]) -> Applied {
+        let text = String::from_utf8_lossy(data);
+        let entries = text
+            .lines()
+            .map(|line| {
+                let (z, d) = line.split_once(' ').expect("snapshot line");
+                let z = u64::from_str_radix(z, 16).expect("snapshot zxid");
+                (Zxid::from_u64(z), Bytes::copy_from_slice(d.as_bytes()))
+            })
+            .collect();
+        Applied { zxid, entries }
+    }
+
+    /// The value of `key` in this state.
+    fn get(&self, key: &str) -> Option<String> {
+        self.entries.iter().rev().find_map(|(_, data)| match parse(data) {
+            Some(Txn::Write { key: k, value }) if k == key => Some(value),
+            _ => None,
+        })
+    }
+
+    fn get_at(&self, key: &str, zxid: Zxid) -> Option<String> {
+        let upto = self.entries.iter().position(|(z, _)| *z > zxid).unwrap_or(self.entries.len());
+        Applied { zxid, entries: self.entries[..upto].to_vec() }.get(key)
+    }
+}
+
+/// What an entry says: `w <key> <value>` or `r <key> <client>`.
+enum Txn {
+    Write { key: String, value: String },
+    Read,
+}
+
+fn parse(data: &[u8]) -> Option<Txn> {
+    let text = std::str::from_utf8(data).ok()?;
+    let mut parts = text.split(' ');
+    match (parts.next()?, parts.next()?, parts.next()?) {
+        ("w", key, value) => Some(Txn::Write { key: key.into(), value: value.into() }),
+        ("r", _, _) => Some(Txn::Read),
+        _ => None,
+    }
+}
+
+struct View<'a> {
+    disk: &'a Disk,
+    applied: &'a Applied,
+}
+
+impl LogView for View<'_> {
+    fn last_logged(&self) -> Zxid {
+        self.disk.log.last().map_or(self.disk.purged_to, |e| e.zxid)
+    }
+
+    fn entries_after(&self, after: Zxid, max: usize) -> Result<Vec<Entry>, ViewError> {
+        if after < self.disk.purged_to {
+            return Err(ViewError::Purged { after });
+        }
+        Ok(self.disk.log.iter().filter(|e| e.zxid > after).take(max).cloned().collect())
+    }
+
+    fn last_at_or_before(&self, zxid: Zxid) -> Result<Zxid, ViewError> {
+        match self.disk.log.iter().rev().find(|e| e.zxid <= zxid) {
+            Some(entry) => Ok(entry.zxid),
+            None if zxid >= self.disk.purged_to => Ok(self.disk.purged_to),
+            None => Err(ViewError::Purged { after: zxid }),
+        }
+    }
+
+    fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError> {
+        Ok((self.applied.zxid, self.applied.encode()))
+    }
+}
+
+#[derive(Debug)]
+struct Member {
+    node: Option<Node>,
+    disk: Disk,
+    applied: Applied,
+}
+
+/// An operation a client waits for: its entry was proposed by `leader` in `epoch`.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    op: usize,
+    leader: ServerId,
+    epoch: u32,
+    zxid: Zxid,
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    waiting: Option<Waiting>,
+    /// The member its local reads go to (its "session").
+    member: ServerId,
+    /// Highest zxid this client observed.
+    seen: u64,
+    written: u64,
+}
+
+pub const KEYS: [&str; 2] = ["x", "y"];
+
+/// A whole simulated ensemble and its clients.
+#[derive(Debug)]
+pub struct World {
+    pub seed: u64,
+    options: Options,
+    rng: Rng,
+    config: ZabConfig,
+    members: BTreeMap<ServerId, Member>,
+    wire: Vec<Envelope>,
+    /// Directed links that drop everything (a partition).
+    cut: BTreeSet<(ServerId, ServerId)>,
+    clients: Vec<Client>,
+    pub ops: Vec<Op>,
+    pub local_reads: Vec<LocalRead>,
+    /// Values whose write was acknowledged to a client.
+    pub acknowledged: Vec<String>,
+    leaders_by_epoch: BTreeMap<u32, ServerId>,
+    clock: u64,
+    /// Faults injected, by kind (for the run's summary).
+    pub faults: BTreeMap<&'static str, u64>,
+    /// Set once healing began (or for scripts): no more random faults.
+    healed: bool,
+}
+
+fn config(id: ServerId, n: u64) -> ZabConfig {
+    ZabConfig {
+        id,
+        members: (1..=n).collect(),
+        sync_limit_ticks: 5,
+        init_limit_ticks: 10,
+        heartbeat_ticks: 1,
+        election_resend_ticks: 2,
+        inflight_proposals_max: 100,
+        diff_entries_max: 20,
+    }
+}
+
+impl World {
+    pub fn new(seed: u64, options: Options) -> World {
+        let n = options.members;
+        let mut world = World {
+            seed,
+            options,
+            rng: Rng::new(seed),
+            config: config(1, n),
+            members: BTreeMap::new(),
+            wire: Vec::new(),
+            cut: BTreeSet::new(),
+            clients: Vec::new(),
+            ops: Vec::new(),
+            local_reads: Vec::new(),
+            acknowledged: Vec::new(),
+            leaders_by_epoch: BTreeMap::new(),
+            clock: 0,
+            faults: BTreeMap::new(),
+            healed: false,
+        };
+        for id in 1..=n {
+            let member = Member { node: None, disk: Disk::default(), applied: Applied::default() };
+            world.members.insert(id, member);
+            world.start(id);
+        }
+        for c in 0..options.clients {
+            world.clients.push(Client { member: 1 + (c as u64 % n), ..Client::default() });
+        }
+        world
+    }
+
+    /// A world for scripted scenarios: no random faults, messages move only when
+    /// the script says so.
+    pub fn scripted(members: u64) -> World {
+        let options = Options { members, steps: 0, clients: 0, bugs: Bugs::default() };
+        let mut world = World::new(0, options);
+        world.healed = true;
+        world
+    }
+
+    pub fn member_count(&self) -> u64 {
+        self.options.members
+    }
+
+    /// Messages in flight.
+    pub fn wire(&mut self) -> &mut Vec<Envelope> {
+        &mut self.wire
+    }
+
+    pub fn status(&self, id: ServerId) -> Option<NodeStatus> {
+        self.members[&id].node.as_ref().map(Node::status)
+    }
+
+    /// Member `id`'s applied values and its log (values), for scripts.
+    pub fn contents(&self, id: ServerId) -> (Vec<String>, Vec<(Zxid, String)>) {
+        let member = &self.members[&id];
+        let text = |d: &Bytes| String::from_utf8_lossy(d).into_owned();
+        let applied = member.applied.entries.iter().map(|(_, d)| text(d)).collect();
+        let log = member.disk.log.iter().map(|e| (e.zxid, text(&e.data))).collect();
+        (applied, log)
+    }
+
+    pub fn has_snapshot(&self, id: ServerId) -> bool {
+        self.members[&id].disk.snapshot.is_some()
+    }
+
+    /// Proposes on member `id` (which must lead) and runs its driver; messages stay
+    /// in flight.
+    pub fn propose_on(&mut self, id: ServerId, value: &str) -> Result<Zxid, String> {
+        let member = self.members.get_mut(&id).expect("member");
+        let node = member.node.as_mut().ok_or("down")?;
+        let zxid =
+            node.propose(Bytes::copy_from_slice(value.as_bytes())).map_err(|e| e.to_string())?;
+        self.drive(id);
+        Ok(zxid)
+    }
+
+    /// Cuts (or heals) both directions between `a` and every other member.
+    pub fn isolate(&mut self, a: ServerId, cut: bool) {
+        for b in 1..=self.options.members {
+            if a != b {
+                for link in [(a, b), (b, a)] {
+                    if cut {
+                        self.cut.insert(link);
+                    } else {
+                        self.cut.remove(&link);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fault(&mut self, kind: &'static str) {
+        *self.faults.entry(kind).or_default() += 1;
+    }
+
+    fn now(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Starts (or restarts) a member from its disk: the state is rebuilt from the
+    /// snapshot; logged entries after it are applied when known committed.
+    pub fn start(&mut self, id: ServerId) {
+        let mut cfg = self.config.clone();
+        cfg.id = id;
+        let member = self.members.get_mut(&id).expect("member");
+        member.applied = match &member.disk.snapshot {
+            Some((zxid, data)) => Applied::decode(*zxid, data),
+            None => Applied::default(),
+        };
+        let view = View { disk: &member.disk, applied: &member.applied };
+        member.node = Some(Node::new(cfg, member.disk.epochs, &view, member.applied.zxid));
+        self.drive(id);
+    }
+
+    pub fn crash(&mut self, id: ServerId) {
+        self.members.get_mut(&id).expect("member").node = None;
+    }
+
+    /// The driver's order for one member: persist, (flush), send, apply, advance.
+    /// A crash may strike between the write and the flush of a batch: then only a
+    /// prefix of the batch's entries is durable and nothing is sent.
+    fn drive(&mut self, id: ServerId) {
+        loop {
+            let member = self.members.get_mut(&id).expect("member");
+            let Some(node) = member.node.as_mut() else { return };
+            let ready = node.ready();
+            if ready.is_empty() {
+                return;
+            }
+            if let Some(epochs) = ready.epochs {
+                member.disk.epochs = epochs;
+            }
+            if let Some(t) = ready.truncate_after {
+                member.disk.log.retain(|e| e.zxid <= t);
+            }
+            if let Some((zxid, data)) = ready.snapshot {
+                member.disk.log.clear();
+                member.disk.purged_to = zxid;
+                member.applied = Applied::decode(zxid, &data);
+                member.disk.snapshot = Some((zxid, data));
+            }
+            let mut sent = false;
+            if self.options.bugs.ack_before_fsync {
+                self.wire.extend(ready.messages.iter().cloned());
+                sent = true;
+            }
+            if !self.healed && !ready.entries.is_empty() && self.rng.one_in(100) {
+                let kept = self.rng.below(ready.entries.len() as u64) as usize;
+                let member = self.members.get_mut(&id).expect("member");
+                member.disk.log.extend(ready.entries.into_iter().take(kept));
+                member.node = None;
+                self.fault("crash before fsync");
+                return;
+            }
+            let member = self.members.get_mut(&id).expect("member");
+            for entry in ready.entries {
+                if let Some(last) = member.disk.log.last() {
+                    assert!(entry.zxid > last.zxid, "seed {}: log order on {id}", self.seed);
+                }
+                member.disk.log.push(entry);
+            }
+            let durable = member.disk.log.last().map_or(member.disk.purged_to, |e| e.zxid);
+            if !sent {
+                self.wire.extend(ready.messages);
+            }
+            let member = self.members.get_mut(&id).expect("member");
+            for entry in ready.committed {
+                assert!(
+                    entry.zxid > member.applied.zxid,
+                    "seed {}: member {id} applies {} after {} (applied zxids only grow)",
+                    self.seed,
+                    entry.zxid,
+                    member.applied.zxid
+                );
+                member.applied.zxid = entry.zxid;
+                member.applied.entries.push((entry.zxid, entry.data));
+            }
+            member.node.as_mut().expect("running").advance(durable);
+        }
+    }
+
+    pub fn deliver(&mut self, envelope: Envelope) {
+        if self.cut.contains(&(envelope.from, envelope.to)) {
+            return;
+        }
+        let to = envelope.to;
+        let member = self.members.get_mut(&to).expect("member");
+        let Some(node) = member.node.as_mut() else { return };
+        if std::env::var("SIM_TRACE").is_ok_and(|v| v == to.to_string()) {
+            let role = node.status().role;
+            eprintln!("[{to} {role:?}] <- {} {:?}", envelope.from, envelope.message);
+        }
+        let view = View { disk: &member.disk, applied: &member.applied };
+        node.step(envelope, &view);
+        self.drive(to);
+    }
+
+    pub fn tick_all(&mut self) {
+        let ids: Vec<ServerId> = self.members.keys().copied().collect();
+        for id in ids {
+            let member = self.members.get_mut(&id).expect("member");
+            let Some(node) = member.node.as_mut() else { continue };
+            let view = View { disk: &member.disk, applied: &member.applied };
+            node.tick(&view);
+            self.drive(id);
+        }
+    }
+
+    /// The established (broadcasting) leader with the highest epoch, if any.
+    pub fn leader(&self) -> Option<ServerId> {
+        self.members
+            .iter()
+            .filter_map(|(id, m)| {
+                let status = m.node.as_ref()?.status();
+                (status.role == Role::Leading && status.broadcasting)
+                    .then_some((status.current_epoch, *id))
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// One random step: a fault, a client action, time, or message deliveries.
+    pub fn step(&mut self) {
+        let n = self.options.members;
+        match self.rng.below(100) {
+            0 => {
+                let id = 1 + self.rng.below(n);
+                if self.members[&id].node.is_some() {
+                    self.crash(id);
+                    self.fault("crash");
+                }
+            }
+            1..=3 => {
+                let id = 1 + self.rng.below(n);
+                if self.members[&id].node.is_none() {
+                    self.start(id);
+                    self.fault("restart");
+                }
+            }
+            4 => self.change_partition(),
+            5 => self.snapshot_and_purge(),
+            6..=30 => self.client_action(),
+            31..=45 => self.tick_all(),
+            _ => {
+                for _ in 0..1 + self.rng.below(10) {
+                    if self.wire.is_empty() {
+                        break;
+                    }
+                    // Mostly in order; sometimes one of the next few jumps ahead.
+                    let window = self.wire.len().min(4) as u64;
+                    let index =
+                        if self.rng.one_in(4) { self.rng.below(window) as usize } else { 0 };
+                    if index > 0 {
+                        self.fault("reorder");
+                    }
+                    let envelope = self.wire.remove(index);
+                    match self.rng.below(40) {
+                        0 => {
+                            self.fault("loss");
+                            continue;
+                        }
+                        1 => {
+                            self.fault("duplicate");
+                            self.wire.insert(0, envelope.clone());
+                        }
+                        _ => {}
+                    }
+                    self.deliver(envelope);
+                }
+            }
+        }
+        self.complete_waiting();
+        self.check_step();
+    }
+
+    fn change_partition(&mut self) {
+        let n = self.options.members;
+        self.cut.clear();
+        match self.rng.below(3) {
+            0 => self.fault("heal"),
+            1 => {
+                // Isolate one member (often the leader).
+                let id = match self.leader() {
+                    Some(leader) if self.rng.one_in(2) => leader,
+                    _ => 1 + self.rng.below(n),
+                };
+                for other in 1..=n {
+                    if other != id {
+                        self.cut.insert((id, other));
+                        self.cut.insert((other, id));
+                    }
+                }
+                self.fault("partition: isolate one");
+            }
+            _ => {
+                // Split in two random sides.
+                let side: Vec<bool> = (0..n).map(|_| self.rng.one_in(2)).collect();
+                for a in 1..=n {
+                    for b in 1..=n {
+                        if side[(a - 1) as usize] != side[(b - 1) as usize] {
+                            self.cut.insert((a, b));
+                        }
+                    }
+                }
+                self.fault("partition: split");
+            }
+        }
+    }
+
+    /// A random member snapshots its applied state and purges the log below it (as
+    /// the server's snapshotter does), so later syncs may need SNAP.
+    fn snapshot_and_purge(&mut self) {
+        let id = 1 + self.rng.below(self.options.members);
+        self.snapshot_member(id);
+    }
+
+    /// Member `id` snapshots its applied state and purges its log up to it.
+    pub fn snapshot_member(&mut self, id: ServerId) {
+        let member = self.members.get_mut(&id).expect("member");
+        if member.node.is_none() || member.applied.zxid == Zxid::ZERO {
+            return;
+        }
+        let zxid = member.applied.zxid;
+        member.disk.snapshot = Some((zxid, member.applied.encode()));
+        member.disk.log.retain(|e| e.zxid > zxid);
+        member.disk.purged_to = zxid;
+        self.fault("snapshot + purge");
+    }
+
+    fn client_action(&mut self) {
+        let c = self.rng.below(self.clients.len() as u64) as usize;
+        if self.clients[c].waiting.is_some() {
+            return;
+        }
+        let key = KEYS[self.rng.below(KEYS.len() as u64) as usize].to_string();
+        match self.rng.below(3) {
+            0 => self.local_read(c, key),
+            kind => {
+                let Some(leader) = self.leader() else { return };
+                let (data, kind) = if kind == 1 {
+                    self.clients[c].written += 1;
+                    let value = format!("c{c}.{}", self.clients[c].written);
+                    (format!("w {key} {value}"), Kind::Write(value))
+                } else {
+                    (format!("r {key} c{c}"), Kind::Read(None))
+                };
+                let member = self.members.get_mut(&leader).expect("leader");
+                let node = member.node.as_mut().expect("running");
+                let epoch = node.status().current_epoch;
+                let Ok(zxid) = node.propose(data.into()) else { return };
+                let call = self.now();
+                self.ops.push(Op { client: c, key, kind, call, ret: None });
+                let op = self.ops.len() - 1;
+                self.clients[c].waiting = Some(Waiting { op, leader, epoch, zxid });
+                self.drive(leader);
+            }
+        }
+    }
+
+    /// A read served by the client's member, if that member serves (broadcasting)
+    /// and is not behind what the client saw (else the client moves on).
+    fn local_read(&mut self, c: usize, key: String) {
+        let id = self.clients[c].member;
+        let member = &self.members[&id];
+        let serving = member.node.as_ref().is_some_and(|n| n.status().broadcasting);
+        if !serving || member.applied.zxid.as_u64() < self.clients[c].seen {
+            self.clients[c].member = 1 + self.rng.below(self.options.members);
+            return;
+        }
+        let zxid = member.applied.zxid.as_u64();
+        let value = member.applied.get(&key);
+        self.clients[c].seen = zxid;
+        self.local_reads.push(LocalRead { client: c, key, zxid, value });
+    }
+
+    /// Answers clients whose entry the proposing leader applied; forgets (outcome
+    /// unknown) those whose leader went away.
+    fn complete_waiting(&mut self) {
+        for c in 0..self.clients.len() {
+            let Some(waiting) = self.clients[c].waiting else { continue };
+            let member = &self.members[&waiting.leader];
+            let same_leader = member.node.as_ref().is_some_and(|n| {
+                let s = n.status();
+                s.role == Role::Leading && s.current_epoch == waiting.epoch
+            });
+            if !same_leader {
+                // Outcome unknown (`ret` stays `None`).
+                self.clients[c].waiting = None;
+                continue;
+            }
+            if member.applied.zxid < waiting.zxid {
+                continue;
+            }
+            let applied = &member.applied;
+            let ours = applied.entries.iter().any(|(z, _)| *z == waiting.zxid);
+            assert!(ours, "seed {}: the leader skipped its own proposal", self.seed);
+            let read = applied.get_at(&self.ops[waiting.op].key, waiting.zxid);
+            let ret = self.now();
+            let op = &mut self.ops[waiting.op];
+            op.ret = Some(ret);
+            match &mut op.kind {
+                Kind::Write(value) => self.acknowledged.push(value.clone()),
+                Kind::Read(seen) => *seen = read,
+            }
+            let client = &mut self.clients[c];
+            client.seen = client.seen.max(waiting.zxid.as_u64());
+            client.waiting = None;
+        }
+    }
+
+    /// Invariants after every step: one leader per epoch; applied histories agree
+    /// (prefix agreement, the same entry for the same zxid).
+    pub fn check_step(&mut self) {
+        for (id, member) in &self.members {
+            let Some(node) = member.node.as_ref() else { continue };
+            let status = node.status();
+            if status.role == Role::Leading && status.broadcasting {
+                let first = *self.leaders_by_epoch.entry(status.current_epoch).or_insert(*id);
+                assert_eq!(
+                    first, *id,
+                    "seed {}: two leaders in epoch {}",
+                    self.seed, status.current_epoch
+                );
+            }
+        }
+        self.check_prefix_agreement();
+    }
+
+    fn check_prefix_agreement(&self) {
+        let longest = self
+            .members
+            .values()
+            .max_by_key(|m| m.applied.entries.len())
+            .map(|m| &m.applied.entries)
+            .expect("members");
+        for (id, member) in &self.members {
+            let mine = &member.applied.entries;
+            if longest[..mine.len()] != mine[..] {
+                self.dump();
+                panic!("seed {}: member {id}'s applied history diverged", self.seed);
+            }
+        }
+    }
+
+    fn dump(&self) {
+        for (id, m) in &self.members {
+            eprintln!(
+                "{id}: {:?}\n   applied {:?}\n   log {:?}",
+                m.node.as_ref().map(Node::status),
+                m.applied.entries.iter().map(|(z, d)| (z.as_u64(), d.clone())).collect::<Vec<_>>(),
+                m.disk.log.iter().map(|e| (e.zxid.as_u64(), e.data.clone())).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    /// Ends the faults: everyone up, links healed, messages delivered in order, time
+    /// passes; then one more write must commit everywhere (proposed again, with a
+    /// new value, if the leader it went to turns out deposed).
+    pub fn heal(&mut self) {
+        self.healed = true;
+        self.cut.clear();
+        for id in 1..=self.options.members {
+            if self.members[&id].node.is_none() {
+                self.start(id);
+            }
+        }
+        for attempt in 0..10 {
+            for _ in 0..60 {
+                self.settle_round();
+                if self.stable_leader().is_some() {
+                    break;
+                }
+            }
+            let Some(leader) = self.stable_leader() else {
+                self.dump();
+                panic!("seed {}: no leader all members follow after healing", self.seed);
+            };
+            let value = format!("w final {attempt}");
+            let member = self.members.get_mut(&leader).expect("leader");
+            let node = member.node.as_mut().expect("running");
+            node.propose(value.clone().into()).expect("the leader takes a write");
+            self.drive(leader);
+            for _ in 0..5 {
+                self.settle_round();
+            }
+            let everywhere = self.members.values().all(|m| {
+                m.applied.entries.last().is_some_and(|(_, data)| data[..] == *value.as_bytes())
+            });
+            if everywhere {
+                return;
+            }
+        }
+        self.dump();
+        panic!("seed {}: the final write does not commit everywhere", self.seed);
+    }
+
+    /// Time passes, every message is delivered in order.
+    pub fn settle_round(&mut self) {
+        self.tick_all();
+        let mut budget = 100_000;
+        while !self.wire.is_empty() {
+            let envelope = self.wire.remove(0);
+            self.deliver(envelope);
+            budget -= 1;
+            if budget == 0 {
+                self.dump();
+                let sample: Vec<String> =
+                    self.wire.iter().take(8).map(|e| format!("{e:?}")).collect();
+                panic!("seed {}: the ensemble does not settle: {sample:#?}", self.seed);
+            }
+        }
+        self.complete_waiting();
+        self.check_step();
+    }
+
+    /// The leader, once every running member is broadcasting and led by it.
+    pub fn stable_leader(&self) -> Option<ServerId> {
+        let leader = self.leader()?;
+        self.members
+            .iter()
+            .all(|(id, m)| {
+                m.node.as_ref().is_none_or(|n| {
+                    let s = n.status();
+                    s.broadcasting && (*id == leader || s.role == Role::Following { leader })
+                })
+            })
+            .then_some(leader)
+    }
+
+    /// After `heal`: every member applied the final write and every acknowledged
+    /// one; returns the agreed history of writes `(zxid, key, value)`.
+    pub fn check_final(&self) -> Vec<(u64, String, String)> {
+        for (id, member) in &self.members {
+            let values: Vec<&[u8]> = member.applied.entries.iter().map(|(_, d)| &d[..]).collect();
+            if !values.last().is_some_and(|v| v.starts_with(b"w final ")) {
+                self.dump();
+                panic!("seed {}: member {id} did not apply the final write", self.seed);
+            }
+            for value in &self.acknowledged {
+                let present = member.applied.entries.iter().any(
+                    |(_, d)| matches!(parse(d), Some(Txn::Write { value: v, .. }) if v == *value),
+                );
+                if !present {
+                    self.dump();
+                    panic!("seed {}: member {id} lost acknowledged write {value}", self.seed);
+                }
+            }
+        }
+        let reference = &self.members.values().next().expect("members").applied.entries;
+        reference
+            .iter()
+            .filter_map(|(z, d)| match parse(d) {
+                Some(Txn::Write { key, value }) => Some((z.as_u64(), key, value)),
+                Some(Txn::Read) | None => None,
+            })
+            .collect()
+    }
+}
