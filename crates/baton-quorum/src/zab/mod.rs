@@ -25,6 +25,9 @@
 //! - `ready`: [`Ready`], what the driver must do next.
 //! - `node`: [`Node`], [`Role`], [`NodeStatus`]: what every role shares.
 //! - `election`, `leader`, `follower`: the roles.
+//!
+//! The protocol is tested from outside, through this interface only: golden
+//! scripts of each phase and the fault simulation, both in `tests/sim`.
 
 mod codec;
 mod config;
@@ -34,8 +37,6 @@ mod leader;
 mod message;
 mod node;
 mod ready;
-#[cfg(test)]
-mod tests;
 mod view;
 
 pub use codec::{ENVELOPE_BYTES_MAX, decode_envelope, encode_envelope};

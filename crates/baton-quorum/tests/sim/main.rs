@@ -21,6 +21,11 @@ use world::{Bugs, Options, World};
 
 /// Seeds run by the default test (CI); `SIM_SEEDS` overrides, `SIM_SEED` replays one.
 const CI_SEEDS: u64 = 300;
+/// Seeds that once failed (each found a real bug), run with every default run:
+/// 394 (a SNAP older than the follower's state), 505 and 10 (a lost UPTODATE left a
+/// follower synced but never serving), 6777 (a follower adopted the epoch of a
+/// leader that had not yet checked a quorum's histories).
+const REGRESSION_SEEDS: [u64; 4] = [10, 394, 505, 6777];
 const STEPS: usize = 1_500;
 
 /// What one seed exercised.
@@ -69,12 +74,12 @@ fn env(name: &str) -> Option<u64> {
 
 #[test]
 fn seeds_pass_with_every_fault_kind() {
-    let seeds = match env("SIM_SEED") {
-        Some(seed) => seed..=seed,
-        None => 1..=env("SIM_SEEDS").unwrap_or(CI_SEEDS),
+    let seeds: Vec<u64> = match env("SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (1..=env("SIM_SEEDS").unwrap_or(CI_SEEDS)).chain(REGRESSION_SEEDS).collect(),
     };
     let mut total = Summary::default();
-    let count = seeds.clone().count();
+    let count = seeds.len();
     for seed in seeds {
         let outcome = std::panic::catch_unwind(|| run(seed, Bugs::default()));
         let summary = match outcome {
