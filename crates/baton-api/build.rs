@@ -1,10 +1,11 @@
-//! Generates the `baton.v1` prost messages and tonic client/server from the proto, with
+//! Generates the `baton.v1` and `baton.peer.v1` prost messages and tonic client/server from the proto, with
 //! the vendored protoc so that no system protoc is needed, and writes the file descriptor
 //! set that the server hands to tonic-reflection.
 
 use std::{env, path::PathBuf};
 
 const PROTO: &str = "../../proto/baton/v1/baton.proto";
+const PEER_PROTO: &str = "../../proto/baton/peer/v1/peer.proto";
 const PROTO_ROOT: &str = "../../proto";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,9 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `bytes` fields become `bytes::Bytes`, the type baton-znode uses for data, so
         // conversions move data without copying it.
         .bytes(".baton.v1")
+        .bytes(".baton.peer.v1")
         .file_descriptor_set_path(out_dir.join("baton_descriptor.bin"))
-        .compile_with_config(config, &[PROTO], &[PROTO_ROOT])?;
+        .compile_with_config(config, &[PROTO, PEER_PROTO], &[PROTO_ROOT])?;
 
     println!("cargo:rerun-if-changed={PROTO}");
+    println!("cargo:rerun-if-changed={PEER_PROTO}");
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! change to the wire format is a change to this crate only.
 //!
 //! # Layout
+//! - [`peer`]: the generated peer protocol (members talking to members).
 //! - [`pb`]: the generated messages, the `Baton` service trait and server
 //!   ([`pb::baton_server`]) and the client ([`pb::baton_client`]).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for tonic-reflection.
@@ -29,6 +30,12 @@ pub mod status;
 /// baton-znode, so data moves between the two without a copy.
 pub mod pb {
     tonic::include_proto!("baton.v1");
+}
+
+/// The peer protocol between the members of an ensemble (`baton.peer.v1`): consensus
+/// frames, forwarded writes and session touches.
+pub mod peer {
+    tonic::include_proto!("baton.peer.v1");
 }
 
 /// The encoded `FileDescriptorSet` of `baton.v1`, to register with tonic-reflection so that

@@ -12,13 +12,21 @@ use axum::{
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use crate::{ServerError, metrics::Gauges, shared::Shared};
+use crate::{
+    ServerError,
+    metrics::Gauges,
+    shared::{Membership, Shared},
+};
 
 /// What `/status` answers.
 #[derive(Debug, Serialize)]
 struct Status {
     role: &'static str,
+    /// This server's id in its ensemble.
+    id: u8,
     epoch: u32,
+    /// The ensemble's view (role, leader, epochs, logged and committed zxids, peers).
+    ensemble: Membership,
     last_zxid: u64,
     /// `last_zxid` as hex, as the logs show zxids.
     last_zxid_hex: String,
@@ -58,9 +66,12 @@ async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, StatusCode> {
     let tree = shared.read_tree().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let ensemble = shared.membership();
     let status = Status {
-        role: "standalone",
+        role: ensemble.role,
+        id: shared.server_id,
         epoch: shared.epoch(),
+        ensemble,
         last_zxid: tree.last_zxid(),
         last_zxid_hex: format!("{:#x}", tree.last_zxid()),
         node_count: tree.node_count(),

@@ -71,6 +71,49 @@ pub struct Config {
     /// without it an acknowledged write may not survive a power loss.
     #[arg(long, env = "BATON_FSYNC", default_value_t = true, action = ArgAction::Set)]
     pub fsync: bool,
+
+    /// This server's id in the ensemble (ZooKeeper's myid), 1 to 255.
+    #[arg(long, env = "BATON_ID", default_value_t = 1)]
+    pub id: u64,
+
+    /// Where the peer protocol listens (ensemble mode only).
+    #[arg(long, env = "BATON_PEER_ADDR", default_value = "127.0.0.1:7182")]
+    pub peer_addr: SocketAddr,
+
+    /// Every member of the ensemble, this one included, as `ID=HOST:PORT` peer
+    /// addresses separated by commas. Without it the server runs standalone.
+    #[arg(long, env = "BATON_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<Peer>,
+
+    /// Ticks a follower may take to connect to and sync with its leader (ZooKeeper's initLimit).
+    #[arg(long, env = "BATON_INIT_LIMIT", default_value_t = 10)]
+    pub init_limit: u32,
+
+    /// Ticks a follower may go without hearing its leader, and a leader without
+    /// hearing a quorum, before they give up (ZooKeeper's syncLimit).
+    #[arg(long, env = "BATON_SYNC_LIMIT", default_value_t = 5)]
+    pub sync_limit: u32,
+}
+
+/// One member of the ensemble: its id and its peer address (`host:port`, a DNS
+/// name is fine: it is resolved when connecting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub id: u64,
+    pub addr: String,
+}
+
+fn parse_peer(text: &str) -> Result<Peer, String> {
+    let (id, addr) = text.split_once('=').ok_or_else(|| format!("`{text}` is not ID=HOST:PORT"))?;
+    let id: u64 = id.trim().parse().map_err(|e| format!("bad id in `{text}`: {e}"))?;
+    let addr = addr.trim();
+    let port_ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok {
+        return Err(format!("bad address in `{text}`: expected HOST:PORT"));
+    }
+    Ok(Peer { id, addr: addr.to_owned() })
 }
 
 impl Config {
@@ -98,6 +141,31 @@ impl Config {
                 self.data_bytes_max, self.request_bytes_max
             )));
         }
+        if self.id == 0 || self.id > 255 {
+            return Err(ServerError::Config(format!("--id {} is not in 1..=255", self.id)));
+        }
+        if !self.peers.is_empty() {
+            let mut ids: Vec<u64> = self.peers.iter().map(|p| p.id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() != self.peers.len() {
+                return Err(ServerError::Config("--peers names an id twice".to_owned()));
+            }
+            if !ids.contains(&self.id) {
+                return Err(ServerError::Config(format!(
+                    "--peers does not name this server (--id {})",
+                    self.id
+                )));
+            }
+            if let Some(bad) = ids.iter().find(|id| **id == 0 || **id > 255) {
+                return Err(ServerError::Config(format!("--peers: id {bad} is not in 1..=255")));
+            }
+            if self.init_limit == 0 || self.sync_limit == 0 {
+                return Err(ServerError::Config(
+                    "--init-limit and --sync-limit must be greater than 0".to_owned(),
+                ));
+            }
+        }
         // sled stores each value whole; keep one write within what a u32 length can say.
         if self.request_bytes_max > u32::MAX as usize / 2 {
             return Err(ServerError::Config("--request-bytes-max is too large".to_owned()));
@@ -112,6 +180,11 @@ impl Config {
             multi_ops_max: self.multi_ops_max,
             path_bytes_max: self.path_bytes_max,
         }
+    }
+
+    /// True when `--peers` makes this server a member of an ensemble.
+    pub fn ensemble(&self) -> bool {
+        !self.peers.is_empty()
     }
 
     pub fn reap_interval(&self) -> Duration {
@@ -156,5 +229,20 @@ mod tests {
         let error = parse(&["--data-bytes-max", "5000000"]).validate().unwrap_err();
         assert!(error.to_string().contains("--request-bytes-max"), "{error}");
         assert!(Config::try_parse_from(["baton-server", "--client-addr", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn peers_are_parsed_and_checked() {
+        let config = parse(&["--id", "2", "--peers", "1=a:7182,2=127.0.0.1:7282,3=c.svc:9"]);
+        assert!(config.ensemble());
+        assert_eq!(config.peers[1], Peer { id: 2, addr: "127.0.0.1:7282".into() });
+        config.validate().expect("valid");
+        let error = parse(&["--id", "4", "--peers", "1=a:1,2=b:2"]).validate().unwrap_err();
+        assert!(error.to_string().contains("--id 4"), "{error}");
+        let error = parse(&["--peers", "1=a:1,1=b:2"]).validate().unwrap_err();
+        assert!(error.to_string().contains("twice"), "{error}");
+        assert!(Config::try_parse_from(["baton-server", "--peers", "1=nohost"]).is_err());
+        assert!(Config::try_parse_from(["baton-server", "--peers", "x=a:1"]).is_err());
+        assert!(!parse(&[]).ensemble());
     }
 }

@@ -290,6 +290,7 @@ mod tests {
             addr,
             epoch,
             2_000,
+            1,
         ));
         let (storage, _thread) = Storage::spawn(recovered.store).unwrap();
         let (writes, queued) = write_queue(64, Arc::clone(&shared));

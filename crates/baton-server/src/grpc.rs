@@ -84,7 +84,9 @@ fn header(zxid: u64) -> Option<pb::ResponseHeader> {
 }
 
 fn write_error_status(error: &WriteError) -> Status {
-    error_status(ErrorCode::SystemError, error.to_string(), "", None)
+    let code =
+        if error.is_connection_loss() { ErrorCode::ConnectionLoss } else { ErrorCode::SystemError };
+    error_status(code, error.to_string(), "", None)
 }
 
 /// A result of the wrong kind for its op: a bug, reported rather than panicking.
@@ -112,6 +114,12 @@ impl BatonService {
         read: impl FnOnce(&DataTree) -> Result<T, ZnodeError>,
     ) -> Result<(T, u64), Status> {
         Metrics::add(&self.shared.metrics.reads_total, 1);
+        if !self.shared.serving() {
+            // A member out of broadcast may be arbitrarily stale: send the client
+            // elsewhere rather than answer from it.
+            let message = "not serving: this member is not in broadcast; try another";
+            return Err(error_status(ErrorCode::ConnectionLoss, message, "", None));
+        }
         let tree = self.shared.read_tree().map_err(|_| {
             error_status(ErrorCode::SystemError, "the server is failing; try another", "", None)
         })?;

@@ -43,6 +43,7 @@ mod admin;
 mod clock;
 mod config;
 mod driver;
+mod ensemble;
 mod error;
 mod grpc;
 mod metrics;

@@ -42,6 +42,76 @@ impl std::fmt::Debug for Recovered {
 
 /// Opens the sled store in `dir` (creating it) and recovers from it. Blocking.
 pub(crate) fn open_and_recover(dir: &Path, fsync: bool) -> Result<Recovered, ServerError> {
+    recover(open(dir, fsync)?, dir)
+}
+
+/// What an ensemble member starts from: the tree of the newest snapshot only (the
+/// log after it may hold proposals that were never committed: the leader decides),
+/// the logged entries after it, and the persisted epochs as they are.
+pub(crate) struct Member {
+    pub(crate) store: Box<dyn LogStore>,
+    pub(crate) tree: DataTree,
+    pub(crate) epochs: Epochs,
+    pub(crate) log: Vec<baton_log::LogEntry>,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("tree_zxid", &self.tree.last_zxid())
+            .field("epochs", &self.epochs)
+            .field("logged", &self.log.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the store in `dir` for an ensemble member. Blocking.
+pub(crate) fn open_member(dir: &Path, fsync: bool) -> Result<Member, ServerError> {
+    let store = open(dir, fsync)?;
+    let tree = match store.latest_snapshot()? {
+        Some(snapshot) => DataTree::decode_snapshot(&snapshot.data).map_err(|source| {
+            ServerError::BadSnapshot { dir: dir.to_path_buf(), zxid: snapshot.zxid, source }
+        })?,
+        None => DataTree::new(),
+    };
+    let mut log = Vec::new();
+    loop {
+        let from = log.last().map_or(tree.last_zxid(), |e: &baton_log::LogEntry| e.zxid) + 1;
+        let entries = store.read(from, REPLAY_CHUNK_ENTRIES)?;
+        if entries.is_empty() {
+            break;
+        }
+        for entry in &entries {
+            // Checked now so that a bad record stops the start, not a later apply.
+            match decode_txn(&entry.data) {
+                Ok(txn) if txn.zxid == entry.zxid => {}
+                Ok(_) | Err(_) => {
+                    return Err(ServerError::BadLogRecord {
+                        dir: dir.to_path_buf(),
+                        zxid: entry.zxid,
+                        source: baton_znode::DecodeError::Invalid {
+                            offset: 0,
+                            reason: "the record does not decode as its own txn".into(),
+                        },
+                    });
+                }
+            }
+        }
+        log.extend(entries);
+    }
+    let meta = store.meta()?;
+    let epochs = Epochs { accepted_epoch: meta.accepted_epoch, current_epoch: meta.current_epoch };
+    tracing::info!(
+        snapshot_zxid = %Zxid::from_u64(tree.last_zxid()),
+        logged = log.len(),
+        accepted_epoch = epochs.accepted_epoch,
+        current_epoch = epochs.current_epoch,
+        "recovered an ensemble member"
+    );
+    Ok(Member { store, tree, epochs, log })
+}
+
+fn open(dir: &Path, fsync: bool) -> Result<Box<dyn LogStore>, ServerError> {
     let options = SledOptions { fsync, lock_wait_ms: LOCK_WAIT_MS };
     let store = SledStore::open_with(dir, options).map_err(|error| match error {
         LogError::Locked { path } => ServerError::DataDirInUse { path },
@@ -53,7 +123,7 @@ pub(crate) fn open_and_recover(dir: &Path, fsync: bool) -> Result<Recovered, Ser
             "dropped a torn or corrupt tail of the log (never acknowledged)"
         );
     }
-    recover(Box::new(store), dir)
+    Ok(Box::new(store))
 }
 
 /// Rebuilds the tree from `store` and persists the epoch of the new run.

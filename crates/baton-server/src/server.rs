@@ -5,9 +5,21 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use serde::Serialize;
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
 
+use baton_api::peer::peer_server::PeerServer;
+use baton_log::LogEntry;
+use baton_quorum::{
+    Epochs, Standalone, Zxid,
+    zab::{Entry, Node, ZabConfig},
+};
+
 use crate::{
     Config, ServerError, admin,
     driver::{Driver, SnapshotTrigger},
+    ensemble::{
+        cache::LogCache,
+        driver::{self, EnsembleDriver},
+        transport::{self, PeerService},
+    },
     grpc::{self, BatonService},
     reaper, recovery,
     session::{self, service::SessionsService},
@@ -28,38 +40,80 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 struct Addresses {
     client_addr: SocketAddr,
     admin_addr: SocketAddr,
+    /// Ensemble mode only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_addr: Option<SocketAddr>,
 }
 
-/// Runs a standalone server until `shutdown` resolves (or a fatal error).
+/// How this server starts: alone, or as a member of an ensemble.
+enum Start {
+    Standalone(recovery::Recovered),
+    Member(recovery::Member),
+}
+
+/// The driver a server runs, with what only it needs.
+enum Mode {
+    Standalone(Standalone),
+    Member { epochs: Epochs, log: Vec<LogEntry> },
+}
+
+/// Runs a server until `shutdown` resolves (or a fatal error): standalone, or a
+/// member of the ensemble `--peers` names.
 ///
-/// Start: validate the config, open the store in `--data-dir` and recover the tree
-/// (snapshot + log), persist a new epoch, bind both listeners, print their
-/// addresses as one JSON line on stdout. Stop: stop accepting, commit and answer
-/// what was queued, let the listeners finish (within [`SHUTDOWN_GRACE`]), flush and
-/// close the store. Returns the first error of any part.
+/// Start: validate the config, open the store in `--data-dir` and recover (a
+/// standalone server: snapshot + log replay, then a new epoch; a member: the
+/// snapshot, with the log after it left to the leader to commit), bind the
+/// listeners, print their addresses as one JSON line on stdout. Stop: stop
+/// accepting, commit and answer what was queued, let the listeners finish (within
+/// [`SHUTDOWN_GRACE`]), flush and close the store. Returns the first error of any part.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     config.validate()?;
-    let (dir, fsync) = (config.data_dir.clone(), config.fsync);
-    let recovered = tokio::task::spawn_blocking(move || recovery::open_and_recover(&dir, fsync))
-        .await
-        .map_err(|error| task_failed("recovery", &error))??;
+    let (dir, fsync, ensemble) = (config.data_dir.clone(), config.fsync, config.ensemble());
+    let start = tokio::task::spawn_blocking(move || {
+        if ensemble {
+            recovery::open_member(&dir, fsync).map(Start::Member)
+        } else {
+            recovery::open_and_recover(&dir, fsync).map(Start::Standalone)
+        }
+    })
+    .await
+    .map_err(|error| task_failed("recovery", &error))??;
 
     let client_listener = bind(config.client_addr, "client gRPC").await?;
     let admin_listener = bind(config.admin_addr, "admin HTTP").await?;
+    let peer_listener =
+        if ensemble { Some(bind(config.peer_addr, "peer gRPC").await?) } else { None };
     let addresses = Addresses {
         client_addr: local_addr(&client_listener, config.client_addr, "client gRPC")?,
         admin_addr: local_addr(&admin_listener, config.admin_addr, "admin HTTP")?,
+        peer_addr: match &peer_listener {
+            Some(listener) => Some(local_addr(listener, config.peer_addr, "peer gRPC")?),
+            None => None,
+        },
     };
+    let (tree, epoch, store, replayed, mode) = match start {
+        Start::Standalone(r) => {
+            let epoch = r.quorum.epoch();
+            (r.tree, epoch, r.store, r.replayed, Mode::Standalone(r.quorum))
+        }
+        Start::Member(m) => {
+            let epoch = m.epochs.current_epoch;
+            (m.tree, epoch, m.store, 0, Mode::Member { epochs: m.epochs, log: m.log })
+        }
+    };
+    let server_id = u8::try_from(config.id)
+        .map_err(|_| ServerError::Config(format!("--id {} is not in 1..=255", config.id)))?;
     let shared = Arc::new(Shared::new(
-        recovered.tree,
+        tree,
         config.limits(),
         config.data_dir.clone(),
         addresses.client_addr,
-        recovered.quorum.epoch(),
+        epoch,
         config.tick_ms,
+        server_id,
     ));
     let (storage, storage_thread) =
-        Storage::spawn(recovered.store).map_err(|error| task_failed("storage thread", &error))?;
+        Storage::spawn(store).map_err(|error| task_failed("storage thread", &error))?;
 
     let stop = Shutdown::new();
     let (writes, queued) = write_queue(config.write_queue_max, Arc::clone(&shared));
@@ -67,27 +121,65 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let trigger = SnapshotTrigger {
         sender: snapshot_requests,
         every_txns: config.snapshot_every_txns,
-        since_last: recovered.replayed,
+        since_last: replayed,
     };
-    let driver = Driver::new(
-        queued,
-        recovered.quorum,
-        storage.clone(),
-        Arc::clone(&shared),
-        config.batch_txns_max,
-        trigger,
-        stop.listener(),
-    );
-    let driver_task = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let result = driver.run().await;
-            if result.is_err() {
-                stop.trigger();
-            }
-            result
+    let standalone = matches!(mode, Mode::Standalone(_));
+    let (driver_task, peer_task) = match mode {
+        Mode::Standalone(quorum) => {
+            let driver = Driver::new(
+                queued,
+                quorum,
+                storage.clone(),
+                Arc::clone(&shared),
+                config.batch_txns_max,
+                trigger,
+                stop.listener(),
+            );
+            (spawn_driver(&stop, driver.run()), None)
         }
-    });
+        Mode::Member { epochs, log } => {
+            let (inbound, inbound_rx) = mpsc::channel(transport::INBOUND_MESSAGES_MAX);
+            let peers: Vec<(u64, String)> =
+                config.peers.iter().map(|p| (p.id, p.addr.clone())).collect();
+            let zab = ZabConfig {
+                id: config.id,
+                members: peers.iter().map(|(id, _)| *id).collect(),
+                sync_limit_ticks: config.sync_limit,
+                init_limit_ticks: config.init_limit,
+                heartbeat_ticks: 1,
+                election_resend_ticks: 1,
+                inflight_proposals_max: config.write_queue_max,
+                diff_entries_max: driver::CACHE_APPLIED_KEEP,
+            };
+            let base = Zxid::from_u64(shared.read_tree().map_or(0, |t| t.last_zxid()));
+            let entries = log
+                .into_iter()
+                .map(|e| Entry { zxid: Zxid::from_u64(e.zxid), data: e.data })
+                .collect();
+            let cache = LogCache::new(base, entries, Arc::clone(&shared));
+            let node = Node::new(zab, epochs, &cache, base);
+            let driver = EnsembleDriver {
+                node,
+                cache,
+                storage: storage.clone(),
+                shared: Arc::clone(&shared),
+                writes: queued,
+                inbound: inbound_rx,
+                outbound: transport::Outbound::start(config.id, &peers),
+                peers,
+                tick: Duration::from_millis(config.tick_ms),
+                batch_txns_max: config.batch_txns_max,
+                forward_queue_max: config.write_queue_max,
+                snapshots: trigger,
+                shutdown: stop.listener(),
+            };
+            let service =
+                PeerService { inbound, writes: writes.clone(), shared: Arc::clone(&shared) };
+            let listener = peer_listener.ok_or_else(|| task_failed("peer gRPC", &"no listener"))?;
+            let peer_task = tokio::spawn(serve_peers(listener, service, stop.listener()));
+            (spawn_driver(&stop, driver.run()), Some(peer_task))
+        }
+    };
     let snapshot_task = tokio::spawn(snapshotter::run(
         Arc::clone(&shared),
         storage,
@@ -116,7 +208,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let admin_task =
         tokio::spawn(admin::serve(admin_listener, Arc::clone(&shared), admin_shutdown));
 
-    shared.set_serving(true);
+    if standalone {
+        // A member serves once it is in broadcast (its driver says so).
+        shared.set_serving(true);
+    }
     announce(&addresses);
 
     let mut failed = stop.listener();
@@ -132,6 +227,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let driver_result = join("driver", driver_task).await;
     let grpc_result = finish("client gRPC", grpc_task).await;
     let admin_result = finish("admin HTTP", admin_task).await;
+    let peer_result = match peer_task {
+        Some(task) => finish("peer gRPC", task).await,
+        None => Ok(()),
+    };
     let _ = reaper_task.await;
     let _ = expiry_task.await;
     let _ = snapshot_task.await;
@@ -142,7 +241,40 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             joined.map_err(|_| task_failed("storage thread", &"it panicked"))?.map_err(Into::into)
         });
     tracing::info!("stopped");
-    driver_result.and(storage_result).and(grpc_result).and(admin_result)
+    driver_result.and(storage_result).and(grpc_result).and(admin_result).and(peer_result)
+}
+
+/// Runs a driver; its failure stops the server.
+fn spawn_driver(
+    stop: &Shutdown,
+    run: impl Future<Output = Result<(), ServerError>> + Send + 'static,
+) -> JoinHandle<Result<(), ServerError>> {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let result = run.await;
+        if result.is_err() {
+            stop.trigger();
+        }
+        result
+    })
+}
+
+/// Serves the peer protocol until shutdown.
+async fn serve_peers(
+    listener: TcpListener,
+    service: PeerService,
+    mut shutdown: crate::shutdown::ShutdownListener,
+) -> Result<(), ServerError> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = PeerServer::new(service)
+        .max_decoding_message_size(transport::PEER_MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(transport::PEER_MESSAGE_BYTES_MAX);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(server)
+        .serve_with_incoming_shutdown(incoming, async move { shutdown.recv().await })
+        .await
+        .map_err(|error| ServerError::Serve { what: "peer gRPC", message: error.to_string() })
 }
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ServerError> {

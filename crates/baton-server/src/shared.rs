@@ -5,7 +5,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     sync::{
-        RwLock, RwLockReadGuard, RwLockWriteGuard,
+        Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
         atomic::{AtomicBool, AtomicU32, Ordering},
     },
 };
@@ -14,8 +14,24 @@ use baton_znode::{DataTree, Limits};
 
 use crate::{metrics::Metrics, session::SessionHub};
 
-/// The server id of a standalone server (the top byte of its session ids).
-const STANDALONE_SERVER_ID: u8 = 1;
+/// This server's place in its ensemble, as `/status` reports it (the ensemble
+/// driver updates it after every step; a standalone server is always "standalone").
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub(crate) struct Membership {
+    /// "standalone", "looking", "following" or "leading".
+    pub(crate) role: &'static str,
+    pub(crate) leader: Option<u64>,
+    /// In the broadcast phase: serving clients.
+    pub(crate) broadcasting: bool,
+    pub(crate) accepted_epoch: u32,
+    pub(crate) current_epoch: u32,
+    /// Last durable log entry.
+    pub(crate) logged_zxid: u64,
+    /// Highest zxid known committed.
+    pub(crate) committed_zxid: u64,
+    /// Every member: id and peer address.
+    pub(crate) peers: Vec<(u64, String)>,
+}
 
 /// State shared by the driver, the gRPC handlers, the reaper, the snapshotter and
 /// the admin port.
@@ -34,6 +50,9 @@ pub(crate) struct Shared {
     pub(crate) client_addr: SocketAddr,
     epoch: AtomicU32,
     serving: AtomicBool,
+    /// This server's id (the top byte of the session ids it hands out).
+    pub(crate) server_id: u8,
+    membership: Mutex<Membership>,
 }
 
 /// The tree cannot be read: the driver panicked while applying (a bug), and the
@@ -49,9 +68,13 @@ impl Shared {
         client_addr: SocketAddr,
         epoch: u32,
         tick_ms: u64,
+        server_id: u8,
     ) -> Shared {
+        let membership = Membership { role: "standalone", ..Membership::default() };
         Shared {
-            sessions: SessionHub::new(STANDALONE_SERVER_ID, tick_ms, &tree),
+            sessions: SessionHub::new(server_id, tick_ms, &tree),
+            server_id,
+            membership: Mutex::new(membership),
             tree: RwLock::new(tree),
             metrics: Metrics::default(),
             limits,
@@ -81,6 +104,19 @@ impl Shared {
 
     pub(crate) fn set_epoch(&self, epoch: u32) {
         self.epoch.store(epoch, Ordering::Release);
+    }
+
+    pub(crate) fn membership(&self) -> Membership {
+        self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_membership(&self, membership: Membership) {
+        *self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = membership;
+    }
+
+    /// True when this server may expire sessions: standalone, or the leader.
+    pub(crate) fn expires_sessions(&self) -> bool {
+        matches!(self.membership().role, "standalone" | "leading")
     }
 
     pub(crate) fn serving(&self) -> bool {

@@ -28,6 +28,16 @@ enum Command {
         meta: Meta,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
+    /// Remove every entry after `zxid` and flush (a follower's TRUNC).
+    Truncate {
+        after: u64,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    /// Replace the whole log by a snapshot and flush (a follower's SNAP).
+    Install {
+        snapshot: Snapshot,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
     /// Save a snapshot, then purge: keep the newest `keep` snapshots and the log
     /// after the oldest of them. Replies with the number of log entries purged.
     Snapshot {
@@ -48,6 +58,8 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Commit { entries, .. } => write!(f, "Commit({} entries)", entries.len()),
             Command::SetMeta { meta, .. } => write!(f, "SetMeta({meta:?})"),
+            Command::Truncate { after, .. } => write!(f, "Truncate(after {after:#x})"),
+            Command::Install { snapshot, .. } => write!(f, "Install({:#x})", snapshot.zxid),
             Command::Snapshot { snapshot, keep, .. } => {
                 write!(f, "Snapshot({:#x}, keep {keep})", snapshot.zxid)
             }
@@ -75,6 +87,15 @@ impl Storage {
 
     pub(crate) async fn set_meta(&self, meta: Meta) -> Result<(), ServerError> {
         self.call(|reply| Command::SetMeta { meta, reply }).await
+    }
+
+    pub(crate) async fn truncate_after(&self, after: u64) -> Result<(), ServerError> {
+        self.call(|reply| Command::Truncate { after, reply }).await
+    }
+
+    /// Drops every log entry and saves `snapshot` as the state to start from.
+    pub(crate) async fn install(&self, snapshot: Snapshot) -> Result<(), ServerError> {
+        self.call(|reply| Command::Install { snapshot, reply }).await
     }
 
     pub(crate) async fn save_snapshot(
@@ -120,6 +141,25 @@ fn serve(
             }
             Command::SetMeta { meta, reply } => {
                 let _ = reply.send(store.set_meta(meta));
+            }
+            Command::Truncate { after, reply } => {
+                let result = store.truncate_after(after).and_then(|()| store.flush());
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    return Ok(());
+                }
+            }
+            Command::Install { snapshot, reply } => {
+                let result = store
+                    .truncate_after(0)
+                    .and_then(|()| store.save_snapshot(snapshot))
+                    .and_then(|()| store.flush());
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    return Ok(());
+                }
             }
             Command::Snapshot { snapshot, keep, reply } => {
                 let result = store.save_snapshot(snapshot).and_then(|()| store.purge(keep));

@@ -39,6 +39,21 @@ pub(crate) enum WriteError {
     ShuttingDown,
     #[error("storage failure, the server is stopping: {0}")]
     Storage(String),
+    /// This member is not in broadcast (the ensemble is electing or syncing): the
+    /// write was not taken. Clients reconnect (to another member) and retry.
+    #[error("not serving: {0}")]
+    NotServing(String),
+    /// The leader (or the link to it) went away after the write was sent: it may
+    /// or may not have been committed.
+    #[error("connection to the leader lost; the write may or may not have happened: {0}")]
+    Unknown(String),
+}
+
+impl WriteError {
+    /// True for the errors a client should see as CONNECTION_LOSS (reconnect, retry).
+    pub(crate) fn is_connection_loss(&self) -> bool {
+        matches!(self, WriteError::NotServing(_) | WriteError::Unknown(_))
+    }
 }
 
 /// The sending side; cheap to clone. The driver stops once every clone is gone.
@@ -124,8 +139,15 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once_and_a_closed_one_says_shutting_down() {
         let addr = "127.0.0.1:1".parse().unwrap();
-        let shared =
-            Arc::new(Shared::new(DataTree::new(), Limits::default(), "mem".into(), addr, 1, 2_000));
+        let shared = Arc::new(Shared::new(
+            DataTree::new(),
+            Limits::default(),
+            "mem".into(),
+            addr,
+            1,
+            2_000,
+            1,
+        ));
         let (queue, mut receiver) = write_queue(1, Arc::clone(&shared));
         let waiting = tokio::spawn({
             let queue = queue.clone();

@@ -321,7 +321,10 @@ impl Node {
         self.leader().syncing.remove(&follower);
     }
 
-    pub(crate) fn leader_propose(&mut self, data: Bytes) -> Result<Zxid, QuorumError> {
+    pub(crate) fn leader_propose(
+        &mut self,
+        data: impl FnOnce(Zxid) -> Bytes,
+    ) -> Result<Zxid, QuorumError> {
         let max = self.config.inflight_proposals_max;
         let leader = self.leader();
         if leader.phase != Phase::Broadcast {
@@ -342,7 +345,7 @@ impl Node {
             self.become_looking();
             return Err(QuorumError::CounterExhausted { epoch, last });
         };
-        let entry = Entry { zxid, data };
+        let entry = Entry { zxid, data: data(zxid) };
         self.append(entry.clone());
         let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
         for follower in followers {

@@ -150,6 +150,12 @@ impl Node {
     /// next `Ready`). Errors: not the leader, not broadcasting, too many in flight,
     /// counter exhausted (the leader then steps down so a new epoch is elected).
     pub fn propose(&mut self, data: Bytes) -> Result<Zxid, QuorumError> {
+        self.propose_with(|_| data)
+    }
+
+    /// As [`Node::propose`], for data that holds its own zxid: `data` is called with
+    /// the zxid the entry gets (only when the proposal is taken).
+    pub fn propose_with(&mut self, data: impl FnOnce(Zxid) -> Bytes) -> Result<Zxid, QuorumError> {
         match &self.state {
             State::Leading(_) => self.leader_propose(data),
             State::Following(follower) => {
@@ -171,6 +177,11 @@ impl Node {
             self.leader_maybe_commit();
         }
         self.emit(None);
+    }
+
+    /// The last entry appended (proposed or received), durable or about to be.
+    pub fn last_appended(&self) -> Zxid {
+        self.last_appended
     }
 
     pub fn status(&self) -> NodeStatus {

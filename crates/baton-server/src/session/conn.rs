@@ -217,6 +217,12 @@ fn read(
 ) {
     Metrics::add(&shared.metrics.reads_total, 1);
     let send = |reply: pb::Reply| pb::SessionResponse { kind: Some(Kind::Reply(reply)) };
+    if !shared.serving() {
+        let message = "not serving: this member is not in broadcast; try another";
+        let status = error_status(ErrorCode::ConnectionLoss, message, "", None);
+        permit.send(Ok(send(error_reply(xid, &status))));
+        return;
+    }
     let Ok(tree) = shared.read_tree() else {
         let status = error_status(ErrorCode::SystemError, "the server is failing", "", None);
         permit.send(Ok(send(error_reply(xid, &status))));
@@ -346,7 +352,9 @@ fn bad(message: &str) -> Status {
 }
 
 fn write_error_status(error: &WriteError) -> Status {
-    error_status(ErrorCode::SystemError, error.to_string(), "", None)
+    let code =
+        if error.is_connection_loss() { ErrorCode::ConnectionLoss } else { ErrorCode::SystemError };
+    error_status(code, error.to_string(), "", None)
 }
 
 fn watch_status(error: &WatchError) -> Status {

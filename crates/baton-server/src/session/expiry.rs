@@ -24,6 +24,11 @@ pub(crate) async fn run(shared: Arc<Shared>, writes: WriteQueue, mut shutdown: S
             () = tokio::time::sleep(wait) => {}
             () = shutdown.recv() => return,
         }
+        if !shared.expires_sessions() {
+            // Only the leader (or a standalone server) expires sessions: followers
+            // report the sessions they hear from to it.
+            continue;
+        }
         let expired = hub.tracker().expired(hub.now_ms(), EXPIRED_PER_ROUND_MAX);
         for session in expired {
             tracing::info!(session = %format!("0x{session:016x}"), "session expired; closing it");

@@ -24,7 +24,7 @@ pub(crate) mod service;
 pub(crate) mod tracker;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{
         Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -91,6 +91,10 @@ pub(crate) struct SessionHub {
     conns: Mutex<HashMap<u64, Conn>>,
     ids: SessionIds,
     next_conn_id: AtomicU64,
+    /// Sessions heard from since the ensemble driver last took them (a follower
+    /// reports them to its leader, which alone expires sessions). At most one
+    /// entry per session.
+    touched: Mutex<BTreeSet<u64>>,
 }
 
 /// The locks are only held for short, panic-free sections; a poisoned one means a
@@ -111,6 +115,7 @@ impl SessionHub {
             conns: Mutex::new(HashMap::new()),
             ids: SessionIds::new(server_id),
             next_conn_id: AtomicU64::new(1),
+            touched: Mutex::new(BTreeSet::new()),
         };
         let now = hub.now_ms();
         let mut tracker = lock(&hub.tracker);
@@ -180,7 +185,16 @@ impl SessionHub {
     /// A sign of life; false if the session is unknown here or closing.
     pub(crate) fn touch(&self, session: u64) -> bool {
         let now = self.now_ms();
-        lock(&self.tracker).touch(session, now)
+        let known = lock(&self.tracker).touch(session, now);
+        if known {
+            lock(&self.touched).insert(session);
+        }
+        known
+    }
+
+    /// The sessions touched since the last call (for the leader).
+    pub(crate) fn take_touched(&self) -> Vec<u64> {
+        std::mem::take(&mut *lock(&self.touched)).into_iter().collect()
     }
 
     pub(crate) fn session_count(&self) -> usize {

@@ -1,0 +1,96 @@
+//! [`LogCache`]: the durable log tail the ensemble driver keeps in memory, which
+//! the ZAB node reads through [`LogView`] (the store itself belongs to the storage
+//! thread).
+//!
+//! It holds every durable entry after `base`: at start, everything the store holds
+//! after the newest snapshot; then each batch once it is flushed. It is trimmed to
+//! the newest `keep` applied entries; a follower behind that gets a snapshot.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use baton_quorum::{
+    Zxid,
+    zab::{Entry, LogView, ViewError},
+};
+use bytes::Bytes;
+
+use crate::shared::Shared;
+
+#[derive(Debug)]
+pub(crate) struct LogCache {
+    /// Entries at or below this are not here (the snapshot, or trimmed).
+    base: Zxid,
+    entries: VecDeque<Entry>,
+    shared: Arc<Shared>,
+}
+
+impl LogCache {
+    pub(crate) fn new(base: Zxid, entries: Vec<Entry>, shared: Arc<Shared>) -> LogCache {
+        assert!(entries.windows(2).all(|w| w[0].zxid < w[1].zxid), "log order");
+        assert!(entries.first().is_none_or(|e| e.zxid > base), "entries follow the base");
+        LogCache { base, entries: entries.into(), shared }
+    }
+
+    /// Entries made durable, after every cached one.
+    pub(crate) fn append(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            assert!(entry.zxid > self.last_logged(), "appended in zxid order");
+            self.entries.push_back(entry.clone());
+        }
+    }
+
+    /// A TRUNC: drops every entry after `zxid`.
+    pub(crate) fn truncate_after(&mut self, zxid: Zxid) {
+        while self.entries.back().is_some_and(|e| e.zxid > zxid) {
+            self.entries.pop_back();
+        }
+    }
+
+    /// A SNAP installed at `zxid`: nothing before it is kept.
+    pub(crate) fn reset(&mut self, zxid: Zxid) {
+        self.entries.clear();
+        self.base = zxid;
+    }
+
+    /// Keeps at most `keep` entries at or below `applied` (never drops one that is
+    /// not applied yet: the node may still have to hand it out).
+    pub(crate) fn trim(&mut self, applied: Zxid, keep: usize) {
+        let applied_count = self.entries.partition_point(|e| e.zxid <= applied);
+        let drop = applied_count.saturating_sub(keep);
+        for _ in 0..drop {
+            if let Some(entry) = self.entries.pop_front() {
+                self.base = entry.zxid;
+            }
+        }
+    }
+}
+
+impl LogView for LogCache {
+    fn last_logged(&self) -> Zxid {
+        self.entries.back().map_or(self.base, |e| e.zxid)
+    }
+
+    fn entries_after(&self, after: Zxid, max: usize) -> Result<Vec<Entry>, ViewError> {
+        if after < self.base {
+            return Err(ViewError::Purged { after });
+        }
+        let start = self.entries.partition_point(|e| e.zxid <= after);
+        Ok(self.entries.iter().skip(start).take(max).cloned().collect())
+    }
+
+    fn last_at_or_before(&self, zxid: Zxid) -> Result<Zxid, ViewError> {
+        if zxid < self.base {
+            return Err(ViewError::Purged { after: zxid });
+        }
+        let end = self.entries.partition_point(|e| e.zxid <= zxid);
+        Ok(if end == 0 { self.base } else { self.entries[end - 1].zxid })
+    }
+
+    fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError> {
+        let tree = self
+            .shared
+            .read_tree()
+            .map_err(|_| ViewError::Storage("the tree is poisoned".to_owned()))?;
+        Ok((Zxid::from_u64(tree.last_zxid()), Bytes::from(tree.encode_snapshot())))
+    }
+}

@@ -1,0 +1,441 @@
+//! The ensemble driver: the one task that runs this member's ZAB [`Node`].
+//!
+//! # Each round (the order is baton-quorum's contract, written down once here)
+//! 1. Wait for something: a tick, peer messages, client writes (local, or
+//!    forwarded to this leader), replies to writes this follower forwarded. Then
+//!    take whatever else is already queued, so one round carries many writes.
+//! 2. Feed it all to the node (`tick`, `step`, `propose_with`).
+//! 3. Take the node's `Ready` and persist it through the storage thread: epochs,
+//!    truncation, snapshot, entries, then one flush: the group commit.
+//! 4. Only then send its messages (an ACK never leaves before what it
+//!    acknowledges is durable).
+//! 5. Apply the committed entries to the tree under one write lock, queueing their
+//!    watch events; answer the writes waiting for them.
+//! 6. Tell the node what is durable (`advance`), and repeat 3–6 until it has
+//!    nothing more to say.
+//!
+//! A leader in broadcast proposes client writes; a follower in broadcast forwards
+//! them, in order, to its leader and answers each once it has applied the write's
+//! zxid itself (so a client reads its own writes from the member it talks to). A
+//! member not in broadcast refuses writes (CONNECTION_LOSS: the client reconnects,
+//! perhaps elsewhere). A storage error stops the server (fail-stop).
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use baton_api::peer::{Sessions, forward_request::Kind};
+use baton_log::{LogEntry, Snapshot};
+use baton_quorum::{
+    QuorumError, Zxid,
+    zab::{Entry, Envelope, LogView, Node, Ready, Role},
+};
+use baton_znode::{DataTree, OpResult, Txn, TxnError, decode_txn, encode_txn};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::{
+    cache::LogCache,
+    transport::{Forwarded, Forwarder, Outbound, Pending},
+};
+use crate::{
+    ServerError, clock,
+    driver::{SnapshotTrigger, meta_of},
+    metrics::Metrics,
+    shared::{Membership, Shared},
+    shutdown::ShutdownListener,
+    storage::Storage,
+    write_queue::{TxnReply, Write, WriteError},
+};
+
+/// Results of recently applied txns, for forwarded writes whose reply from the
+/// leader arrives after the commit did.
+const RECENT_RESULTS_MAX: usize = 65_536;
+/// Peer messages taken per round.
+const INBOUND_PER_ROUND_MAX: usize = 4_096;
+/// Applied entries the log cache keeps for DIFFs (older followers get a SNAP).
+pub(crate) const CACHE_APPLIED_KEEP: usize = 10_000;
+
+#[derive(Debug)]
+pub(crate) struct EnsembleDriver {
+    pub(crate) node: Node,
+    pub(crate) cache: LogCache,
+    pub(crate) storage: Storage,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) writes: mpsc::Receiver<Write>,
+    pub(crate) inbound: mpsc::Receiver<Envelope>,
+    pub(crate) outbound: Outbound,
+    pub(crate) peers: Vec<(u64, String)>,
+    pub(crate) tick: Duration,
+    pub(crate) batch_txns_max: usize,
+    pub(crate) forward_queue_max: usize,
+    pub(crate) snapshots: SnapshotTrigger,
+    pub(crate) shutdown: ShutdownListener,
+}
+
+/// What the driver keeps between rounds besides its parts.
+#[derive(Debug, Default)]
+struct Book {
+    /// Writes waiting for their zxid (a barrier: any zxid at or past it) to be applied here.
+    waiting: BTreeMap<u64, Vec<Pending>>,
+    recent: VecDeque<(u64, Result<OpResult, TxnError>)>,
+    forwarder: Option<Forwarder>,
+    /// (role, broadcasting) after the last round.
+    was: Option<(Role, bool)>,
+    last_time_ms: i64,
+}
+
+impl EnsembleDriver {
+    pub(crate) async fn run(mut self) -> Result<(), ServerError> {
+        let (forwarded_tx, mut forwarded) = mpsc::channel::<Forwarded>(self.forward_queue_max);
+        let mut book = Book::default();
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(self.batch_txns_max);
+        let mut messages = Vec::with_capacity(INBOUND_PER_ROUND_MAX);
+        self.process(&mut book, &forwarded_tx).await?;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    self.node.tick(&self.cache);
+                    self.report_touches(&book);
+                }
+                received = self.inbound.recv_many(&mut messages, INBOUND_PER_ROUND_MAX) => {
+                    if received == 0 {
+                        break;
+                    }
+                    for envelope in messages.drain(..) {
+                        self.node.step(envelope, &self.cache);
+                    }
+                }
+                received = self.writes.recv_many(&mut batch, self.batch_txns_max) => {
+                    if received == 0 {
+                        break;
+                    }
+                    Metrics::sub(&self.shared.metrics.write_queue_depth, received as u64);
+                    for write in batch.drain(..) {
+                        self.take_write(&mut book, write);
+                    }
+                }
+                Some(done) = forwarded.recv() => {
+                    self.wait_for(&mut book, done.zxid, done.pending);
+                    while let Ok(done) = forwarded.try_recv() {
+                        self.wait_for(&mut book, done.zxid, done.pending);
+                    }
+                }
+                () = self.shutdown.recv() => break,
+            }
+            self.process(&mut book, &forwarded_tx).await?;
+        }
+        self.writes.close();
+        while let Ok(write) = self.writes.try_recv() {
+            fail_write(write, WriteError::ShuttingDown);
+        }
+        fail_waiting(&mut book, &WriteError::ShuttingDown);
+        tracing::debug!("ensemble driver done");
+        Ok(())
+    }
+
+    /// A client write (local, or forwarded to this leader).
+    fn take_write(&mut self, book: &mut Book, write: Write) {
+        let status = self.node.status();
+        match (status.role, status.broadcasting, write) {
+            (Role::Leading, true, Write::Txn { session, op, reply }) => {
+                let time_ms = now_ms(book);
+                let proposed = self.node.propose_with(|zxid| {
+                    let txn = Txn { zxid: zxid.as_u64(), time_ms, session, op };
+                    Bytes::from(encode_txn(&txn))
+                });
+                match proposed {
+                    Ok(zxid) => {
+                        book.waiting.entry(zxid.as_u64()).or_default().push(Pending::Txn(reply))
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(quorum_write_error(&error)));
+                    }
+                }
+            }
+            (Role::Leading, true, Write::Sync { reply }) => {
+                let target = self.node.last_appended().as_u64();
+                self.wait_for(book, target, Pending::Sync(reply));
+            }
+            (Role::Following { leader }, true, write) => {
+                let Some(forwarder) = book.forwarder.as_ref().filter(|f| f.leader == leader) else {
+                    fail_write(write, WriteError::NotServing("no link to the leader yet".into()));
+                    return;
+                };
+                match write {
+                    Write::Txn { session, op, reply } => {
+                        let txn = Txn { zxid: 0, time_ms: 0, session, op };
+                        forwarder
+                            .send(Kind::Txn(encode_txn(&txn).into()), Some(Pending::Txn(reply)));
+                    }
+                    Write::Sync { reply } => {
+                        forwarder.send(Kind::Sync(true), Some(Pending::Sync(reply)))
+                    }
+                }
+            }
+            (role, _, write) => {
+                let why = match role {
+                    Role::Looking => "this member is electing a leader".to_owned(),
+                    Role::Following { leader } => {
+                        format!("this member is syncing with leader {leader}")
+                    }
+                    Role::Leading => "this leader is not yet established".to_owned(),
+                };
+                fail_write(write, WriteError::NotServing(why));
+            }
+        }
+    }
+
+    /// Answers `pending` once this member has applied `zxid` (at once if it has).
+    fn wait_for(&self, book: &mut Book, zxid: u64, pending: Pending) {
+        let applied = self.node.status().applied.as_u64();
+        if zxid <= applied {
+            answer(book, zxid, pending, applied);
+        } else {
+            book.waiting.entry(zxid).or_default().push(pending);
+        }
+    }
+
+    /// A follower tells its leader which sessions it heard from (the leader alone
+    /// expires sessions).
+    fn report_touches(&self, book: &Book) {
+        let touched = self.shared.sessions.take_touched();
+        if touched.is_empty() {
+            return;
+        }
+        if let Some(forwarder) = &book.forwarder {
+            forwarder.send(Kind::Touch(Sessions { sessions: touched }), None);
+        }
+    }
+
+    /// Steps 3–6, until the node is quiet; then publish the member's state.
+    async fn process(
+        &mut self,
+        book: &mut Book,
+        forwarded: &mpsc::Sender<Forwarded>,
+    ) -> Result<(), ServerError> {
+        loop {
+            let ready = self.node.ready();
+            if ready.is_empty() {
+                break;
+            }
+            self.handle(book, ready).await?;
+            let durable = self.cache.last_logged();
+            self.node.advance(durable);
+        }
+        self.on_role(book, forwarded);
+        Ok(())
+    }
+
+    async fn handle(&mut self, book: &mut Book, ready: Ready) -> Result<(), ServerError> {
+        let Ready { epochs, truncate_after, snapshot, entries, messages, committed } = ready;
+        if let Some(epochs) = epochs {
+            self.storage.set_meta(meta_of(epochs)).await?;
+            self.shared.set_epoch(epochs.current_epoch);
+        }
+        if let Some(after) = truncate_after {
+            tracing::info!(after = %after, "truncating the log to the leader's history");
+            self.storage.truncate_after(after.as_u64()).await?;
+            self.cache.truncate_after(after);
+        }
+        if let Some((zxid, data)) = snapshot {
+            self.install(zxid, data).await?;
+        }
+        if !entries.is_empty() {
+            let count = entries.len() as u64;
+            let logged: Vec<LogEntry> = entries
+                .iter()
+                .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
+                .collect();
+            self.storage.commit(logged).await?;
+            self.cache.append(&entries);
+            Metrics::add(&self.shared.metrics.fsyncs_total, 1);
+            Metrics::add(&self.shared.metrics.batches_total, 1);
+            self.snapshots.since_last += count;
+        }
+        for envelope in &messages {
+            self.outbound.send(envelope);
+        }
+        if !committed.is_empty() {
+            self.apply(book, committed)?;
+        }
+        Ok(())
+    }
+
+    /// A SNAP from the leader: the whole state is replaced.
+    async fn install(&mut self, zxid: Zxid, data: Bytes) -> Result<(), ServerError> {
+        let tree = DataTree::decode_snapshot(&data).map_err(|source| ServerError::BadSnapshot {
+            dir: self.shared.data_dir.clone(),
+            zxid: zxid.as_u64(),
+            source,
+        })?;
+        tracing::info!(zxid = %zxid, nodes = tree.node_count(), "installing the leader's snapshot");
+        self.storage.install(Snapshot { zxid: zxid.as_u64(), data }).await?;
+        self.cache.reset(zxid);
+        let now = self.shared.sessions.now_ms();
+        {
+            let mut tracker = self.shared.sessions.tracker();
+            for session in tree.sessions() {
+                tracker.add(session.session, u64::from(session.timeout_ms), now);
+            }
+        }
+        *self.shared.write_tree() = tree;
+        Ok(())
+    }
+
+    fn apply(&mut self, book: &mut Book, committed: Vec<Entry>) -> Result<(), ServerError> {
+        let (mut applied, mut failed) = (0, 0);
+        let mut tree = self.shared.write_tree();
+        for entry in committed {
+            let zxid = entry.zxid.as_u64();
+            let txn =
+                decode_txn(&entry.data).ok().filter(|txn| txn.zxid == zxid).ok_or_else(|| {
+                    ServerError::TaskFailed {
+                        task: "ensemble driver",
+                        message: format!("committed entry {zxid:#x} does not decode as its txn"),
+                    }
+                })?;
+            let result = tree.apply(&txn);
+            self.shared.sessions.applied(&txn.op, zxid, &result);
+            let result = result.map(|a| a.result);
+            applied += 1;
+            failed += u64::from(result.is_err());
+            book.recent.push_back((zxid, result));
+            if book.recent.len() > RECENT_RESULTS_MAX {
+                book.recent.pop_front();
+            }
+        }
+        let applied_zxid = tree.last_zxid();
+        drop(tree);
+        Metrics::add(&self.shared.metrics.writes_total, applied);
+        Metrics::add(&self.shared.metrics.writes_failed_total, failed);
+        let rest = book.waiting.split_off(&(applied_zxid + 1));
+        let done = std::mem::replace(&mut book.waiting, rest);
+        for (zxid, pendings) in done {
+            for pending in pendings {
+                answer(book, zxid, pending, applied_zxid);
+            }
+        }
+        self.cache.trim(Zxid::from_u64(applied_zxid), CACHE_APPLIED_KEEP);
+        let trigger = &mut self.snapshots;
+        if trigger.since_last >= trigger.every_txns && trigger.sender.try_send(()).is_ok() {
+            trigger.since_last = 0;
+        }
+        Ok(())
+    }
+
+    /// After a round: publish the state; on a change of role, leader or phase,
+    /// fail what waited on the old one and set up the new one.
+    fn on_role(&mut self, book: &mut Book, forwarded: &mpsc::Sender<Forwarded>) {
+        let status = self.node.status();
+        let now = (status.role, status.broadcasting);
+        let (role, leader) = match status.role {
+            Role::Looking => ("looking", None),
+            Role::Following { leader } => ("following", Some(leader)),
+            Role::Leading => ("leading", Some(status.id)),
+        };
+        self.shared.set_membership(Membership {
+            role,
+            leader,
+            broadcasting: status.broadcasting,
+            accepted_epoch: status.accepted_epoch,
+            current_epoch: status.current_epoch,
+            logged_zxid: status.last_logged.as_u64(),
+            committed_zxid: status.committed.as_u64(),
+            peers: self.peers.clone(),
+        });
+        if book.was == Some(now) {
+            return;
+        }
+        tracing::info!(
+            role,
+            ?leader,
+            broadcasting = status.broadcasting,
+            epoch = status.current_epoch,
+            "role changed"
+        );
+        book.was = Some(now);
+        fail_waiting(book, &WriteError::Unknown(format!("this member is now {role}")));
+        book.forwarder = None;
+        self.shared.set_serving(status.broadcasting);
+        match now {
+            (Role::Following { leader }, true) => {
+                let addr = self.peers.iter().find(|(id, _)| *id == leader).map(|(_, a)| a.clone());
+                if let Some(addr) = addr {
+                    book.forwarder = Some(Forwarder::start(
+                        leader,
+                        &addr,
+                        forwarded.clone(),
+                        self.forward_queue_max,
+                    ));
+                }
+            }
+            (Role::Leading, true) => {
+                // A new leader gives every session a full timeout from now, as
+                // ZooKeeper does: it could not know when they were last heard.
+                let sessions = match self.shared.read_tree() {
+                    Ok(tree) => tree.sessions(),
+                    Err(_) => Vec::new(),
+                };
+                for session in sessions {
+                    self.shared.sessions.touch(session.session);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn now_ms(book: &mut Book) -> i64 {
+    book.last_time_ms = book.last_time_ms.max(clock::now_ms());
+    book.last_time_ms
+}
+
+/// Answers a write whose zxid this member has applied (`applied` is its last).
+fn answer(book: &Book, zxid: u64, pending: Pending, applied: u64) {
+    match pending {
+        Pending::Txn(reply) => {
+            let result = book.recent.iter().rev().find(|(z, _)| *z == zxid).map(|(_, r)| r.clone());
+            let outcome = match result {
+                Some(result) => Ok(TxnReply { zxid, applied_zxid: applied, result }),
+                None => Err(WriteError::Unknown(format!(
+                    "txn {zxid:#x} was committed but its result is no longer known here"
+                ))),
+            };
+            let _ = reply.send(outcome);
+        }
+        Pending::Sync(reply) => {
+            let _ = reply.send(Ok(applied));
+        }
+    }
+}
+
+fn fail_waiting(book: &mut Book, error: &WriteError) {
+    for (_, pendings) in std::mem::take(&mut book.waiting) {
+        for pending in pendings {
+            pending.fail(error.clone());
+        }
+    }
+}
+
+fn fail_write(write: Write, error: WriteError) {
+    match write {
+        Write::Txn { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Write::Sync { reply } => {
+            let _ = reply.send(Err(error));
+        }
+    }
+}
+
+fn quorum_write_error(error: &QuorumError) -> WriteError {
+    match error {
+        QuorumError::TooManyInflight { max } => WriteError::QueueFull(*max),
+        other => WriteError::NotServing(other.to_string()),
+    }
+}

@@ -1,0 +1,393 @@
+//! The peer transport: the `baton.peer.v1.Peer` gRPC service (consensus frames in,
+//! forwarded writes and session touches from followers) and the per-peer senders.
+//!
+//! Frames to one peer leave in the order they were queued, batched per call. A
+//! peer that is down or slow loses frames (its queue is bounded and a failed call
+//! drops its batch): the protocol tolerates loss, and a blocked driver would be
+//! worse. Nothing from a peer is trusted: frames are decoded strictly and the
+//! node drops what does not fit.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use baton_api::peer::{
+    Delivered, ForwardError, ForwardReply, ForwardRequest, Frames, forward_request::Kind,
+    peer_client::PeerClient, peer_server::Peer,
+};
+use baton_quorum::zab::{ENVELOPE_BYTES_MAX, Envelope, decode_envelope, encode_envelope};
+use baton_znode::decode_txn;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming, transport::Endpoint};
+
+use crate::{
+    shared::Shared,
+    write_queue::{WriteError, WriteQueue},
+};
+
+/// Frames queued for one peer; beyond this they are dropped.
+pub(crate) const OUTBOUND_FRAMES_MAX: usize = 4_096;
+/// Bytes of frames sent in one call (a larger frame goes alone).
+pub(crate) const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Largest peer message accepted or sent: one envelope (a snapshot) plus framing.
+pub(crate) const PEER_MESSAGE_BYTES_MAX: usize = ENVELOPE_BYTES_MAX + 64 * 1024;
+/// Messages from peers waiting for the driver; beyond this they are dropped.
+pub(crate) const INBOUND_MESSAGES_MAX: usize = 16_384;
+/// Replies in flight on one forward stream.
+pub(crate) const FORWARD_REPLIES_MAX: usize = 1_024;
+
+pub(crate) fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_millis(500))
+        .tcp_nodelay(true))
+}
+
+/// The senders to every other member.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    senders: BTreeMap<u64, mpsc::Sender<Bytes>>,
+    dropped: u64,
+}
+
+impl Outbound {
+    /// Starts a sender task per peer (they end when `Outbound` is dropped).
+    pub(crate) fn start(me: u64, peers: &[(u64, String)]) -> Outbound {
+        let mut senders = BTreeMap::new();
+        for (id, addr) in peers.iter().filter(|(id, _)| *id != me) {
+            let (sender, receiver) = mpsc::channel(OUTBOUND_FRAMES_MAX);
+            let addr = addr.clone();
+            let peer = *id;
+            tokio::spawn(async move { send_loop(me, peer, addr, receiver).await });
+            senders.insert(*id, sender);
+        }
+        Outbound { senders, dropped: 0 }
+    }
+
+    pub(crate) fn send(&mut self, envelope: &Envelope) {
+        let Some(sender) = self.senders.get(&envelope.to) else {
+            self.dropped += 1;
+            return;
+        };
+        let frame = Bytes::from(encode_envelope(envelope));
+        if sender.try_send(frame).is_err() {
+            self.dropped += 1;
+        }
+    }
+}
+
+async fn send_loop(me: u64, peer: u64, addr: String, mut frames: mpsc::Receiver<Bytes>) {
+    let client = match endpoint(&addr) {
+        Ok(endpoint) => PeerClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX),
+        Err(error) => {
+            tracing::error!(peer, %addr, %error, "bad peer address; nothing will be sent to it");
+            return;
+        }
+    };
+    let mut failing = false;
+    while let Some(first) = frames.recv().await {
+        let mut bytes = first.len();
+        let mut batch = vec![first];
+        while bytes < BATCH_BYTES_MAX {
+            match frames.try_recv() {
+                Ok(frame) => {
+                    bytes += frame.len();
+                    batch.push(frame);
+                }
+                Err(_) => break,
+            }
+        }
+        let count = batch.len();
+        match client.clone().deliver(Frames { from: me, frames: batch }).await {
+            Ok(_) => {
+                if failing {
+                    tracing::info!(peer, %addr, "peer reachable again");
+                }
+                failing = false;
+            }
+            Err(status) => {
+                if !failing {
+                    tracing::warn!(peer, %addr, error = %status.message(), "cannot reach peer; dropping frames until it is back");
+                }
+                failing = true;
+                tracing::debug!(peer, count, "frames dropped");
+                // Do not spin on a dead peer: the protocol resends what matters.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The server side of the peer protocol.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerService {
+    pub(crate) inbound: mpsc::Sender<Envelope>,
+    pub(crate) writes: WriteQueue,
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn deliver(&self, request: Request<Frames>) -> Result<Response<Delivered>, Status> {
+        let frames = request.into_inner();
+        for frame in frames.frames {
+            match decode_envelope(&frame) {
+                Ok(envelope) if envelope.from == frames.from => {
+                    // A full queue drops: the driver is behind, the protocol resends.
+                    let _ = self.inbound.try_send(envelope);
+                }
+                Ok(envelope) => tracing::debug!(
+                    from = frames.from,
+                    claimed = envelope.from,
+                    "dropping a frame whose sender does not match its call"
+                ),
+                Err(error) => {
+                    tracing::debug!(from = frames.from, %error, "dropping an undecodable peer frame");
+                }
+            }
+        }
+        Ok(Response::new(Delivered {}))
+    }
+
+    type ForwardStream = ReceiverStream<Result<ForwardReply, Status>>;
+
+    async fn forward(
+        &self,
+        request: Request<Streaming<ForwardRequest>>,
+    ) -> Result<Response<Self::ForwardStream>, Status> {
+        let mut requests = request.into_inner();
+        let (replies, stream) = mpsc::channel(FORWARD_REPLIES_MAX);
+        let service = self.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(request)) = requests.next().await {
+                service.forwarded(request, &replies);
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(stream)))
+    }
+}
+
+impl PeerService {
+    /// Queues one forwarded request in arrival order (queueing is synchronous, so a
+    /// follower's order is kept); its reply is sent when it is applied.
+    fn forwarded(
+        &self,
+        request: ForwardRequest,
+        replies: &mpsc::Sender<Result<ForwardReply, Status>>,
+    ) {
+        let id = request.id;
+        let replies = replies.clone();
+        let reply = move |zxid: u64, error: ForwardError| {
+            let replies = replies.clone();
+            async move {
+                let _ = replies.send(Ok(ForwardReply { id, zxid, error: error as i32 })).await;
+            }
+        };
+        let leading = self.shared.membership();
+        let leading = leading.role == "leading" && leading.broadcasting;
+        match request.kind {
+            Some(Kind::Touch(sessions)) => {
+                if leading {
+                    for session in sessions.sessions {
+                        self.shared.sessions.touch(session);
+                    }
+                }
+            }
+            _ if !leading => {
+                tokio::spawn(reply(0, ForwardError::NotLeader));
+            }
+            Some(Kind::Txn(bytes)) => match decode_txn(&bytes) {
+                Err(error) => {
+                    tracing::debug!(%error, "a forwarded txn does not decode");
+                    tokio::spawn(reply(0, ForwardError::BadRequest));
+                }
+                Ok(txn) => match self.writes.queue(txn.session, txn.op) {
+                    Ok(outcome) => {
+                        tokio::spawn(async move {
+                            let (zxid, error) = match outcome.await {
+                                Ok(Ok(done)) => (done.zxid, ForwardError::None),
+                                Ok(Err(error)) => (0, forward_error(&error)),
+                                Err(_) => (0, ForwardError::Unknown),
+                            };
+                            reply(zxid, error).await;
+                        });
+                    }
+                    Err(error) => {
+                        tokio::spawn(reply(0, forward_error(&error)));
+                    }
+                },
+            },
+            Some(Kind::Sync(_)) => match self.writes.queue_sync() {
+                Ok(outcome) => {
+                    tokio::spawn(async move {
+                        let (zxid, error) = match outcome.await {
+                            Ok(Ok(zxid)) => (zxid, ForwardError::None),
+                            Ok(Err(error)) => (0, forward_error(&error)),
+                            Err(_) => (0, ForwardError::Unknown),
+                        };
+                        reply(zxid, error).await;
+                    });
+                }
+                Err(error) => {
+                    tokio::spawn(reply(0, forward_error(&error)));
+                }
+            },
+            None => {
+                tokio::spawn(reply(0, ForwardError::BadRequest));
+            }
+        }
+    }
+}
+
+fn forward_error(error: &WriteError) -> ForwardError {
+    match error {
+        WriteError::QueueFull(_) => ForwardError::QueueFull,
+        WriteError::NotServing(_) => ForwardError::NotLeader,
+        WriteError::ShuttingDown | WriteError::Storage(_) | WriteError::Unknown(_) => {
+            ForwardError::Unknown
+        }
+    }
+}
+
+/// What a follower's forwarded request waits for.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    Txn(tokio::sync::oneshot::Sender<Result<crate::write_queue::TxnReply, WriteError>>),
+    Sync(tokio::sync::oneshot::Sender<Result<u64, WriteError>>),
+}
+
+impl Pending {
+    pub(crate) fn fail(self, error: WriteError) {
+        match self {
+            Pending::Txn(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Pending::Sync(reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+/// A forwarded request the leader took: the follower answers it once it has
+/// applied `zxid` itself.
+#[derive(Debug)]
+pub(crate) struct Forwarded {
+    pub(crate) zxid: u64,
+    pub(crate) pending: Pending,
+}
+
+/// A follower's ordered stream of requests to its leader.
+#[derive(Debug)]
+pub(crate) struct Forwarder {
+    pub(crate) leader: u64,
+    requests: mpsc::Sender<(ForwardRequest, Option<Pending>)>,
+}
+
+impl Forwarder {
+    /// Opens the stream to `leader` at `addr`; replies the leader took go to `done`.
+    pub(crate) fn start(
+        leader: u64,
+        addr: &str,
+        done: mpsc::Sender<Forwarded>,
+        queue_max: usize,
+    ) -> Forwarder {
+        let (requests, receiver) = mpsc::channel(queue_max);
+        let addr = addr.to_owned();
+        tokio::spawn(async move { forward_loop(leader, addr, receiver, done).await });
+        Forwarder { leader, requests }
+    }
+
+    /// Sends a request; on a full or closed stream the pending request fails at once.
+    pub(crate) fn send(&self, kind: Kind, pending: Option<Pending>) {
+        let request = ForwardRequest { id: 0, kind: Some(kind) };
+        if let Err(error) = self.requests.try_send((request, pending)) {
+            let (_, pending) = error.into_inner();
+            if let Some(pending) = pending {
+                pending.fail(WriteError::NotServing("the link to the leader is saturated".into()));
+            }
+        }
+    }
+}
+
+async fn forward_loop(
+    leader: u64,
+    addr: String,
+    mut requests: mpsc::Receiver<(ForwardRequest, Option<Pending>)>,
+    done: mpsc::Sender<Forwarded>,
+) {
+    let lost = |why: String| WriteError::Unknown(format!("leader {leader} at {addr}: {why}"));
+    let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
+    let client = match endpoint(&addr) {
+        Ok(endpoint) => PeerClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX),
+        Err(error) => {
+            while let Some((_, Some(p))) = requests.recv().await {
+                p.fail(lost(error.to_string()));
+            }
+            return;
+        }
+    };
+    let (stream_in, stream_out) = mpsc::channel::<ForwardRequest>(FORWARD_REPLIES_MAX);
+    // The leader answers the call at once (its replies follow on the stream).
+    let mut replies = match client.clone().forward(ReceiverStream::new(stream_out)).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            tracing::debug!(leader, %addr, error = %status.message(), "cannot open the forward stream");
+            while let Ok((_, waiting)) = requests.try_recv() {
+                if let Some(waiting) = waiting {
+                    waiting.fail(WriteError::NotServing(format!("cannot reach leader {leader}")));
+                }
+            }
+            // Later requests fail as they come, until the driver starts a new forwarder.
+            while let Some((_, waiting)) = requests.recv().await {
+                if let Some(waiting) = waiting {
+                    waiting.fail(WriteError::NotServing(format!("cannot reach leader {leader}")));
+                }
+            }
+            return;
+        }
+    };
+    let mut next_id = 1u64;
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some((mut request, waiting)) = request else { break };
+                request.id = next_id;
+                next_id += 1;
+                if let Some(waiting) = waiting {
+                    pending.insert(request.id, waiting);
+                }
+                if stream_in.send(request).await.is_err() {
+                    break;
+                }
+            }
+            reply = replies.message() => {
+                let Ok(Some(reply)) = reply else { break };
+                let Some(waiting) = pending.remove(&reply.id) else { continue };
+                let error = ForwardError::try_from(reply.error).unwrap_or(ForwardError::Unknown);
+                match error {
+                    ForwardError::None => {
+                        let _ = done.send(Forwarded { zxid: reply.zxid, pending: waiting }).await;
+                    }
+                    ForwardError::NotLeader => waiting.fail(WriteError::NotServing(format!(
+                        "member {leader} is not the leader in broadcast"
+                    ))),
+                    ForwardError::QueueFull => waiting.fail(WriteError::QueueFull(0)),
+                    ForwardError::BadRequest => {
+                        waiting.fail(lost("the leader could not decode the write".into()));
+                    }
+                    ForwardError::Unknown => waiting.fail(lost("the leader could not say".into())),
+                }
+            }
+        }
+    }
+    for (_, waiting) in pending {
+        waiting.fail(lost("the stream to the leader ended".into()));
+    }
+    while let Ok((_, Some(waiting))) = requests.try_recv() {
+        waiting.fail(lost("the stream to the leader ended".into()));
+    }
+}
