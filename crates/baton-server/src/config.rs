@@ -93,6 +93,11 @@ pub struct Config {
     /// hearing a quorum, before they give up (ZooKeeper's syncLimit).
     #[arg(long, env = "BATON_SYNC_LIMIT", default_value_t = 5)]
     pub sync_limit: u32,
+
+    /// Committed entries a leader keeps in memory to bring a follower up to date
+    /// entry by entry (DIFF); a follower further behind gets a snapshot (SNAP).
+    #[arg(long, env = "BATON_DIFF_ENTRIES_MAX", default_value_t = 10_000)]
+    pub diff_entries_max: usize,
 }
 
 /// One member of the ensemble: its id and its peer address (`host:port`, a DNS
@@ -129,6 +134,7 @@ impl Config {
             ("--write-queue-max", self.write_queue_max as u64),
             ("--batch-txns-max", self.batch_txns_max as u64),
             ("--tick-ms", self.tick_ms),
+            ("--diff-entries-max", self.diff_entries_max as u64),
             ("--reap-interval-ms", self.reap_interval().as_millis() as u64),
         ];
         if let Some((flag, _)) = positive.iter().find(|(_, value)| *value == 0) {

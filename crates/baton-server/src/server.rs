@@ -17,7 +17,7 @@ use crate::{
     driver::{Driver, SnapshotTrigger},
     ensemble::{
         cache::LogCache,
-        driver::{self, EnsembleDriver},
+        driver::EnsembleDriver,
         transport::{self, PeerService},
     },
     grpc::{self, BatonService},
@@ -149,7 +149,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 heartbeat_ticks: 1,
                 election_resend_ticks: 1,
                 inflight_proposals_max: config.write_queue_max,
-                diff_entries_max: driver::CACHE_APPLIED_KEEP,
+                diff_entries_max: config.diff_entries_max,
             };
             let base = Zxid::from_u64(shared.read_tree().map_or(0, |t| t.last_zxid()));
             let entries = log
@@ -172,6 +172,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 forward_queue_max: config.write_queue_max,
                 snapshots: trigger,
                 shutdown: stop.listener(),
+                cache_keep: config.diff_entries_max,
             };
             let service =
                 PeerService { inbound, writes: writes.clone(), shared: Arc::clone(&shared) };

@@ -55,8 +55,6 @@ use crate::{
 const RECENT_RESULTS_MAX: usize = 65_536;
 /// Peer messages taken per round.
 const INBOUND_PER_ROUND_MAX: usize = 4_096;
-/// Applied entries the log cache keeps for DIFFs (older followers get a SNAP).
-pub(crate) const CACHE_APPLIED_KEEP: usize = 10_000;
 
 #[derive(Debug)]
 pub(crate) struct EnsembleDriver {
@@ -73,6 +71,8 @@ pub(crate) struct EnsembleDriver {
     pub(crate) forward_queue_max: usize,
     pub(crate) snapshots: SnapshotTrigger,
     pub(crate) shutdown: ShutdownListener,
+    /// Applied entries the log cache keeps for DIFFs (`--diff-entries-max`).
+    pub(crate) cache_keep: usize,
 }
 
 /// What the driver keeps between rounds besides its parts.
@@ -320,7 +320,7 @@ impl EnsembleDriver {
                 answer(book, zxid, pending, applied_zxid);
             }
         }
-        self.cache.trim(Zxid::from_u64(applied_zxid), CACHE_APPLIED_KEEP);
+        self.cache.trim(Zxid::from_u64(applied_zxid), self.cache_keep);
         let trigger = &mut self.snapshots;
         if trigger.since_last >= trigger.every_txns && trigger.sender.try_send(()).is_ok() {
             trigger.since_last = 0;

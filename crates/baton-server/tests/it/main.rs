@@ -4,6 +4,7 @@
 mod api;
 mod bad_input;
 mod durability;
+mod ensemble;
 mod health;
 mod lock;
 mod reaper;

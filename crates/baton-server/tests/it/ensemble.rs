@@ -1,0 +1,302 @@
+//! Three real server processes on 127.0.0.1 as one ensemble: writes through any
+//! member; kill -9 of the leader under write load (a new leader commits, nothing
+//! acknowledged is lost, the old leader catches up); two of three down stops
+//! writes with CONNECTION_LOSS until one returns; a wiped follower rejoins by SNAP.
+
+use std::{
+    net::TcpListener,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use baton_client::{Client, CreateMode, ErrorCode};
+use baton_server::testing::{ServerProcess, wait_until_async};
+
+use crate::support::{DEADLINE, connect, status};
+
+/// A free port on 127.0.0.1 (bound, then released for the server to take).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+struct Ensemble {
+    members: Vec<Option<ServerProcess>>,
+    peer_ports: Vec<u16>,
+    extra: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Ensemble {
+    fn start(n: usize, extra: &[&str]) -> Ensemble {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let peer_ports = (0..n).map(|_| free_port()).collect();
+        let extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut ensemble = Ensemble { members: Vec::new(), peer_ports, extra, dir };
+        for id in 1..=n {
+            ensemble.members.push(None);
+            ensemble.start_member(id);
+        }
+        ensemble
+    }
+
+    fn data_dir(&self, id: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("member-{id}"))
+    }
+
+    fn start_member(&mut self, id: usize) {
+        let peers: Vec<String> = self
+            .peer_ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
+            .collect();
+        let peer_addr = format!("127.0.0.1:{}", self.peer_ports[id - 1]);
+        let id_text = id.to_string();
+        let peers = peers.join(",");
+        let mut args: Vec<&str> = vec![
+            "--id",
+            &id_text,
+            "--peer-addr",
+            &peer_addr,
+            "--peers",
+            &peers,
+            "--tick-ms",
+            "100",
+        ];
+        args.extend(self.extra.iter().map(String::as_str));
+        let process = ServerProcess::start(&self.data_dir(id), &args);
+        self.members[id - 1] = Some(process);
+    }
+
+    fn kill(&mut self, id: usize) {
+        if let Some(mut process) = self.members[id - 1].take() {
+            process.kill9();
+        }
+    }
+
+    fn process(&self, id: usize) -> &ServerProcess {
+        self.members[id - 1].as_ref().expect("member running")
+    }
+
+    async fn client(&self, id: usize) -> Client {
+        connect(self.process(id)).await
+    }
+
+    /// The running members' `/status`.
+    async fn statuses(&self) -> Vec<(usize, serde_json::Value)> {
+        let mut out = Vec::new();
+        for (i, member) in self.members.iter().enumerate() {
+            if let Some(process) = member {
+                out.push((i + 1, status(process).await));
+            }
+        }
+        out
+    }
+
+    /// The leader, if every running member is in broadcast under it.
+    async fn stable_leader(&self) -> Option<usize> {
+        let statuses = self.statuses().await;
+        let leaders: Vec<usize> = statuses
+            .iter()
+            .filter(|(_, s)| s["role"] == "leading" && s["ensemble"]["broadcasting"] == true)
+            .map(|(id, _)| *id)
+            .collect();
+        let [leader] = leaders[..] else { return None };
+        let all = statuses.iter().all(|(_, s)| {
+            s["ensemble"]["broadcasting"] == true
+                && s["ensemble"]["leader"].as_u64() == Some(leader as u64)
+        });
+        all.then_some(leader)
+    }
+
+    /// Waits until every running member is in broadcast under one leader; returns it.
+    async fn wait_stable(&self) -> usize {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(leader) = self.stable_leader().await {
+                return leader;
+            }
+            assert!(Instant::now() < deadline, "no stable leader: {:#?}", self.statuses().await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every running member has the same digest and last zxid; returns the digest.
+    async fn wait_converged(&self) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let statuses = self.statuses().await;
+            let states: Vec<(String, u64)> = statuses
+                .iter()
+                .map(|(_, s)| {
+                    let digest = s["digest"].as_str().unwrap_or("").to_owned();
+                    (digest, s["last_zxid"].as_u64().unwrap_or(0))
+                })
+                .collect();
+            if states.windows(2).all(|w| w[0] == w[1]) {
+                return states[0].0.clone();
+            }
+            assert!(Instant::now() < deadline, "members did not converge: {statuses:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Creates `/load/<name>-<n>` through `client` until `stop`; records what was acknowledged.
+async fn writer(
+    client: Client,
+    name: String,
+    acked: Arc<Mutex<Vec<String>>>,
+    stop: Arc<Mutex<bool>>,
+) {
+    let mut n = 0u64;
+    while !*stop.lock().unwrap() {
+        let path = format!("/load/{name}-{n}");
+        n += 1;
+        if client.create(&path, path.clone(), CreateMode::Persistent).await.is_ok() {
+            acked.lock().unwrap().push(path);
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_failover_under_load_catch_up_and_quorum_loss() {
+    let mut e = Ensemble::start(3, &[]);
+    let leader = e.wait_stable().await;
+
+    // Writes through every member, read back from every member.
+    for id in 1..=3 {
+        let client = e.client(id).await;
+        client
+            .create(&format!("/via{id}"), "x", CreateMode::Persistent)
+            .await
+            .expect("write through member");
+    }
+    e.client(1).await.create("/load", "", CreateMode::Persistent).await.expect("create /load");
+    for id in 1..=3 {
+        let client = e.client(id).await;
+        client.sync("/").await.expect("sync");
+        for via in 1..=3 {
+            assert!(
+                client.exists(&format!("/via{via}")).await.unwrap().is_some(),
+                "member {id} lacks /via{via}"
+            );
+        }
+    }
+
+    // Load through the two followers, then kill -9 the leader.
+    let followers: Vec<usize> = (1..=3).filter(|id| *id != leader).collect();
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(Mutex::new(false));
+    let mut writers = Vec::new();
+    for (w, id) in followers.iter().enumerate() {
+        let client = e.client(*id).await;
+        writers.push(tokio::spawn(writer(
+            client,
+            format!("w{w}"),
+            Arc::clone(&acked),
+            Arc::clone(&stop),
+        )));
+    }
+    let loaded = wait_until_async(Instant::now() + DEADLINE, || async {
+        acked.lock().unwrap().len() >= 200
+    })
+    .await;
+    assert!(loaded, "the load made no progress");
+    let before_kill = acked.lock().unwrap().len();
+    let probe = e.client(followers[0]).await;
+    let killed_at = Instant::now();
+    e.kill(leader);
+    // Failover time: from the kill to the first write acknowledged after it.
+    let mut attempt = 0;
+    let failed_over = wait_until_async(Instant::now() + DEADLINE, || {
+        attempt += 1;
+        let path = format!("/probe-{attempt}");
+        let probe = &probe;
+        async move { probe.create(&path, "", CreateMode::Persistent).await.is_ok() }
+    })
+    .await;
+    let failover = killed_at.elapsed();
+    assert!(failed_over, "no write committed after the leader was killed");
+    eprintln!("failover: leader {leader} killed -> first new commit after {failover:?}");
+    let recovered = wait_until_async(Instant::now() + DEADLINE, || async {
+        acked.lock().unwrap().len() > before_kill + 50
+    })
+    .await;
+    assert!(recovered, "the load did not resume after the failover");
+    *stop.lock().unwrap() = true;
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let new_leader = e.wait_stable().await;
+    assert_ne!(new_leader, leader);
+
+    // Nothing acknowledged is lost, on either survivor.
+    let acked = acked.lock().unwrap().clone();
+    eprintln!("{} writes acknowledged across the failover", acked.len());
+    for id in &followers {
+        let client = e.client(*id).await;
+        client.sync("/").await.expect("sync");
+        for path in &acked {
+            assert!(
+                client.exists(path).await.unwrap().is_some(),
+                "member {id} lost acknowledged {path}"
+            );
+        }
+    }
+
+    // The old leader restarts and catches up.
+    e.start_member(leader);
+    e.wait_stable().await;
+    e.wait_converged().await;
+
+    // Two of three down: writes fail with CONNECTION_LOSS; one back: they resume.
+    let survivor = new_leader;
+    let down: Vec<usize> = (1..=3).filter(|id| *id != survivor).collect();
+    for id in &down {
+        e.kill(*id);
+    }
+    let client = e.client(survivor).await;
+    let refused = wait_until_async(Instant::now() + DEADLINE, || async {
+        matches!(client.create("/lonely", "", CreateMode::Persistent).await, Err(error) if error.code() == ErrorCode::ConnectionLoss)
+    })
+    .await;
+    assert!(refused, "a member without a quorum must refuse writes with CONNECTION_LOSS");
+    e.start_member(down[0]);
+    let resumed = wait_until_async(Instant::now() + DEADLINE, || async {
+        let client = e.client(survivor).await;
+        client.create("/back", "", CreateMode::Persistent).await.is_ok()
+    })
+    .await;
+    assert!(resumed, "writes did not resume when a quorum was back");
+    e.start_member(down[1]);
+    e.wait_stable().await;
+    e.wait_converged().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_follower_rejoins_by_snapshot() {
+    let mut e = Ensemble::start(3, &["--diff-entries-max", "20"]);
+    let leader = e.wait_stable().await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let client = e.client(leader).await;
+    for i in 0..120 {
+        client.create(&format!("/n{i}"), "v", CreateMode::Persistent).await.expect("write");
+    }
+    e.kill(follower);
+    std::fs::remove_dir_all(e.data_dir(follower)).expect("wipe the follower");
+    e.start_member(follower);
+    e.wait_stable().await;
+    let digest = e.wait_converged().await;
+    let log = e.process(follower).log();
+    assert!(
+        log.contains("installing the leader's snapshot"),
+        "the wiped follower was not sent a snapshot:\n{log}"
+    );
+    let client = e.client(follower).await;
+    assert!(client.exists("/n119").await.unwrap().is_some());
+    eprintln!("wiped follower {follower} rejoined by SNAP; digest {digest}");
+}
