@@ -4,9 +4,12 @@
 //! - `ci`: what `.ci/run` does (format check, clippy, the test suite).
 //! - `bench`: the criterion benchmarks of the tree and the commit log.
 //! - `sim`: the deterministic ensemble simulation over many seeds.
+//! - `cluster`: a local ensemble of real processes (`up`, `down`, `kill`, `restart`, `status`).
 //!
 //! Every command shells out to `cargo` with the workspace root as working directory,
 //! so it behaves the same from any subdirectory.
+
+mod cluster;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -43,6 +46,41 @@ enum Cmd {
         #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
     },
+    /// A local ensemble of real baton-server processes on 127.0.0.1 (state and data
+    /// under target/cluster/).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCmd {
+    /// Build (release) and start N members; print their ports and data dirs once a
+    /// leader serves.
+    Up {
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        /// The members' --tick-ms (the failure detector: syncLimit 5 ticks).
+        #[arg(long, default_value_t = 200)]
+        tick_ms: u64,
+    },
+    /// Stop every member (SIGTERM, then SIGKILL after 10 s).
+    Down {
+        /// Also remove the members' data directories.
+        #[arg(long)]
+        wipe: bool,
+    },
+    /// SIGKILL member N.
+    Kill { id: u32 },
+    /// Stop member N if it runs, start it again on its data dir and ports.
+    Restart {
+        id: u32,
+        #[arg(long, default_value_t = 200)]
+        tick_ms: u64,
+    },
+    /// Each member's role, epoch, last zxid and digest.
+    Status,
 }
 
 fn main() -> Result<()> {
@@ -73,6 +111,16 @@ fn main() -> Result<()> {
                 args.push(filter);
             }
             cargo(&args)
+        }
+        Cmd::Cluster { command } => {
+            let root = workspace_root();
+            match command {
+                ClusterCmd::Up { nodes, tick_ms } => cluster::up(&root, nodes, tick_ms, cargo),
+                ClusterCmd::Down { wipe } => cluster::down(&root, wipe),
+                ClusterCmd::Kill { id } => cluster::kill(&root, id),
+                ClusterCmd::Restart { id, tick_ms } => cluster::restart(&root, id, tick_ms),
+                ClusterCmd::Status => cluster::show(&root),
+            }
         }
         Cmd::Sim { seeds, seed } => {
             let (name, value) = match seed {

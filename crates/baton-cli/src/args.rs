@@ -69,6 +69,19 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
+    /// Print each server's role in its ensemble, one line per admin endpoint:
+    /// id, role, leader, broadcast, epoch, logged / committed / applied zxids, znodes,
+    /// sessions and tree digest (equal digests: equal trees). Exits 4 if one is unreachable.
+    Status {
+        /// Admin HTTP endpoints (host:port), comma-separated.
+        #[arg(
+            long,
+            env = "BATON_ADMIN_ENDPOINTS",
+            value_delimiter = ',',
+            default_value = "127.0.0.1:7180"
+        )]
+        admin: Vec<String>,
+    },
 }
 
 /// The one-shot commands on the tree (no session, except `create -e`).

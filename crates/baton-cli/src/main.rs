@@ -12,6 +12,7 @@
 //! - `hold`: `create -e` and `session open`, which hold a session until told to stop.
 //! - `watch`: `watch`, a persistent watch printed line by line.
 //! - `lock`: `lock PATH -- COMMAND`.
+//! - `status`: `status`, each server's `/status` from its admin port.
 //! - `signal`: SIGINT/SIGTERM handling for the long-running commands.
 //! - `output`: text and JSON rendering of one result; `lines`: of a stream of events.
 //! - `exit`: exit codes.
@@ -27,6 +28,7 @@ mod lock;
 mod output;
 mod run;
 mod signal;
+mod status;
 mod watch;
 
 use anyhow::Context;
@@ -72,6 +74,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Watch(watch) => watch::run(endpoints, options, watch, cli.json).await,
         Command::Lock(lock) => lock::run(endpoints, options, lock).await,
+        Command::Status { admin } => status::run(&admin, cli.json).await,
         Command::Session { command: SessionCommand::Open { timeout_ms, hold_ms } } => {
             let options =
                 SessionOptions { timeout_ms: timeout_ms.unwrap_or(options.timeout_ms), ..options };

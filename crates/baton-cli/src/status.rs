@@ -1,0 +1,83 @@
+//! `baton status`: each server's place in its ensemble, from its admin port's
+//! `/status` (plain HTTP/1.1 over a TCP stream: one GET, no client library).
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Largest `/status` body read.
+const STATUS_BYTES_MAX: u64 = 1024 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Prints one line (one JSON object with `json`) per admin endpoint; exits 0 if
+/// every endpoint answered, 4 (connection) otherwise.
+pub(crate) async fn run(admin: &[String], json: bool) -> anyhow::Result<i32> {
+    let mut failed = false;
+    for endpoint in admin {
+        match fetch(endpoint).await {
+            Ok(status) if json => {
+                println!("{}", serde_json::json!({"endpoint": endpoint, "status": status}))
+            }
+            Ok(status) => println!("{endpoint}  {}", line(&status)),
+            Err(error) => {
+                failed = true;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"endpoint": endpoint, "error": format!("{error:#}")})
+                    );
+                } else {
+                    println!("{endpoint}  unreachable: {error:#}");
+                }
+            }
+        }
+    }
+    Ok(if failed { crate::exit::CONNECTION_LOSS } else { 0 })
+}
+
+/// `id=2 following leader=3 broadcasting epoch=4 logged=0x… committed=0x… applied=0x… digest=…`
+fn line(status: &serde_json::Value) -> String {
+    let e = &status["ensemble"];
+    let hex = |v: &serde_json::Value| format!("{:#x}", v.as_u64().unwrap_or(0));
+    let mut out = format!("id={} {}", status["id"], status["role"].as_str().unwrap_or("?"));
+    if let Some(leader) = e["leader"].as_u64() {
+        out.push_str(&format!(" leader={leader}"));
+    }
+    if e["broadcasting"] == true {
+        out.push_str(" broadcasting");
+    }
+    out.push_str(&format!(
+        " epoch={} logged={} committed={} applied={} znodes={} sessions={} digest={}",
+        status["epoch"],
+        hex(&e["logged_zxid"]),
+        hex(&e["committed_zxid"]),
+        hex(&status["last_zxid"]),
+        status["node_count"],
+        status["sessions"],
+        status["digest"].as_str().unwrap_or("?"),
+    ));
+    out
+}
+
+async fn fetch(endpoint: &str) -> anyhow::Result<serde_json::Value> {
+    let body = tokio::time::timeout(TIMEOUT, get(endpoint, "/status"))
+        .await
+        .with_context(|| format!("no answer within {TIMEOUT:?}"))??;
+    serde_json::from_str(&body).context("the /status answer is not JSON")
+}
+
+async fn get(endpoint: &str, path: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(endpoint).await.context("connecting")?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {endpoint}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.context("sending the request")?;
+    let mut response = Vec::new();
+    stream.take(STATUS_BYTES_MAX).read_to_end(&mut response).await.context("reading the answer")?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header end")?;
+    let status_line = head.lines().next().unwrap_or("");
+    if !status_line.contains(" 200 ") {
+        bail!("answered {status_line:?}");
+    }
+    Ok(body.to_owned())
+}

@@ -1,0 +1,65 @@
+//! A quick write load: `cargo run --release -p baton-client --example load --
+//! ENDPOINTS [CLIENTS] [SECONDS]` creates 100-byte znodes from CLIENTS concurrent
+//! clients (spread over the comma-separated ENDPOINTS) for SECONDS and prints the
+//! acknowledged writes per second. A smoke measurement; the benchmarks proper are
+//! `cargo xtask bench`.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use baton_client::{Client, CreateMode};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let endpoints: Vec<String> = args
+        .get(1)
+        .ok_or("usage: load ENDPOINTS [CLIENTS] [SECONDS]")?
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let clients: usize = args.get(2).map_or(Ok(32), |a| a.parse())?;
+    let seconds: u64 = args.get(3).map_or(Ok(5), |a| a.parse())?;
+    let root = format!("/load-{}", std::process::id());
+    Client::connect(&endpoints[..1]).await?.create(&root, "", CreateMode::Persistent).await?;
+    let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let data = vec![b'x'; 100];
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = Client::connect(&[endpoints[c % endpoints.len()].clone()]).await?;
+        let (done, failed, stop, data, root) =
+            (Arc::clone(&done), Arc::clone(&failed), Arc::clone(&stop), data.clone(), root.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let path = format!("{root}/c{c}-{n}");
+                n += 1;
+                match client.create(&path, data.clone(), CreateMode::Persistent).await {
+                    Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for task in tasks {
+        task.await?;
+    }
+    let ok = done.load(Ordering::Relaxed);
+    println!(
+        "{clients} clients over {} endpoint(s), {elapsed:.1} s: {ok} writes acknowledged ({:.0}/s), {} failed",
+        endpoints.len(),
+        ok as f64 / elapsed,
+        failed.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
