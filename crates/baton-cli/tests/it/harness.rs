@@ -23,6 +23,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 pub struct Server {
     child: Child,
     pub client_addr: String,
+    pub admin_addr: String,
     log: PathBuf,
     _data: tempfile::TempDir,
 }
@@ -46,13 +47,23 @@ impl Server {
             .spawn()
             .expect("spawn baton-server");
         let line = first_line(child.stdout.take().expect("piped stdout"), STARTUP_TIMEOUT);
-        let mut server = Server { child, client_addr: String::new(), log, _data: data };
+        let mut server = Server {
+            child,
+            client_addr: String::new(),
+            admin_addr: String::new(),
+            log,
+            _data: data,
+        };
         let line = line.unwrap_or_else(|e| panic!("baton-server did not start: {e}"));
         let addrs: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("address line {line:?} is not JSON: {e}"));
         server.client_addr = addrs["client_addr"]
             .as_str()
             .unwrap_or_else(|| panic!("no client_addr in {line:?}"))
+            .to_owned();
+        server.admin_addr = addrs["admin_addr"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no admin_addr in {line:?}"))
             .to_owned();
         server.wait_until_serving();
         server

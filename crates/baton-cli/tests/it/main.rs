@@ -163,3 +163,23 @@ fn a_closed_port_is_connection_loss() {
     assert!(line.starts_with("baton: connection loss"), "{line}");
     assert!(line.contains(&closed), "{line}");
 }
+
+#[test]
+fn status_prints_a_line_per_admin_endpoint() {
+    let server = Server::start();
+    server.baton(&["create", "/s"]).ok();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let admin = format!("{},{closed}", server.admin_addr);
+    let run = baton(&server.client_addr, &["status", "--admin", &admin]);
+    assert_eq!(run.code, CONNECTION_LOSS, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert!(lines[0].starts_with(&server.admin_addr), "{run:?}");
+    assert!(lines[0].contains("id=1 standalone") && lines[0].contains("znodes=3"), "{run:?}");
+    assert!(lines[1].starts_with(&closed) && lines[1].contains("unreachable"), "{run:?}");
+    let ok = baton(&server.client_addr, &["status", "--admin", &server.admin_addr]);
+    assert_eq!(ok.code, 0, "{ok:?}");
+}
