@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use baton_client::{Client, CreateMode, ErrorCode};
+use baton_client::{ChangeKind, Client, CreateMode, ErrorCode, Session, SessionOptions};
 use baton_server::testing::{ServerProcess, wait_until_async};
 
 use crate::support::{DEADLINE, connect, status};
@@ -299,4 +299,48 @@ async fn a_wiped_follower_rejoins_by_snapshot() {
     let client = e.client(follower).await;
     assert!(client.exists("/n119").await.unwrap().is_some());
     eprintln!("wiped follower {follower} rejoined by SNAP; digest {digest}");
+}
+
+/// Sessions on followers: the leader alone expires sessions, so it must hear of a
+/// session that pings a follower (kept alive well past its timeout), and a watch
+/// set through one member fires when a session on another ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_and_watches_work_across_members() {
+    let e = Ensemble::start(3, &[]);
+    let leader = e.wait_stable().await;
+    let followers: Vec<usize> = (1..=3).filter(|id| *id != leader).collect();
+    let options = SessionOptions { timeout_ms: 600, ..SessionOptions::default() };
+    let owner = Session::connect(&[e.process(followers[0]).endpoint()], options.clone())
+        .await
+        .expect("a session on a follower");
+    owner.create("/eph", "", CreateMode::Ephemeral).await.expect("ephemeral through a follower");
+    let watcher = Session::connect(&[e.process(followers[1]).endpoint()], options)
+        .await
+        .expect("a session on the other follower");
+    let (stat, watch) = watcher.exists_watch("/eph").await.expect("exists watch");
+    assert!(stat.is_some(), "the other member sees the ephemeral");
+
+    // Three timeouts later the session (pinging a follower only) is still alive.
+    let on_leader = e.client(leader).await;
+    let until = Instant::now() + Duration::from_millis(1_800);
+    while Instant::now() < until {
+        assert!(
+            on_leader.exists("/eph").await.unwrap().is_some(),
+            "the leader expired a live session"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The owner goes; the ephemeral goes on every member, and the watch fires.
+    drop(owner);
+    let event =
+        tokio::time::timeout(DEADLINE, watch).await.expect("the watch fired in time");
+    let event = event.expect("a watch event");
+    assert_eq!(event.kind, ChangeKind::NodeDeleted, "{event:?}");
+    assert_eq!(event.path, "/eph");
+    for id in 1..=3 {
+        let client = e.client(id).await;
+        client.sync("/").await.expect("sync");
+        assert!(client.exists("/eph").await.unwrap().is_none(), "member {id} still has /eph");
+    }
 }
