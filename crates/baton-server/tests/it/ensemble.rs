@@ -333,8 +333,7 @@ async fn sessions_and_watches_work_across_members() {
 
     // The owner goes; the ephemeral goes on every member, and the watch fires.
     drop(owner);
-    let event =
-        tokio::time::timeout(DEADLINE, watch).await.expect("the watch fired in time");
+    let event = tokio::time::timeout(DEADLINE, watch).await.expect("the watch fired in time");
     let event = event.expect("a watch event");
     assert_eq!(event.kind, ChangeKind::NodeDeleted, "{event:?}");
     assert_eq!(event.path, "/eph");
