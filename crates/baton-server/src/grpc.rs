@@ -26,7 +26,7 @@ use crate::{
     session::service::SessionsService,
     shared::Shared,
     shutdown::ShutdownListener,
-    write_queue::{TxnReply, WriteError, WriteQueue},
+    write_queue::{TxnReply, WriteQueue},
 };
 
 /// The gRPC service name health is reported for (besides "", the whole server).
@@ -83,12 +83,6 @@ fn header(zxid: u64) -> Option<pb::ResponseHeader> {
     Some(pb::ResponseHeader { zxid })
 }
 
-fn write_error_status(error: &WriteError) -> Status {
-    let code =
-        if error.is_connection_loss() { ErrorCode::ConnectionLoss } else { ErrorCode::SystemError };
-    error_status(code, error.to_string(), "", None)
-}
-
 /// A result of the wrong kind for its op: a bug, reported rather than panicking.
 fn unexpected(result: &OpResult) -> Status {
     error_status(ErrorCode::SystemError, format!("internal error: unexpected {result:?}"), "", None)
@@ -103,7 +97,7 @@ impl BatonService {
     async fn write(&self, session: u64, op: TxnOp) -> Result<(OpResult, u64), Status> {
         validate_op(&op, &self.shared.limits).map_err(|e| txn_error_status(&e))?;
         let TxnReply { applied_zxid, result, .. } =
-            self.writes.submit(session, op).await.map_err(|e| write_error_status(&e))?;
+            self.writes.submit(session, op).await.map_err(|e| e.status())?;
         let result = result.map_err(|e| txn_error_status(&e))?;
         Ok((result, applied_zxid))
     }
@@ -240,7 +234,7 @@ impl Baton for BatonService {
         request: Request<pb::SyncRequest>,
     ) -> Result<Response<pb::SyncResponse>, Status> {
         let path = request.into_inner().path;
-        let zxid = self.writes.sync().await.map_err(|e| write_error_status(&e))?;
+        let zxid = self.writes.sync().await.map_err(|e| e.status())?;
         Ok(Response::new(pb::SyncResponse { header: header(zxid), path }))
     }
 }

@@ -166,7 +166,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 writes: queued,
                 inbound: inbound_rx,
                 outbound: transport::Outbound::start(config.id, &peers),
-                peers,
+                peers: peers.into(),
                 tick: Duration::from_millis(config.tick_ms),
                 batch_txns_max: config.batch_txns_max,
                 forward_queue_max: config.write_queue_max,

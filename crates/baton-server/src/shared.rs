@@ -30,7 +30,7 @@ pub(crate) struct Membership {
     /// Highest zxid known committed.
     pub(crate) committed_zxid: u64,
     /// Every member: id and peer address.
-    pub(crate) peers: Vec<(u64, String)>,
+    pub(crate) peers: std::sync::Arc<[(u64, String)]>,
 }
 
 /// State shared by the driver, the gRPC handlers, the reaper, the snapshotter and

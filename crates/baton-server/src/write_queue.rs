@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use baton_api::status::{ErrorCode, error_status};
 use baton_znode::{OpResult, TxnError, TxnOp};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -50,9 +51,28 @@ pub(crate) enum WriteError {
 }
 
 impl WriteError {
-    /// True for the errors a client should see as CONNECTION_LOSS (reconnect, retry).
-    pub(crate) fn is_connection_loss(&self) -> bool {
-        matches!(self, WriteError::NotServing(_) | WriteError::Unknown(_))
+    /// The gRPC status a client sees: CONNECTION_LOSS for the errors it should
+    /// answer by reconnecting (perhaps elsewhere) and retrying, SYSTEM_ERROR else.
+    pub(crate) fn status(&self) -> tonic::Status {
+        let code = match self {
+            WriteError::NotServing(_) | WriteError::Unknown(_) => ErrorCode::ConnectionLoss,
+            _ => ErrorCode::SystemError,
+        };
+        error_status(code, self.to_string(), "", None)
+    }
+}
+
+impl Write {
+    /// Answers the write with `error` without running it.
+    pub(crate) fn fail(self, error: WriteError) {
+        match self {
+            Write::Txn { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Write::Sync { reply } => {
+                let _ = reply.send(Err(error));
+            }
+        }
     }
 }
 

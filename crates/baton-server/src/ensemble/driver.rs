@@ -65,7 +65,7 @@ pub(crate) struct EnsembleDriver {
     pub(crate) writes: mpsc::Receiver<Write>,
     pub(crate) inbound: mpsc::Receiver<Envelope>,
     pub(crate) outbound: Outbound,
-    pub(crate) peers: Vec<(u64, String)>,
+    pub(crate) peers: Arc<[(u64, String)]>,
     pub(crate) tick: Duration,
     pub(crate) batch_txns_max: usize,
     pub(crate) forward_queue_max: usize,
@@ -131,7 +131,7 @@ impl EnsembleDriver {
         }
         self.writes.close();
         while let Ok(write) = self.writes.try_recv() {
-            fail_write(write, WriteError::ShuttingDown);
+            write.fail(WriteError::ShuttingDown);
         }
         fail_waiting(&mut book, &WriteError::ShuttingDown);
         tracing::debug!("ensemble driver done");
@@ -163,7 +163,7 @@ impl EnsembleDriver {
             }
             (Role::Following { leader }, true, write) => {
                 let Some(forwarder) = book.forwarder.as_ref().filter(|f| f.leader == leader) else {
-                    fail_write(write, WriteError::NotServing("no link to the leader yet".into()));
+                    write.fail(WriteError::NotServing("no link to the leader yet".into()));
                     return;
                 };
                 match write {
@@ -185,7 +185,7 @@ impl EnsembleDriver {
                     }
                     Role::Leading => "this leader is not yet established".to_owned(),
                 };
-                fail_write(write, WriteError::NotServing(why));
+                write.fail(WriteError::NotServing(why));
             }
         }
     }
@@ -418,17 +418,6 @@ fn fail_waiting(book: &mut Book, error: &WriteError) {
     for (_, pendings) in std::mem::take(&mut book.waiting) {
         for pending in pendings {
             pending.fail(error.clone());
-        }
-    }
-}
-
-fn fail_write(write: Write, error: WriteError) {
-    match write {
-        Write::Txn { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Write::Sync { reply } => {
-            let _ = reply.send(Err(error));
         }
     }
 }

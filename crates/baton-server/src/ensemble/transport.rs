@@ -16,7 +16,7 @@ use baton_api::peer::{
 use baton_quorum::zab::{ENVELOPE_BYTES_MAX, Envelope, decode_envelope, encode_envelope};
 use baton_znode::decode_txn;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming, transport::Endpoint};
 
@@ -202,42 +202,39 @@ impl PeerService {
                     tracing::debug!(%error, "a forwarded txn does not decode");
                     tokio::spawn(reply(0, ForwardError::BadRequest));
                 }
-                Ok(txn) => match self.writes.queue(txn.session, txn.op) {
-                    Ok(outcome) => {
-                        tokio::spawn(async move {
-                            let (zxid, error) = match outcome.await {
-                                Ok(Ok(done)) => (done.zxid, ForwardError::None),
-                                Ok(Err(error)) => (0, forward_error(&error)),
-                                Err(_) => (0, ForwardError::Unknown),
-                            };
-                            reply(zxid, error).await;
-                        });
-                    }
-                    Err(error) => {
-                        tokio::spawn(reply(0, forward_error(&error)));
-                    }
-                },
-            },
-            Some(Kind::Sync(_)) => match self.writes.queue_sync() {
-                Ok(outcome) => {
-                    tokio::spawn(async move {
-                        let (zxid, error) = match outcome.await {
-                            Ok(Ok(zxid)) => (zxid, ForwardError::None),
-                            Ok(Err(error)) => (0, forward_error(&error)),
-                            Err(_) => (0, ForwardError::Unknown),
-                        };
-                        reply(zxid, error).await;
-                    });
-                }
-                Err(error) => {
-                    tokio::spawn(reply(0, forward_error(&error)));
+                Ok(txn) => {
+                    let queued = self.writes.queue(txn.session, txn.op);
+                    tokio::spawn(answer_when_done(queued, |done| done.zxid, reply));
                 }
             },
+            Some(Kind::Sync(_)) => {
+                tokio::spawn(answer_when_done(self.writes.queue_sync(), |zxid| zxid, reply));
+            }
             None => {
                 tokio::spawn(reply(0, ForwardError::BadRequest));
             }
         }
     }
+}
+
+/// Sends the reply of a queued forwarded request once it is done (its zxid), or
+/// its error if it could not be queued or done.
+async fn answer_when_done<T, F>(
+    queued: Result<oneshot::Receiver<Result<T, WriteError>>, WriteError>,
+    zxid_of: impl FnOnce(T) -> u64,
+    reply: impl FnOnce(u64, ForwardError) -> F,
+) where
+    F: std::future::Future<Output = ()>,
+{
+    let (zxid, error) = match queued {
+        Err(error) => (0, forward_error(&error)),
+        Ok(outcome) => match outcome.await {
+            Ok(Ok(done)) => (zxid_of(done), ForwardError::None),
+            Ok(Err(error)) => (0, forward_error(&error)),
+            Err(_) => (0, ForwardError::Unknown),
+        },
+    };
+    reply(zxid, error).await;
 }
 
 fn forward_error(error: &WriteError) -> ForwardError {
@@ -253,8 +250,8 @@ fn forward_error(error: &WriteError) -> ForwardError {
 /// What a follower's forwarded request waits for.
 #[derive(Debug)]
 pub(crate) enum Pending {
-    Txn(tokio::sync::oneshot::Sender<Result<crate::write_queue::TxnReply, WriteError>>),
-    Sync(tokio::sync::oneshot::Sender<Result<u64, WriteError>>),
+    Txn(oneshot::Sender<Result<crate::write_queue::TxnReply, WriteError>>),
+    Sync(oneshot::Sender<Result<u64, WriteError>>),
 }
 
 impl Pending {

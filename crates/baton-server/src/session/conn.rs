@@ -135,7 +135,7 @@ fn slot_for(shared: &Shared, writes: &WriteQueue, session: u64, request: pb::Req
         }
         match writes.queue(session, op) {
             Ok(outcome) => Slot::Write { xid, kind, outcome },
-            Err(error) => Slot::Ready(error_reply(xid, &write_error_status(&error))),
+            Err(error) => Slot::Ready(error_reply(xid, &error.status())),
         }
     };
     match request.op {
@@ -154,7 +154,7 @@ fn slot_for(shared: &Shared, writes: &WriteQueue, session: u64, request: pb::Req
         Some(Op::Close(_)) => queue(WriteKind::Close, Ok(TxnOp::CloseSession { session })),
         Some(Op::Sync(sync)) => match writes.queue_sync() {
             Ok(outcome) => Slot::Sync { xid, path: sync.path, outcome },
-            Err(error) => Slot::Ready(error_reply(xid, &write_error_status(&error))),
+            Err(error) => Slot::Ready(error_reply(xid, &error.status())),
         },
         Some(op) => Slot::Read { xid, watch: request.watch, op },
         None => Slot::Ready(error_reply(xid, &bad("a Request must carry an op"))),
@@ -182,7 +182,7 @@ async fn respond(
                         zxid,
                         pb::reply::Result::Sync(pb::SyncResponse { header: header(zxid), path }),
                     ),
-                    Err(error) => error_reply(xid, &write_error_status(&error)),
+                    Err(error) => error_reply(xid, &error.status()),
                 };
                 (reply, false)
             }
@@ -304,7 +304,7 @@ fn write_reply(xid: u64, kind: WriteKind, outcome: Result<TxnReply, WriteError>)
     use pb::reply::Result as R;
     let TxnReply { applied_zxid: zxid, result, .. } = match outcome {
         Ok(reply) => reply,
-        Err(error) => return error_reply(xid, &write_error_status(&error)),
+        Err(error) => return error_reply(xid, &error.status()),
     };
     let result = match result {
         Ok(result) => result,
@@ -349,12 +349,6 @@ fn error_reply(xid: u64, status: &Status) -> pb::Reply {
 
 fn bad(message: &str) -> Status {
     error_status(ErrorCode::BadArguments, message, "", None)
-}
-
-fn write_error_status(error: &WriteError) -> Status {
-    let code =
-        if error.is_connection_loss() { ErrorCode::ConnectionLoss } else { ErrorCode::SystemError };
-    error_status(code, error.to_string(), "", None)
 }
 
 fn watch_status(error: &WatchError) -> Status {
