@@ -5,6 +5,8 @@
 //! - `bench`: the criterion benchmarks of the tree and the commit log.
 //! - `sim`: the deterministic ensemble simulation over many seeds.
 //! - `cluster`: a local ensemble of real processes (`up`, `down`, `kill`, `restart`, `status`).
+//! - `nemesis`: fault testing of a real ensemble with checked client histories; one run,
+//!   or `--matrix` for every fault × workload pair.
 //!
 //! Every command shells out to `cargo` with the workspace root as working directory,
 //! so it behaves the same from any subdirectory.
@@ -45,6 +47,24 @@ enum Cmd {
         /// Replay this one seed (what a failure prints).
         #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
+    },
+    /// Fault testing: a real ensemble under kills, pauses, partitions, slow and
+    /// broken links and damaged logs while clients record a history that is then
+    /// checked. Flags go to baton-nemesis (`--nodes 3|5 --time SECS --faults
+    /// kill,pause,partition,delay,drop,disk|all --workload register|set|lock|members
+    /// --seed S --clients N`).
+    Nemesis {
+        /// Run every fault kind alone and all together against every workload, each
+        /// for this many seconds, and print the results as a markdown table.
+        #[arg(long)]
+        matrix: Option<u64>,
+        /// Build the server with this deliberate bug (a cargo feature of
+        /// baton-server, e.g. `bug-stale-reads`) to show the nemesis catches it.
+        #[arg(long)]
+        broken: Option<String>,
+        /// Flags for baton-nemesis.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// A local ensemble of real baton-server processes on 127.0.0.1 (state and data
     /// under target/cluster/).
@@ -122,6 +142,7 @@ fn main() -> Result<()> {
                 ClusterCmd::Status => cluster::show(&root),
             }
         }
+        Cmd::Nemesis { matrix, broken, args } => nemesis(matrix, broken.as_deref(), &args),
         Cmd::Sim { seeds, seed } => {
             let (name, value) = match seed {
                 Some(seed) => ("SIM_SEED", seed),
@@ -141,6 +162,79 @@ fn main() -> Result<()> {
             cargo_with_env(&args, name, &value.to_string())
         }
     }
+}
+
+/// Builds the server (with `broken`'s feature, into its own target directory so the
+/// normal build stays correct) and baton-nemesis in release mode, then runs it.
+fn nemesis(matrix: Option<u64>, broken: Option<&str>, args: &[String]) -> Result<()> {
+    let root = workspace_root();
+    cargo(&["build", "--release", "-p", "baton-nemesis"])?;
+    let server_bin = match broken {
+        None => {
+            cargo(&["build", "--release", "-p", "baton-server"])?;
+            root.join("target/release/baton-server")
+        }
+        Some(feature) => {
+            let features = format!("baton-server/{feature}");
+            let target = root.join("target/broken");
+            let target = target.to_string_lossy();
+            let build = ["build", "--release", "-p", "baton-server", "--features", &features];
+            cargo(&[&build[..], &["--target-dir", &target]].concat())?;
+            root.join("target/broken/release/baton-server")
+        }
+    };
+    let nemesis = root.join("target/release/baton-nemesis");
+    let bin = server_bin.to_string_lossy().into_owned();
+    let runs: Vec<Vec<String>> = match matrix {
+        None => vec![args.to_vec()],
+        Some(secs) => {
+            let mut runs = Vec::new();
+            for faults in ["kill", "pause", "partition", "delay,drop", "disk", "all"] {
+                for workload in ["register", "set", "lock", "members"] {
+                    let mut run: Vec<String> = args.to_vec();
+                    run.extend(
+                        ["--faults", faults, "--workload", workload, "--time"].map(String::from),
+                    );
+                    run.push(secs.to_string());
+                    runs.push(run);
+                }
+            }
+            runs
+        }
+    };
+    let mut failed = 0;
+    let mut rows = Vec::new();
+    for run in &runs {
+        eprintln!("+ baton-nemesis {}", run.join(" "));
+        let output = Command::new(&nemesis)
+            .args(run)
+            .args(["--server-bin", &bin])
+            .current_dir(&root)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("running baton-nemesis")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        print!("{stdout}");
+        if !output.status.success() {
+            failed += 1;
+        }
+        if let Some(summary) = stdout.lines().find(|l| l.contains(" | seed ")) {
+            rows.push(format!("| {summary} | `cargo xtask nemesis {}` |", run.join(" ")));
+        }
+    }
+    if matrix.is_some() {
+        println!(
+            "\n| workload | nodes | faults | seed | time | injected | ops | anomalies | lost | crashes | stuck | digests | result | reproduce |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for row in &rows {
+            println!("{row}");
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} nemesis runs found something", runs.len());
+    }
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {

@@ -226,7 +226,11 @@ impl Session {
     }
 
     /// Sends a request and returns what its reply holds; a failed reply is its error.
-    async fn outcome(&self, op: Op, intent: WatchIntent) -> Result<Outcome, ClientError> {
+    pub(super) async fn outcome(
+        &self,
+        op: Op,
+        intent: WatchIntent,
+    ) -> Result<Outcome, ClientError> {
         let reply = self.call(op, intent).await?;
         match reply.result {
             Some(Outcome::Error(error)) => Err(self.reply_error(error)),

@@ -176,8 +176,9 @@ impl Session {
 
     /// Closes the session: the server deletes its ephemeral nodes, answers, and the state
     /// becomes Closed. If the session is not connected, or the server does not answer
-    /// within the request timeout, the session is closed here anyway (the server expires
-    /// it after its timeout) and the error says why. Closing a closed session is a no-op.
+    /// within the request timeout, or refuses (a member that cannot serve now), the
+    /// session is closed here anyway (the server expires it after its timeout) and the
+    /// error says why. Closing a closed session is a no-op.
     pub async fn close(&self) -> Result<(), ClientError> {
         match self.end_error() {
             Some(ClientError::Closed) => return Ok(()),
@@ -185,7 +186,9 @@ impl Session {
             None => {}
         }
         let result = if self.state().is_connected() {
-            self.call(pb::request::Op::Close(pb::CloseRequest {}), WatchIntent::None)
+            // A refusal (e.g. a member out of broadcast) is an error like a lost
+            // connection: the session then ends at its timeout, not now.
+            self.outcome(pb::request::Op::Close(pb::CloseRequest {}), WatchIntent::None)
                 .await
                 .map(|_| ())
         } else {

@@ -360,3 +360,30 @@ async fn sessions_and_watches_work_across_members() {
         assert!(client.exists("/eph").await.unwrap().is_none(), "member {id} still has /eph");
     }
 }
+
+/// Found by the nemesis (membership workload): a member that had lost its quorum
+/// refused a session's close, yet the client reported the close as done, so its
+/// caller believed the session's ephemerals gone while they stayed until expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_close_refused_by_a_member_without_quorum_is_an_error() {
+    let mut e = Ensemble::start(3, &[]);
+    let leader = e.wait_stable().await;
+    let member = (1..=3).find(|id| *id != leader).expect("a follower");
+    let options = SessionOptions { timeout_ms: 2_000, ..SessionOptions::default() };
+    let session = Session::connect(&[e.process(member).endpoint()], options)
+        .await
+        .expect("a session on a follower");
+    session.create("/mine", "", CreateMode::Ephemeral).await.expect("an ephemeral");
+    for other in (1..=3).filter(|id| *id != member) {
+        e.kill(other);
+    }
+    let alone = wait_until_async(Instant::now() + DEADLINE, || async {
+        status(e.process(member)).await["ensemble"]["broadcasting"] == false
+    })
+    .await;
+    assert!(alone, "member {member} still broadcasts without a quorum");
+    assert!(session.state().is_connected(), "the session stream stays up: {}", session.state());
+    let closed = session.close().await;
+    let error = closed.expect_err("a close the member refused must not be reported as done");
+    assert_eq!(error.code(), ErrorCode::ConnectionLoss, "{error}");
+}

@@ -1,0 +1,253 @@
+//! The nemesis proper: one fault at a time, held a while, healed, and the ensemble
+//! given time to recover before the next.
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use anyhow::{Result, bail};
+use tokio::time::Instant;
+
+use crate::{ensemble::Ensemble, proxy::LinkMode, rng::Rng};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// SIGKILL a member (the leader half the time), restart it after the hold.
+    Kill,
+    /// SIGSTOP a member (the leader half the time), SIGCONT after the hold.
+    Pause,
+    /// Cut peer links: isolate the leader, isolate one, split majority/minority, or a
+    /// bridge (two sides that only one member connects).
+    Partition,
+    /// Delay every peer link by 20–300 ms.
+    Delay,
+    /// Reset peer connections at random (losing what is in flight).
+    Drop,
+    /// SIGKILL a member, damage the tail of its commit log, restart it.
+    Disk,
+}
+
+pub const ALL: [Fault; 6] =
+    [Fault::Kill, Fault::Pause, Fault::Partition, Fault::Delay, Fault::Drop, Fault::Disk];
+
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Fault, String> {
+        ALL.into_iter().find(|f| f.to_string() == s).ok_or_else(|| {
+            format!("unknown fault {s:?}: expected kill, pause, partition, delay, drop or disk")
+        })
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+            Fault::Partition => "partition",
+            Fault::Delay => "delay",
+            Fault::Drop => "drop",
+            Fault::Disk => "disk",
+        })
+    }
+}
+
+/// What a nemesis run did.
+#[derive(Debug, Default)]
+pub struct Log {
+    /// One line per fault: when, what.
+    pub lines: Vec<String>,
+    pub injected: std::collections::BTreeMap<String, usize>,
+    /// Members that exited on their own (with a panic or not), and refusals to start.
+    pub crashes: Vec<String>,
+    /// Times the ensemble did not recover within the recovery bound.
+    pub stuck: Vec<String>,
+}
+
+/// How long after a heal the ensemble has to serve again.
+const RECOVERY: Duration = Duration::from_secs(30);
+
+/// Injects faults from `faults` until `until`, then heals everything and restarts
+/// whatever is down. `tick` scales the hold times.
+pub async fn run(
+    ensemble: &mut Ensemble,
+    faults: &[Fault],
+    rng: &mut Rng,
+    until: Instant,
+    tick: Duration,
+    started: std::time::Instant,
+) -> Result<Log> {
+    let mut log = Log::default();
+    let note = |log: &mut Log, line: String| {
+        let line = format!("{:>7.2}s {line}", started.elapsed().as_secs_f64());
+        tracing::info!("{line}");
+        log.lines.push(line);
+    };
+    while Instant::now() + tick * 20 < until {
+        // A quiet spell, then one fault.
+        tokio::time::sleep(tick * (5 + rng.below(10) as u32)).await;
+        let fault = *rng.pick(faults);
+        let hold = tick * (10 + rng.below(30) as u32);
+        let leader = ensemble.leader().await;
+        let ids = ensemble.ids();
+        let target = match leader {
+            Some(leader) if rng.chance(500) => leader,
+            _ => *rng.pick(&ids),
+        };
+        *log.injected.entry(fault.to_string()).or_default() += 1;
+        match fault {
+            Fault::Kill => {
+                note(&mut log, format!("kill -9 member {target} (leader {leader:?}) for {hold:?}"));
+                ensemble.kill(target);
+                tokio::time::sleep(hold).await;
+                ensemble.restart(target)?;
+            }
+            Fault::Pause => {
+                note(&mut log, format!("SIGSTOP member {target} (leader {leader:?}) for {hold:?}"));
+                ensemble.pause(target)?;
+                tokio::time::sleep(hold).await;
+                ensemble.resume(target)?;
+            }
+            Fault::Partition => {
+                let (a, b, shape) = partition(&ids, leader, rng);
+                ensemble.proxy.cut_between(&a, &b);
+                note(&mut log, format!("partition ({shape}) {a:?} | {b:?} for {hold:?}"));
+                tokio::time::sleep(hold).await;
+                ensemble.proxy.heal();
+            }
+            Fault::Delay => {
+                let delay = Duration::from_millis(20 + rng.below(280));
+                note(&mut log, format!("delay every peer link by {delay:?} for {hold:?}"));
+                ensemble.proxy.set_all(LinkMode { delay, ..LinkMode::default() });
+                tokio::time::sleep(hold).await;
+                ensemble.proxy.heal();
+            }
+            Fault::Drop => {
+                let per_mille = 5 + rng.below(45) as u32;
+                note(
+                    &mut log,
+                    format!("reset peer connections ({per_mille}‰ per chunk) for {hold:?}"),
+                );
+                ensemble.proxy.reseed(rng.next_u64());
+                ensemble
+                    .proxy
+                    .set_all(LinkMode { reset_per_mille: per_mille, ..LinkMode::default() });
+                tokio::time::sleep(hold).await;
+                ensemble.proxy.heal();
+            }
+            Fault::Disk => {
+                ensemble.kill(target);
+                let what = ensemble.damage_log(target, rng)?;
+                note(
+                    &mut log,
+                    format!("kill -9 member {target} (leader {leader:?}), {what}, restart"),
+                );
+                ensemble.restart(target)?;
+            }
+        }
+        recover(ensemble, &mut log, fault, target, &note, started).await?;
+    }
+    heal_all(ensemble)?;
+    Ok(log)
+}
+
+/// Waits for the ensemble to serve again after a fault; notes members that died on
+/// their own (restarting them) and recoveries that took too long.
+async fn recover(
+    ensemble: &mut Ensemble,
+    log: &mut Log,
+    fault: Fault,
+    target: u32,
+    note: &impl Fn(&mut Log, String),
+    started: std::time::Instant,
+) -> Result<()> {
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        for (id, status) in ensemble.exited() {
+            let panicked = ensemble.panicked(id);
+            let line = format!(
+                "member {id} exited by itself ({status}) after {fault} on member {target}{}:\n{}",
+                if panicked { ", PANICKED" } else { "" },
+                ensemble.log_tail(id, 8)
+            );
+            note(log, line.clone());
+            log.crashes.push(line);
+            ensemble.restart(id)?;
+        }
+        if ensemble.wait_settled(Duration::from_millis(500)).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let line = format!(
+                "{:.2}s: no leader served every member {RECOVERY:?} after {fault} on member {target}",
+                started.elapsed().as_secs_f64()
+            );
+            note(log, line.clone());
+            log.stuck.push(line);
+            return Ok(());
+        }
+    }
+}
+
+/// Every link healed, every member running and unpaused.
+pub fn heal_all(ensemble: &mut Ensemble) -> Result<()> {
+    ensemble.proxy.heal();
+    for id in ensemble.ids() {
+        ensemble.resume(id)?;
+        ensemble.restart(id)?;
+    }
+    Ok(())
+}
+
+/// Two sides to cut apart, and the shape's name.
+fn partition(
+    ids: &[u32],
+    leader: Option<u32>,
+    rng: &mut Rng,
+) -> (Vec<u32>, Vec<u32>, &'static str) {
+    let others = |x: &[u32]| ids.iter().copied().filter(|i| !x.contains(i)).collect::<Vec<u32>>();
+    match rng.below(4) {
+        0 if leader.is_some() => {
+            let l = leader.into_iter().collect::<Vec<_>>();
+            let rest = others(&l);
+            (l, rest, "isolate the leader")
+        }
+        1 => {
+            let one = vec![*rng.pick(ids)];
+            let rest = others(&one);
+            (one, rest, "isolate one")
+        }
+        2 if ids.len() >= 3 => {
+            // Two sides, each short of a majority apart from the bridge in between.
+            let bridge = leader.unwrap_or_else(|| *rng.pick(ids));
+            let rest = others(&[bridge]);
+            let (a, b) = rest.split_at(rest.len() / 2);
+            (a.to_vec(), b.to_vec(), "bridge")
+        }
+        _ => {
+            let mut shuffled = ids.to_vec();
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let minority = shuffled.split_off(ids.len().div_ceil(2));
+            (shuffled, minority, "majority | minority")
+        }
+    }
+}
+
+/// Parses `kill,pause,...` (or `all`).
+pub fn parse_list(s: &str) -> Result<Vec<Fault>> {
+    if s == "all" {
+        return Ok(ALL.to_vec());
+    }
+    let mut faults = Vec::new();
+    for name in s.split(',').filter(|n| !n.is_empty()) {
+        match name.parse() {
+            Ok(fault) => faults.push(fault),
+            Err(error) => bail!("{error}"),
+        }
+    }
+    if faults.is_empty() {
+        bail!("no faults named");
+    }
+    Ok(faults)
+}

@@ -1,0 +1,92 @@
+//! `baton-nemesis`: one fault-testing run against a real ensemble (see the library
+//! docs). Prints the fault log and a one-line summary; exits 1 if the run found
+//! anything wrong.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Result;
+use baton_nemesis::{Options, faults, run, workload};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton-nemesis",
+    about = "Fault-test a real Baton ensemble and check the clients' history"
+)]
+struct Args {
+    /// Members in the ensemble.
+    #[arg(long, default_value_t = 3)]
+    nodes: u32,
+    /// Seconds of client traffic under faults.
+    #[arg(long, default_value_t = 60)]
+    time: u64,
+    /// Faults to inject: kill, pause, partition, delay, drop, disk (comma-separated), or all.
+    #[arg(long, default_value = "kill,pause,partition,disk")]
+    faults: String,
+    /// The workload: register, set, lock or members.
+    #[arg(long, default_value = "register")]
+    workload: String,
+    /// Seed of every random choice (faults, targets, client operations).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 6)]
+    clients: usize,
+    /// The members' --tick-ms.
+    #[arg(long, default_value_t = 100)]
+    tick_ms: u64,
+    /// The baton-server binary (default: the one beside this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Where member data and logs go (default: target/nemesis/<workload>-<seed>).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "baton_nemesis=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let exe = std::env::current_exe()?;
+    let beside = exe.parent().map(|dir| dir.join("baton-server")).unwrap_or_default();
+    let dir = args.dir.unwrap_or_else(|| {
+        let target = exe.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+        target.join("nemesis").join(format!("{}-{}", args.workload, args.seed))
+    });
+    if !workload::NAMES.contains(&args.workload.as_str()) {
+        anyhow::bail!(
+            "unknown workload {:?}: expected one of {:?}",
+            args.workload,
+            workload::NAMES
+        );
+    }
+    let options = Options {
+        nodes: args.nodes,
+        time: Duration::from_secs(args.time),
+        faults: faults::parse_list(&args.faults)?,
+        workload: args.workload,
+        seed: args.seed,
+        clients: args.clients,
+        tick_ms: args.tick_ms,
+        server_bin: args.server_bin.unwrap_or(beside),
+        dir,
+        server_args: Vec::new(),
+    };
+    let report = run(options).await?;
+    for anomaly in &report.verdict.anomalies {
+        println!("ANOMALY: {anomaly}");
+    }
+    println!("digests: {:?}", report.digests);
+    println!("{}", report.summary());
+    println!("data and member logs: {}", report.options.dir.display());
+    if !report.passed() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
