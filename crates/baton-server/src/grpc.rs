@@ -108,7 +108,7 @@ impl BatonService {
         read: impl FnOnce(&DataTree) -> Result<T, ZnodeError>,
     ) -> Result<(T, u64), Status> {
         Metrics::add(&self.shared.metrics.reads_total, 1);
-        if !self.shared.serving() {
+        if !self.shared.serves_reads() {
             // A member out of broadcast may be arbitrarily stale: send the client
             // elsewhere rather than answer from it.
             let message = "not serving: this member is not in broadcast; try another";

@@ -123,6 +123,13 @@ impl Shared {
         self.serving.load(Ordering::Acquire)
     }
 
+    /// True when reads may be answered from this member's tree: only while it serves
+    /// (a member out of broadcast may be arbitrarily stale). The `bug-stale-reads`
+    /// build answers them always, to show the nemesis catches that.
+    pub(crate) fn serves_reads(&self) -> bool {
+        self.serving() || cfg!(feature = "bug-stale-reads")
+    }
+
     pub(crate) fn set_serving(&self, serving: bool) {
         self.serving.store(serving, Ordering::Release);
     }

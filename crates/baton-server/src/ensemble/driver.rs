@@ -32,7 +32,7 @@ use baton_quorum::{
     QuorumError, Zxid,
     zab::{Entry, Envelope, LogView, Node, Ready, Role},
 };
-use baton_znode::{DataTree, OpResult, Txn, TxnError, decode_txn, encode_txn};
+use baton_znode::{DataTree, OpResult, Txn, TxnError, TxnOp, decode_txn, encode_txn};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -85,6 +85,9 @@ struct Book {
     /// (role, broadcasting) after the last round.
     was: Option<(Role, bool)>,
     last_time_ms: i64,
+    /// A proposal of this round, not yet sent: a sync that arrived before it is sent
+    /// is answered once it commits (see [`EnsembleDriver::take_write`]).
+    barrier: Option<u64>,
 }
 
 impl EnsembleDriver {
@@ -141,25 +144,39 @@ impl EnsembleDriver {
     /// A client write (local, or forwarded to this leader).
     fn take_write(&mut self, book: &mut Book, write: Write) {
         let status = self.node.status();
+        let write = match write {
+            Write::Sync { reply } if cfg!(feature = "bug-stale-reads") => {
+                // The deliberate bug: answered from this member's own state.
+                self.wait_for(book, status.applied.as_u64(), Pending::Sync(reply));
+                return;
+            }
+            write => write,
+        };
         match (status.role, status.broadcasting, write) {
             (Role::Leading, true, Write::Txn { session, op, reply }) => {
-                let time_ms = now_ms(book);
-                let proposed = self.node.propose_with(|zxid| {
-                    let txn = Txn { zxid: zxid.as_u64(), time_ms, session, op };
-                    Bytes::from(encode_txn(&txn))
-                });
-                match proposed {
-                    Ok(zxid) => {
-                        book.waiting.entry(zxid.as_u64()).or_default().push(Pending::Txn(reply))
-                    }
+                match self.propose(book, session, op) {
+                    Ok(zxid) => book.waiting.entry(zxid).or_default().push(Pending::Txn(reply)),
                     Err(error) => {
-                        let _ = reply.send(Err(quorum_write_error(&error)));
+                        let _ = reply.send(Err(error));
                     }
                 }
             }
             (Role::Leading, true, Write::Sync { reply }) => {
-                let target = self.node.last_appended().as_u64();
-                self.wait_for(book, target, Pending::Sync(reply));
+                // A leader may have been deposed without knowing it yet (paused, cut
+                // off): its own state is then stale. So a sync waits for a proposal
+                // sent after it arrived to commit — a quorum of this epoch
+                // acknowledging it proves no later leader had committed anything
+                // before — sharing one with the round's other writes, or a no-op.
+                let barrier = match book.barrier {
+                    Some(zxid) => Ok(zxid),
+                    None => self.propose(book, 0, TxnOp::Multi(Vec::new())),
+                };
+                match barrier {
+                    Ok(zxid) => self.wait_for(book, zxid, Pending::Sync(reply)),
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
             }
             (Role::Following { leader }, true, write) => {
                 let Some(forwarder) = book.forwarder.as_ref().filter(|f| f.leader == leader) else {
@@ -188,6 +205,18 @@ impl EnsembleDriver {
                 write.fail(WriteError::NotServing(why));
             }
         }
+    }
+
+    /// Proposes a txn (this member leads and broadcasts); it is this round's barrier.
+    fn propose(&mut self, book: &mut Book, session: u64, op: TxnOp) -> Result<u64, WriteError> {
+        let time_ms = now_ms(book);
+        let proposed = self.node.propose_with(|zxid| {
+            let txn = Txn { zxid: zxid.as_u64(), time_ms, session, op };
+            Bytes::from(encode_txn(&txn))
+        });
+        let zxid = proposed.map_err(|error| quorum_write_error(&error))?.as_u64();
+        book.barrier = Some(zxid);
+        Ok(zxid)
     }
 
     /// Answers `pending` once this member has applied `zxid` (at once if it has).
@@ -227,6 +256,8 @@ impl EnsembleDriver {
             let durable = self.cache.last_logged();
             self.node.advance(durable);
         }
+        // The round's proposals are sent: a sync arriving from now on needs a new one.
+        book.barrier = None;
         self.on_role(book, forwarded);
         Ok(())
     }

@@ -217,7 +217,7 @@ fn read(
 ) {
     Metrics::add(&shared.metrics.reads_total, 1);
     let send = |reply: pb::Reply| pb::SessionResponse { kind: Some(Kind::Reply(reply)) };
-    if !shared.serving() {
+    if !shared.serves_reads() {
         let message = "not serving: this member is not in broadcast; try another";
         let status = error_status(ErrorCode::ConnectionLoss, message, "", None);
         permit.send(Ok(send(error_reply(xid, &status))));
