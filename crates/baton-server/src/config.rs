@@ -98,6 +98,11 @@ pub struct Config {
     /// entry by entry (DIFF); a follower further behind gets a snapshot (SNAP).
     #[arg(long, env = "BATON_DIFF_ENTRIES_MAX", default_value_t = 10_000)]
     pub diff_entries_max: usize,
+
+    /// Free bytes the data directory's file system must keep: below this, writes are
+    /// refused ("disk full", SYSTEM_ERROR) until space is freed; 0 turns it off.
+    #[arg(long, env = "BATON_DISK_RESERVE_BYTES", default_value_t = 64 << 20)]
+    pub disk_reserve_bytes: u64,
 }
 
 /// One member of the ensemble: its id and its peer address (`host:port`, a DNS

@@ -42,6 +42,7 @@
 mod admin;
 mod clock;
 mod config;
+mod disk;
 mod driver;
 mod ensemble;
 mod error;

@@ -103,15 +103,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let server_id = u8::try_from(config.id)
         .map_err(|_| ServerError::Config(format!("--id {} is not in 1..=255", config.id)))?;
-    let shared = Arc::new(Shared::new(
-        tree,
-        config.limits(),
-        config.data_dir.clone(),
-        addresses.client_addr,
-        epoch,
-        config.tick_ms,
-        server_id,
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            tree,
+            config.limits(),
+            config.data_dir.clone(),
+            addresses.client_addr,
+            epoch,
+            config.tick_ms,
+            server_id,
+        )
+        .with_disk_reserve(config.disk_reserve_bytes),
+    );
     let (storage, storage_thread) =
         Storage::spawn(store).map_err(|error| task_failed("storage thread", &error))?;
 

@@ -12,7 +12,7 @@ use std::{
 
 use baton_znode::{DataTree, Limits};
 
-use crate::{metrics::Metrics, session::SessionHub};
+use crate::{disk::DiskGuard, metrics::Metrics, session::SessionHub};
 
 /// This server's place in its ensemble, as `/status` reports it (the ensemble
 /// driver updates it after every step; a standalone server is always "standalone").
@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     /// This server's id (the top byte of the session ids it hands out).
     pub(crate) server_id: u8,
     membership: Mutex<Membership>,
+    /// Free space on the data directory against `--disk-reserve-bytes`.
+    pub(crate) disk: DiskGuard,
 }
 
 /// The tree cannot be read: the driver panicked while applying (a bug), and the
@@ -78,11 +80,18 @@ impl Shared {
             tree: RwLock::new(tree),
             metrics: Metrics::default(),
             limits,
+            disk: DiskGuard::new(data_dir.clone(), 0),
             data_dir,
             client_addr,
             epoch: AtomicU32::new(epoch),
             serving: AtomicBool::new(false),
         }
+    }
+
+    /// Refuse writes while less than `reserve` bytes are free for the data directory.
+    pub(crate) fn with_disk_reserve(mut self, reserve: u64) -> Shared {
+        self.disk = DiskGuard::new(self.data_dir.clone(), reserve);
+        self
     }
 
     pub(crate) fn read_tree(&self) -> Result<RwLockReadGuard<'_, DataTree>, TreePoisoned> {

@@ -94,12 +94,38 @@ impl ServerProcess {
         data_dir: &Path,
         extra_args: &[&str],
     ) -> Result<ServerProcess, (String, PathBuf)> {
+        ServerProcess::try_start_wrapped(data_dir, extra_args, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with the server's command line appended to
+    /// `wrapper` (e.g. a shell that prepares a file system and `exec`s it, so the
+    /// pid stays the server's).
+    pub fn start_wrapped(data_dir: &Path, extra_args: &[&str], wrapper: &[&str]) -> ServerProcess {
+        match ServerProcess::try_start_wrapped(data_dir, extra_args, wrapper) {
+            Ok(server) => server,
+            Err((error, log)) => panic!("baton-server did not start: {error}\n{}", read_log(&log)),
+        }
+    }
+
+    fn try_start_wrapped(
+        data_dir: &Path,
+        extra_args: &[&str],
+        wrapper: &[&str],
+    ) -> Result<ServerProcess, (String, PathBuf)> {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let log_dir = data_dir.parent().unwrap_or(data_dir);
         let log = log_dir.join(format!("baton-server-{}-{n}.log", std::process::id()));
         let stderr = File::create(&log).expect("create the server log file");
-        let mut child = Command::new(server_bin())
+        let mut command = match wrapper.split_first() {
+            None => Command::new(server_bin()),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server_bin());
+                command
+            }
+        };
+        let mut child = command
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--client-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])

@@ -48,6 +48,10 @@ pub(crate) enum WriteError {
     /// or may not have been committed.
     #[error("connection to the leader lost; the write may or may not have happened: {0}")]
     Unknown(String),
+    /// Free space on this member's data directory is below the reserve: the write
+    /// was not taken.
+    #[error("{0}")]
+    DiskFull(String),
 }
 
 impl WriteError {
@@ -96,8 +100,7 @@ impl WriteQueue {
     /// Queues a txn and waits for its outcome. A full queue fails at once rather
     /// than letting callers pile up without bound.
     pub(crate) async fn submit(&self, session: u64, op: TxnOp) -> Result<TxnReply, WriteError> {
-        let (reply, outcome) = oneshot::channel();
-        self.enqueue(Write::Txn { session, op, reply })?;
+        let outcome = self.queue(session, op)?;
         outcome.await.unwrap_or(Err(WriteError::ShuttingDown))
     }
 
@@ -108,6 +111,10 @@ impl WriteQueue {
         session: u64,
         op: TxnOp,
     ) -> Result<oneshot::Receiver<Result<TxnReply, WriteError>>, WriteError> {
+        if !matches!(op, TxnOp::CloseSession { .. }) {
+            // A close frees what a session holds: it goes through.
+            self.shared.disk.check()?;
+        }
         let (reply, outcome) = oneshot::channel();
         self.enqueue(Write::Txn { session, op, reply })?;
         Ok(outcome)

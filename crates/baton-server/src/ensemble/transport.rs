@@ -241,6 +241,7 @@ fn forward_error(error: &WriteError) -> ForwardError {
     match error {
         WriteError::QueueFull(_) => ForwardError::QueueFull,
         WriteError::NotServing(_) => ForwardError::NotLeader,
+        WriteError::DiskFull(_) => ForwardError::DiskFull,
         WriteError::ShuttingDown | WriteError::Storage(_) | WriteError::Unknown(_) => {
             ForwardError::Unknown
         }
@@ -373,6 +374,9 @@ async fn forward_loop(
                         "member {leader} is not the leader in broadcast"
                     ))),
                     ForwardError::QueueFull => waiting.fail(WriteError::QueueFull(0)),
+                    ForwardError::DiskFull => waiting.fail(WriteError::DiskFull(format!(
+                        "disk full on the leader (member {leader}): the write was not taken"
+                    ))),
                     ForwardError::BadRequest => {
                         waiting.fail(lost("the leader could not decode the write".into()));
                     }

@@ -3,6 +3,7 @@
 
 mod api;
 mod bad_input;
+mod disk_full;
 mod durability;
 mod ensemble;
 mod health;
