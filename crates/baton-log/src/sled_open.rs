@@ -39,6 +39,7 @@ pub(crate) fn sync_new_dir(dir: &Path, fsync: bool) -> Result<(), LogError> {
 pub(crate) fn open_sled(dir: &Path, lock_wait: Duration) -> Result<sled::Db, LogError> {
     let deadline = Instant::now() + lock_wait;
     let mut retry_in = Duration::from_millis(1);
+    let mut snapshots_discarded = false;
     loop {
         match open_sled_once(dir) {
             Err(LogError::Open { source: sled::Error::Io(error), .. }) if is_lock_busy(&error) => {
@@ -48,9 +49,38 @@ pub(crate) fn open_sled(dir: &Path, lock_wait: Duration) -> Result<sled::Db, Log
                 std::thread::sleep(retry_in);
                 retry_in = (retry_in * 2).min(Duration::from_millis(LOCK_RETRY_MS_MAX));
             }
+            Err(LogError::Open { source: sled::Error::Corruption { .. }, .. })
+                if !snapshots_discarded && discard_sled_snapshots(dir)? > 0 =>
+            {
+                snapshots_discarded = true;
+            }
             other => return other,
         }
     }
+}
+
+/// Removes sled's `snap.*` files, returning how many there were.
+///
+/// A snap file is only sled's index of its own log, rebuilt from `db` when missing.
+/// When the end of `db` was lost (a torn or damaged tail), the index can point past
+/// it and sled refuses to open with `Corruption`; without the index it recovers the
+/// log's valid prefix like any torn tail, which the member then completes from its
+/// leader.
+fn discard_sled_snapshots(dir: &Path) -> Result<usize, LogError> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("snap.")) {
+            tracing::warn!(
+                file = %path.display(),
+                "sled refused its data with this index file; removing it so sled rebuilds \
+                 the index from its log"
+            );
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// sled reports a held lock only as an `io::ErrorKind::Other` with this text.

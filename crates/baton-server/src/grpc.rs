@@ -199,6 +199,7 @@ impl Baton for BatonService {
     ) -> Result<Response<pb::ChildrenResponse>, Status> {
         let path = request.into_inner().path;
         let ((children, stat), zxid) = self.read(|tree| tree.children(&path))?;
+        listing_fits(&path, &children)?;
         let stat = Some(convert::stat_to_pb(&stat));
         Ok(Response::new(pb::ChildrenResponse { header: header(zxid), children, stat }))
     }
@@ -237,4 +238,24 @@ impl Baton for BatonService {
         let zxid = self.writes.sync().await.map_err(|e| e.status())?;
         Ok(Response::new(pb::SyncResponse { header: header(zxid), path }))
     }
+}
+
+/// The most bytes of child names one listing may carry: what a gRPC client takes in
+/// one message by default (4 MiB), less room for the rest of the reply.
+pub(crate) const LISTING_BYTES_MAX: usize = (4 << 20) - (64 << 10);
+
+/// Refuses a listing too large for one reply, naming the node and the sizes, rather
+/// than sending a message the client would drop.
+pub(crate) fn listing_fits(path: &str, names: &[String]) -> Result<(), Status> {
+    // Each name costs its bytes plus a tag and a length on the wire.
+    let bytes: usize = names.iter().map(|name| name.len() + 3).sum();
+    if bytes <= LISTING_BYTES_MAX {
+        return Ok(());
+    }
+    let message = format!(
+        "the children of {path} ({} names, {bytes} bytes) exceed the {LISTING_BYTES_MAX} bytes \
+         one reply may carry; spread them under more parents",
+        names.len()
+    );
+    Err(error_status(ErrorCode::BadArguments, message, path, None))
 }

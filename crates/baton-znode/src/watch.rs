@@ -531,6 +531,27 @@ mod tests {
         assert!(reg.is_empty() && reg.by_path.is_empty());
     }
 
+    #[test]
+    fn a_million_watches_at_the_per_session_limit_fire_and_go_with_their_sessions() {
+        // Ten sessions each at the default limit of 100,000: a million watches.
+        let mut reg = WatchRegistry::default();
+        let per = WatchLimits::default().watches_per_watcher_max;
+        for watcher in 1..=10 {
+            for n in 0..per {
+                reg.add(watcher, &format!("/w/{n}"), WatchKind::Data).unwrap();
+            }
+            let over = reg.add(watcher, "/one-more", WatchKind::Data);
+            assert_eq!(over, Err(WatchError::TooManyWatches { watcher, max: per }));
+        }
+        assert_eq!(reg.len(), 10 * per);
+        let events = reg.trigger(&[change("/w/7", ChangeKind::NodeDataChanged)], 9);
+        assert_eq!(events.len(), 10, "one event per session watching /w/7");
+        for watcher in 1..=10 {
+            reg.remove_watcher(watcher);
+        }
+        assert!(reg.is_empty() && reg.by_path.is_empty(), "closed sessions leave no watch");
+    }
+
     fn apply(tree: &mut DataTree, op: TxnOp) -> u64 {
         let zxid = tree.last_zxid() + 1;
         tree.apply(&Txn { zxid, time_ms: 1_000, session: 0, op }).unwrap();

@@ -269,6 +269,7 @@ fn read_op(
         }
         Op::Children(children) => {
             let (names, stat) = tree.children(&children.path).map_err(znode)?;
+            crate::grpc::listing_fits(&children.path, &names)?;
             set_watch(&children.path, WatchKind::Child)?;
             let stat = Some(convert::stat_to_pb(&stat));
             Ok(R::Children(pb::ChildrenResponse { header: header(zxid), children: names, stat }))

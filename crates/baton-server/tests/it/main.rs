@@ -7,6 +7,7 @@ mod disk_full;
 mod durability;
 mod ensemble;
 mod health;
+mod limits;
 mod lock;
 mod reaper;
 mod sessions;
