@@ -153,7 +153,15 @@ pub async fn run(options: Options) -> Result<Report> {
     }
     tokio::time::sleep(tick * 20).await;
     ctx.stop.store(true, Ordering::Relaxed);
-    let verdict = running.finish(&ctx).await?;
+    // Final reads that cannot be done (a member that never serves again) are a finding
+    // of the run, not a failure of the harness.
+    let verdict = match running.finish(&ctx).await {
+        Ok(verdict) => verdict,
+        Err(error) => {
+            log.stuck.push(format!("final reads: {error:#}"));
+            Verdict::default()
+        }
+    };
     let (converged, digests) = match recovered {
         Ok(_) => match ensemble.wait_converged(Duration::from_secs(60)).await {
             Ok(statuses) => (true, statuses.into_iter().map(|s| (s.last_zxid, s.digest)).collect()),

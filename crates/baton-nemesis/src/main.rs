@@ -82,6 +82,9 @@ async fn main() -> Result<()> {
     for anomaly in &report.verdict.anomalies {
         println!("ANOMALY: {anomaly}");
     }
+    for line in report.faults.crashes.iter().chain(&report.faults.stuck) {
+        println!("PROBLEM: {line}");
+    }
     println!("digests: {:?}", report.digests);
     println!("{}", report.summary());
     println!("data and member logs: {}", report.options.dir.display());

@@ -42,3 +42,40 @@ async fn every_workload_survives_every_fault_kind() {
     }
     assert!(failed.is_empty(), "nemesis runs found problems:\n{}", failed.join("\n"));
 }
+
+/// Found by the nemesis (connection resets on peer links): a follower whose stream of
+/// forwarded writes to the leader broke stayed in broadcast but refused every write
+/// ("cannot reach leader") until its role changed — for good, on a quiet ensemble.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_reopens_its_broken_link_to_the_leader() {
+    use baton_client::{Client, CreateMode};
+    use baton_nemesis::{ensemble::Ensemble, proxy::LinkMode};
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let args = vec!["--tick-ms".to_owned(), "100".to_owned()];
+    let ensemble = Ensemble::start(dir.path(), baton_server::testing::server_bin(), 3, args, 1)
+        .await
+        .expect("an ensemble");
+    let leader = ensemble.wait_settled(Duration::from_secs(30)).await.expect("a leader");
+    let follower = ensemble.ids().into_iter().find(|id| *id != leader).expect("a follower");
+    let client = Client::connect(&[ensemble.member(follower).endpoint()]).await.expect("a client");
+    client.create("/before", "", CreateMode::Persistent).await.expect("a forwarded write");
+
+    // Cut follower → leader for less than the sync limit (5 ticks): the follower keeps
+    // hearing its leader and stays in broadcast, but its forward stream is closed.
+    let cut = LinkMode { cut: true, ..LinkMode::default() };
+    ensemble.proxy.set(follower, leader, cut);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ensemble.proxy.heal();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    while tokio::time::Instant::now() < deadline {
+        match client.create("/after", "", CreateMode::Persistent).await {
+            Ok(_) => return,
+            Err(error) => last = Some(error),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("writes through member {follower} still refused 10 s after the link healed: {last:?}");
+}

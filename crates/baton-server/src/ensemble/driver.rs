@@ -103,6 +103,7 @@ impl EnsembleDriver {
             tokio::select! {
                 _ = ticker.tick() => {
                     self.node.tick(&self.cache);
+                    self.renew_forwarder(&mut book, &forwarded_tx);
                     self.report_touches(&book);
                 }
                 received = self.inbound.recv_many(&mut messages, INBOUND_PER_ROUND_MAX) => {
@@ -226,6 +227,25 @@ impl EnsembleDriver {
             answer(book, zxid, pending, applied);
         } else {
             book.waiting.entry(zxid).or_default().push(pending);
+        }
+    }
+
+    /// A stream of forwarded writes to `leader`.
+    fn forwarder_to(&self, leader: u64, forwarded: &mpsc::Sender<Forwarded>) -> Option<Forwarder> {
+        let addr = self.peers.iter().find(|(id, _)| *id == leader).map(|(_, a)| a.clone())?;
+        Some(Forwarder::start(leader, &addr, forwarded.clone(), self.forward_queue_max))
+    }
+
+    /// A follower in broadcast whose stream to the leader broke (or never opened)
+    /// opens a new one, at most once a tick. Without this it would stay in broadcast
+    /// and refuse every write until its role changed.
+    fn renew_forwarder(&self, book: &mut Book, forwarded: &mpsc::Sender<Forwarded>) {
+        let status = self.node.status();
+        if let (Role::Following { leader }, true) = (status.role, status.broadcasting)
+            && book.forwarder.as_ref().is_none_or(Forwarder::is_closed)
+        {
+            tracing::info!(leader, "reopening the stream of forwarded writes to the leader");
+            book.forwarder = self.forwarder_to(leader, forwarded);
         }
     }
 
@@ -395,15 +415,7 @@ impl EnsembleDriver {
         self.shared.set_serving(status.broadcasting);
         match now {
             (Role::Following { leader }, true) => {
-                let addr = self.peers.iter().find(|(id, _)| *id == leader).map(|(_, a)| a.clone());
-                if let Some(addr) = addr {
-                    book.forwarder = Some(Forwarder::start(
-                        leader,
-                        &addr,
-                        forwarded.clone(),
-                        self.forward_queue_max,
-                    ));
-                }
+                book.forwarder = self.forwarder_to(leader, forwarded);
             }
             (Role::Leading, true) => {
                 // A new leader gives every session a full timeout from now, as

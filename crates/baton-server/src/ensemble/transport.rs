@@ -297,13 +297,23 @@ impl Forwarder {
         Forwarder { leader, requests }
     }
 
+    /// True once the stream to the leader is gone (it could not be opened, or broke):
+    /// the driver then starts a new forwarder.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
+
     /// Sends a request; on a full or closed stream the pending request fails at once.
     pub(crate) fn send(&self, kind: Kind, pending: Option<Pending>) {
         let request = ForwardRequest { id: 0, kind: Some(kind) };
         if let Err(error) = self.requests.try_send((request, pending)) {
+            let why = match &error {
+                mpsc::error::TrySendError::Full(_) => "the link to the leader is saturated",
+                mpsc::error::TrySendError::Closed(_) => "the link to the leader is being reopened",
+            };
             let (_, pending) = error.into_inner();
             if let Some(pending) = pending {
-                pending.fail(WriteError::NotServing("the link to the leader is saturated".into()));
+                pending.fail(WriteError::NotServing(why.into()));
             }
         }
     }
@@ -339,12 +349,8 @@ async fn forward_loop(
                     waiting.fail(WriteError::NotServing(format!("cannot reach leader {leader}")));
                 }
             }
-            // Later requests fail as they come, until the driver starts a new forwarder.
-            while let Some((_, waiting)) = requests.recv().await {
-                if let Some(waiting) = waiting {
-                    waiting.fail(WriteError::NotServing(format!("cannot reach leader {leader}")));
-                }
-            }
+            // Dropping the receiver marks this forwarder closed: the driver starts a
+            // new one on its next tick.
             return;
         }
     };
