@@ -51,10 +51,6 @@ impl Member {
         self.child.is_some()
     }
 
-    pub fn paused(&self) -> bool {
-        self.paused
-    }
-
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client)
     }

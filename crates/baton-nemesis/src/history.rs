@@ -46,13 +46,6 @@ impl<R> Outcome<R> {
         }
     }
 
-    pub fn ok(&self) -> Option<&R> {
-        match self {
-            Outcome::Ok(value) => Some(value),
-            _ => None,
-        }
-    }
-
     pub fn is_info(&self) -> bool {
         matches!(self, Outcome::Info(_))
     }

@@ -15,7 +15,7 @@ use baton_client::{CheckOp, MultiOp, OpResult, SetDataOp, recipes::Lock as LockR
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, ROOT, ensure, join, session_on, settle};
+use super::{Ctx, create_all, join, session_on, settle};
 use crate::{
     history::{Event, History, Outcome, Verdict},
     rng::Rng,
@@ -58,12 +58,8 @@ pub struct Lock {
 impl Lock {
     pub async fn start(ctx: &Arc<Ctx>, clients: usize, rng: &mut Rng) -> Result<Lock> {
         let history = Arc::new(History::new(ctx.clock));
-        let (setup, _) = ctx.session(0).await.ok_or_else(|| anyhow::anyhow!("stopped"))?;
-        ensure(&setup, ROOT, b"").await?;
-        ensure(&setup, DIR, b"").await?;
-        ensure(&setup, LOCK, b"").await?;
-        ensure(&setup, COUNTER, b"0").await?;
-        let _ = setup.close().await;
+        let nodes = [(DIR, &b""[..]), (LOCK, b""), (COUNTER, b"0")];
+        create_all(ctx, &nodes.map(|(path, data)| (path.to_owned(), data))).await?;
         let workers = (0..clients)
             .map(|worker| tokio::spawn(client(ctx.clone(), history.clone(), worker, rng.fork())))
             .collect();

@@ -77,8 +77,20 @@ impl Ctx {
     }
 }
 
-/// Creates `path` (persistent, empty) unless it exists, retrying lost connections.
-pub async fn ensure(session: &Session, path: &str, data: &[u8]) -> Result<()> {
+/// Creates [`ROOT`] and then each of `nodes` (path, initial data), each unless it
+/// exists, in one session.
+pub async fn create_all(ctx: &Ctx, nodes: &[(String, &[u8])]) -> Result<()> {
+    let (setup, _) = ctx.session(0).await.ok_or_else(|| anyhow::anyhow!("stopped"))?;
+    ensure(&setup, ROOT, b"").await?;
+    for (path, data) in nodes {
+        ensure(&setup, path, data).await?;
+    }
+    let _ = setup.close().await;
+    Ok(())
+}
+
+/// Creates `path` (persistent, with `data`) unless it exists, retrying lost connections.
+async fn ensure(session: &Session, path: &str, data: &[u8]) -> Result<()> {
     for _ in 0..50 {
         let created =
             session.create(path, Bytes::copy_from_slice(data), CreateMode::Persistent).await;

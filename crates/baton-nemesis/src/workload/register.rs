@@ -16,7 +16,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, ROOT, ensure, join, session_on, settle};
+use super::{Ctx, create_all, join, session_on, settle};
 use crate::{
     history::{Event, History, Outcome, Verdict},
     rng::Rng,
@@ -54,13 +54,9 @@ pub struct Register {
 impl Register {
     pub async fn start(ctx: &Arc<Ctx>, clients: usize, rng: &mut Rng) -> Result<Register> {
         let history = Arc::new(History::new(ctx.clock));
-        let (setup, _) = ctx.session(0).await.ok_or_else(|| anyhow::anyhow!("stopped"))?;
-        ensure(&setup, ROOT, b"").await?;
-        ensure(&setup, DIR, b"").await?;
-        for key in 0..KEYS {
-            ensure(&setup, &path(key), INITIAL.as_bytes()).await?;
-        }
-        let _ = setup.close().await;
+        let mut nodes = vec![(DIR.to_owned(), &b""[..])];
+        nodes.extend((0..KEYS).map(|key| (path(key), INITIAL.as_bytes())));
+        create_all(ctx, &nodes).await?;
         let workers = (0..clients)
             .map(|worker| tokio::spawn(client(ctx.clone(), history.clone(), worker, rng.fork())))
             .collect();

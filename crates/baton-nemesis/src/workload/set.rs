@@ -16,7 +16,7 @@ use baton_client::CreateMode;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, ROOT, ensure, join, session_on, settle};
+use super::{Ctx, create_all, join, session_on, settle};
 use crate::{
     history::{Event, History, Outcome, Verdict},
     rng::Rng,
@@ -46,10 +46,7 @@ pub struct Set {
 impl Set {
     pub async fn start(ctx: &Arc<Ctx>, clients: usize, rng: &mut Rng) -> Result<Set> {
         let history = Arc::new(History::new(ctx.clock));
-        let (setup, _) = ctx.session(0).await.ok_or_else(|| anyhow::anyhow!("stopped"))?;
-        ensure(&setup, ROOT, b"").await?;
-        ensure(&setup, DIR, b"").await?;
-        let _ = setup.close().await;
+        create_all(ctx, &[(DIR.to_owned(), b"")]).await?;
         let workers = (0..clients)
             .map(|worker| tokio::spawn(client(ctx.clone(), history.clone(), worker, rng.fork())))
             .collect();

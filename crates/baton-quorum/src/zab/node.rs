@@ -179,11 +179,6 @@ impl Node {
         self.emit(None);
     }
 
-    /// The last entry appended (proposed or received), durable or about to be.
-    pub fn last_appended(&self) -> Zxid {
-        self.last_appended
-    }
-
     pub fn status(&self) -> NodeStatus {
         let (role, broadcasting) = match &self.state {
             State::Looking(_) => (Role::Looking, false),
