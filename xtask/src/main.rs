@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - `ci`: what `.ci/run` does (format check, clippy, the test suite).
-//! - `bench`: the criterion benchmarks of the tree and the commit log.
+//! - `bench`: Baton, ZooKeeper and etcd side by side under the same load (baton-bench);
+//!   `--quick` is the short Baton-only run CI does; `--micro` runs the criterion
+//!   benchmarks of the tree and the commit log instead.
 //! - `sim`: the deterministic ensemble simulation over many seeds.
 //! - `cluster`: a local ensemble of real processes (`up`, `down`, `kill`, `restart`, `status`).
 //! - `nemesis`: fault testing of a real ensemble with checked client histories; one run,
@@ -30,13 +32,21 @@ struct Cli {
 enum Cmd {
     /// Format check, clippy with warnings denied, and the whole test suite.
     Ci,
-    /// Criterion benchmarks: tree apply throughput and commit-log append+flush.
+    /// Baton, ZooKeeper and etcd as 3-member ensembles under the same workloads, one
+    /// table with ratios (baton-bench; peers it cannot start are skipped). Flags after
+    /// `--` go to baton-bench (`--systems`, `--secs`, `--znodes`, `--watchers`, ...).
     Bench {
-        /// A short run (criterion's --quick): checks the benches work end to end.
+        /// The short run: Baton alone, every workload briefly (what CI runs). With
+        /// --micro: criterion's --quick.
         #[arg(long)]
         quick: bool,
-        /// Only benchmarks whose name contains this.
-        filter: Option<String>,
+        /// The criterion benchmarks (tree apply, commit-log append+flush) instead.
+        #[arg(long)]
+        micro: bool,
+        /// With --micro: only benchmarks whose name contains this. Otherwise: flags
+        /// for baton-bench.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// The deterministic ensemble simulation (3 and 5 members, every fault kind) in
     /// release mode: seeds 1..=N, or one seed to replay a failure.
@@ -110,9 +120,24 @@ fn main() -> Result<()> {
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
             cargo(&["test", "--workspace"])
         }
-        Cmd::Bench { quick, filter } => {
+        Cmd::Bench { quick, micro: false, args } => {
+            let root = workspace_root();
+            cargo(&["build", "--release", "-p", "baton-server", "-p", "baton-bench"])?;
+            let mut command = Command::new(root.join("target/release/baton-bench"));
+            command.arg("--server-bin").arg(root.join("target/release/baton-server"));
+            if quick {
+                command.arg("--quick");
+            }
+            let status =
+                command.args(&args).current_dir(&root).status().context("running baton-bench")?;
+            if !status.success() {
+                bail!("baton-bench failed: {status}");
+            }
+            Ok(())
+        }
+        Cmd::Bench { quick, micro: true, args } => {
             // Only the criterion targets: libtest's harness (lib, tests) knows no --quick.
-            let mut args = vec![
+            let mut args_bench = vec![
                 "bench",
                 "-p",
                 "baton-znode",
@@ -125,12 +150,11 @@ fn main() -> Result<()> {
                 "--",
             ];
             if quick {
-                args.push("--quick");
+                args_bench.push("--quick");
             }
-            if let Some(filter) = filter.as_deref() {
-                args.push(filter);
-            }
-            cargo(&args)
+            let mut cargo_args = args_bench;
+            cargo_args.extend(args.iter().map(String::as_str));
+            cargo(&cargo_args)
         }
         Cmd::Cluster { command } => {
             let root = workspace_root();

@@ -5,24 +5,18 @@
 use std::{
     fs,
     io::{Read, Seek, SeekFrom, Write},
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::atomic::{AtomicU16, Ordering},
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
-use baton_server::testing::http_get;
+use baton_server::testing::{fixed_free_port, http_get};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::{proxy::Proxy, rng::Rng};
-
-/// Ports are picked below Linux's ephemeral range (32768 and up), where port-0
-/// listeners of other processes take theirs, so a port found free stays free until
-/// its member binds it.
-const PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 /// What `/status` says that the nemesis uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,19 +63,7 @@ pub struct Ensemble {
 }
 
 fn free_port() -> Result<u16> {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let span = PORTS.end - PORTS.start;
-    let offset = (std::process::id() % u32::from(span)) as u16;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        if n >= span {
-            bail!("no free port left in {PORTS:?}");
-        }
-        let port = PORTS.start + (offset + n) % span;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
+    fixed_free_port().context("picking a port")
 }
 
 impl Ensemble {

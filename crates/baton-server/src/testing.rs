@@ -9,12 +9,12 @@ use std::{
     fs::File,
     future::Future,
     io::{BufRead, BufReader, Read},
-    net::SocketAddr,
+    net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
         OnceLock,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU16, AtomicUsize, Ordering},
         mpsc,
     },
     thread,
@@ -27,6 +27,32 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pause between two checks of a polled condition.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Where [`fixed_free_port`] looks: below Linux's ephemeral range (32768 and up), where
+/// port-0 listeners of other processes take theirs, so a port found free stays free
+/// until the process it is meant for binds it.
+pub const FIXED_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port that is free now, for a process that must be found on the same port
+/// after a restart (an ensemble member, a peer). Each call in this process returns a
+/// different port; processes start at different offsets.
+pub fn fixed_free_port() -> std::io::Result<u16> {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let span = FIXED_PORTS.end - FIXED_PORTS.start;
+    let offset = (std::process::id() % u32::from(span)) as u16;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        if n >= span {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("no free port left in {FIXED_PORTS:?}"),
+            ));
+        }
+        let port = FIXED_PORTS.start + (offset + n) % span;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+}
 
 /// The `baton-server` binary: `BATON_SERVER_BIN` if set, else `baton-server` in the
 /// target directory of the running test (built with `cargo build` once if missing).

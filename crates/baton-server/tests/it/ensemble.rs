@@ -4,37 +4,17 @@
 //! writes with CONNECTION_LOSS until one returns; a wiped follower rejoins by SNAP.
 
 use std::{
-    net::TcpListener,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU16, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use baton_client::{ChangeKind, Client, CreateMode, ErrorCode, Session, SessionOptions};
-use baton_server::testing::{ServerProcess, wait_until_async};
+use baton_server::testing::{ServerProcess, fixed_free_port, wait_until_async};
 
 use crate::support::{DEADLINE, connect, status};
 
-/// Peer ports are chosen below Linux's ephemeral range (32768 and up), where the
-/// port-0 listeners of other servers starting concurrently take theirs: a port
-/// found free here cannot be taken by one of them before its member binds it.
-const PEER_PORTS: std::ops::Range<u16> = 20_000..32_000;
-
-/// A free port in [`PEER_PORTS`], never the same twice in this process.
 fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let span = PEER_PORTS.end - PEER_PORTS.start;
-    let offset = (std::process::id() % u32::from(span)) as u16;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < span, "no free peer port left");
-        let port = PEER_PORTS.start + (offset + n) % span;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    fixed_free_port().expect("a free peer port")
 }
 
 struct Ensemble {

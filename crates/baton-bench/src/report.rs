@@ -1,0 +1,174 @@
+//! The results: one row per system and workload, printed as a markdown table, then the
+//! ratios of the first system (Baton) to each other one.
+
+use std::fmt::Write as _;
+
+use crate::systems::Kind;
+
+/// One measurement of one system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub system: Kind,
+    pub workload: String,
+    /// Operations (or events) completed.
+    pub ops: u64,
+    /// Operations per second; `None` for a row that measures a time.
+    pub throughput: Option<f64>,
+    /// p50, p99 and p99.9 latency in milliseconds.
+    pub latency_ms: Option<[f64; 3]>,
+    /// Operations that failed.
+    pub errors: u64,
+    /// Server CPU seconds (all members) per 1,000 operations.
+    pub cpu_per_kop: Option<f64>,
+    /// Resident memory of all members together, and of the largest, in bytes.
+    pub rss: (u64, u64),
+    /// For time measurements (failover, restart): seconds.
+    pub secs: Option<f64>,
+}
+
+/// What a run measured, and the systems it could not start.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub skipped: Vec<(Kind, String)>,
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn opt(value: Option<f64>, precision: usize) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.precision$}"))
+}
+
+impl Report {
+    /// The rows of `system` for `workload`.
+    pub fn find(&self, system: Kind, workload: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.system == system && r.workload == workload)
+    }
+
+    /// What makes the numbers untrustworthy: an operation that failed where no fault
+    /// was injected, or a workload that completed nothing.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for row in &self.rows {
+            let faulted = row.workload.starts_with("failover");
+            if row.errors > 0 && !faulted {
+                problems.push(format!(
+                    "{} {}: {} operations failed",
+                    row.system.name(),
+                    row.workload,
+                    row.errors
+                ));
+            }
+            if row.ops == 0 {
+                problems.push(format!("{} {}: nothing completed", row.system.name(), row.workload));
+            }
+        }
+        problems
+    }
+
+    /// Every row, then the ratios of the first system to each other, as markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "| system | workload | ops/s | p50 ms | p99 ms | p99.9 ms | errors | CPU s / 1k ops | RSS MiB (all, largest) | time s |\n",
+        );
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for row in &self.rows {
+            let [p50, p99, p999] = row.latency_ms.map_or([None; 3], |l| l.map(Some));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0}, {:.0} | {} |",
+                row.system.name(),
+                row.workload,
+                opt(row.throughput, 0),
+                opt(p50, 2),
+                opt(p99, 2),
+                opt(p999, 2),
+                row.errors,
+                opt(row.cpu_per_kop, 3),
+                mib(row.rss.0),
+                mib(row.rss.1),
+                opt(row.secs, 2),
+            );
+        }
+        for (kind, reason) in &self.skipped {
+            let _ = writeln!(out, "\n{} skipped: {reason}", kind.name());
+        }
+        let Some(first) = self.rows.first().map(|r| r.system) else { return out };
+        let peers: Vec<Kind> = {
+            let mut peers = Vec::new();
+            for row in &self.rows {
+                if row.system != first && !peers.contains(&row.system) {
+                    peers.push(row.system);
+                }
+            }
+            peers
+        };
+        for peer in peers {
+            let _ = writeln!(
+                out,
+                "\n{a} / {b} (throughput: higher is better for {a}; p99, CPU, RSS, time: lower is better)\n",
+                a = first.name(),
+                b = peer.name()
+            );
+            out.push_str("| workload | throughput | p99 | CPU / op | RSS (all) | time |\n");
+            out.push_str("|---|---:|---:|---:|---:|---:|\n");
+            for row in self.rows.iter().filter(|r| r.system == first) {
+                let Some(other) = self.find(peer, &row.workload) else { continue };
+                let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+                    _ => "–".to_owned(),
+                };
+                let p99 = |r: &Row| r.latency_ms.map(|l| l[1]);
+                let rss = |r: &Row| (r.rss.0 > 0).then_some(r.rss.0 as f64);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    row.workload,
+                    ratio(row.throughput, other.throughput),
+                    ratio(p99(row), p99(other)),
+                    ratio(row.cpu_per_kop, other.cpu_per_kop),
+                    ratio(rss(row), rss(other)),
+                    ratio(row.secs, other.secs),
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(system: Kind, throughput: f64, p99: f64) -> Row {
+        Row {
+            system,
+            workload: "read, 32 in flight".into(),
+            ops: 1000,
+            throughput: Some(throughput),
+            latency_ms: Some([p99 / 2.0, p99, p99 * 2.0]),
+            errors: 0,
+            cpu_per_kop: Some(0.5),
+            rss: (30 << 20, 10 << 20),
+            secs: None,
+        }
+    }
+
+    #[test]
+    fn ratios_are_of_the_first_system_to_each_peer() {
+        let report = Report {
+            rows: vec![row(Kind::Baton, 40_000.0, 1.0), row(Kind::ZooKeeper, 10_000.0, 4.0)],
+            skipped: vec![(Kind::Etcd, "etcd not found".into())],
+        };
+        let text = report.markdown();
+        assert!(
+            text.contains("| read, 32 in flight | 4.00× | 0.25× | 1.00× | 1.00× | – |"),
+            "{text}"
+        );
+        assert!(text.contains("etcd skipped: etcd not found"), "{text}");
+        assert!(text.contains("| baton | read, 32 in flight | 40000 | 0.50 | 1.00 | 2.00 | 0 | 0.500 | 30, 10 | – |"), "{text}");
+    }
+}

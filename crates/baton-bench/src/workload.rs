@@ -1,0 +1,547 @@
+//! The workloads, run the same way against every system:
+//!
+//! - write, read and 90/10 read/write, each with 1 client and 1 request in flight,
+//!   8 clients × 4 in flight (32) and 32 clients × 8 in flight (256), closed loop for
+//!   the workload time; writes alternate between creating a new key and replacing the
+//!   value of an existing one, 100-byte values;
+//! - a watch fan-out: one writer changes a key that every watcher (a client of its
+//!   own, spread over the members) watches persistently; latency is from the write's
+//!   start to each watcher's event;
+//! - failover: the leader is SIGKILLed under a 32-in-flight write load; the time is
+//!   from the kill to the first write sent after it that succeeds;
+//! - bulk load of many keys (atomic batches of 100), the members' memory after it, and
+//!   the time from restarting every member (after SIGKILL) until a read of the last
+//!   loaded key and a write both succeed.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use tokio::{
+    sync::mpsc,
+    task::JoinSet,
+    time::{Instant, sleep, timeout},
+};
+
+use crate::{
+    Options,
+    driver::Conn,
+    report::Row,
+    stats::Latencies,
+    systems::{Ensemble, Kind},
+};
+
+/// How long one operation may take before it counts as failed.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an ensemble may take to serve after it was started.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The pause a load task takes after a failed operation before the next.
+const RETRY_PAUSE: Duration = Duration::from_millis(10);
+/// Keys per batch in the bulk load.
+pub const LOAD_BATCH: usize = 100;
+/// Value size of every write.
+pub const VALUE_BYTES: usize = 100;
+
+const WATCHED: &str = "/bench/watched";
+
+/// The operation mixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    Write,
+    Read,
+    ReadMostly,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Write => "write",
+            Mix::Read => "read",
+            Mix::ReadMostly => "90/10 read/write",
+        }
+    }
+}
+
+/// Clients × requests in flight per client.
+pub const SHAPES: [(usize, usize); 3] = [(1, 1), (8, 4), (32, 8)];
+
+fn key(index: usize) -> String {
+    format!("/bench/k{index:07}")
+}
+
+/// A small deterministic generator per load task (SplitMix64).
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Names of created keys, unique across workloads and tasks.
+static CREATED: AtomicU64 = AtomicU64::new(0);
+
+/// Everything measured of one system.
+pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
+    let dir = options.dir.join(kind.name());
+    let mut ensemble = Ensemble::start(kind, 3, &dir, options)?;
+    let endpoints = ensemble.endpoints();
+    wait_ready(&mut ensemble, None).await?;
+    let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
+
+    let setup = Conn::connect(kind, &endpoints, 0).await?;
+    for parent in ["/bench", "/bench/w", "/bench/m"] {
+        setup
+            .create_if_absent(parent, &Bytes::new())
+            .await
+            .with_context(|| format!("creating {parent}"))?;
+    }
+    setup.create_if_absent(WATCHED, &value).await?;
+    let keys: Vec<String> = (0..options.keys).map(key).collect();
+    for chunk in keys.chunks(LOAD_BATCH) {
+        setup.create_batch(chunk, &value).await.context("creating the keys")?;
+    }
+
+    let most = SHAPES.iter().map(|s| s.0).max().unwrap_or(1);
+    let conns = connect_many(kind, &endpoints, most).await?;
+    let mut rows = Vec::new();
+    for mix in [Mix::Write, Mix::Read, Mix::ReadMostly] {
+        for (clients, in_flight) in SHAPES {
+            let row =
+                closed_loop(&ensemble, &conns[..clients], in_flight, mix, options, &value).await?;
+            eprintln!(
+                "bench: {} {}: {:.0} ops/s",
+                kind.name(),
+                row.workload,
+                row.throughput.unwrap_or(0.0)
+            );
+            rows.push(row);
+            ensemble.check_alive()?;
+        }
+    }
+    rows.push(watch_fanout(&ensemble, &conns[0], options, &value).await?);
+    ensemble.check_alive()?;
+    if !options.skip_failover {
+        rows.push(failover(&mut ensemble, &conns[..8], options, &value).await?);
+    }
+    drop(conns);
+    let (load, memory) = bulk_load(&ensemble, options, &value).await?;
+    rows.push(load);
+    rows.push(memory);
+    rows.push(restart(&mut ensemble, options, &value).await?);
+    for row in &rows[rows.len() - 3..] {
+        eprintln!(
+            "bench: {} {}: {:?} ops/s, {:?} s",
+            kind.name(),
+            row.workload,
+            row.throughput,
+            row.secs
+        );
+    }
+    Ok(rows)
+}
+
+/// Waits until every running member (or only `only`) takes a write.
+async fn wait_ready(ensemble: &mut Ensemble, only: Option<usize>) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let endpoints = ensemble.endpoints();
+    for index in 0..endpoints.len() {
+        if only.is_some_and(|only| only != index) || !ensemble.members[index].proc.running() {
+            continue;
+        }
+        loop {
+            ensemble.check_alive()?;
+            let attempt = async {
+                let conn = Conn::connect(ensemble.kind, &endpoints[index..=index], 0).await?;
+                conn.create_if_absent("/bench", &Bytes::new()).await?;
+                Ok::<_, anyhow::Error>(())
+            };
+            match timeout(Duration::from_secs(5), attempt).await {
+                Ok(Ok(())) => break,
+                Ok(Err(error)) if Instant::now() > deadline => {
+                    return Err(error.context(format!("{} never served", endpoints[index])));
+                }
+                Err(_) if Instant::now() > deadline => bail!("{} never served", endpoints[index]),
+                _ => sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `n` connections, spread evenly over the members.
+async fn connect_many(kind: Kind, endpoints: &[String], n: usize) -> Result<Vec<Conn>> {
+    let mut conns = Vec::with_capacity(n);
+    // A few at a time: a thousand handshakes at once would time some of them out.
+    for start in (0..n).step_by(50) {
+        let mut set = JoinSet::new();
+        for i in start..(start + 50).min(n) {
+            let endpoints = endpoints.to_vec();
+            set.spawn(
+                async move { (i, Conn::connect(kind, &endpoints, i % endpoints.len()).await) },
+            );
+        }
+        let mut batch: Vec<(usize, Conn)> = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let (i, conn) = joined?;
+            batch.push((i, conn?));
+        }
+        batch.sort_by_key(|(i, _)| *i);
+        conns.extend(batch.into_iter().map(|(_, c)| c));
+    }
+    Ok(conns)
+}
+
+/// One operation of `mix`.
+async fn one_op(conn: &Conn, mix: Mix, rng: &mut Rng, keys: usize, value: &Bytes) -> Result<()> {
+    let write = match mix {
+        Mix::Write => true,
+        Mix::Read => false,
+        Mix::ReadMostly => rng.below(10) == 0,
+    };
+    if !write {
+        conn.get(&key(rng.below(keys))).await?;
+    } else if mix == Mix::Write && rng.below(2) == 0 {
+        let n = CREATED.fetch_add(1, Ordering::Relaxed);
+        conn.create(&format!("/bench/w/{n:010}"), value).await?;
+    } else {
+        conn.set(&key(rng.below(keys)), value).await?;
+    }
+    Ok(())
+}
+
+async fn closed_loop(
+    ensemble: &Ensemble,
+    conns: &[Conn],
+    in_flight: usize,
+    mix: Mix,
+    options: &Options,
+    value: &Bytes,
+) -> Result<Row> {
+    let cpu_before = ensemble.cpu_secs();
+    let start = Instant::now();
+    let deadline = start + options.workload_time;
+    let mut tasks = JoinSet::new();
+    for (c, conn) in conns.iter().enumerate() {
+        for j in 0..in_flight {
+            let conn = conn.clone();
+            let value = value.clone();
+            let keys = options.keys;
+            let mut rng = Rng((c * 1000 + j) as u64);
+            tasks.spawn(async move {
+                let mut latencies = Latencies::default();
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let began = Instant::now();
+                    match timeout(OP_TIMEOUT, one_op(&conn, mix, &mut rng, keys, &value)).await {
+                        Ok(Ok(())) => latencies.record(began.elapsed()),
+                        _ => {
+                            errors += 1;
+                            sleep(RETRY_PAUSE).await;
+                        }
+                    }
+                }
+                (latencies, errors)
+            });
+        }
+    }
+    let mut latencies = Latencies::default();
+    let mut errors = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (l, e) = joined?;
+        latencies.merge(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let ops = latencies.len() as u64;
+    let cpu = ensemble.cpu_secs() - cpu_before;
+    Ok(Row {
+        system: ensemble.kind,
+        workload: format!("{}, {} × {} in flight", mix.name(), conns.len(), in_flight),
+        ops,
+        throughput: Some(ops as f64 / elapsed),
+        latency_ms: Some(percentiles(&mut latencies)),
+        errors,
+        cpu_per_kop: (ops > 0).then(|| cpu / (ops as f64 / 1000.0)),
+        rss: ensemble.rss(),
+        secs: None,
+    })
+}
+
+fn percentiles(latencies: &mut Latencies) -> [f64; 3] {
+    [latencies.quantile_ms(0.5), latencies.quantile_ms(0.99), latencies.quantile_ms(0.999)]
+}
+
+async fn watch_fanout(
+    ensemble: &Ensemble,
+    writer: &Conn,
+    options: &Options,
+    value: &Bytes,
+) -> Result<Row> {
+    let endpoints = ensemble.endpoints();
+    let watchers = connect_many(ensemble.kind, &endpoints, options.watchers).await?;
+    let (events, mut arrivals) = mpsc::unbounded_channel::<Instant>();
+    let mut tasks = JoinSet::new();
+    for conn in &watchers {
+        let mut watcher = conn.watch(WATCHED).await?;
+        let events = events.clone();
+        tasks.spawn(async move {
+            while watcher.changed().await.is_ok() {
+                if events.send(Instant::now()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let cpu_before = ensemble.cpu_secs();
+    let mut latencies = Latencies::default();
+    let mut missing = 0u64;
+    let mut busy = Duration::ZERO;
+    for _ in 0..options.watch_rounds {
+        let began = Instant::now();
+        writer.set(WATCHED, value).await.context("changing the watched key")?;
+        let mut last = began;
+        for _ in 0..watchers.len() {
+            match timeout(OP_TIMEOUT, arrivals.recv()).await {
+                Ok(Some(at)) => {
+                    latencies.record(at - began);
+                    last = last.max(at);
+                }
+                _ => {
+                    missing += 1;
+                }
+            }
+        }
+        busy += last - began;
+    }
+    let cpu = ensemble.cpu_secs() - cpu_before;
+    tasks.abort_all();
+    let ops = latencies.len() as u64;
+    let rss = ensemble.rss();
+    drop(watchers);
+    Ok(Row {
+        system: ensemble.kind,
+        workload: format!("watch fan-out, 1 writer → {} watchers", options.watchers),
+        ops,
+        throughput: Some(ops as f64 / busy.as_secs_f64().max(1e-9)),
+        latency_ms: Some(percentiles(&mut latencies)),
+        errors: missing,
+        cpu_per_kop: (ops > 0).then(|| cpu / (ops as f64 / 1000.0)),
+        rss,
+        secs: None,
+    })
+}
+
+async fn failover(
+    ensemble: &mut Ensemble,
+    conns: &[Conn],
+    options: &Options,
+    value: &Bytes,
+) -> Result<Row> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed_at: Arc<std::sync::OnceLock<Instant>> = Arc::new(std::sync::OnceLock::new());
+    let recovered = Arc::new(AtomicBool::new(false));
+    let mut tasks = JoinSet::new();
+    for (c, conn) in conns.iter().enumerate() {
+        for j in 0..4 {
+            let conn = conn.clone();
+            let value = value.clone();
+            let (stop, killed_at, recovered) = (stop.clone(), killed_at.clone(), recovered.clone());
+            let keys = options.keys;
+            let mut rng = Rng((c * 1000 + j) as u64 + 77);
+            tasks.spawn(async move {
+                // (sent, done) of every write that succeeded after the kill.
+                let mut first_after: Option<Duration> = None;
+                let (mut ok, mut failed) = (0u64, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let result = timeout(OP_TIMEOUT, conn.set(&key(rng.below(keys)), &value)).await;
+                    if matches!(result, Ok(Ok(()))) {
+                        ok += 1;
+                        if let Some(&kill) = killed_at.get()
+                            && sent >= kill
+                        {
+                            let after = Instant::now() - kill;
+                            first_after = Some(first_after.map_or(after, |f| f.min(after)));
+                            recovered.store(true, Ordering::Relaxed);
+                        }
+                    } else {
+                        failed += 1;
+                        sleep(RETRY_PAUSE).await;
+                    }
+                }
+                (first_after, ok, failed)
+            });
+        }
+    }
+    sleep(Duration::from_secs(2)).await;
+    let leader = ensemble.leader().await?;
+    ensemble.members[leader].proc.kill();
+    killed_at.set(Instant::now()).expect("set once");
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while !recovered.load(Ordering::Relaxed) && Instant::now() < give_up {
+        sleep(Duration::from_millis(5)).await;
+    }
+    // A little more load, so every task's first success after the kill is in.
+    sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut first, mut ok, mut failed) = (None::<Duration>, 0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        let (f, o, e) = joined?;
+        if let Some(f) = f {
+            first = Some(first.map_or(f, |x: Duration| x.min(f)));
+        }
+        ok += o;
+        failed += e;
+    }
+    let Some(first) = first else {
+        bail!("no write succeeded within 60 s of killing the {} leader", ensemble.kind.name());
+    };
+    ensemble.members[leader].proc.start()?;
+    wait_ready(ensemble, Some(leader)).await?;
+    Ok(Row {
+        system: ensemble.kind,
+        workload: "failover: leader SIGKILLed under 32-in-flight writes".into(),
+        ops: ok,
+        throughput: None,
+        latency_ms: None,
+        errors: failed,
+        cpu_per_kop: None,
+        rss: ensemble.rss(),
+        secs: Some(first.as_secs_f64()),
+    })
+}
+
+fn loaded_key(index: usize) -> String {
+    format!("/bench/m/{index:08}")
+}
+
+/// Loads `options.znodes` keys; returns the load's row and the memory row after it.
+async fn bulk_load(ensemble: &Ensemble, options: &Options, value: &Bytes) -> Result<(Row, Row)> {
+    let conns = connect_many(ensemble.kind, &ensemble.endpoints(), 8).await?;
+    let batches = options.znodes.div_ceil(LOAD_BATCH);
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = ensemble.cpu_secs();
+    let start = Instant::now();
+    let mut tasks = JoinSet::new();
+    for conn in &conns {
+        for _ in 0..4 {
+            let (conn, next, value, znodes) =
+                (conn.clone(), next.clone(), value.clone(), options.znodes);
+            tasks.spawn(async move {
+                let mut latencies = Latencies::default();
+                loop {
+                    let batch = next.fetch_add(1, Ordering::Relaxed);
+                    if batch >= batches {
+                        return Ok::<_, anyhow::Error>(latencies);
+                    }
+                    let keys: Vec<String> = (batch * LOAD_BATCH
+                        ..((batch + 1) * LOAD_BATCH).min(znodes))
+                        .map(loaded_key)
+                        .collect();
+                    let began = Instant::now();
+                    timeout(OP_TIMEOUT, conn.create_batch(&keys, &value))
+                        .await
+                        .context("a load batch timed out")?
+                        .with_context(|| format!("loading batch {batch}"))?;
+                    latencies.record(began.elapsed());
+                }
+            });
+        }
+    }
+    let mut latencies = Latencies::default();
+    while let Some(joined) = tasks.join_next().await {
+        latencies.merge(joined??);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = ensemble.cpu_secs() - cpu_before;
+    let n = options.znodes as u64;
+    let load = Row {
+        system: ensemble.kind,
+        workload: format!("load {} znodes, batches of {LOAD_BATCH}, 32 in flight", options.znodes),
+        ops: n,
+        throughput: Some(n as f64 / elapsed),
+        latency_ms: Some(percentiles(&mut latencies)),
+        errors: 0,
+        cpu_per_kop: Some(cpu / (n as f64 / 1000.0)),
+        rss: ensemble.rss(),
+        secs: Some(elapsed),
+    };
+    drop(conns);
+    // Whatever the server does right after a burst (a snapshot, a collection) is not
+    // what it holds: measure after a short quiet period.
+    sleep(Duration::from_secs(2)).await;
+    let memory = Row {
+        system: ensemble.kind,
+        workload: format!("memory with {} znodes", options.znodes),
+        ops: n,
+        throughput: None,
+        latency_ms: None,
+        errors: 0,
+        cpu_per_kop: None,
+        rss: ensemble.rss(),
+        secs: None,
+    };
+    Ok((load, memory))
+}
+
+/// SIGKILLs every member, starts them again, and times until the last loaded key reads
+/// back and a write succeeds.
+async fn restart(ensemble: &mut Ensemble, options: &Options, value: &Bytes) -> Result<Row> {
+    for member in &mut ensemble.members {
+        member.proc.kill();
+    }
+    let start = Instant::now();
+    for member in &mut ensemble.members {
+        member.proc.start()?;
+    }
+    let last = loaded_key(options.znodes - 1);
+    let endpoints = ensemble.endpoints();
+    let deadline = start + READY_TIMEOUT;
+    loop {
+        ensemble.check_alive()?;
+        let attempt = async {
+            let conn = Conn::connect(ensemble.kind, &endpoints, 0).await?;
+            conn.get(&last).await?;
+            conn.set(&key(0), value).await?;
+            Ok::<_, anyhow::Error>(())
+        };
+        match timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(())) => break,
+            _ if Instant::now() > deadline => {
+                bail!(
+                    "{} did not serve within {READY_TIMEOUT:?} of a restart",
+                    ensemble.kind.name()
+                )
+            }
+            _ => sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Row {
+        system: ensemble.kind,
+        workload: format!("restart to serving with {} znodes", options.znodes),
+        ops: options.znodes as u64,
+        throughput: None,
+        latency_ms: None,
+        errors: 0,
+        cpu_per_kop: None,
+        rss: ensemble.rss(),
+        secs: Some(secs),
+    })
+}
