@@ -55,6 +55,15 @@ pub struct Options {
     pub baton_args: Vec<String>,
     /// Skip the failover measurement.
     pub skip_failover: bool,
+    /// Only the measurements whose name contains this (for profiling one of them).
+    pub only: Option<String>,
+}
+
+impl Options {
+    /// Whether the measurement named `name` is to run.
+    pub fn wants(&self, name: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| name.contains(only))
+    }
 }
 
 impl Options {
@@ -71,6 +80,7 @@ impl Options {
             baton_bin,
             baton_args: Vec::new(),
             skip_failover: false,
+            only: None,
         }
     }
 

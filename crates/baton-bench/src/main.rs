@@ -35,6 +35,9 @@ struct Cli {
     /// Where data directories, logs and the report go (wiped first).
     #[arg(long, default_value = "target/bench")]
     dir: PathBuf,
+    /// Only the measurements whose name contains this, e.g. "write, 8".
+    #[arg(long)]
+    only: Option<String>,
     /// Extra flags for every Baton member, e.g. --baton-arg=--tick-ms=500.
     #[arg(long = "baton-arg", allow_hyphen_values = true)]
     baton_args: Vec<String>,
@@ -65,6 +68,7 @@ async fn main() -> Result<()> {
         options.watchers = watchers.max(1);
     }
     options.skip_failover = cli.skip_failover;
+    options.only = cli.only.clone();
     options.baton_args = cli.baton_args.clone();
 
     let started = std::time::Instant::now();

@@ -195,7 +195,7 @@ fn baton_members(n: u32, dir: &Path, bin: &Path, extra: &[String]) -> Result<Vec
         args.extend(extra.iter().cloned());
         let log = dir.join(format!("member-{id}.log"));
         let proc = Proc::new(format!("baton member {id}"), bin.to_path_buf(), args, log)
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", &std::env::var("BENCH_BATON_LOG").unwrap_or_else(|_| "warn".into()));
         members.push(Member { id, client_port: client, admin_port: Some(admin), proc });
     }
     Ok(members)

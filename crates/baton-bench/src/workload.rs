@@ -122,36 +122,35 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for mix in [Mix::Write, Mix::Read, Mix::ReadMostly] {
         for (clients, in_flight) in SHAPES {
+            if !options.wants(&shape_name(mix, clients, in_flight)) {
+                continue;
+            }
             let row =
                 closed_loop(&ensemble, &conns[..clients], in_flight, mix, options, &value).await?;
-            eprintln!(
-                "bench: {} {}: {:.0} ops/s",
-                kind.name(),
-                row.workload,
-                row.throughput.unwrap_or(0.0)
-            );
+            progress(&row);
             rows.push(row);
             ensemble.check_alive()?;
         }
     }
-    rows.push(watch_fanout(&ensemble, &conns[0], options, &value).await?);
-    ensemble.check_alive()?;
-    if !options.skip_failover {
-        rows.push(failover(&mut ensemble, &conns[..8], options, &value).await?);
+    if options.wants("watch fan-out") {
+        let row = watch_fanout(&ensemble, &conns[0], options, &value).await?;
+        progress(&row);
+        rows.push(row);
+        ensemble.check_alive()?;
+    }
+    if !options.skip_failover && options.wants("failover") {
+        let row = failover(&mut ensemble, &conns[..8], options, &value).await?;
+        progress(&row);
+        rows.push(row);
     }
     drop(conns);
-    let (load, memory) = bulk_load(&ensemble, options, &value).await?;
-    rows.push(load);
-    rows.push(memory);
-    rows.push(restart(&mut ensemble, options, &value).await?);
-    for row in &rows[rows.len() - 3..] {
-        eprintln!(
-            "bench: {} {}: {:?} ops/s, {:?} s",
-            kind.name(),
-            row.workload,
-            row.throughput,
-            row.secs
-        );
+    if options.wants("load") || options.wants("memory") || options.wants("restart") {
+        let (load, memory) = bulk_load(&ensemble, options, &value).await?;
+        progress(&load);
+        progress(&memory);
+        let restart = restart(&mut ensemble, options, &value).await?;
+        progress(&restart);
+        rows.extend([load, memory, restart]);
     }
     Ok(rows)
 }
@@ -272,7 +271,7 @@ async fn closed_loop(
     let cpu = ensemble.cpu_secs() - cpu_before;
     Ok(Row {
         system: ensemble.kind,
-        workload: format!("{}, {} × {} in flight", mix.name(), conns.len(), in_flight),
+        workload: shape_name(mix, conns.len(), in_flight),
         ops,
         throughput: Some(ops as f64 / elapsed),
         latency_ms: Some(percentiles(&mut latencies)),
@@ -283,8 +282,21 @@ async fn closed_loop(
     })
 }
 
+fn shape_name(mix: Mix, clients: usize, in_flight: usize) -> String {
+    format!("{}, {clients} × {in_flight} in flight", mix.name())
+}
+
 fn percentiles(latencies: &mut Latencies) -> [f64; 3] {
     [latencies.quantile_ms(0.5), latencies.quantile_ms(0.99), latencies.quantile_ms(0.999)]
+}
+
+fn progress(row: &Row) {
+    let what = match (row.throughput, row.secs) {
+        (_, Some(secs)) => format!("{secs:.2} s"),
+        (Some(ops), None) => format!("{ops:.0} ops/s"),
+        (None, None) => format!("{:.0} MiB", row.rss.0 as f64 / 1048576.0),
+    };
+    eprintln!("bench: {} {}: {what}", row.system.name(), row.workload);
 }
 
 async fn watch_fanout(

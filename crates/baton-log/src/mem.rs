@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::store::check_append_order;
-use crate::{LogEntry, LogError, LogStore, Meta, Snapshot};
+use crate::{LogEntry, LogError, LogStore, Meta, PurgeStep, Snapshot};
 
 /// An in-memory [`LogStore`] for tests and simulation.
 ///
@@ -129,11 +129,11 @@ impl LogStore for MemStore {
         Ok(newest.map(|(zxid, data)| Snapshot { zxid: *zxid, data: data.clone() }))
     }
 
-    fn purge(&mut self, keep: usize) -> Result<usize, LogError> {
+    fn purge_step(&mut self, keep: usize, _entries_max: usize) -> Result<PurgeStep, LogError> {
         let keep = keep.max(1);
         let Some(&oldest_kept) = self.snapshots.keys().rev().take(keep).last() else {
             self.make_durable();
-            return Ok(0);
+            return Ok(PurgeStep { deleted: 0, done: true });
         };
         self.snapshots = self.snapshots.split_off(&oldest_kept);
 
@@ -143,7 +143,7 @@ impl LogStore for MemStore {
             None => BTreeMap::new(),
         };
         self.make_durable();
-        Ok(before - self.log.len())
+        Ok(PurgeStep { deleted: before - self.log.len(), done: true })
     }
 
     fn meta(&self) -> Result<Meta, LogError> {

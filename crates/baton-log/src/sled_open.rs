@@ -93,7 +93,7 @@ fn is_lock_busy(error: &std::io::Error) -> bool {
 /// a panic is caught here and becomes an error, because a bad disk is an
 /// operating error, not a bug of ours.
 fn open_sled_once(dir: &Path) -> Result<sled::Db, LogError> {
-    let config = sled::Config::new().path(dir);
+    let config = sled::Config::new().path(dir).cache_capacity(64 << 20);
     let path = || dir.to_path_buf();
     match panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
         Ok(Ok(db)) => Ok(db),

@@ -62,7 +62,7 @@ use crate::sled_codec::{
 };
 use crate::sled_open::{LOCK_WAIT_MS_DEFAULT, check_identity, open_sled, sync_new_dir};
 use crate::sled_sync::DiskSync;
-use crate::store::check_append_order;
+use crate::store::{PurgeStep, check_append_order};
 use crate::{LogEntry, LogError, LogStore, Meta, Snapshot, record};
 
 /// How a [`SledStore`] is opened.
@@ -244,7 +244,7 @@ impl LogStore for SledStore {
         Ok(None)
     }
 
-    fn purge(&mut self, keep: usize) -> Result<usize, LogError> {
+    fn purge_step(&mut self, keep: usize, entries_max: usize) -> Result<PurgeStep, LogError> {
         let keep = keep.max(1);
         let mut kept = Vec::with_capacity(keep);
         let mut doomed = Batch::default();
@@ -263,19 +263,25 @@ impl LogStore for SledStore {
             }
         }
 
+        // Oldest first, in bounded batches: one huge batch costs sled (and the
+        // writes queued behind it) far more than its share.
         let mut deleted = 0;
         if let Some(&oldest_kept) = kept.last() {
             let mut covered = Batch::default();
-            for item in self.log.range(..=zxid_key(oldest_kept)) {
+            for item in self.log.range(..=zxid_key(oldest_kept)).take(entries_max) {
                 covered.remove(item?.0);
                 deleted += 1;
             }
             self.log.apply_batch(covered)?;
+            self.refresh_bounds()?;
+            if deleted == entries_max {
+                return Ok(PurgeStep { deleted, done: false });
+            }
         }
         self.snapshots.apply_batch(doomed)?;
         self.sync.barrier(&self.db)?;
         self.refresh_bounds()?;
-        Ok(deleted)
+        Ok(PurgeStep { deleted, done: true })
     }
 
     fn meta(&self) -> Result<Meta, LogError> {

@@ -95,7 +95,23 @@ pub trait LogStore: Send {
     /// deleted. `keep` is at least 1: with no snapshot left, the purged prefix of
     /// the log would be unrecoverable. Without any valid snapshot nothing is
     /// deleted from the log.
-    fn purge(&mut self, keep: usize) -> Result<usize, LogError>;
+    fn purge(&mut self, keep: usize) -> Result<usize, LogError> {
+        let mut deleted = 0;
+        loop {
+            let step = self.purge_step(keep, usize::MAX)?;
+            deleted += step.deleted;
+            if step.done {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// One step of [`LogStore::purge`]: deletes at most `entries_max` of the entries
+    /// it would delete, oldest first, so that the log left is always a contiguous
+    /// suffix and a caller can serve other work between steps. The step that
+    /// finds nothing more to delete also deletes the old snapshots and is durable
+    /// on return (`done`). A store may do it all in one step.
+    fn purge_step(&mut self, keep: usize, entries_max: usize) -> Result<PurgeStep, LogError>;
 
     /// The last meta set (`Meta::default()` if none).
     fn meta(&self) -> Result<Meta, LogError>;
@@ -122,4 +138,13 @@ pub(crate) fn check_append_order(last: Option<u64>, entries: &[LogEntry]) -> Res
         previous = Some(entry.zxid);
     }
     Ok(())
+}
+
+/// What one [`LogStore::purge_step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeStep {
+    /// Log entries deleted by this step.
+    pub deleted: usize,
+    /// The purge is complete (and durable).
+    pub done: bool,
 }

@@ -292,7 +292,7 @@ mod tests {
             2_000,
             1,
         ));
-        let (storage, _thread) = Storage::spawn(recovered.store).unwrap();
+        let (storage, _thread) = Storage::spawn(recovered.store, |_| {}).unwrap();
         let (writes, queued) = write_queue(64, Arc::clone(&shared));
         let (sender, snapshot_requests) = mpsc::channel(1);
         let trigger = SnapshotTrigger { sender, every_txns: 3, since_last: 0 };

@@ -11,6 +11,7 @@ use baton_quorum::{
     Epochs, Standalone, Zxid,
     zab::{Entry, Node, ZabConfig},
 };
+use tonic::transport::server::TcpIncoming;
 
 use crate::{
     Config, ServerError, admin,
@@ -21,6 +22,7 @@ use crate::{
         transport::{self, PeerService},
     },
     grpc::{self, BatonService},
+    metrics::Metrics,
     reaper, recovery,
     session::{self, service::SessionsService},
     shared::Shared,
@@ -115,8 +117,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         )
         .with_disk_reserve(config.disk_reserve_bytes),
     );
-    let (storage, storage_thread) =
-        Storage::spawn(store).map_err(|error| task_failed("storage thread", &error))?;
+    let purge_metrics = Arc::clone(&shared);
+    let (storage, storage_thread) = Storage::spawn(store, move |purged| {
+        Metrics::add(&purge_metrics.metrics.log_entries_purged_total, purged as u64);
+        tracing::info!(purged, "log purged up to the oldest snapshot kept");
+    })
+    .map_err(|error| task_failed("storage thread", &error))?;
 
     let stop = Shutdown::new();
     let (writes, queued) = write_queue(config.write_queue_max, Arc::clone(&shared));
@@ -269,12 +275,14 @@ async fn serve_peers(
     service: PeerService,
     mut shutdown: crate::shutdown::ShutdownListener,
 ) -> Result<(), ServerError> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Nagle off on every accepted link: the builder's tcp_nodelay applies only to
+    // listeners tonic binds itself, and a reply held back by Nagle waits for the
+    // peer's delayed ACK (~40 ms) — a commit round stalled by it.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = PeerServer::new(service)
         .max_decoding_message_size(transport::PEER_MESSAGE_BYTES_MAX)
         .max_encoding_message_size(transport::PEER_MESSAGE_BYTES_MAX);
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(server)
         .serve_with_incoming_shutdown(incoming, async move { shutdown.recv().await })
         .await

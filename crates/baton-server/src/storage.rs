@@ -6,17 +6,26 @@
 //! saved after that commit's flush). Async callers send a command and await its
 //! reply. When every [`Storage`] handle is gone the thread flushes once more and
 //! closes the store.
+//!
+//! A purge after a snapshot (deleting the log the snapshot covers) runs in steps of
+//! [`PURGE_STEP_ENTRIES`] entries while nothing else is queued, so that commits never
+//! wait behind it.
 
 use std::thread::JoinHandle;
 
 use baton_log::{LogEntry, LogError, LogStore, Meta, Snapshot};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{
+    mpsc::{self, error::TryRecvError},
+    oneshot,
+};
 
 use crate::ServerError;
 
 /// Commands waiting for the storage thread. The driver has at most one commit in
 /// flight and the snapshotter one snapshot, so this is never the limit in practice.
 pub(crate) const STORAGE_QUEUE_MAX: usize = 16;
+/// Log entries one purge step deletes.
+pub(crate) const PURGE_STEP_ENTRIES: usize = 2_048;
 
 enum Command {
     /// Append a batch and flush it: one durability barrier per batch.
@@ -38,12 +47,12 @@ enum Command {
         snapshot: Snapshot,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
-    /// Save a snapshot, then purge: keep the newest `keep` snapshots and the log
-    /// after the oldest of them. Replies with the number of log entries purged.
+    /// Save a snapshot (the reply), then purge in the background: keep the newest
+    /// `keep` snapshots and the log after the oldest of them.
     Snapshot {
         snapshot: Snapshot,
         keep: usize,
-        reply: oneshot::Sender<Result<usize, LogError>>,
+        reply: oneshot::Sender<Result<(), LogError>>,
     },
 }
 
@@ -69,13 +78,15 @@ impl std::fmt::Debug for Command {
 
 impl Storage {
     /// Starts the thread that owns `store`. Its result is the final flush's.
+    /// `purged` is told how many log entries each completed purge deleted.
     pub(crate) fn spawn(
         store: Box<dyn LogStore>,
+        purged: impl Fn(usize) + Send + 'static,
     ) -> std::io::Result<(Storage, JoinHandle<Result<(), LogError>>)> {
         let (commands, receiver) = mpsc::channel(STORAGE_QUEUE_MAX);
         let thread = std::thread::Builder::new()
             .name("baton-storage".into())
-            .spawn(move || serve(store, receiver))?;
+            .spawn(move || serve(store, receiver, purged))?;
         Ok((Storage { commands }, thread))
     }
 
@@ -98,11 +109,12 @@ impl Storage {
         self.call(|reply| Command::Install { snapshot, reply }).await
     }
 
+    /// Saves `snapshot` (durable on return); the purge it allows follows.
     pub(crate) async fn save_snapshot(
         &self,
         snapshot: Snapshot,
         keep: usize,
-    ) -> Result<usize, ServerError> {
+    ) -> Result<(), ServerError> {
         self.call(|reply| Command::Snapshot { snapshot, keep, reply }).await
     }
 
@@ -126,8 +138,31 @@ fn thread_gone() -> ServerError {
 fn serve(
     mut store: Box<dyn LogStore>,
     mut commands: mpsc::Receiver<Command>,
+    purged: impl Fn(usize),
 ) -> Result<(), LogError> {
-    while let Some(command) = commands.blocking_recv() {
+    // (snapshots to keep, entries deleted so far) of the purge under way.
+    let mut purging: Option<(usize, usize)> = None;
+    loop {
+        let command = match purging {
+            None => commands.blocking_recv(),
+            Some((keep, deleted)) => match commands.try_recv() {
+                Ok(command) => Some(command),
+                Err(TryRecvError::Disconnected) => None,
+                Err(TryRecvError::Empty) => {
+                    let step = store.purge_step(keep, PURGE_STEP_ENTRIES)?;
+                    let deleted = deleted + step.deleted;
+                    if step.done {
+                        tracing::debug!(deleted, "purge done");
+                        purged(deleted);
+                        purging = None;
+                    } else {
+                        purging = Some((keep, deleted));
+                    }
+                    continue;
+                }
+            },
+        };
+        let Some(command) = command else { break };
         tracing::trace!(?command, "storage");
         match command {
             Command::Commit { entries, reply } => {
@@ -162,7 +197,10 @@ fn serve(
                 }
             }
             Command::Snapshot { snapshot, keep, reply } => {
-                let result = store.save_snapshot(snapshot).and_then(|()| store.purge(keep));
+                let result = store.save_snapshot(snapshot);
+                if result.is_ok() {
+                    purging = Some((keep, purging.map_or(0, |(_, deleted)| deleted)));
+                }
                 let _ = reply.send(result);
             }
         }
@@ -185,7 +223,7 @@ mod tests {
     async fn commits_in_order_and_stops_after_a_failed_flush() {
         let mut mem = MemStore::new();
         mem.fail_next_flushes(1);
-        let (storage, thread) = Storage::spawn(Box::new(mem)).unwrap();
+        let (storage, thread) = Storage::spawn(Box::new(mem), |_| {}).unwrap();
         let error = storage.commit(vec![entry(1)]).await.unwrap_err();
         assert!(matches!(error, ServerError::Storage(_)), "{error}");
         let error = storage.commit(vec![entry(2)]).await.unwrap_err();
@@ -195,12 +233,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn snapshots_and_meta_go_through() {
-        let (storage, thread) = Storage::spawn(Box::new(MemStore::new())).unwrap();
-        storage.commit(vec![entry(1), entry(2)]).await.unwrap();
+    async fn snapshots_and_meta_go_through_and_the_purge_follows() {
+        let (told, purged) = std::sync::mpsc::channel();
+        let (storage, thread) =
+            Storage::spawn(Box::new(MemStore::new()), move |n| told.send(n).unwrap()).unwrap();
+        storage.commit(vec![entry(1), entry(2), entry(3)]).await.unwrap();
         storage.set_meta(Meta { accepted_epoch: 1, current_epoch: 1 }).await.unwrap();
         let snapshot = Snapshot { zxid: 2, data: Bytes::from_static(b"tree") };
-        assert_eq!(storage.save_snapshot(snapshot, 1).await.unwrap(), 2);
+        storage.save_snapshot(snapshot, 1).await.unwrap();
+        assert_eq!(purged.recv().unwrap(), 2, "entries 1 and 2 are in the snapshot");
+        storage.commit(vec![entry(4)]).await.unwrap();
         drop(storage);
         thread.join().unwrap().unwrap();
     }

@@ -8,7 +8,10 @@
 //! 3. Take the node's `Ready` and persist it through the storage thread: epochs,
 //!    truncation, snapshot, entries, then one flush: the group commit.
 //! 4. Only then send its messages (an ACK never leaves before what it
-//!    acknowledges is durable).
+//!    acknowledges is durable). One exception: a leader in broadcast sends its
+//!    proposals, commits and pings before its own flush, so that the followers
+//!    write in parallel with it (its own vote still counts only once `advance`
+//!    says the entries are durable, so a commit still means a durable quorum).
 //! 5. Apply the committed entries to the tree under one write lock, queueing their
 //!    watch events; answer the writes waiting for them.
 //! 6. Tell the node what is durable (`advance`), and repeat 3–6 until it has
@@ -30,7 +33,7 @@ use baton_api::peer::{Sessions, forward_request::Kind};
 use baton_log::{LogEntry, Snapshot};
 use baton_quorum::{
     QuorumError, Zxid,
-    zab::{Entry, Envelope, LogView, Node, Ready, Role},
+    zab::{Entry, Envelope, LogView, Message, Node, Ready, Role},
 };
 use baton_znode::{DataTree, OpResult, Txn, TxnError, TxnOp, decode_txn, encode_txn};
 use bytes::Bytes;
@@ -284,6 +287,18 @@ impl EnsembleDriver {
 
     async fn handle(&mut self, book: &mut Book, ready: Ready) -> Result<(), ServerError> {
         let Ready { epochs, truncate_after, snapshot, entries, messages, committed } = ready;
+        let status = self.node.status();
+        let early = epochs.is_none()
+            && truncate_after.is_none()
+            && snapshot.is_none()
+            && status.role == Role::Leading
+            && status.broadcasting
+            && messages.iter().all(|e| {
+                matches!(
+                    e.message,
+                    Message::Propose { .. } | Message::Commit { .. } | Message::Ping { .. }
+                )
+            });
         if let Some(epochs) = epochs {
             self.storage.set_meta(meta_of(epochs)).await?;
             self.shared.set_epoch(epochs.current_epoch);
@@ -295,6 +310,11 @@ impl EnsembleDriver {
         }
         if let Some((zxid, data)) = snapshot {
             self.install(zxid, data).await?;
+        }
+        if early {
+            for envelope in &messages {
+                self.outbound.send(envelope);
+            }
         }
         if !entries.is_empty() {
             let count = entries.len() as u64;
@@ -308,8 +328,10 @@ impl EnsembleDriver {
             Metrics::add(&self.shared.metrics.batches_total, 1);
             self.snapshots.since_last += count;
         }
-        for envelope in &messages {
-            self.outbound.send(envelope);
+        if !early {
+            for envelope in &messages {
+                self.outbound.send(envelope);
+            }
         }
         if !committed.is_empty() {
             self.apply(book, committed)?;
