@@ -148,14 +148,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
         Mode::Member { epochs, log } => {
             let (inbound, inbound_rx) = mpsc::channel(transport::INBOUND_MESSAGES_MAX);
+            let (lost_sender, lost) = mpsc::channel(transport::LOST_REPORTS_MAX);
             let peers: Vec<(u64, String)> =
                 config.peers.iter().map(|p| (p.id, p.addr.clone())).collect();
             let zab = ZabConfig {
                 id: config.id,
                 members: peers.iter().map(|(id, _)| *id).collect(),
-                sync_limit_ticks: config.sync_limit,
-                init_limit_ticks: config.init_limit,
-                heartbeat_ticks: 1,
+                // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits
+                // keep their meaning in ticks, while pings (every half tick, as
+                // ZooKeeper's) and an election's resends and finalize wait (a tenth of
+                // a tick: 200 ms by default, ZooKeeper's finalizeWait) get finer.
+                sync_limit_ticks: config.sync_limit * NODE_TICKS_PER_TICK,
+                init_limit_ticks: config.init_limit * NODE_TICKS_PER_TICK,
+                heartbeat_ticks: NODE_TICKS_PER_TICK / 2,
                 election_resend_ticks: 1,
                 inflight_proposals_max: config.write_queue_max,
                 diff_entries_max: config.diff_entries_max,
@@ -174,9 +179,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 shared: Arc::clone(&shared),
                 writes: queued,
                 inbound: inbound_rx,
-                outbound: transport::Outbound::start(config.id, &peers),
+                outbound: transport::Outbound::start(config.id, &peers, &lost_sender),
+                lost,
+                lost_sender,
                 peers: peers.into(),
-                tick: Duration::from_millis(config.tick_ms),
+                tick: Duration::from_millis(config.tick_ms) / NODE_TICKS_PER_TICK,
                 batch_txns_max: config.batch_txns_max,
                 forward_queue_max: config.write_queue_max,
                 snapshots: trigger,
@@ -268,6 +275,9 @@ fn spawn_driver(
         result
     })
 }
+
+/// Node ticks per `--tick-ms` (see where the ensemble's ZabConfig is made).
+const NODE_TICKS_PER_TICK: u32 = 10;
 
 /// Serves the peer protocol until shutdown.
 async fn serve_peers(

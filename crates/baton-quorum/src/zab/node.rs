@@ -125,6 +125,28 @@ impl Node {
         self.emit(Some(view));
     }
 
+    /// The leader this member follows, if it follows one.
+    fn following(&self) -> Option<ServerId> {
+        match &self.state {
+            State::Following(follower) => Some(follower.leader),
+            _ => None,
+        }
+    }
+
+    /// The transport could not reach `peer` (its connection was refused or broke: a
+    /// process that died, as a rule). A follower of `peer` starts an election at
+    /// once instead of waiting `sync_limit_ticks` of silence, as a ZooKeeper follower
+    /// does when its leader's socket closes. Only a hint: anything else ignores it,
+    /// and a wrong one costs an election, never safety.
+    pub fn peer_unreachable(&mut self, peer: ServerId, view: &dyn LogView) {
+        if let State::Following(follower) = &self.state
+            && follower.leader == peer
+        {
+            self.become_looking();
+            self.emit(Some(view));
+        }
+    }
+
     /// A message from a peer (untrusted: anything that does not fit is dropped).
     pub fn step(&mut self, envelope: Envelope, view: &dyn LogView) {
         let Envelope { from, to, message } = envelope;
@@ -136,6 +158,15 @@ impl Node {
             Message::Vote { round, leader, leader_zxid, leader_epoch, looking } => {
                 let vote = Vote { leader, zxid: leader_zxid, epoch: leader_epoch };
                 self.on_vote(from, round, vote, looking);
+            }
+            Message::FollowerInfo { .. } if self.following().is_some() => {
+                // A member that chose this one as leader while it follows another:
+                // tell it whom this one follows, so it looks again at once instead
+                // of waiting out init_limit_ticks for an answer that never comes.
+                let leader = self.following().unwrap_or_default();
+                let mine =
+                    Vote { leader, zxid: self.last_appended, epoch: self.epochs.current_epoch };
+                self.send(from, vote_message(self.round, mine, false));
             }
             message => match self.state {
                 State::Looking(_) => self.drop_message(),
@@ -316,6 +347,14 @@ impl Node {
                 let mine =
                     Vote { leader, zxid: self.last_appended, epoch: self.epochs.current_epoch };
                 self.send(from, vote_message(round.max(self.round), mine, false));
+                Decision::Undecided
+            }
+            // The member this one chose as leader, in discovery still, says it
+            // follows someone else: that choice was wrong; look again.
+            State::Following(f)
+                if from == f.leader && vote.leader != f.leader && !f.broadcasting() =>
+            {
+                self.become_looking();
                 Decision::Undecided
             }
             State::Following(_) | State::Leading(_) => Decision::Undecided,

@@ -41,7 +41,7 @@ use tokio::sync::mpsc;
 
 use super::{
     cache::LogCache,
-    transport::{Forwarded, Forwarder, Outbound, Pending},
+    transport::{Forwarded, Forwarder, LostPeers, Outbound, Pending},
 };
 use crate::{
     ServerError, clock,
@@ -68,6 +68,9 @@ pub(crate) struct EnsembleDriver {
     pub(crate) writes: mpsc::Receiver<Write>,
     pub(crate) inbound: mpsc::Receiver<Envelope>,
     pub(crate) outbound: Outbound,
+    /// Peers the transport could not reach (see [`Node::peer_unreachable`]).
+    pub(crate) lost: mpsc::Receiver<u64>,
+    pub(crate) lost_sender: LostPeers,
     pub(crate) peers: Arc<[(u64, String)]>,
     pub(crate) tick: Duration,
     pub(crate) batch_txns_max: usize,
@@ -125,6 +128,10 @@ impl EnsembleDriver {
                     for write in batch.drain(..) {
                         self.take_write(&mut book, write);
                     }
+                }
+                Some(peer) = self.lost.recv() => {
+                    tracing::info!(peer, "the link to a peer failed");
+                    self.node.peer_unreachable(peer, &self.cache);
                 }
                 Some(done) = forwarded.recv() => {
                     self.wait_for(&mut book, done.zxid, done.pending);
@@ -236,7 +243,13 @@ impl EnsembleDriver {
     /// A stream of forwarded writes to `leader`.
     fn forwarder_to(&self, leader: u64, forwarded: &mpsc::Sender<Forwarded>) -> Option<Forwarder> {
         let addr = self.peers.iter().find(|(id, _)| *id == leader).map(|(_, a)| a.clone())?;
-        Some(Forwarder::start(leader, &addr, forwarded.clone(), self.forward_queue_max))
+        Some(Forwarder::start(
+            leader,
+            &addr,
+            forwarded.clone(),
+            self.forward_queue_max,
+            self.lost_sender.clone(),
+        ))
     }
 
     /// A follower in broadcast whose stream to the leader broke (or never opened)

@@ -35,6 +35,22 @@ pub(crate) const PEER_MESSAGE_BYTES_MAX: usize = ENVELOPE_BYTES_MAX + 64 * 1024;
 pub(crate) const INBOUND_MESSAGES_MAX: usize = 16_384;
 /// Replies in flight on one forward stream.
 pub(crate) const FORWARD_REPLIES_MAX: usize = 1_024;
+/// Reports of unreachable peers waiting for the driver; more are dropped (one per
+/// peer is all it needs).
+pub(crate) const LOST_REPORTS_MAX: usize = 64;
+
+/// Where the transport reports a peer it could not reach (connection refused or
+/// broken), for the driver to tell its node.
+pub(crate) type LostPeers = mpsc::Sender<u64>;
+
+/// Whether a failed call means the link itself is gone, not that the peer refused
+/// what was sent.
+fn link_lost(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    )
+}
 
 pub(crate) fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(format!("http://{addr}"))?
@@ -50,14 +66,16 @@ pub(crate) struct Outbound {
 }
 
 impl Outbound {
-    /// Starts a sender task per peer (they end when `Outbound` is dropped).
-    pub(crate) fn start(me: u64, peers: &[(u64, String)]) -> Outbound {
+    /// Starts a sender task per peer (they end when `Outbound` is dropped). A peer
+    /// whose link fails is reported to `lost` (once per failure, not per frame).
+    pub(crate) fn start(me: u64, peers: &[(u64, String)], lost: &LostPeers) -> Outbound {
         let mut senders = BTreeMap::new();
         for (id, addr) in peers.iter().filter(|(id, _)| *id != me) {
             let (sender, receiver) = mpsc::channel(OUTBOUND_FRAMES_MAX);
             let addr = addr.clone();
             let peer = *id;
-            tokio::spawn(async move { send_loop(me, peer, addr, receiver).await });
+            let lost = lost.clone();
+            tokio::spawn(async move { send_loop(me, peer, addr, receiver, lost).await });
             senders.insert(*id, sender);
         }
         Outbound { senders, dropped: 0 }
@@ -75,7 +93,13 @@ impl Outbound {
     }
 }
 
-async fn send_loop(me: u64, peer: u64, addr: String, mut frames: mpsc::Receiver<Bytes>) {
+async fn send_loop(
+    me: u64,
+    peer: u64,
+    addr: String,
+    mut frames: mpsc::Receiver<Bytes>,
+    lost: LostPeers,
+) {
     let client = match endpoint(&addr) {
         Ok(endpoint) => PeerClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
@@ -109,6 +133,9 @@ async fn send_loop(me: u64, peer: u64, addr: String, mut frames: mpsc::Receiver<
             Err(status) => {
                 if !failing {
                     tracing::warn!(peer, %addr, error = %status.message(), "cannot reach peer; dropping frames until it is back");
+                    if link_lost(&status) {
+                        let _ = lost.try_send(peer);
+                    }
                 }
                 failing = true;
                 tracing::debug!(peer, count, "frames dropped");
@@ -285,15 +312,17 @@ pub(crate) struct Forwarder {
 
 impl Forwarder {
     /// Opens the stream to `leader` at `addr`; replies the leader took go to `done`.
+    /// A stream that breaks is reported to `lost`.
     pub(crate) fn start(
         leader: u64,
         addr: &str,
         done: mpsc::Sender<Forwarded>,
         queue_max: usize,
+        lost: LostPeers,
     ) -> Forwarder {
         let (requests, receiver) = mpsc::channel(queue_max);
         let addr = addr.to_owned();
-        tokio::spawn(async move { forward_loop(leader, addr, receiver, done).await });
+        tokio::spawn(async move { forward_loop(leader, addr, receiver, done, lost).await });
         Forwarder { leader, requests }
     }
 
@@ -324,6 +353,7 @@ async fn forward_loop(
     addr: String,
     mut requests: mpsc::Receiver<(ForwardRequest, Option<Pending>)>,
     done: mpsc::Sender<Forwarded>,
+    lost_link: LostPeers,
 ) {
     let lost = |why: String| WriteError::Unknown(format!("leader {leader} at {addr}: {why}"));
     let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
@@ -369,7 +399,20 @@ async fn forward_loop(
                 }
             }
             reply = replies.message() => {
-                let Ok(Some(reply)) = reply else { break };
+                let reply = match reply {
+                    Ok(Some(reply)) => reply,
+                    Ok(None) => {
+                        // The leader ended the stream: it is going away.
+                        let _ = lost_link.try_send(leader);
+                        break;
+                    }
+                    Err(status) => {
+                        if link_lost(&status) {
+                            let _ = lost_link.try_send(leader);
+                        }
+                        break;
+                    }
+                };
                 let Some(waiting) = pending.remove(&reply.id) else { continue };
                 let error = ForwardError::try_from(reply.error).unwrap_or(ForwardError::Unknown);
                 match error {
