@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "BATON_SNAPSHOT_EVERY_TXNS", default_value_t = 100_000)]
     pub snapshot_every_txns: u64,
 
+    /// Take a snapshot every this many bytes of logged txns (whichever of the two
+    /// comes first): bounds what a restart replays when txns are large.
+    #[arg(long, env = "BATON_SNAPSHOT_EVERY_BYTES", default_value_t = 64 << 20)]
+    pub snapshot_every_bytes: u64,
+
     /// Snapshots kept on disk; the log before the oldest kept one is purged.
     #[arg(long, env = "BATON_SNAPSHOTS_KEEP", default_value_t = 3)]
     pub snapshots_keep: usize,
@@ -135,6 +140,7 @@ impl Config {
             ("--multi-ops-max", self.multi_ops_max as u64),
             ("--path-bytes-max", self.path_bytes_max as u64),
             ("--snapshot-every-txns", self.snapshot_every_txns),
+            ("--snapshot-every-bytes", self.snapshot_every_bytes),
             ("--snapshots-keep", self.snapshots_keep as u64),
             ("--write-queue-max", self.write_queue_max as u64),
             ("--batch-txns-max", self.batch_txns_max as u64),

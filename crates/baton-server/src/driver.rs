@@ -46,13 +46,35 @@ pub(crate) struct Driver {
     shutdown: ShutdownListener,
 }
 
-/// Asks the snapshotter for a snapshot every `every_txns` applied txns.
+/// Asks the snapshotter for a snapshot every `every_txns` logged txns or
+/// `every_bytes` logged bytes, whichever comes first (a few large txns, such as
+/// multis of many creates, should not make a long log to replay at the next start).
 #[derive(Debug)]
 pub(crate) struct SnapshotTrigger {
     pub(crate) sender: mpsc::Sender<()>,
     pub(crate) every_txns: u64,
-    /// Applied since the last request (starts with the txns replayed at recovery).
+    pub(crate) every_bytes: u64,
+    /// Logged since the last request (starts with the log found at recovery).
     pub(crate) since_last: u64,
+    pub(crate) bytes_since_last: u64,
+}
+
+impl SnapshotTrigger {
+    /// `txns` txns of `bytes` bytes were logged.
+    pub(crate) fn logged(&mut self, txns: u64, bytes: u64) {
+        self.since_last += txns;
+        self.bytes_since_last += bytes;
+    }
+
+    /// Asks for a snapshot if one is due. A full channel means one is already
+    /// pending: keep counting.
+    pub(crate) fn maybe_request(&mut self) {
+        let due = self.since_last >= self.every_txns || self.bytes_since_last >= self.every_bytes;
+        if due && self.sender.try_send(()).is_ok() {
+            self.since_last = 0;
+            self.bytes_since_last = 0;
+        }
+    }
 }
 
 type TxnSender = oneshot::Sender<Result<TxnReply, WriteError>>;
@@ -151,12 +173,13 @@ impl Driver {
             && let Some(last) = entries.last().map(|e| Zxid::from_u64(e.zxid))
         {
             let count = entries.len() as u64;
+            let bytes = entries.iter().map(|e| e.data.len() as u64).sum();
             match self.storage.commit(entries).await {
                 Ok(()) => {
                     self.quorum.persisted(last);
                     Metrics::add(&self.shared.metrics.fsyncs_total, 1);
                     Metrics::add(&self.shared.metrics.batches_total, 1);
-                    self.snapshots.since_last += count;
+                    self.snapshots.logged(count, bytes);
                 }
                 Err(error) => failure = Some(error),
             }
@@ -224,11 +247,7 @@ impl Driver {
     }
 
     fn maybe_snapshot(&mut self) {
-        let trigger = &mut self.snapshots;
-        // A full channel means a snapshot is already pending: keep counting.
-        if trigger.since_last >= trigger.every_txns && trigger.sender.try_send(()).is_ok() {
-            trigger.since_last = 0;
-        }
+        self.snapshots.maybe_request();
     }
 
     fn now_ms(&mut self) -> i64 {
@@ -295,7 +314,13 @@ mod tests {
         let (storage, _thread) = Storage::spawn(recovered.store, |_| {}).unwrap();
         let (writes, queued) = write_queue(64, Arc::clone(&shared));
         let (sender, snapshot_requests) = mpsc::channel(1);
-        let trigger = SnapshotTrigger { sender, every_txns: 3, since_last: 0 };
+        let trigger = SnapshotTrigger {
+            sender,
+            every_txns: 3,
+            every_bytes: u64::MAX,
+            since_last: 0,
+            bytes_since_last: 0,
+        };
         let stop = Shutdown::new();
         let driver = Driver::new(
             queued,

@@ -93,14 +93,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             None => None,
         },
     };
+    // (txns, bytes) in the log after the snapshot: they count towards the next one.
     let (tree, epoch, store, replayed, mode) = match start {
         Start::Standalone(r) => {
             let epoch = r.quorum.epoch();
-            (r.tree, epoch, r.store, r.replayed, Mode::Standalone(r.quorum))
+            (r.tree, epoch, r.store, (r.replayed, 0), Mode::Standalone(r.quorum))
         }
         Start::Member(m) => {
             let epoch = m.epochs.current_epoch;
-            (m.tree, epoch, m.store, 0, Mode::Member { epochs: m.epochs, log: m.log })
+            let logged =
+                (m.log.len() as u64, m.log.iter().map(|e| e.data.len() as u64).sum::<u64>());
+            (m.tree, epoch, m.store, logged, Mode::Member { epochs: m.epochs, log: m.log })
         }
     };
     let server_id = u8::try_from(config.id)
@@ -130,7 +133,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let trigger = SnapshotTrigger {
         sender: snapshot_requests,
         every_txns: config.snapshot_every_txns,
-        since_last: replayed,
+        every_bytes: config.snapshot_every_bytes,
+        since_last: replayed.0,
+        bytes_since_last: replayed.1,
     };
     let standalone = matches!(mode, Mode::Standalone(_));
     let (driver_task, peer_task) = match mode {

@@ -4,7 +4,8 @@
 //!
 //! It holds every durable entry after `base`: at start, everything the store holds
 //! after the newest snapshot; then each batch once it is flushed. It is trimmed to
-//! the newest `keep` applied entries; a follower behind that gets a snapshot.
+//! the newest `keep` applied entries and at most `keep_bytes` bytes; a follower
+//! behind that gets a snapshot.
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -16,11 +17,18 @@ use bytes::Bytes;
 
 use crate::shared::Shared;
 
+/// Bytes of applied entries the cache keeps at most (besides `--diff-entries-max`):
+/// a follower further behind than this is sent a snapshot, which is cheaper than
+/// keeping hundreds of megabytes of large txns (multis) in memory for it.
+pub(crate) const LOG_CACHE_BYTES_MAX: usize = 32 << 20;
+
 #[derive(Debug)]
 pub(crate) struct LogCache {
     /// Entries at or below this are not here (the snapshot, or trimmed).
     base: Zxid,
     entries: VecDeque<Entry>,
+    /// Bytes of data in `entries`.
+    bytes: usize,
     shared: Arc<Shared>,
 }
 
@@ -28,13 +36,15 @@ impl LogCache {
     pub(crate) fn new(base: Zxid, entries: Vec<Entry>, shared: Arc<Shared>) -> LogCache {
         assert!(entries.windows(2).all(|w| w[0].zxid < w[1].zxid), "log order");
         assert!(entries.first().is_none_or(|e| e.zxid > base), "entries follow the base");
-        LogCache { base, entries: entries.into(), shared }
+        let bytes = entries.iter().map(|e| e.data.len()).sum();
+        LogCache { base, entries: entries.into(), bytes, shared }
     }
 
     /// Entries made durable, after every cached one.
     pub(crate) fn append(&mut self, entries: &[Entry]) {
         for entry in entries {
             assert!(entry.zxid > self.last_logged(), "appended in zxid order");
+            self.bytes += entry.data.len();
             self.entries.push_back(entry.clone());
         }
     }
@@ -42,25 +52,30 @@ impl LogCache {
     /// A TRUNC: drops every entry after `zxid`.
     pub(crate) fn truncate_after(&mut self, zxid: Zxid) {
         while self.entries.back().is_some_and(|e| e.zxid > zxid) {
-            self.entries.pop_back();
+            if let Some(entry) = self.entries.pop_back() {
+                self.bytes -= entry.data.len();
+            }
         }
     }
 
     /// A SNAP installed at `zxid`: nothing before it is kept.
     pub(crate) fn reset(&mut self, zxid: Zxid) {
         self.entries.clear();
+        self.bytes = 0;
         self.base = zxid;
     }
 
-    /// Keeps at most `keep` entries at or below `applied` (never drops one that is
-    /// not applied yet: the node may still have to hand it out).
-    pub(crate) fn trim(&mut self, applied: Zxid, keep: usize) {
-        let applied_count = self.entries.partition_point(|e| e.zxid <= applied);
-        let drop = applied_count.saturating_sub(keep);
-        for _ in 0..drop {
+    /// Keeps at most `keep` entries at or below `applied`, and drops more of those
+    /// while the cache holds over `keep_bytes` (never one that is not applied yet:
+    /// the node may still have to hand it out).
+    pub(crate) fn trim(&mut self, applied: Zxid, keep: usize, keep_bytes: usize) {
+        let mut applied_count = self.entries.partition_point(|e| e.zxid <= applied);
+        while applied_count > 0 && (applied_count > keep || self.bytes > keep_bytes) {
             if let Some(entry) = self.entries.pop_front() {
+                self.bytes -= entry.data.len();
                 self.base = entry.zxid;
             }
+            applied_count -= 1;
         }
     }
 }

@@ -40,7 +40,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{
-    cache::LogCache,
+    cache::{LOG_CACHE_BYTES_MAX, LogCache},
     transport::{Forwarded, Forwarder, LostPeers, Outbound, Pending},
 };
 use crate::{
@@ -339,7 +339,7 @@ impl EnsembleDriver {
             self.cache.append(&entries);
             Metrics::add(&self.shared.metrics.fsyncs_total, 1);
             Metrics::add(&self.shared.metrics.batches_total, 1);
-            self.snapshots.since_last += count;
+            self.snapshots.logged(count, entries.iter().map(|e| e.data.len() as u64).sum());
         }
         if !early {
             for envelope in &messages {
@@ -406,11 +406,8 @@ impl EnsembleDriver {
                 answer(book, zxid, pending, applied_zxid);
             }
         }
-        self.cache.trim(Zxid::from_u64(applied_zxid), self.cache_keep);
-        let trigger = &mut self.snapshots;
-        if trigger.since_last >= trigger.every_txns && trigger.sender.try_send(()).is_ok() {
-            trigger.since_last = 0;
-        }
+        self.cache.trim(Zxid::from_u64(applied_zxid), self.cache_keep, LOG_CACHE_BYTES_MAX);
+        self.snapshots.maybe_request();
         Ok(())
     }
 

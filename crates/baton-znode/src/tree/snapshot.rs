@@ -41,13 +41,12 @@ pub(super) fn encode(tree: &DataTree) -> Vec<u8> {
         w.varint(u64::from(session.timeout_ms));
         w.varint(session.password);
     }
-    let mut paths: Vec<&String> = tree.nodes.keys().collect();
-    paths.sort_unstable();
-    w.len(paths.len());
-    for path in paths {
-        if let Some(node) = tree.nodes.get(path.as_str()) {
-            write_node(&mut w, path, node);
-        }
+    let mut nodes: Vec<(&String, &Node)> =
+        tree.nodes.iter().map(|(path, node)| (path, &**node)).collect();
+    nodes.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    w.len(nodes.len());
+    for (path, node) in nodes {
+        write_node(&mut w, path, node);
     }
     let crc = crc32fast::hash(w.as_slice());
     w.raw(&crc.to_le_bytes());
@@ -136,7 +135,7 @@ fn read_sessions(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeEr
 fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeError> {
     let n = r.count(NODE_BYTES_MIN)?;
     tree.nodes.reserve(n);
-    let mut previous: Option<String> = None;
+    let mut previous: Option<&str> = None;
     for _ in 0..n {
         let at = r.offset();
         let (path, node) = read_node(r)?;
@@ -145,7 +144,7 @@ fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeError
         match (&previous, parent(path)) {
             (None, None) => {}
             (None, Some(_)) => return Err(invalid(format!("first node is {path}, not /"))),
-            (Some(prev), _) if prev.as_str() >= path => {
+            (Some(prev), _) if *prev >= path => {
                 return Err(invalid(format!("{path} not after {prev}: paths must ascend")));
             }
             (Some(_), None) => return Err(invalid("/ after another path".into())),
@@ -164,7 +163,7 @@ fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeError
         if owner != 0 && !tree.sessions.contains_key(&owner) {
             return Err(invalid(format!("{path}: owner {owner:#x} is not an open session")));
         }
-        previous = Some(path.to_owned());
+        previous = Some(path);
         tree.link(path.to_owned(), node);
     }
     Ok(())

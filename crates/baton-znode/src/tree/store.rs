@@ -138,13 +138,13 @@ impl DataTree {
         if node.kind.is_reap_candidate() {
             self.reap_candidates.insert(path.clone());
         }
-        let previous = self.nodes.insert(path, node);
+        let previous = self.nodes.insert(path, Box::new(node));
         assert!(previous.is_none(), "node inserted twice");
     }
 
     /// Takes a childless node out of the maps and indexes; no digest, no journal.
     fn unlink(&mut self, path: &str) -> Node {
-        let node = self.nodes.remove(path).unwrap_or_else(|| panic!("removal of missing {path}"));
+        let node = *self.nodes.remove(path).unwrap_or_else(|| panic!("removal of missing {path}"));
         assert!(node.children.is_empty(), "removal of {path}, which has children");
         if let Some(parent) = parent(path).and_then(|p| self.nodes.get_mut(p)) {
             parent.children.remove(basename(path));
