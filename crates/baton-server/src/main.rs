@@ -8,6 +8,13 @@ use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: the tree is millions of small allocations
+/// made and freed by several threads, where glibc's per-thread arenas keep freed
+/// memory resident (measured: 1M znodes loaded into a 3-member ensemble, RSS of the
+/// largest member 916 → 806 MiB, and a restart to serving 5.1 → 2.6 s).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let config = Config::parse();
     tracing_subscriber::fmt()
