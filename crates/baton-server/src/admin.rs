@@ -87,10 +87,15 @@ async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, Statu
 async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse, StatusCode> {
     let gauges = {
         let tree = shared.read_tree().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+        let membership = shared.membership();
         Gauges {
             znodes: tree.node_count() as u64,
+            data_bytes: tree.data_bytes(),
             last_zxid: tree.last_zxid(),
+            committed_zxid: membership.committed_zxid.max(tree.last_zxid()),
+            logged_zxid: membership.logged_zxid.max(tree.last_zxid()),
             epoch: shared.epoch(),
+            role: membership.role,
             sessions: tree.session_count() as u64,
             watches: shared.sessions.watch_count() as u64,
         }

@@ -81,6 +81,25 @@ pub struct Config {
     #[arg(long, env = "BATON_ID", default_value_t = 1)]
     pub id: u64,
 
+    /// Take the id from this host's name as a StatefulSet names its pods,
+    /// `NAME-ORDINAL`: the id is ORDINAL + 1 (pod `baton-0` is member 1).
+    #[arg(long, env = "BATON_ID_FROM_HOSTNAME", conflicts_with = "id")]
+    pub id_from_hostname: bool,
+
+    /// The ensemble as a StatefulSet's stable DNS names: `NAME.SERVICE[.MORE]:PORT`
+    /// stands for members `NAME-0.SERVICE[.MORE]:PORT` (id 1) to `NAME-(N-1)...` (id N),
+    /// N being --ensemble-size. Instead of --peers.
+    #[arg(long, env = "BATON_PEERS_DNS", conflicts_with = "peers", requires = "ensemble_size")]
+    pub peers_dns: Option<String>,
+
+    /// How many members --peers-dns names (3 or 5, as a rule).
+    #[arg(long, env = "BATON_ENSEMBLE_SIZE", requires = "peers_dns")]
+    pub ensemble_size: Option<u32>,
+
+    /// Log lines as text (for people) or JSON objects, one per line (for collectors).
+    #[arg(long, env = "BATON_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
     /// Where the peer protocol listens (ensemble mode only).
     #[arg(long, env = "BATON_PEER_ADDR", default_value = "127.0.0.1:7182")]
     pub peer_addr: SocketAddr,
@@ -199,6 +218,41 @@ impl Config {
         }
     }
 
+    /// Fills `id` and `peers` from `--id-from-hostname` and `--peers-dns` (given this
+    /// host's name). A no-op without those flags.
+    pub fn resolve_statefulset(&mut self, hostname: &str) -> Result<(), ServerError> {
+        if self.id_from_hostname {
+            let ordinal = hostname
+                .rsplit_once('-')
+                .and_then(|(_, ordinal)| ordinal.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ServerError::Config(format!(
+                        "--id-from-hostname: host name `{hostname}` does not end in -ORDINAL"
+                    ))
+                })?;
+            self.id = ordinal + 1;
+        }
+        if let (Some(template), Some(size)) = (&self.peers_dns, self.ensemble_size) {
+            let bad = |why: &str| {
+                ServerError::Config(format!(
+                    "--peers-dns `{template}`: {why} (expected NAME.SERVICE[.MORE]:PORT)"
+                ))
+            };
+            let (name, rest) = template.split_once('.').ok_or_else(|| bad("no SERVICE part"))?;
+            if name.is_empty() || !rest.contains(':') {
+                return Err(bad("no NAME or no :PORT"));
+            }
+            if size == 0 {
+                return Err(ServerError::Config("--ensemble-size must be at least 1".into()));
+            }
+            self.peers = (0..u64::from(size))
+                .map(|ordinal| parse_peer(&format!("{}={name}-{ordinal}.{rest}", ordinal + 1)))
+                .collect::<Result<_, _>>()
+                .map_err(|why| bad(&why))?;
+        }
+        Ok(())
+    }
+
     /// True when `--peers` makes this server a member of an ensemble.
     pub fn ensemble(&self) -> bool {
         !self.peers.is_empty()
@@ -217,6 +271,36 @@ mod tests {
         let mut argv = vec!["baton-server"];
         argv.extend_from_slice(args);
         Config::try_parse_from(argv).expect("valid flags")
+    }
+
+    #[test]
+    fn a_statefulset_pod_finds_its_id_and_peers() {
+        let mut config = parse(&[
+            "--id-from-hostname",
+            "--peers-dns",
+            "baton.baton-peers.default.svc.cluster.local:7182",
+            "--ensemble-size",
+            "3",
+        ]);
+        config.resolve_statefulset("baton-2").expect("resolves");
+        assert_eq!(config.id, 3);
+        assert_eq!(
+            config.peers,
+            vec![
+                Peer { id: 1, addr: "baton-0.baton-peers.default.svc.cluster.local:7182".into() },
+                Peer { id: 2, addr: "baton-1.baton-peers.default.svc.cluster.local:7182".into() },
+                Peer { id: 3, addr: "baton-2.baton-peers.default.svc.cluster.local:7182".into() },
+            ]
+        );
+        config.validate().expect("valid");
+        let error = parse(&["--id-from-hostname"]).resolve_statefulset("laptop").unwrap_err();
+        assert!(error.to_string().contains("does not end in -ORDINAL"), "{error}");
+        let mut bad = parse(&["--peers-dns", "baton:7182", "--ensemble-size", "3"]);
+        let error = bad.resolve_statefulset("baton-0").unwrap_err();
+        assert!(error.to_string().contains("no SERVICE part"), "{error}");
+        let conflicting =
+            Config::try_parse_from(["baton-server", "--id", "2", "--id-from-hostname"]);
+        assert!(conflicting.is_err());
     }
 
     #[test]

@@ -311,7 +311,7 @@ mod tests {
             2_000,
             1,
         ));
-        let (storage, _thread) = Storage::spawn(recovered.store, |_| {}).unwrap();
+        let (storage, _thread) = Storage::spawn(recovered.store, |_| {}, |_| {}).unwrap();
         let (writes, queued) = write_queue(64, Arc::clone(&shared));
         let (sender, snapshot_requests) = mpsc::channel(1);
         let trigger = SnapshotTrigger {

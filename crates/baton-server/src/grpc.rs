@@ -33,6 +33,13 @@ use crate::{
 pub const SERVICE_NAME: &str = "baton.v1.Baton";
 /// The session service, also reported healthy.
 pub const SESSIONS_SERVICE_NAME: &str = "baton.v1.Sessions";
+/// Readiness, for Kubernetes' gRPC readiness probe: SERVING while this server
+/// serves clients and has applied what it knows committed (a member out of
+/// broadcast, electing or syncing, is NOT_SERVING). "" (the whole server) is liveness:
+/// SERVING while the process answers.
+pub const READY_SERVICE_NAME: &str = "baton.v1.Ready";
+/// How often readiness is re-evaluated.
+const READY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Serves `Baton`, health and reflection on `listener` until `shutdown`; requests
 /// larger than `request_bytes_max` are refused by tonic before they are decoded.
@@ -48,6 +55,8 @@ pub(crate) async fn serve(
     for name in ["", SERVICE_NAME, SESSIONS_SERVICE_NAME] {
         health.set_service_status(name, ServingStatus::Serving).await;
     }
+    health.set_service_status(READY_SERVICE_NAME, ServingStatus::NotServing).await;
+    let readiness = tokio::spawn(report_readiness(Arc::clone(&service.shared), health.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(baton_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -58,7 +67,8 @@ pub(crate) async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stopped = async move {
         shutdown.recv().await;
-        for name in ["", SERVICE_NAME, SESSIONS_SERVICE_NAME] {
+        readiness.abort();
+        for name in ["", SERVICE_NAME, SESSIONS_SERVICE_NAME, READY_SERVICE_NAME] {
             health.set_service_status(name, ServingStatus::NotServing).await;
         }
     };
@@ -70,6 +80,22 @@ pub(crate) async fn serve(
         .serve_with_incoming_shutdown(incoming, stopped)
         .await
         .map_err(|error| failed(error.to_string()))
+}
+
+/// Keeps [`READY_SERVICE_NAME`]'s status equal to [`Shared::ready`].
+async fn report_readiness(shared: Arc<Shared>, health: tonic_health::server::HealthReporter) {
+    let mut was = false;
+    let mut poll = tokio::time::interval(READY_POLL);
+    loop {
+        poll.tick().await;
+        let ready = shared.ready();
+        if ready != was {
+            let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+            health.set_service_status(READY_SERVICE_NAME, status).await;
+            tracing::info!(ready, "readiness changed");
+            was = ready;
+        }
+    }
 }
 
 /// The `Baton` service.
@@ -128,6 +154,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::CreateRequest>,
     ) -> Result<Response<pb::CreateResponse>, Status> {
+        let _timer = self.shared.metrics.time("create");
         let op = convert::create_op_from_pb(request.into_inner())?;
         if op.mode.is_ephemeral() {
             // Only a session's own stream may create its ephemerals (as in ZooKeeper,
@@ -150,6 +177,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
+        let _timer = self.shared.metrics.time("delete");
         let op = convert::delete_op_from_pb(request.into_inner());
         match self.write(0, TxnOp::Delete(op)).await? {
             (OpResult::Deleted, zxid) => {
@@ -163,6 +191,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::ExistsRequest>,
     ) -> Result<Response<pb::ExistsResponse>, Status> {
+        let _timer = self.shared.metrics.time("exists");
         let path = request.into_inner().path;
         let (stat, zxid) = self.read(|tree| tree.stat(&path))?;
         let stat = stat.as_ref().map(convert::stat_to_pb);
@@ -173,6 +202,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::GetResponse>, Status> {
+        let _timer = self.shared.metrics.time("get");
         let path = request.into_inner().path;
         let ((data, stat), zxid) = self.read(|tree| tree.get(&path))?;
         let stat = Some(convert::stat_to_pb(&stat));
@@ -183,6 +213,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::SetRequest>,
     ) -> Result<Response<pb::SetResponse>, Status> {
+        let _timer = self.shared.metrics.time("set");
         let op = convert::set_op_from_pb(request.into_inner());
         match self.write(0, TxnOp::SetData(op)).await? {
             (OpResult::SetData { stat }, zxid) => Ok(Response::new(pb::SetResponse {
@@ -197,6 +228,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::ChildrenRequest>,
     ) -> Result<Response<pb::ChildrenResponse>, Status> {
+        let _timer = self.shared.metrics.time("children");
         let path = request.into_inner().path;
         let ((children, stat), zxid) = self.read(|tree| tree.children(&path))?;
         listing_fits(&path, &children)?;
@@ -208,6 +240,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::MultiRequest>,
     ) -> Result<Response<pb::MultiResponse>, Status> {
+        let _timer = self.shared.metrics.time("multi");
         let ops = convert::multi_ops_from_pb(request.into_inner())?;
         // As for Create: only a session's own stream may create its ephemerals.
         if let Some((index, path)) = ops.iter().enumerate().find_map(|(i, op)| match op {
@@ -234,6 +267,7 @@ impl Baton for BatonService {
         &self,
         request: Request<pb::SyncRequest>,
     ) -> Result<Response<pb::SyncResponse>, Status> {
+        let _timer = self.shared.metrics.time("sync");
         let path = request.into_inner().path;
         let zxid = self.writes.sync().await.map_err(|e| e.status())?;
         Ok(Response::new(pb::SyncResponse { header: header(zxid), path }))

@@ -61,5 +61,5 @@ mod write_queue;
 
 pub use config::{Config, REQUEST_BYTES_MAX_DEFAULT};
 pub use error::ServerError;
-pub use grpc::SERVICE_NAME;
+pub use grpc::{READY_SERVICE_NAME, SERVICE_NAME};
 pub use server::{SHUTDOWN_GRACE, run};

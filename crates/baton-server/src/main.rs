@@ -16,19 +16,30 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let mut config = Config::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+    if let Err(error) = config.resolve_statefulset(&hostname()) {
+        eprintln!("baton-server: {error}");
+        std::process::exit(2);
+    }
     if let Err(error) = serve(config) {
         // Display only: every error of ours already names its cause.
         eprintln!("baton-server: {error}");
         std::process::exit(1);
     }
+}
+
+/// This host's name (`HOSTNAME` if set, as in a pod, else the kernel's).
+fn hostname() -> String {
+    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned()
+    })
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -3,7 +3,78 @@
 use std::{
     fmt::Write,
     sync::atomic::{AtomicU64, Ordering::Relaxed},
+    time::{Duration, Instant},
 };
+
+/// Upper bounds of the latency histograms' buckets, in seconds (100 µs to 10 s).
+pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The operations whose latency is recorded, the `op` label of
+/// `baton_request_duration_seconds` (requests on sessions and unary calls alike).
+pub(crate) const OPS: [&str; 12] = [
+    "create",
+    "delete",
+    "set",
+    "multi",
+    "close",
+    "sync",
+    "get",
+    "exists",
+    "children",
+    "add_watch",
+    "remove_watch",
+    "ping",
+];
+
+/// A Prometheus histogram of durations: cumulative counts are derived at render.
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub(crate) fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|bound| secs <= *bound) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// Records a request's duration when dropped.
+#[derive(Debug)]
+pub(crate) struct RequestTimer<'a> {
+    histogram: &'a Histogram,
+    started: Instant,
+}
+
+impl Drop for RequestTimer<'_> {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed());
+    }
+}
 
 /// What the server counts. Relaxed atomics: these are statistics, not
 /// synchronisation.
@@ -19,17 +90,30 @@ pub(crate) struct Metrics {
     pub(crate) write_queue_full_total: AtomicU64,
     /// A gauge: writes queued and not yet taken by the driver.
     pub(crate) write_queue_depth: AtomicU64,
+    /// Times this member started an election.
+    pub(crate) elections_total: AtomicU64,
+    /// Duration of each durability barrier (append + flush + fdatasync).
+    pub(crate) fsync_seconds: Histogram,
+    /// Request durations, one histogram per entry of [`OPS`].
+    requests: [Histogram; OPS.len()],
 }
 
 /// Values read at render time rather than counted.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Gauges {
     pub(crate) znodes: u64,
+    pub(crate) data_bytes: u64,
     pub(crate) last_zxid: u64,
+    pub(crate) committed_zxid: u64,
+    pub(crate) logged_zxid: u64,
     pub(crate) epoch: u32,
+    pub(crate) role: &'static str,
     pub(crate) sessions: u64,
     pub(crate) watches: u64,
 }
+
+/// The roles of `baton_role` (one is 1, the others 0).
+const ROLES: [&str; 4] = ["standalone", "looking", "following", "leading"];
 
 impl Metrics {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -40,14 +124,45 @@ impl Metrics {
         gauge.fetch_sub(n, Relaxed);
     }
 
+    /// Times a request of `op` (one of [`OPS`]) until the timer is dropped.
+    pub(crate) fn time(&self, op: &str) -> RequestTimer<'_> {
+        let index = OPS.iter().position(|o| *o == op);
+        debug_assert!(index.is_some(), "unknown op {op}");
+        RequestTimer { histogram: &self.requests[index.unwrap_or(0)], started: Instant::now() }
+    }
+
+    /// Records a request of `op` that took `took`.
+    pub(crate) fn observe(&self, op: &str, took: Duration) {
+        if let Some(index) = OPS.iter().position(|o| *o == op) {
+            self.requests[index].observe(took);
+        }
+    }
+
     pub(crate) fn render(&self, gauges: Gauges) -> String {
         let mut out = String::new();
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         };
         gauge(&mut out, "baton_znodes", "Znodes in the tree.", gauges.znodes);
+        gauge(&mut out, "baton_data_bytes", "Bytes of data in all znodes.", gauges.data_bytes);
         gauge(&mut out, "baton_last_zxid", "zxid of the last applied txn.", gauges.last_zxid);
+        let committed = gauges.committed_zxid;
+        gauge(&mut out, "baton_committed_zxid", "Highest zxid known committed.", committed);
+        gauge(&mut out, "baton_logged_zxid", "Last zxid durable in the log.", gauges.logged_zxid);
+        // Within one epoch zxids count txns: logged and not yet committed.
+        let in_flight = if gauges.logged_zxid >> 32 == committed >> 32 {
+            gauges.logged_zxid.saturating_sub(committed)
+        } else {
+            0
+        };
+        gauge(&mut out, "baton_proposals_in_flight", "Logged txns not yet committed.", in_flight);
         gauge(&mut out, "baton_epoch", "Epoch of this run.", gauges.epoch.into());
+        let _ = writeln!(out, "# HELP baton_role This member's role (1 for the current one).");
+        let _ = writeln!(out, "# TYPE baton_role gauge");
+        for role in ROLES {
+            let _ =
+                writeln!(out, "baton_role{{role=\"{role}\"}} {}", u8::from(role == gauges.role));
+        }
         gauge(&mut out, "baton_sessions", "Open sessions.", gauges.sessions);
         gauge(&mut out, "baton_watches", "Watches set on this server.", gauges.watches);
         let depth = self.write_queue_depth.load(Relaxed);
@@ -69,10 +184,21 @@ impl Metrics {
                 "Writes refused because the write queue was full.",
                 &self.write_queue_full_total,
             ),
+            ("baton_elections_total", "Elections this member started.", &self.elections_total),
         ];
         for (name, help, value) in counters {
             let value = value.load(Relaxed);
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        }
+        let name = "baton_fsync_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Durability barriers: append, flush and fdatasync.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        self.fsync_seconds.render(&mut out, name, "");
+        let name = "baton_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Client requests, from receipt to reply, by op.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (op, histogram) in OPS.iter().zip(&self.requests) {
+            histogram.render(&mut out, name, &format!("op=\"{op}\""));
         }
         out
     }
@@ -86,16 +212,46 @@ mod tests {
     fn renders_prometheus_text() {
         let metrics = Metrics::default();
         Metrics::add(&metrics.writes_total, 3);
+        metrics.observe("get", Duration::from_micros(300));
+        metrics.observe("get", Duration::from_millis(20));
+        drop(metrics.time("create"));
+        metrics.fsync_seconds.observe(Duration::from_micros(400));
         let text = metrics.render(Gauges {
             znodes: 2,
+            data_bytes: 10,
             last_zxid: 0x1_0000_0003,
+            committed_zxid: 0x1_0000_0003,
+            logged_zxid: 0x1_0000_0005,
             epoch: 1,
+            role: "leading",
             sessions: 0,
             watches: 0,
         });
         assert!(text.contains("# TYPE baton_writes_total counter\nbaton_writes_total 3\n"));
         assert!(text.contains("baton_znodes 2\n"));
         assert!(text.contains("baton_last_zxid 4294967299\n"));
+        assert!(text.contains("baton_proposals_in_flight 2\n"), "{text}");
+        assert!(
+            text.contains("baton_role{role=\"leading\"} 1\nbaton_role{role=\"standalone\"}")
+                || text.contains("baton_role{role=\"leading\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("baton_role{role=\"following\"} 0\n"), "{text}");
+        assert!(
+            text.contains("baton_request_duration_seconds_bucket{op=\"get\",le=\"0.00025\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("baton_request_duration_seconds_bucket{op=\"get\",le=\"0.0005\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("baton_request_duration_seconds_bucket{op=\"get\",le=\"+Inf\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("baton_request_duration_seconds_count{op=\"get\"} 2\n"), "{text}");
+        assert!(text.contains("baton_request_duration_seconds_count{op=\"create\"} 1\n"), "{text}");
+        assert!(text.contains("baton_fsync_duration_seconds_bucket{le=\"0.0005\"} 1\n"), "{text}");
         assert!(text.lines().all(|l| l.starts_with('#') || l.starts_with("baton_")), "{text}");
     }
 }

@@ -120,12 +120,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         )
         .with_disk_reserve(config.disk_reserve_bytes),
     );
-    let purge_metrics = Arc::clone(&shared);
-    let (storage, storage_thread) = Storage::spawn(store, move |purged| {
+    let (purge_metrics, flush_metrics) = (Arc::clone(&shared), Arc::clone(&shared));
+    let purged = move |purged: usize| {
         Metrics::add(&purge_metrics.metrics.log_entries_purged_total, purged as u64);
         tracing::info!(purged, "log purged up to the oldest snapshot kept");
-    })
-    .map_err(|error| task_failed("storage thread", &error))?;
+    };
+    let flushed = move |took| flush_metrics.metrics.fsync_seconds.observe(took);
+    let (storage, storage_thread) = Storage::spawn(store, purged, flushed)
+        .map_err(|error| task_failed("storage thread", &error))?;
 
     let stop = Shutdown::new();
     let (writes, queued) = write_queue(config.write_queue_max, Arc::clone(&shared));

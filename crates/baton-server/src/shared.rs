@@ -33,6 +33,9 @@ pub(crate) struct Membership {
     pub(crate) peers: std::sync::Arc<[(u64, String)]>,
 }
 
+/// How many committed txns a member may have still to apply and count as ready.
+pub(crate) const READY_LAG_MAX: u64 = 1_000;
+
 /// State shared by the driver, the gRPC handlers, the reaper, the snapshotter and
 /// the admin port.
 ///
@@ -137,6 +140,20 @@ impl Shared {
     /// build answers them always, to show the nemesis catches that.
     pub(crate) fn serves_reads(&self) -> bool {
         self.serving() || cfg!(feature = "bug-stale-reads")
+    }
+
+    /// Ready for clients (Kubernetes' readiness): serving, and no more than
+    /// [`READY_LAG_MAX`] committed txns short of applied. The tree's lock is only
+    /// tried: a member whose driver holds it is busy applying, not idle.
+    pub(crate) fn ready(&self) -> bool {
+        if !self.serving() {
+            return false;
+        }
+        let committed = self.membership().committed_zxid;
+        match self.tree.try_read() {
+            Ok(tree) => committed.saturating_sub(tree.last_zxid()) <= READY_LAG_MAX,
+            Err(_) => true,
+        }
     }
 
     pub(crate) fn set_serving(&self, serving: bool) {

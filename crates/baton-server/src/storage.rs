@@ -78,15 +78,17 @@ impl std::fmt::Debug for Command {
 
 impl Storage {
     /// Starts the thread that owns `store`. Its result is the final flush's.
-    /// `purged` is told how many log entries each completed purge deleted.
+    /// `purged` is told how many log entries each completed purge deleted, `flushed`
+    /// how long each commit (append + flush) took.
     pub(crate) fn spawn(
         store: Box<dyn LogStore>,
         purged: impl Fn(usize) + Send + 'static,
+        flushed: impl Fn(std::time::Duration) + Send + 'static,
     ) -> std::io::Result<(Storage, JoinHandle<Result<(), LogError>>)> {
         let (commands, receiver) = mpsc::channel(STORAGE_QUEUE_MAX);
         let thread = std::thread::Builder::new()
             .name("baton-storage".into())
-            .spawn(move || serve(store, receiver, purged))?;
+            .spawn(move || serve(store, receiver, purged, flushed))?;
         Ok((Storage { commands }, thread))
     }
 
@@ -139,6 +141,7 @@ fn serve(
     mut store: Box<dyn LogStore>,
     mut commands: mpsc::Receiver<Command>,
     purged: impl Fn(usize),
+    flushed: impl Fn(std::time::Duration),
 ) -> Result<(), LogError> {
     // (snapshots to keep, entries deleted so far) of the purge under way.
     let mut purging: Option<(usize, usize)> = None;
@@ -166,7 +169,9 @@ fn serve(
         tracing::trace!(?command, "storage");
         match command {
             Command::Commit { entries, reply } => {
+                let started = std::time::Instant::now();
                 let result = store.append(&entries).and_then(|()| store.flush());
+                flushed(started.elapsed());
                 let failed = result.is_err();
                 let _ = reply.send(result);
                 if failed {
@@ -223,7 +228,7 @@ mod tests {
     async fn commits_in_order_and_stops_after_a_failed_flush() {
         let mut mem = MemStore::new();
         mem.fail_next_flushes(1);
-        let (storage, thread) = Storage::spawn(Box::new(mem), |_| {}).unwrap();
+        let (storage, thread) = Storage::spawn(Box::new(mem), |_| {}, |_| {}).unwrap();
         let error = storage.commit(vec![entry(1)]).await.unwrap_err();
         assert!(matches!(error, ServerError::Storage(_)), "{error}");
         let error = storage.commit(vec![entry(2)]).await.unwrap_err();
@@ -236,7 +241,8 @@ mod tests {
     async fn snapshots_and_meta_go_through_and_the_purge_follows() {
         let (told, purged) = std::sync::mpsc::channel();
         let (storage, thread) =
-            Storage::spawn(Box::new(MemStore::new()), move |n| told.send(n).unwrap()).unwrap();
+            Storage::spawn(Box::new(MemStore::new()), move |n| told.send(n).unwrap(), |_| {})
+                .unwrap();
         storage.commit(vec![entry(1), entry(2), entry(3)]).await.unwrap();
         storage.set_meta(Meta { accepted_epoch: 1, current_epoch: 1 }).await.unwrap();
         let snapshot = Snapshot { zxid: 2, data: Bytes::from_static(b"tree") };

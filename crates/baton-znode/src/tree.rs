@@ -59,6 +59,8 @@ pub struct DataTree {
     reap_candidates: BTreeSet<String>,
     last_zxid: u64,
     digest: u64,
+    /// Bytes of data in all znodes together.
+    data_bytes: u64,
 }
 
 impl Default for DataTree {
@@ -79,6 +81,7 @@ impl DataTree {
             reap_candidates: BTreeSet::new(),
             last_zxid: 0,
             digest: 0,
+            data_bytes: 0,
         };
         let root_stat = Stat { num_children: 1, ..Stat::default() };
         let root = Node::new(Bytes::new(), root_stat, NodeKind::Persistent);
@@ -120,6 +123,11 @@ impl DataTree {
     /// Every node, `/` and `/baton` included.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Bytes of data in all znodes together (paths and Stats not counted).
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
     }
 
     /// Order-independent digest of every node (path, data, Stat, and the container /

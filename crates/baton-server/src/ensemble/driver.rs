@@ -445,6 +445,9 @@ impl EnsembleDriver {
             "role changed"
         );
         book.was = Some(now);
+        if status.role == Role::Looking {
+            Metrics::add(&self.shared.metrics.elections_total, 1);
+        }
         fail_waiting(book, &WriteError::Unknown(format!("this member is now {role}")));
         book.forwarder = None;
         self.shared.set_serving(status.broadcasting);

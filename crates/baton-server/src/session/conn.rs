@@ -9,7 +9,7 @@
 //! watch events of the changes they reflect (those were queued when the change was
 //! applied).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use baton_api::{
     convert,
@@ -45,22 +45,15 @@ type WriteOutcome = oneshot::Receiver<Result<TxnReply, WriteError>>;
 /// A request waiting for its turn to be answered.
 enum Slot {
     /// Queued to the driver; `op` tells how to shape the reply.
-    Write {
-        xid: u64,
-        kind: WriteKind,
-        outcome: WriteOutcome,
-    },
+    Write { xid: u64, kind: WriteKind, outcome: WriteOutcome, received: Instant },
     Sync {
         xid: u64,
         path: String,
         outcome: oneshot::Receiver<Result<u64, WriteError>>,
+        received: Instant,
     },
     /// Answered when its turn comes.
-    Read {
-        xid: u64,
-        watch: bool,
-        op: Op,
-    },
+    Read { xid: u64, watch: bool, op: Op },
     /// Already answered (a request refused before it was queued).
     Ready(pb::Reply),
 }
@@ -72,6 +65,31 @@ enum WriteKind {
     Set,
     Multi,
     Close,
+}
+
+impl WriteKind {
+    /// Its name in the request metrics.
+    fn name(self) -> &'static str {
+        match self {
+            WriteKind::Create => "create",
+            WriteKind::Delete => "delete",
+            WriteKind::Set => "set",
+            WriteKind::Multi => "multi",
+            WriteKind::Close => "close",
+        }
+    }
+}
+
+/// A read's name in the request metrics.
+fn read_name(op: &Op) -> &'static str {
+    match op {
+        Op::Get(_) => "get",
+        Op::Exists(_) => "exists",
+        Op::Children(_) => "children",
+        Op::AddWatch(_) => "add_watch",
+        Op::RemoveWatch(_) => "remove_watch",
+        _ => "ping",
+    }
 }
 
 pub(super) fn spawn(conn: Conn) {
@@ -134,7 +152,7 @@ fn slot_for(shared: &Shared, writes: &WriteQueue, session: u64, request: pb::Req
             return Slot::Ready(error_reply(xid, &txn_error_status(&error)));
         }
         match writes.queue(session, op) {
-            Ok(outcome) => Slot::Write { xid, kind, outcome },
+            Ok(outcome) => Slot::Write { xid, kind, outcome, received: Instant::now() },
             Err(error) => Slot::Ready(error_reply(xid, &error.status())),
         }
     };
@@ -153,7 +171,7 @@ fn slot_for(shared: &Shared, writes: &WriteQueue, session: u64, request: pb::Req
         }
         Some(Op::Close(_)) => queue(WriteKind::Close, Ok(TxnOp::CloseSession { session })),
         Some(Op::Sync(sync)) => match writes.queue_sync() {
-            Ok(outcome) => Slot::Sync { xid, path: sync.path, outcome },
+            Ok(outcome) => Slot::Sync { xid, path: sync.path, outcome, received: Instant::now() },
             Err(error) => Slot::Ready(error_reply(xid, &error.status())),
         },
         Some(op) => Slot::Read { xid, watch: request.watch, op },
@@ -171,12 +189,15 @@ async fn respond(
     while let Some(slot) = slots.recv().await {
         let (reply, last) = match slot {
             Slot::Ready(reply) => (reply, false),
-            Slot::Write { xid, kind, outcome } => {
+            Slot::Write { xid, kind, outcome, received } => {
                 let outcome = outcome.await.unwrap_or(Err(WriteError::ShuttingDown));
+                shared.metrics.observe(kind.name(), received.elapsed());
                 (write_reply(xid, kind, outcome), kind == WriteKind::Close)
             }
-            Slot::Sync { xid, path, outcome } => {
-                let reply = match outcome.await.unwrap_or(Err(WriteError::ShuttingDown)) {
+            Slot::Sync { xid, path, outcome, received } => {
+                let outcome = outcome.await.unwrap_or(Err(WriteError::ShuttingDown));
+                shared.metrics.observe("sync", received.elapsed());
+                let reply = match outcome {
                     Ok(zxid) => reply(
                         xid,
                         zxid,
@@ -192,6 +213,7 @@ async fn respond(
                 // set) can only be queued after it. Otherwise the client would see
                 // the event before the reply that set the watch.
                 let Ok(permit) = out.reserve().await else { break };
+                let _timer = shared.metrics.time(read_name(&op));
                 read(&shared, session, xid, watch, op, permit);
                 continue;
             }

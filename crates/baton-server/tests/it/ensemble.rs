@@ -11,7 +11,7 @@ use std::{
 use baton_client::{ChangeKind, Client, CreateMode, ErrorCode, Session, SessionOptions};
 use baton_server::testing::{ServerProcess, fixed_free_port, wait_until_async};
 
-use crate::support::{DEADLINE, connect, status};
+use crate::support::{DEADLINE, connect, metric, status};
 
 fn free_port() -> u16 {
     fixed_free_port().expect("a free peer port")
@@ -366,4 +366,51 @@ async fn a_close_refused_by_a_member_without_quorum_is_an_error() {
     let closed = session.close().await;
     let error = closed.expect_err("a close the member refused must not be reported as done");
     assert_eq!(error.code(), ErrorCode::ConnectionLoss, "{error}");
+}
+
+/// The gRPC readiness check (`baton.v1.Ready`) of one member.
+async fn ready(process: &ServerProcess) -> bool {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let url = format!("http://{}", process.endpoint());
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await else {
+        return false;
+    };
+    let request = HealthCheckRequest { service: baton_server::READY_SERVICE_NAME.into() };
+    match HealthClient::new(channel).check(request).await {
+        Ok(response) => response.into_inner().status == ServingStatus::Serving as i32,
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_and_role_metrics_follow_the_ensemble() {
+    let mut ensemble = Ensemble::start(3, &[]);
+    let leader = ensemble.wait_stable().await;
+    for id in 1..=3 {
+        let process = ensemble.process(id);
+        let is_ready =
+            wait_until_async(Instant::now() + DEADLINE, || async { ready(process).await }).await;
+        assert!(is_ready, "member {id} never became ready");
+        let role = if id == leader { "leading" } else { "following" };
+        assert_eq!(metric(process, &format!("baton_role{{role=\"{role}\"}}")).await, 1);
+        assert!(metric(process, "baton_elections_total").await >= 1, "member {id}");
+    }
+    // With two of three gone the last member cannot serve: not ready.
+    let [first, last] = [1, 2, 3].into_iter().filter(|id| *id != leader).collect::<Vec<_>>()[..]
+    else {
+        unreachable!("two followers")
+    };
+    ensemble.kill(leader);
+    ensemble.kill(first);
+    let process = ensemble.process(last);
+    let unready =
+        wait_until_async(Instant::now() + DEADLINE, || async { !ready(process).await }).await;
+    assert!(unready, "member {last} stayed ready without a quorum");
+    ensemble.start_member(first);
+    let process = ensemble.process(last);
+    let again =
+        wait_until_async(Instant::now() + DEADLINE, || async { ready(process).await }).await;
+    assert!(again, "member {last} did not become ready again with a quorum back");
 }

@@ -9,6 +9,7 @@ mod ensemble;
 mod health;
 mod limits;
 mod lock;
+mod metrics;
 mod reaper;
 mod sessions;
 mod support;

@@ -102,6 +102,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         reap_candidates: BTreeSet::new(),
         last_zxid: r.varint()?,
         digest: 0,
+        data_bytes: 0,
     };
     read_sessions(&mut r, &mut tree)?;
     read_nodes(&mut r, &mut tree)?;

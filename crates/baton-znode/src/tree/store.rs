@@ -62,6 +62,7 @@ impl DataTree {
         let old_data = data.as_ref().map(|_| (node.data.clone(), node.data_hash));
         journal.undo.push(Undo::Updated { path: path.to_owned(), data: old_data, stat: node.stat });
         if let Some(data) = data {
+            self.data_bytes = self.data_bytes - node.data.len() as u64 + data.len() as u64;
             node.set_data(data);
         }
         update(&mut node.stat);
@@ -104,6 +105,8 @@ impl DataTree {
                     let node = self.nodes.get_mut(&path);
                     let node = node.unwrap_or_else(|| panic!("rollback of missing node {path}"));
                     if let Some((data, data_hash)) = data {
+                        self.data_bytes =
+                            self.data_bytes - node.data.len() as u64 + data.len() as u64;
                         node.data = data;
                         node.data_hash = data_hash;
                     }
@@ -138,6 +141,7 @@ impl DataTree {
         if node.kind.is_reap_candidate() {
             self.reap_candidates.insert(path.clone());
         }
+        self.data_bytes += node.data.len() as u64;
         let previous = self.nodes.insert(path, Box::new(node));
         assert!(previous.is_none(), "node inserted twice");
     }
@@ -156,6 +160,7 @@ impl DataTree {
         if node.kind.is_reap_candidate() {
             self.reap_candidates.remove(path);
         }
+        self.data_bytes -= node.data.len() as u64;
         node
     }
 }

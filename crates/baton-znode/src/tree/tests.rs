@@ -34,6 +34,7 @@ fn ok_as(tree: &mut DataTree, session: u64, op: TxnOp) -> Applied {
     let applied = apply_as(tree, session, op.clone());
     let applied = applied.unwrap_or_else(|e| panic!("{op:?} failed: {e}"));
     assert_eq!(tree.digest(), tree.recompute_digest());
+    assert_eq!(tree.data_bytes(), tree.nodes.values().map(|n| n.data.len() as u64).sum::<u64>());
     applied
 }
 
@@ -51,6 +52,7 @@ fn fails_as(tree: &mut DataTree, session: u64, op: TxnOp) -> TxnError {
     assert!(*tree == expected, "failed {op:?} changed the tree");
     assert_eq!(tree.digest(), expected.digest());
     assert_eq!(tree.digest(), tree.recompute_digest());
+    assert_eq!(tree.data_bytes(), expected.data_bytes(), "a failed {op:?} changed data_bytes");
     error
 }
 
