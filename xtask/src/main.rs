@@ -10,10 +10,14 @@
 //! - `nemesis`: fault testing of a real ensemble with checked client histories; one run,
 //!   or `--matrix` for every fault × workload pair.
 //!
+//! - `deploy-check`: the Kubernetes manifests pass `kubernetes-validate --strict` and
+//!   agree with `baton-server --help`.
+//!
 //! Every command shells out to `cargo` with the workspace root as working directory,
 //! so it behaves the same from any subdirectory.
 
 mod cluster;
+mod deploy_check;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -76,6 +80,10 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Validates deploy/k8s (kubernetes-validate --strict, installed into
+    /// target/deploy-check) and checks its ports, variables and probes against
+    /// `baton-server --help`; a broken copy must be refused (self-test).
+    DeployCheck,
     /// A local ensemble of real baton-server processes on 127.0.0.1 (state and data
     /// under target/cluster/).
     Cluster {
@@ -167,6 +175,15 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Nemesis { matrix, broken, args } => nemesis(matrix, broken.as_deref(), &args),
+        Cmd::DeployCheck => {
+            let root = workspace_root();
+            cargo(&["build", "-q", "-p", "baton-server"])?;
+            let help = Command::new(root.join("target/debug/baton-server"))
+                .arg("--help")
+                .output()
+                .context("running baton-server --help")?;
+            deploy_check::run(&root, &String::from_utf8_lossy(&help.stdout))
+        }
         Cmd::Sim { seeds, seed } => {
             let (name, value) = match seed {
                 Some(seed) => ("SIM_SEED", seed),

@@ -1,0 +1,328 @@
+//! `cargo xtask deploy-check`: the Kubernetes manifests in deploy/k8s are valid and
+//! agree with the server.
+//!
+//! 1. Every resource passes `kubernetes-validate --strict` (PyPI; it bundles the API
+//!    schemas and works offline), installed into a virtualenv under
+//!    target/deploy-check the first time.
+//! 2. The StatefulSet agrees with `baton-server --help` and with itself: every
+//!    `BATON_*` variable is one the server reads; the client, admin and peer addresses
+//!    listen on the container ports of those names; the peer DNS template names this
+//!    StatefulSet, its headless Service and the peer port; the ensemble size is
+//!    `replicas`; gRPC probes go to the client port and readiness asks for the
+//!    server's readiness service; the Services target ports the container has.
+//! 3. Self-test: a manifest broken on purpose (a wrong type for the schema, an
+//!    unknown variable and a port that does not match) must be refused by both.
+//!
+//! The manifests are read as the plain YAML subset they are written in (one key per
+//! line, block lists); the checks look for exactly the shapes used there.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result, bail};
+
+/// The validator's version, pinned so that CI validates against the same schemas.
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+/// The manifests that are Kubernetes resources (the kustomization is not one).
+const RESOURCES: [&str; 4] =
+    ["service-peers.yaml", "service-client.yaml", "statefulset.yaml", "pdb.yaml"];
+
+pub fn run(root: &Path, server_help: &str) -> Result<()> {
+    let dir = root.join("deploy/k8s");
+    let ready_service = ready_service_name(root)?;
+    let manifests = Manifests::read(&dir)?;
+    let problems = manifests.check(server_help, &ready_service);
+    if !problems.is_empty() {
+        bail!("deploy/k8s disagrees with the server:\n- {}", problems.join("\n- "));
+    }
+    eprintln!("deploy-check: manifests agree with baton-server --help");
+
+    let validator = install_validator(root)?;
+    let files: Vec<PathBuf> = RESOURCES.iter().map(|f| dir.join(f)).collect();
+    validate(&validator, &files)?;
+    eprintln!("deploy-check: kubernetes-validate --strict passed");
+
+    // Self-test: the checks must refuse a broken StatefulSet.
+    let broken_dir = root.join("target/deploy-check/broken");
+    fs::create_dir_all(&broken_dir)?;
+    let broken = break_statefulset(&manifests.statefulset);
+    let broken_file = broken_dir.join("statefulset.yaml");
+    fs::write(&broken_file, &broken)?;
+    if validate(&validator, &[broken_file]).is_ok() {
+        bail!("self-test: kubernetes-validate accepted a broken StatefulSet");
+    }
+    let problems =
+        Manifests { statefulset: broken, ..manifests }.check(server_help, &ready_service);
+    if problems.len() < 2 {
+        bail!("self-test: the consistency checks missed the broken StatefulSet: {problems:?}");
+    }
+    eprintln!("deploy-check: a broken StatefulSet is refused by both (self-test)");
+    Ok(())
+}
+
+/// The StatefulSet broken three ways: `replicas` a string (schema), an unknown
+/// variable and a client address on a port the container does not expose.
+pub fn break_statefulset(text: &str) -> String {
+    text.replacen("replicas: 3", "replicas: \"three\"", 1)
+        .replacen("BATON_LOG_FORMAT", "BATON_NO_SUCH_FLAG", 1)
+        .replacen("0.0.0.0:7181", "0.0.0.0:7999", 1)
+}
+
+/// The readiness service name the server reports, read from its source.
+fn ready_service_name(root: &Path) -> Result<String> {
+    let path = root.join("crates/baton-server/src/grpc.rs");
+    let source =
+        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let line = source
+        .lines()
+        .find(|l| l.contains("pub const READY_SERVICE_NAME: &str ="))
+        .context("READY_SERVICE_NAME not found in grpc.rs")?;
+    Ok(line.split('"').nth(1).context("READY_SERVICE_NAME has no string")?.to_owned())
+}
+
+fn install_validator(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target/deploy-check/venv");
+    let validator = venv.join("bin/kubernetes-validate");
+    if validator.exists() {
+        return Ok(validator);
+    }
+    eprintln!("deploy-check: installing {KUBERNETES_VALIDATE} into {}", venv.display());
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .context("running python3 -m venv")?;
+    if !status.success() {
+        bail!("python3 -m venv {} failed: {status}", venv.display());
+    }
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", KUBERNETES_VALIDATE])
+        .status()
+        .context("running pip")?;
+    if !status.success() {
+        bail!("pip install {KUBERNETES_VALIDATE} failed: {status}");
+    }
+    Ok(validator)
+}
+
+fn validate(validator: &Path, files: &[PathBuf]) -> Result<()> {
+    let output = Command::new(validator)
+        .args(["--strict", "--quiet"])
+        .args(files)
+        .output()
+        .context("running kubernetes-validate")?;
+    if !output.status.success() {
+        bail!(
+            "kubernetes-validate refused the manifests:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The manifests' text.
+#[derive(Debug, Clone)]
+pub struct Manifests {
+    pub statefulset: String,
+    pub services: Vec<String>,
+}
+
+impl Manifests {
+    pub fn read(dir: &Path) -> Result<Manifests> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        Ok(Manifests {
+            statefulset: read("statefulset.yaml")?,
+            services: vec![read("service-peers.yaml")?, read("service-client.yaml")?],
+        })
+    }
+
+    /// Every disagreement found (empty: none).
+    pub fn check(&self, server_help: &str, ready_service: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let sts = &self.statefulset;
+        let env = env_vars(sts);
+        let ports = container_ports(sts);
+        let port_of = |name: &str| ports.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
+        for (name, _) in &env {
+            if !server_help.contains(&format!("[env: {name}=")) {
+                problems.push(format!("{name} is not a variable baton-server reads"));
+            }
+        }
+        let var = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        for (variable, port_name) in [
+            ("BATON_CLIENT_ADDR", "client"),
+            ("BATON_ADMIN_ADDR", "admin"),
+            ("BATON_PEER_ADDR", "peer"),
+        ] {
+            let listens = var(variable).and_then(port_in);
+            if listens.is_none() || listens != port_of(port_name) {
+                problems.push(format!(
+                    "{variable} ({:?}) does not listen on container port {port_name} ({:?})",
+                    var(variable),
+                    port_of(port_name)
+                ));
+            }
+        }
+        let name = scalar(sts, "name");
+        let service = scalar(sts, "serviceName");
+        match var("BATON_PEERS_DNS") {
+            Some(template) => {
+                let expected = format!(
+                    "{}.{}",
+                    name.as_deref().unwrap_or("?"),
+                    service.as_deref().unwrap_or("?")
+                );
+                let (host, port) = template.rsplit_once(':').unwrap_or((template, ""));
+                if !host.starts_with(&expected) {
+                    problems.push(format!(
+                        "BATON_PEERS_DNS {template} does not start with {expected} (NAME.SERVICE)"
+                    ));
+                }
+                if port.parse::<u16>().ok() != port_of("peer") {
+                    problems.push(format!("BATON_PEERS_DNS {template} is not on the peer port"));
+                }
+            }
+            None => problems.push("BATON_PEERS_DNS is not set".into()),
+        }
+        if var("BATON_ENSEMBLE_SIZE") != scalar(sts, "replicas").as_deref() {
+            problems.push(format!(
+                "BATON_ENSEMBLE_SIZE {:?} is not replicas {:?}",
+                var("BATON_ENSEMBLE_SIZE"),
+                scalar(sts, "replicas")
+            ));
+        }
+        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+            let Some(block) = block(sts, probe) else {
+                problems.push(format!("no {probe}"));
+                continue;
+            };
+            let port = scalar(&block, "port").and_then(|p| p.parse::<u16>().ok());
+            if !block.contains("grpc:") || port != port_of("client") {
+                problems.push(format!("{probe} is not a gRPC probe on the client port"));
+            }
+            let asked = scalar(&block, "service");
+            let wanted = (probe == "readinessProbe").then_some(ready_service);
+            if asked.as_deref() != wanted {
+                problems.push(format!("{probe} asks for service {asked:?}, not {wanted:?}"));
+            }
+        }
+        for service in &self.services {
+            for line in service.lines() {
+                if let Some(target) = line.trim().strip_prefix("targetPort:") {
+                    let target = target.trim();
+                    if port_of(target).is_none() {
+                        problems
+                            .push(format!("a Service targets port {target}, which the pod lacks"));
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// The first `key: value` line's value, unquoted.
+fn scalar(text: &str, key: &str) -> Option<String> {
+    let prefix = format!("{key}:");
+    text.lines()
+        .map(|l| l.trim().trim_start_matches("- "))
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The lines indented under `key:` (its block).
+fn block(text: &str, key: &str) -> Option<String> {
+    let mut lines = text.lines().skip_while(|l| l.trim() != format!("{key}:"));
+    let head = lines.next()?;
+    let indent = head.len() - head.trim_start().len();
+    let body: Vec<&str> = lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+        .collect();
+    Some(body.join("\n"))
+}
+
+/// `- name: BATON_X` / `value: "..."` pairs.
+fn env_vars(text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(name) = line.strip_prefix("- name: ").filter(|n| n.starts_with("BATON_")) {
+            let value = lines.get(i + 1).and_then(|l| l.strip_prefix("value:"));
+            let value = value.map(|v| v.trim().trim_matches('"').to_owned()).unwrap_or_default();
+            out.push((name.to_owned(), value));
+        }
+    }
+    out
+}
+
+/// `- name: X` / `containerPort: N` pairs.
+fn container_ports(text: &str) -> Vec<(String, u16)> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let port = line.strip_prefix("containerPort:").and_then(|p| p.trim().parse().ok());
+        let name = i.checked_sub(1).and_then(|j| lines[j].strip_prefix("- name: "));
+        if let (Some(port), Some(name)) = (port, name) {
+            out.push((name.to_owned(), port));
+        }
+    }
+    out
+}
+
+fn port_in(addr: &str) -> Option<u16> {
+    addr.rsplit_once(':')?.1.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    /// What `baton-server --help` says of the variables the manifests use.
+    const HELP: &str = "[env: BATON_ID_FROM_HOSTNAME=] [env: BATON_PEERS_DNS=] \
+        [env: BATON_ENSEMBLE_SIZE=] [env: BATON_CLIENT_ADDR=] [env: BATON_ADMIN_ADDR=] \
+        [env: BATON_PEER_ADDR=] [env: BATON_DATA_DIR=] [env: BATON_LOG_FORMAT=]";
+
+    #[test]
+    fn the_manifests_agree_with_the_server() {
+        let manifests = Manifests::read(&root().join("deploy/k8s")).unwrap();
+        let ready = ready_service_name(&root()).unwrap();
+        assert_eq!(ready, "baton.v1.Ready");
+        assert_eq!(manifests.check(HELP, &ready), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_broken_statefulset_is_refused() {
+        let manifests = Manifests::read(&root().join("deploy/k8s")).unwrap();
+        let broken = Manifests {
+            statefulset: break_statefulset(&manifests.statefulset),
+            ..manifests.clone()
+        };
+        let problems = broken.check(HELP, "baton.v1.Ready");
+        assert!(problems.iter().any(|p| p.contains("BATON_NO_SUCH_FLAG")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("BATON_CLIENT_ADDR")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("BATON_ENSEMBLE_SIZE")), "{problems:?}");
+
+        let scaled = manifests.statefulset.replacen("replicas: 3", "replicas: 5", 1);
+        let half = Manifests { statefulset: scaled.clone(), ..manifests.clone() };
+        assert!(half.check(HELP, "baton.v1.Ready").iter().any(|p| p.contains("replicas")));
+        let both = scaled.replacen("value: \"3\"", "value: \"5\"", 1);
+        let five = Manifests { statefulset: both, ..manifests.clone() };
+        assert_eq!(five.check(HELP, "baton.v1.Ready"), Vec::<String>::new(), "scaling to 5");
+
+        let probe = manifests.statefulset.replacen("service: baton.v1.Ready", "service: x", 1);
+        let probe = Manifests { statefulset: probe, ..manifests };
+        assert!(probe.check(HELP, "baton.v1.Ready").iter().any(|p| p.contains("readinessProbe")));
+    }
+}
