@@ -10,6 +10,7 @@
 //! - `nemesis`: fault testing of a real ensemble with checked client histories; one run,
 //!   or `--matrix` for every fault × workload pair.
 //!
+//! - `rolling-restart`: members restarted one by one under load, followers first.
 //! - `deploy-check`: the Kubernetes manifests pass `kubernetes-validate --strict` and
 //!   agree with `baton-server --help`.
 //!
@@ -77,6 +78,15 @@ enum Cmd {
         #[arg(long)]
         broken: Option<String>,
         /// Flags for baton-nemesis.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// A rolling restart of a local 3-member ensemble under a retrying write load, as
+    /// Kubernetes does one: SIGTERM, followers first, the leader last, each member
+    /// serving again before the next. Fails if any request failed beyond its
+    /// retries. Flags go to baton-nemesis (`--time SECS` of load between restarts,
+    /// `--clients N`, `--nodes 3|5`).
+    RollingRestart {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -175,6 +185,21 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Nemesis { matrix, broken, args } => nemesis(matrix, broken.as_deref(), &args),
+        Cmd::RollingRestart { args } => {
+            let root = workspace_root();
+            cargo(&["build", "--release", "-p", "baton-server", "-p", "baton-nemesis"])?;
+            let status = Command::new(root.join("target/release/baton-nemesis"))
+                .arg("--rolling-restart")
+                .args(["--tick-ms", "2000", "--time", "5"])
+                .args(&args)
+                .current_dir(&root)
+                .status()
+                .context("running baton-nemesis --rolling-restart")?;
+            if !status.success() {
+                bail!("the rolling restart failed: {status}");
+            }
+            Ok(())
+        }
         Cmd::DeployCheck => {
             let root = workspace_root();
             cargo(&["build", "-q", "-p", "baton-server"])?;

@@ -14,12 +14,35 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 /// every endpoint answered, 4 (connection) otherwise.
 pub(crate) async fn run(admin: &[String], json: bool) -> anyhow::Result<i32> {
     let mut failed = false;
+    let mut answers = Vec::new();
     for endpoint in admin {
-        match fetch(endpoint).await {
-            Ok(status) if json => {
-                println!("{}", serde_json::json!({"endpoint": endpoint, "status": status}))
+        answers.push((endpoint, fetch(endpoint).await));
+    }
+    // Lag: how many txns a member has applied fewer than the most advanced one
+    // (zxids of one epoch count txns; across epochs it is shown as "behind").
+    let newest = answers
+        .iter()
+        .filter_map(|(_, a)| a.as_ref().ok()?["last_zxid"].as_u64())
+        .max()
+        .unwrap_or(0);
+    for (endpoint, answer) in answers {
+        let lag = |status: &serde_json::Value| {
+            let applied = status["last_zxid"].as_u64().unwrap_or(0);
+            if applied >> 32 == newest >> 32 {
+                serde_json::json!(newest - applied)
+            } else {
+                serde_json::json!("behind")
             }
-            Ok(status) => println!("{endpoint}  {}", line(&status)),
+        };
+        match answer {
+            Ok(status) if json => {
+                let lag = lag(&status);
+                println!(
+                    "{}",
+                    serde_json::json!({"endpoint": endpoint, "lag": lag, "status": status})
+                )
+            }
+            Ok(status) => println!("{endpoint}  {} lag={}", line(&status), lag(&status)),
             Err(error) => {
                 failed = true;
                 if json {

@@ -165,6 +165,27 @@ impl Ensemble {
         member.paused = false;
     }
 
+    /// SIGTERM (a graceful stop: a leader answers what it has in flight first), then
+    /// waits up to `within` for the process to exit (then SIGKILL). Returns how long
+    /// it took and its exit status.
+    pub fn stop(&mut self, id: u32, within: Duration) -> Result<(Duration, String)> {
+        self.signal(id, "-TERM")?;
+        let started = std::time::Instant::now();
+        let member = self.member_mut(id);
+        let Some(mut child) = member.child.take() else { bail!("member {id} is not running") };
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok((started.elapsed(), status.to_string()));
+            }
+            if started.elapsed() > within {
+                let _ = child.kill();
+                let status = child.wait()?;
+                bail!("member {id} did not stop within {within:?} of SIGTERM ({status})");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Starts a stopped member again on its data directory and ports.
     pub fn restart(&mut self, id: u32) -> Result<()> {
         if !self.member(id).running() {

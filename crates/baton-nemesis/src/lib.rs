@@ -15,6 +15,7 @@ pub mod faults;
 pub mod history;
 pub mod proxy;
 pub mod rng;
+pub mod rolling;
 pub mod workload;
 
 use std::{

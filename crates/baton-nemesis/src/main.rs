@@ -5,7 +5,11 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
-use baton_nemesis::{Options, faults, run, workload};
+use baton_nemesis::{
+    Options, faults,
+    rolling::{RollingOptions, rolling_restart},
+    run, workload,
+};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -41,6 +45,11 @@ struct Args {
     /// Where member data and logs go (default: target/nemesis/<workload>-<seed>).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Instead of faults: restart every member in turn with SIGTERM, followers first,
+    /// the leader last, under a retrying write load (--time seconds of load before,
+    /// between and after the restarts); fails if a request failed beyond its retries.
+    #[arg(long)]
+    rolling_restart: bool,
 }
 
 #[tokio::main]
@@ -55,10 +64,30 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let exe = std::env::current_exe()?;
     let beside = exe.parent().map(|dir| dir.join("baton-server")).unwrap_or_default();
+    let explicit_dir = args.dir.is_some();
     let dir = args.dir.unwrap_or_else(|| {
         let target = exe.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
         target.join("nemesis").join(format!("{}-{}", args.workload, args.seed))
     });
+    if args.rolling_restart {
+        let options = RollingOptions {
+            nodes: args.nodes,
+            clients: args.clients,
+            between: Duration::from_secs(args.time),
+            dir: if explicit_dir { dir } else { dir.with_file_name("rolling-restart") },
+            server_bin: args.server_bin.unwrap_or(beside),
+            server_args: vec!["--tick-ms".into(), args.tick_ms.to_string()],
+        };
+        let report = rolling_restart(&options).await?;
+        for failure in &report.failed {
+            println!("FAILED: {failure}");
+        }
+        println!("{}", report.summary());
+        if !report.passed() {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     if !workload::NAMES.contains(&args.workload.as_str()) {
         anyhow::bail!(
             "unknown workload {:?}: expected one of {:?}",

@@ -79,3 +79,31 @@ async fn a_follower_reopens_its_broken_link_to_the_leader() {
     }
     panic!("writes through member {follower} still refused 10 s after the link healed: {last:?}");
 }
+
+/// A rolling restart as Kubernetes does one (SIGTERM, followers first, the leader
+/// last, each serving again before the next) under a write load: no request fails
+/// beyond its retries, and each member stops promptly (a leader answers what it has
+/// in flight, then its followers elect at once). `cargo xtask rolling-restart` is
+/// the longer run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_under_load_fails_no_request() {
+    use baton_nemesis::rolling::{RollingOptions, rolling_restart};
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = RollingOptions {
+        nodes: 3,
+        clients: 4,
+        between: Duration::from_secs(1),
+        dir: dir.path().join("rolling"),
+        server_bin: baton_server::testing::server_bin(),
+        server_args: Vec::new(),
+    };
+    let report = rolling_restart(&options).await.expect("the rolling restart ran");
+    eprintln!("{}", report.summary());
+    assert!(report.passed(), "{}\n{}", report.summary(), report.failed.join("\n"));
+    assert_eq!(report.restarts.len(), 3);
+    assert_eq!(report.restarts.last().map(|r| r.1), Some("leader"), "the leader goes last");
+    for (id, _, stopped_in, _) in &report.restarts {
+        assert!(*stopped_in < 10.0, "member {id} took {stopped_in:.1} s to stop");
+    }
+}

@@ -130,6 +130,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .map_err(|error| task_failed("storage thread", &error))?;
 
     let stop = Shutdown::new();
+    let peers_stop = Shutdown::new();
     let (writes, queued) = write_queue(config.write_queue_max, Arc::clone(&shared));
     let (snapshot_requests, snapshot_requested) = mpsc::channel(SNAPSHOT_REQUESTS_MAX);
     let trigger = SnapshotTrigger {
@@ -197,10 +198,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 shutdown: stop.listener(),
                 cache_keep: config.diff_entries_max,
             };
-            let service =
-                PeerService { inbound, writes: writes.clone(), shared: Arc::clone(&shared) };
+            let service = PeerService {
+                inbound,
+                writes: writes.clone(),
+                shared: Arc::clone(&shared),
+                stopping: peers_stop.listener(),
+            };
             let listener = peer_listener.ok_or_else(|| task_failed("peer gRPC", &"no listener"))?;
-            let peer_task = tokio::spawn(serve_peers(listener, service, stop.listener()));
+            // The peer protocol outlives the driver's drain: a stopping leader needs
+            // its followers' ACKs to commit what it proposed (see DRAIN_MAX).
+            let peer_task = tokio::spawn(serve_peers(listener, service, peers_stop.listener()));
             (spawn_driver(&stop, driver.run()), Some(peer_task))
         }
     };
@@ -249,6 +256,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // The driver closes the write queue and answers what was queued; with no write
     // left in flight the listeners finish, then the store is flushed and closed.
     let driver_result = join("driver", driver_task).await;
+    // What was in flight is answered: end the sessions' streams (their clients
+    // resume on another member at once) and the followers' forward streams.
+    shared.sessions.disconnect_all("this server is shutting down; resume elsewhere");
+    peers_stop.trigger();
     let grpc_result = finish("client gRPC", grpc_task).await;
     let admin_result = finish("admin HTTP", admin_task).await;
     let peer_result = match peer_task {

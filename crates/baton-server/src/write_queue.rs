@@ -59,7 +59,12 @@ impl WriteError {
     /// answer by reconnecting (perhaps elsewhere) and retrying, SYSTEM_ERROR else.
     pub(crate) fn status(&self) -> tonic::Status {
         let code = match self {
-            WriteError::NotServing(_) | WriteError::Unknown(_) => ErrorCode::ConnectionLoss,
+            // A stopping server: the client resumes on another member and retries
+            // there (the write may or may not have happened, as for any
+            // CONNECTION_LOSS).
+            WriteError::NotServing(_) | WriteError::Unknown(_) | WriteError::ShuttingDown => {
+                ErrorCode::ConnectionLoss
+            }
             _ => ErrorCode::SystemError,
         };
         error_status(code, self.to_string(), "", None)

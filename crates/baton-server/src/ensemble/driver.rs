@@ -61,6 +61,9 @@ use crate::{
 const RECENT_RESULTS_MAX: usize = 4_096;
 /// Peer messages taken per round.
 const INBOUND_PER_ROUND_MAX: usize = 4_096;
+/// How long a stopping member keeps running to answer the writes it has in flight
+/// (a leader: until its proposals commit); then it stops whatever remains.
+pub(crate) const DRAIN_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub(crate) struct EnsembleDriver {
@@ -108,7 +111,15 @@ impl EnsembleDriver {
         let mut batch = Vec::with_capacity(self.batch_txns_max);
         let mut messages = Vec::with_capacity(INBOUND_PER_ROUND_MAX);
         self.process(&mut book, &forwarded_tx).await?;
+        // Set when shutdown begins: new writes are refused, those in flight are
+        // answered (a leader's proposals commit) until this deadline.
+        let mut draining: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(deadline) = draining
+                && (book.waiting.is_empty() || tokio::time::Instant::now() >= deadline)
+            {
+                break;
+            }
             tokio::select! {
                 _ = ticker.tick() => {
                     self.node.tick(&self.cache);
@@ -123,7 +134,7 @@ impl EnsembleDriver {
                         self.node.step(envelope, &self.cache);
                     }
                 }
-                received = self.writes.recv_many(&mut batch, self.batch_txns_max) => {
+                received = self.writes.recv_many(&mut batch, self.batch_txns_max), if draining.is_none() => {
                     if received == 0 {
                         break;
                     }
@@ -142,7 +153,11 @@ impl EnsembleDriver {
                         self.wait_for(&mut book, done.zxid, done.pending);
                     }
                 }
-                () = self.shutdown.recv() => break,
+                () = self.shutdown.recv(), if draining.is_none() => {
+                    let role = self.node.status().role;
+                    tracing::info!(?role, in_flight = book.waiting.len(), "stopping: answering the writes in flight first");
+                    draining = Some(tokio::time::Instant::now() + DRAIN_MAX);
+                }
             }
             self.process(&mut book, &forwarded_tx).await?;
         }

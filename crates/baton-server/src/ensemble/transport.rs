@@ -22,6 +22,7 @@ use tonic::{Request, Response, Status, Streaming, transport::Endpoint};
 
 use crate::{
     shared::Shared,
+    shutdown::ShutdownListener,
     write_queue::{WriteError, WriteQueue},
 };
 
@@ -152,6 +153,9 @@ pub(crate) struct PeerService {
     pub(crate) inbound: mpsc::Sender<Envelope>,
     pub(crate) writes: WriteQueue,
     pub(crate) shared: Arc<Shared>,
+    /// Fires when this member stops: forward streams then end, so that followers
+    /// elect at once rather than when the connection times out.
+    pub(crate) stopping: ShutdownListener,
 }
 
 #[tonic::async_trait]
@@ -186,9 +190,17 @@ impl Peer for PeerService {
         let mut requests = request.into_inner();
         let (replies, stream) = mpsc::channel(FORWARD_REPLIES_MAX);
         let service = self.clone();
+        let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
-            while let Some(Ok(request)) = requests.next().await {
-                service.forwarded(request, &replies);
+            // The reply stream ends once this task and every pending answer are done.
+            loop {
+                tokio::select! {
+                    request = requests.next() => match request {
+                        Some(Ok(request)) => service.forwarded(request, &replies),
+                        _ => break,
+                    },
+                    () = stopping.recv() => break,
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(stream)))

@@ -219,6 +219,15 @@ impl SessionHub {
 
     /// Registers a stream for `session`, replacing (and ending, with SESSION_MOVED)
     /// any earlier stream of it. Returns the new stream's id.
+    /// Ends every connected stream with UNAVAILABLE (the client resumes its session
+    /// on another server); the sessions themselves live on.
+    pub(crate) fn disconnect_all(&self, why: &str) {
+        let conns: Vec<Conn> = lock(&self.conns).drain().map(|(_, conn)| conn).collect();
+        for conn in conns {
+            conn.kill(Status::unavailable(why.to_owned()));
+        }
+    }
+
     fn attach(
         &self,
         session: u64,
