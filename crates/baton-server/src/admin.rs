@@ -1,4 +1,5 @@
-//! The admin HTTP port: `/health`, `/status` (JSON) and `/metrics` (Prometheus text).
+//! The admin HTTP port: `/health`, `/status` (JSON), `/metrics` (Prometheus text)
+//! and `/snapshot` (a backup: the encoded tree, see `restore`).
 
 use std::{future::Future, sync::Arc};
 
@@ -49,6 +50,7 @@ pub(crate) async fn serve(
         .route("/health", get(health))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/snapshot", get(snapshot))
         .with_state(shared);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -82,6 +84,23 @@ async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, Statu
         client_addr: shared.client_addr.to_string(),
     };
     Ok(Json(status))
+}
+
+/// The tree as a snapshot (checksummed, at the zxid in `x-baton-zxid`), encoded off
+/// the async runtime under the tree's read lock.
+async fn snapshot(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse, StatusCode> {
+    let encoded = tokio::task::spawn_blocking(move || {
+        let tree = shared.read_tree().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+        Ok::<_, StatusCode>((tree.last_zxid(), tree.encode_snapshot()))
+    })
+    .await
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)??;
+    let (zxid, data) = encoded;
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::HeaderName::from_static("x-baton-zxid"), format!("{zxid:#x}")),
+    ];
+    Ok((headers, data))
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse, StatusCode> {

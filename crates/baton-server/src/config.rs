@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "BATON_ENSEMBLE_SIZE", requires = "peers_dns")]
     pub ensemble_size: Option<u32>,
 
+    /// Restore: write the snapshot in this file (a backup taken from an admin port's
+    /// /snapshot) into the empty --data-dir, then exit. Start the server on it after.
+    #[arg(long, value_name = "FILE")]
+    pub restore_snapshot: Option<PathBuf>,
+
     /// Log lines as text (for people) or JSON objects, one per line (for collectors).
     #[arg(long, env = "BATON_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -28,6 +28,18 @@ fn main() {
         eprintln!("baton-server: {error}");
         std::process::exit(2);
     }
+    if let Some(file) = &config.restore_snapshot {
+        match baton_server::restore_snapshot(file, &config.data_dir, config.fsync) {
+            Ok((zxid, znodes)) => {
+                tracing::info!(zxid = format!("{zxid:#x}"), znodes, dir = %config.data_dir.display(), "snapshot restored");
+                return;
+            }
+            Err(error) => {
+                eprintln!("baton-server: {error}");
+                std::process::exit(1);
+            }
+        }
+    }
     if let Err(error) = serve(config) {
         // Display only: every error of ours already names its cause.
         eprintln!("baton-server: {error}");

@@ -2,6 +2,7 @@
 //! data directories, driven through baton-client, raw gRPC, raw TCP and HTTP.
 
 mod api;
+mod backup;
 mod bad_input;
 mod disk_full;
 mod durability;
