@@ -39,6 +39,7 @@ pub fn checks<H: StoreHarness>() -> Vec<Check<H>> {
         ("truncate_everything", truncate_everything::<H>),
         ("snapshots_latest_and_reopen", snapshots_latest_and_reopen::<H>),
         ("purge_keeps_newest_snapshots", purge_keeps_newest_snapshots::<H>),
+        ("purge_in_steps", purge_in_steps::<H>),
         ("purge_without_snapshots_keeps_log", purge_without_snapshots_keeps_log::<H>),
         ("purge_past_the_log_end", purge_past_the_log_end::<H>),
         ("meta_round_trip", meta_round_trip::<H>),
@@ -278,6 +279,33 @@ pub fn purge_keeps_newest_snapshots<H: StoreHarness>(h: &mut H) {
     assert_bounds(&store, Some(16), Some(20), "after purge(0)");
     append(&mut store, [21]);
     assert_bounds(&store, Some(16), Some(21), "append after purge");
+}
+
+/// A purge done in steps of at most 3 entries: every step leaves a contiguous
+/// suffix, and the steps together do what one purge does.
+pub fn purge_in_steps<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    append(&mut store, 1..=20);
+    flush(&mut store);
+    for zxid in [5, 10, 15] {
+        store.save_snapshot(snapshot(zxid)).unwrap();
+    }
+    let mut deleted = 0;
+    loop {
+        let step = store.purge_step(2, 3).unwrap();
+        assert!(step.deleted <= 3, "a step deleted {} entries", step.deleted);
+        deleted += step.deleted;
+        let left = zxids(&store);
+        assert_eq!(left, (left[0]..=20).collect::<Vec<_>>(), "a step left a hole");
+        if step.done {
+            break;
+        }
+    }
+    assert_eq!(deleted, 10, "the steps must delete entries <= 10");
+    assert_bounds(&store, Some(11), Some(20), "after a stepped purge");
+    let store = h.reopen(store);
+    assert_eq!(zxids(&store), (11..=20).collect::<Vec<_>>(), "stepped purge after reopen");
+    assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(15)), "newest after the steps");
 }
 
 pub fn purge_without_snapshots_keeps_log<H: StoreHarness>(h: &mut H) {

@@ -129,21 +129,23 @@ impl LogStore for MemStore {
         Ok(newest.map(|(zxid, data)| Snapshot { zxid: *zxid, data: data.clone() }))
     }
 
-    fn purge_step(&mut self, keep: usize, _entries_max: usize) -> Result<PurgeStep, LogError> {
+    fn purge_step(&mut self, keep: usize, entries_max: usize) -> Result<PurgeStep, LogError> {
         let keep = keep.max(1);
         let Some(&oldest_kept) = self.snapshots.keys().rev().take(keep).last() else {
             self.make_durable();
             return Ok(PurgeStep { deleted: 0, done: true });
         };
+        let covered: Vec<u64> =
+            self.log.range(..=oldest_kept).map(|(zxid, _)| *zxid).take(entries_max).collect();
+        for zxid in &covered {
+            self.log.remove(zxid);
+        }
+        if covered.len() == entries_max {
+            return Ok(PurgeStep { deleted: covered.len(), done: false });
+        }
         self.snapshots = self.snapshots.split_off(&oldest_kept);
-
-        let before = self.log.len();
-        self.log = match oldest_kept.checked_add(1) {
-            Some(after) => self.log.split_off(&after),
-            None => BTreeMap::new(),
-        };
         self.make_durable();
-        Ok(PurgeStep { deleted: before - self.log.len(), done: true })
+        Ok(PurgeStep { deleted: covered.len(), done: true })
     }
 
     fn meta(&self) -> Result<Meta, LogError> {

@@ -110,7 +110,7 @@ pub trait LogStore: Send {
     /// it would delete, oldest first, so that the log left is always a contiguous
     /// suffix and a caller can serve other work between steps. The step that
     /// finds nothing more to delete also deletes the old snapshots and is durable
-    /// on return (`done`). A store may do it all in one step.
+    /// on return (`done`).
     fn purge_step(&mut self, keep: usize, entries_max: usize) -> Result<PurgeStep, LogError>;
 
     /// The last meta set (`Meta::default()` if none).

@@ -15,7 +15,7 @@ use baton_client::{CheckOp, MultiOp, OpResult, SetDataOp, recipes::Lock as LockR
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, create_all, join, session_on, settle};
+use super::{Ctx, create_all, finish_history, session_on, settle};
 use crate::{
     history::{Event, History, Outcome, Verdict},
     rng::Rng,
@@ -67,9 +67,7 @@ impl Lock {
     }
 
     pub async fn finish(self, ctx: &Ctx) -> Result<Verdict> {
-        join(self.workers).await?;
-        let events = self.history.take();
-        crate::history::dump(&ctx.history_file, &events);
+        let events = finish_history(ctx, self.workers, &self.history).await?;
         let mut counters = Vec::new();
         for endpoint in &ctx.endpoints {
             let session = session_on(endpoint, &ctx.session).await?;

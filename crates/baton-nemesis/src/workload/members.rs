@@ -16,7 +16,7 @@ use baton_client::CreateMode;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, create_all, join, session_on, settle};
+use super::{Ctx, create_all, finish_history, session_on, settle};
 use crate::{
     history::{Event, History, Outcome, Verdict},
     rng::Rng,
@@ -64,9 +64,7 @@ impl Members {
     /// Waits for the clients, then for the group to empty on every member (sessions
     /// that could not close expire within their timeout), and checks.
     pub async fn finish(self, ctx: &Ctx) -> Result<Verdict> {
-        join(self.workers).await?;
-        let events = self.history.take();
-        crate::history::dump(&ctx.history_file, &events);
+        let events = finish_history(ctx, self.workers, &self.history).await?;
         let mut verdict = check(&events);
         let expiry = Duration::from_millis(u64::from(ctx.session.timeout_ms) * 3);
         for endpoint in &ctx.endpoints {

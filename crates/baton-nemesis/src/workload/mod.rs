@@ -23,7 +23,7 @@ use anyhow::{Result, bail};
 use baton_client::{ClientError, CreateMode, ErrorCode, Session, SessionOptions};
 use bytes::Bytes;
 
-use crate::history::{Clock, next_process};
+use crate::history::{Clock, Event, History, next_process};
 
 /// The root every workload works under.
 pub const ROOT: &str = "/nemesis";
@@ -145,12 +145,19 @@ where
 /// The workload names the command line takes.
 pub const NAMES: [&str; 4] = ["register", "set", "lock", "members"];
 
-/// Joins worker tasks (each ends within its request timeout once told to stop).
-pub async fn join(workers: Vec<tokio::task::JoinHandle<()>>) -> Result<()> {
+/// Joins worker tasks (each ends within its request timeout once told to stop),
+/// then takes the history they recorded and dumps it to the run's history file.
+pub async fn finish_history<C: std::fmt::Debug, R: std::fmt::Debug>(
+    ctx: &Ctx,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    history: &History<C, R>,
+) -> Result<Vec<Event<C, R>>> {
     for worker in workers {
         if let Err(error) = worker.await {
             bail!("a client task failed: {error}");
         }
     }
-    Ok(())
+    let events = history.take();
+    crate::history::dump(&ctx.history_file, &events);
+    Ok(events)
 }

@@ -16,7 +16,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, create_all, join, session_on, settle};
+use super::{Ctx, create_all, finish_history, session_on, settle};
 use crate::{
     history::{Event, History, Outcome, Verdict},
     rng::Rng,
@@ -65,9 +65,7 @@ impl Register {
 
     /// Waits for the clients, reads every key from every member, and checks.
     pub async fn finish(self, ctx: &Ctx) -> Result<Verdict> {
-        join(self.workers).await?;
-        let events = self.history.take();
-        crate::history::dump(&ctx.history_file, &events);
+        let events = finish_history(ctx, self.workers, &self.history).await?;
         let mut finals: Vec<BTreeMap<usize, (String, u64)>> = Vec::new();
         for endpoint in &ctx.endpoints {
             let session = session_on(endpoint, &ctx.session).await?;
