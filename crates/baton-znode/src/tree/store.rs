@@ -132,6 +132,12 @@ impl DataTree {
             assert!(parent.kind != NodeKind::Ephemeral, "child of ephemeral {parent_path}");
             parent.children.insert(basename(&path).to_owned());
         }
+        self.link_unlisted(path, node);
+    }
+
+    /// `link` but for the parent's child list, which the caller fills in (snapshot
+    /// decoding builds each list at once from its sorted names).
+    pub(super) fn link_unlisted(&mut self, path: String, node: Node) {
         if node.kind == NodeKind::Ephemeral {
             let owner = node.stat.ephemeral_owner;
             let session = self.sessions.get_mut(&owner);
