@@ -106,8 +106,10 @@ impl SledStore {
     }
 
     pub fn open_with(dir: &Path, options: SledOptions) -> Result<SledStore, LogError> {
+        let started = std::time::Instant::now();
         sync_new_dir(dir, options.fsync)?;
         let db = open_sled(dir, Duration::from_millis(options.lock_wait_ms))?;
+        let sled_ms = started.elapsed().as_millis();
         let open_tree = |name: &str| {
             db.open_tree(name).map_err(|source| LogError::Open { path: dir.to_path_buf(), source })
         };
@@ -126,7 +128,14 @@ impl SledStore {
             last: None,
             recovered_truncation: 0,
         };
+        let identity_ms = started.elapsed().as_millis();
         store.recover()?;
+        tracing::info!(
+            sled_ms,
+            identity_ms,
+            verified_ms = started.elapsed().as_millis(),
+            "log store opened"
+        );
         Ok(store)
     }
 

@@ -67,13 +67,18 @@ impl std::fmt::Debug for Member {
 
 /// Opens the store in `dir` for an ensemble member. Blocking.
 pub(crate) fn open_member(dir: &Path, fsync: bool) -> Result<Member, ServerError> {
+    let started = std::time::Instant::now();
     let store = open(dir, fsync)?;
-    let tree = match store.latest_snapshot()? {
+    let opened_ms = started.elapsed().as_millis();
+    let snapshot = store.latest_snapshot()?;
+    let read_ms = started.elapsed().as_millis();
+    let tree = match snapshot {
         Some(snapshot) => DataTree::decode_snapshot(&snapshot.data).map_err(|source| {
             ServerError::BadSnapshot { dir: dir.to_path_buf(), zxid: snapshot.zxid, source }
         })?,
         None => DataTree::new(),
     };
+    let decoded_ms = started.elapsed().as_millis();
     let mut log = Vec::new();
     loop {
         let from = log.last().map_or(tree.last_zxid(), |e: &baton_log::LogEntry| e.zxid) + 1;
@@ -104,6 +109,10 @@ pub(crate) fn open_member(dir: &Path, fsync: bool) -> Result<Member, ServerError
     tracing::info!(
         snapshot_zxid = %Zxid::from_u64(tree.last_zxid()),
         logged = log.len(),
+        opened_ms,
+        read_ms,
+        decoded_ms,
+        total_ms = started.elapsed().as_millis(),
         accepted_epoch = epochs.accepted_epoch,
         current_epoch = epochs.current_epoch,
         "recovered an ensemble member"

@@ -12,8 +12,12 @@
 //!    proposals, commits and pings before its own flush, so that the followers
 //!    write in parallel with it (its own vote still counts only once `advance`
 //!    says the entries are durable, so a commit still means a durable quorum).
-//! 5. Apply the committed entries to the tree under one write lock, queueing their
-//!    watch events; answer the writes waiting for them.
+//! 5. Queue the committed entries for applying, and apply what one slice of time
+//!    allows ([`APPLY_SLICE`]) under the tree's write lock, queueing their watch
+//!    events; answer the writes waiting for them. The rest is applied in later
+//!    slices, between rounds: a member with a long backlog (after a restart, or a
+//!    sync) still logs and acknowledges proposals, and its reads are not held up
+//!    behind one long lock.
 //! 6. Tell the node what is durable (`advance`), and repeat 3–6 until it has
 //!    nothing more to say.
 //!
@@ -21,7 +25,9 @@
 //! them, in order, to its leader and answers each once it has applied the write's
 //! zxid itself (so a client reads its own writes from the member it talks to). A
 //! member not in broadcast refuses writes (CONNECTION_LOSS: the client reconnects,
-//! perhaps elsewhere). A storage error stops the server (fail-stop).
+//! perhaps elsewhere). A member serves clients once it is in broadcast and has
+//! applied the backlog it entered broadcast with. A storage error stops the server
+//! (fail-stop).
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -64,6 +70,9 @@ const INBOUND_PER_ROUND_MAX: usize = 4_096;
 /// How long a stopping member keeps running to answer the writes it has in flight
 /// (a leader: until its proposals commit); then it stops whatever remains.
 pub(crate) const DRAIN_MAX: Duration = Duration::from_secs(2);
+/// How long applying committed entries may hold the tree's write lock in one go
+/// before the driver looks at its other work (at least one entry is applied).
+const APPLY_SLICE: Duration = Duration::from_millis(10);
 
 #[derive(Debug)]
 pub(crate) struct EnsembleDriver {
@@ -100,12 +109,34 @@ struct Book {
     /// A proposal of this round, not yet sent: a sync that arrived before it is sent
     /// is answered once it commits (see [`EnsembleDriver::take_write`]).
     barrier: Option<u64>,
+    /// Committed entries handed out by the node, not yet applied, in zxid order.
+    backlog: VecDeque<Entry>,
+    /// The last zxid applied to the tree (the node's `applied` counts the backlog).
+    applied: u64,
+    /// What the node knew committed when the role last changed.
+    catch_up_to: u64,
+    /// The tree has reached `catch_up_to`: until then a member in broadcast does not
+    /// serve clients (its tree is behind what it knew committed on joining).
+    caught_up: bool,
+}
+
+impl Book {
+    fn note_applied(&mut self, zxid: u64) {
+        self.applied = zxid;
+        if !self.caught_up && zxid >= self.catch_up_to {
+            self.caught_up = true;
+            tracing::info!(applied = %Zxid::from_u64(zxid), "caught up with what was committed on joining");
+        }
+    }
 }
 
 impl EnsembleDriver {
     pub(crate) async fn run(mut self) -> Result<(), ServerError> {
         let (forwarded_tx, mut forwarded) = mpsc::channel::<Forwarded>(self.forward_queue_max);
-        let mut book = Book::default();
+        let mut book = Book {
+            applied: self.shared.read_tree().map_or(0, |tree| tree.last_zxid()),
+            ..Book::default()
+        };
         let mut ticker = tokio::time::interval(self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(self.batch_txns_max);
@@ -153,6 +184,9 @@ impl EnsembleDriver {
                         self.wait_for(&mut book, done.zxid, done.pending);
                     }
                 }
+                () = std::future::ready(()), if !book.backlog.is_empty() => {
+                    self.apply_slice(&mut book)?;
+                }
                 () = self.shutdown.recv(), if draining.is_none() => {
                     let role = self.node.status().role;
                     tracing::info!(?role, in_flight = book.waiting.len(), "stopping: answering the writes in flight first");
@@ -176,7 +210,7 @@ impl EnsembleDriver {
         let write = match write {
             Write::Sync { reply } if cfg!(feature = "bug-stale-reads") => {
                 // The deliberate bug: answered from this member's own state.
-                self.wait_for(book, status.applied.as_u64(), Pending::Sync(reply));
+                self.wait_for(book, book.applied, Pending::Sync(reply));
                 return;
             }
             write => write,
@@ -250,7 +284,7 @@ impl EnsembleDriver {
 
     /// Answers `pending` once this member has applied `zxid` (at once if it has).
     fn wait_for(&self, book: &mut Book, zxid: u64, pending: Pending) {
-        let applied = self.node.status().applied.as_u64();
+        let applied = book.applied;
         if zxid <= applied {
             answer(book, zxid, pending, applied);
         } else {
@@ -340,7 +374,7 @@ impl EnsembleDriver {
             self.cache.truncate_after(after);
         }
         if let Some((zxid, data)) = snapshot {
-            self.install(zxid, data).await?;
+            self.install(book, zxid, data).await?;
         }
         if early {
             for envelope in &messages {
@@ -365,13 +399,19 @@ impl EnsembleDriver {
             }
         }
         if !committed.is_empty() {
-            self.apply(book, committed)?;
+            book.backlog.extend(committed);
+            self.apply_slice(book)?;
         }
         Ok(())
     }
 
     /// A SNAP from the leader: the whole state is replaced.
-    async fn install(&mut self, zxid: Zxid, data: Bytes) -> Result<(), ServerError> {
+    async fn install(
+        &mut self,
+        book: &mut Book,
+        zxid: Zxid,
+        data: Bytes,
+    ) -> Result<(), ServerError> {
         let tree = DataTree::decode_snapshot(&data).map_err(|source| ServerError::BadSnapshot {
             dir: self.shared.data_dir.clone(),
             zxid: zxid.as_u64(),
@@ -388,13 +428,22 @@ impl EnsembleDriver {
             }
         }
         *self.shared.write_tree() = tree;
+        // The node hands out no snapshot below what it handed out to apply.
+        assert!(
+            book.backlog.back().is_none_or(|e| e.zxid <= zxid),
+            "a snapshot at {zxid} below committed entries handed out to apply"
+        );
+        book.backlog.clear();
+        book.note_applied(zxid.as_u64());
         Ok(())
     }
 
-    fn apply(&mut self, book: &mut Book, committed: Vec<Entry>) -> Result<(), ServerError> {
+    /// Applies backlog entries, oldest first, for up to [`APPLY_SLICE`] (at least one).
+    fn apply_slice(&mut self, book: &mut Book) -> Result<(), ServerError> {
         let (mut applied, mut failed) = (0, 0);
+        let started = std::time::Instant::now();
         let mut tree = self.shared.write_tree();
-        for entry in committed {
+        while let Some(entry) = book.backlog.pop_front() {
             let zxid = entry.zxid.as_u64();
             let txn =
                 decode_txn(&entry.data).ok().filter(|txn| txn.zxid == zxid).ok_or_else(|| {
@@ -412,9 +461,13 @@ impl EnsembleDriver {
             if book.recent.len() > RECENT_RESULTS_MAX {
                 book.recent.pop_front();
             }
+            if started.elapsed() >= APPLY_SLICE {
+                break;
+            }
         }
         let applied_zxid = tree.last_zxid();
         drop(tree);
+        book.note_applied(applied_zxid);
         Metrics::add(&self.shared.metrics.writes_total, applied);
         Metrics::add(&self.shared.metrics.writes_failed_total, failed);
         let rest = book.waiting.split_off(&(applied_zxid + 1));
@@ -449,6 +502,11 @@ impl EnsembleDriver {
             committed_zxid: status.committed.as_u64(),
             peers: self.peers.clone(),
         });
+        if book.was != Some(now) {
+            book.catch_up_to = status.committed.as_u64();
+            book.caught_up = book.applied >= book.catch_up_to;
+        }
+        self.shared.set_serving(status.broadcasting && book.caught_up);
         if book.was == Some(now) {
             return;
         }
@@ -465,7 +523,6 @@ impl EnsembleDriver {
         }
         fail_waiting(book, &WriteError::Unknown(format!("this member is now {role}")));
         book.forwarder = None;
-        self.shared.set_serving(status.broadcasting);
         match now {
             (Role::Following { leader }, true) => {
                 book.forwarder = self.forwarder_to(leader, forwarded);
