@@ -117,7 +117,7 @@ impl DataTree {
     /// Child names, sorted, and the node's Stat.
     pub fn children(&self, path: &str) -> Result<(Vec<String>, Stat), ZnodeError> {
         let node = self.existing(path)?;
-        Ok((node.children.iter().cloned().collect(), node.stat))
+        Ok((node.children.iter().map(|c| c.as_str().to_owned()).collect(), node.stat))
     }
 
     /// Every node, `/` and `/baton` included.

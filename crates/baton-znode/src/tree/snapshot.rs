@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 
-use super::node::{Node, NodeKind, session_hash};
+use super::node::{ChildName, Node, NodeKind, session_hash};
 use super::{DataTree, PathHasher, Session};
 use crate::codec::wire::{Reader, Writer};
 use crate::path::{basename, parent, validate_path};
@@ -140,7 +140,7 @@ fn read_sessions(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeEr
 fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeError> {
     let n = r.count(NODE_BYTES_MIN)?;
     tree.nodes.reserve(n);
-    let mut children: HashMap<&str, Vec<String>, PathHasher> = HashMap::default();
+    let mut children: HashMap<&str, Vec<ChildName>, PathHasher> = HashMap::default();
     let mut digest = 0u64;
     let mut previous: Option<&str> = None;
     for _ in 0..n {
@@ -160,7 +160,9 @@ fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeError
                 Some(p) if p.kind == NodeKind::Ephemeral => {
                     return Err(invalid(format!("{path} is a child of an ephemeral")));
                 }
-                Some(_) => children.entry(parent_path).or_default().push(basename(path).into()),
+                Some(_) => {
+                    children.entry(parent_path).or_default().push(ChildName::new(basename(path)))
+                }
             },
         }
         let owner = node.stat.ephemeral_owner;

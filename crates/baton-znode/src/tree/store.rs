@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::node::{Node, NodeKind, session_hash};
+use super::node::{ChildName, Node, NodeKind, session_hash};
 use super::{DataTree, Session};
 use crate::path::{basename, parent};
 use crate::{Change, ChangeKind, Stat};
@@ -130,7 +130,7 @@ impl DataTree {
             let parent = self.nodes.get_mut(parent_path);
             let parent = parent.unwrap_or_else(|| panic!("parent of {path} missing"));
             assert!(parent.kind != NodeKind::Ephemeral, "child of ephemeral {parent_path}");
-            parent.children.insert(basename(&path).to_owned());
+            parent.children.insert(ChildName::new(basename(&path)));
         }
         self.link_unlisted(path, node);
     }
