@@ -1,16 +1,20 @@
 //! Snapshots: the whole tree in one checksummed, versioned buffer.
 //!
 //! ```text
-//! snapshot = magic "BATNSNAP" version:u8(=1) last_zxid
+//! snapshot = magic "BATNSNAP" version:u8(=2) last_zxid
 //!            count (session timeout_ms password)*  count node*  crc32:u32le
 //! node     = path data czxid mzxid pzxid ctime mtime version cversion aversion
 //!            ephemeral_owner data_length num_children kind:u8 ttl_ms
 //! ```
 //!
-//! Integers are `codec::wire` varints. Sessions are in id order and nodes in
-//! strictly ascending path order, so a parent precedes its children and a tree has
-//! exactly one encoding. The digest is not stored: decode rebuilds it (and every
-//! index) from the contents.
+//! Integers are `codec::wire` varints. Sessions are in id order. Nodes are in the
+//! tree's preorder, siblings in name order (version 2): each node comes after its
+//! parent and after the whole subtree of the sibling before it. That is the order
+//! of a walk down the children sets the tree keeps sorted anyway, so encoding
+//! (done under the tree's read lock, while writes wait) sorts nothing. Version 1,
+//! still read, had the nodes in ascending path order, which needed a sort of
+//! every path. Either way a tree has exactly one encoding per version. The digest
+//! is not stored: decode rebuilds it (and every index) from the contents.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -23,17 +27,41 @@ use crate::path::{basename, parent, validate_path};
 use crate::{DecodeError, RESERVED_PREFIX, Stat, TTL_MS_MAX};
 
 const MAGIC: &[u8; 8] = b"BATNSNAP";
-const VERSION: u8 = 1;
+/// The version written.
+const VERSION: u8 = 2;
+/// The older version, still read: nodes in ascending path order.
+const VERSION_PATH_ORDER: u8 = 1;
 const CRC_BYTES: usize = 4;
 /// Smallest encodings, which bound the counts a snapshot may announce.
 const SESSION_BYTES_MIN: usize = 2;
 const NODE_BYTES_MIN: usize = 16;
 
 pub(super) fn encode(tree: &DataTree) -> Vec<u8> {
+    let mut w = header(tree, VERSION);
+    w.len(tree.nodes.len());
+    write_preorder(&mut w, tree);
+    seal(w)
+}
+
+/// Writes the given nodes in the given order under any version's header: the
+/// tests' way to make snapshots the encoder would not (broken trees, wrong orders,
+/// version 1).
+#[cfg(test)]
+pub(super) fn encode_listed(tree: &DataTree, version: u8, paths: &[&str]) -> Vec<u8> {
+    let mut w = header(tree, version);
+    w.len(paths.len());
+    for path in paths {
+        write_node(&mut w, path, &tree.nodes[*path]);
+    }
+    seal(w)
+}
+
+/// Magic, version, last zxid and the sessions.
+fn header(tree: &DataTree, version: u8) -> Writer {
     let data_bytes: usize = tree.nodes.values().map(|n| n.data.len()).sum();
     let mut w = Writer::with_capacity(64 + data_bytes + tree.nodes.len() * 64);
     w.raw(MAGIC);
-    w.u8(VERSION);
+    w.u8(version);
     w.varint(tree.last_zxid);
     w.len(tree.sessions.len());
     for (id, session) in &tree.sessions {
@@ -41,16 +69,42 @@ pub(super) fn encode(tree: &DataTree) -> Vec<u8> {
         w.varint(u64::from(session.timeout_ms));
         w.varint(session.password);
     }
-    let mut nodes: Vec<(&String, &Node)> =
-        tree.nodes.iter().map(|(path, node)| (path, &**node)).collect();
-    nodes.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    w.len(nodes.len());
-    for (path, node) in nodes {
-        write_node(&mut w, path, node);
-    }
+    w
+}
+
+fn seal(mut w: Writer) -> Vec<u8> {
     let crc = crc32fast::hash(w.as_slice());
     w.raw(&crc.to_le_bytes());
     w.into_vec()
+}
+
+/// Every node, parents first and siblings in name order, walking down the sorted
+/// children sets with one path buffer.
+fn write_preorder(w: &mut Writer, tree: &DataTree) {
+    let root = tree.nodes.get("/").expect("the tree has a root");
+    write_node(w, "/", root);
+    let mut written = 1;
+    let mut path = String::from("/");
+    // Per level: the children still to write, and the length of their parent's
+    // path with its trailing `/`.
+    let mut levels = vec![(root.children.iter(), 1)];
+    while let Some((children, base)) = levels.last_mut() {
+        let Some(name) = children.next() else {
+            levels.pop();
+            continue;
+        };
+        path.truncate(*base);
+        path.push_str(name.as_str());
+        let node = tree.nodes.get(path.as_str());
+        let node = node.unwrap_or_else(|| panic!("child {path} is not in the tree"));
+        write_node(w, &path, node);
+        written += 1;
+        if !node.children.is_empty() {
+            path.push('/');
+            levels.push((node.children.iter(), path.len()));
+        }
+    }
+    assert_eq!(written, tree.nodes.len(), "nodes not reachable from the root");
 }
 
 fn write_node(w: &mut Writer, path: &str, node: &Node) {
@@ -84,10 +138,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     if &bytes[..MAGIC.len()] != MAGIC {
         return Err(DecodeError::BadHeader("not a Baton snapshot (bad magic)".into()));
     }
-    if bytes[MAGIC.len()] != VERSION {
-        let version = bytes[MAGIC.len()];
-        return Err(DecodeError::BadHeader(format!("unknown snapshot version {version}")));
-    }
+    let order = match bytes[MAGIC.len()] {
+        VERSION => Order::Preorder,
+        VERSION_PATH_ORDER => Order::PathOrder,
+        version => {
+            return Err(DecodeError::BadHeader(format!("unknown snapshot version {version}")));
+        }
+    };
     let (body, crc) = bytes.split_at(bytes.len() - CRC_BYTES);
     let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
     let computed = crc32fast::hash(body);
@@ -105,7 +162,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         data_bytes: 0,
     };
     read_sessions(&mut r, &mut tree)?;
-    read_nodes(&mut r, &mut tree)?;
+    read_nodes(&mut r, &mut tree, order)?;
     r.finish()?;
     check_counts(&tree, r.offset())?;
     debug_assert_eq!(tree.digest, tree.recompute_digest());
@@ -132,38 +189,71 @@ fn read_sessions(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeEr
     Ok(())
 }
 
-/// Reads the nodes, checking before each insertion everything `link` asserts, and
+/// The order of the nodes in a snapshot, by version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Version 2: preorder, siblings in name order.
+    Preorder,
+    /// Version 1: ascending paths.
+    PathOrder,
+}
+
+/// Reads the nodes, checking before each insertion everything `link` asserts and
+/// that they come in the version's order (which also rules out duplicates), and
 /// adds up the digest as it goes. Each parent's child list is built once at the
-/// end from its names, which arrive sorted (siblings share their parent's path as
-/// a prefix, so path order is name order among them): far cheaper than inserting
-/// them one by one.
-fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeError> {
+/// end from its names, which arrive sorted: far cheaper than inserting them one by
+/// one.
+fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree, order: Order) -> Result<(), DecodeError> {
     let n = r.count(NODE_BYTES_MIN)?;
     tree.nodes.reserve(n);
     let mut children: HashMap<&str, Vec<ChildName>, PathHasher> = HashMap::default();
     let mut digest = 0u64;
     let mut previous: Option<&str> = None;
+    // Preorder: the path from the root to the previous node, with each one's kind.
+    let mut ancestors: Vec<(&str, NodeKind)> = Vec::new();
     for _ in 0..n {
         let at = r.offset();
         let (path, node) = read_node(r)?;
         let invalid = |reason: String| DecodeError::Invalid { offset: at, reason };
         validate_path(path).map_err(|e| invalid(e.to_string()))?;
-        match (&previous, parent(path)) {
+        match (previous, parent(path)) {
             (None, None) => {}
             (None, Some(_)) => return Err(invalid(format!("first node is {path}, not /"))),
-            (Some(prev), _) if *prev >= path => {
-                return Err(invalid(format!("{path} not after {prev}: paths must ascend")));
-            }
             (Some(_), None) => return Err(invalid("/ after another path".into())),
-            (Some(_), Some(parent_path)) => match tree.nodes.get(parent_path) {
-                None => return Err(invalid(format!("parent of {path} missing"))),
-                Some(p) if p.kind == NodeKind::Ephemeral => {
-                    return Err(invalid(format!("{path} is a child of an ephemeral")));
+            (Some(prev), Some(parent_path)) => {
+                let parent_kind = match order {
+                    Order::PathOrder if prev >= path => {
+                        return Err(invalid(format!("{path} not after {prev}: paths must ascend")));
+                    }
+                    Order::PathOrder => tree.nodes.get(parent_path).map(|p| p.kind),
+                    Order::Preorder => {
+                        while ancestors.last().is_some_and(|(a, _)| *a != parent_path) {
+                            ancestors.pop();
+                        }
+                        ancestors.last().map(|(_, kind)| *kind)
+                    }
+                };
+                match parent_kind {
+                    None if order == Order::Preorder => {
+                        return Err(invalid(format!(
+                            "{path} is not below {prev} or one of its ancestors: not in preorder"
+                        )));
+                    }
+                    None => return Err(invalid(format!("parent of {path} missing"))),
+                    Some(NodeKind::Ephemeral) => {
+                        return Err(invalid(format!("{path} is a child of an ephemeral")));
+                    }
+                    Some(_) => {}
                 }
-                Some(_) => {
-                    children.entry(parent_path).or_default().push(ChildName::new(basename(path)))
+                let name = ChildName::new(basename(path));
+                let siblings = children.entry(parent_path).or_default();
+                if siblings.last().is_some_and(|last| *last >= name) {
+                    return Err(invalid(format!(
+                        "{path} after a sibling not before it in name order"
+                    )));
                 }
-            },
+                siblings.push(name);
+            }
         }
         let owner = node.stat.ephemeral_owner;
         if (node.kind == NodeKind::Ephemeral) != (owner != 0) {
@@ -173,6 +263,9 @@ fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeError
             return Err(invalid(format!("{path}: owner {owner:#x} is not an open session")));
         }
         previous = Some(path);
+        if order == Order::Preorder {
+            ancestors.push((path, node.kind));
+        }
         digest = digest.wrapping_add(node.hash(path));
         tree.link_unlisted(path.to_owned(), node);
     }

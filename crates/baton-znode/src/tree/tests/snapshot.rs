@@ -1,6 +1,7 @@
 use super::super::node::NodeKind;
 use super::*;
 use crate::DecodeError;
+use crate::tree::snapshot::encode_listed;
 
 /// A tree with one of everything: sessions, ephemerals, containers, TTL nodes,
 /// sequential nodes, data, and a non-zero last_zxid.
@@ -57,15 +58,50 @@ fn damaged_snapshots_are_rejected() {
     }
 }
 
-/// Encodes a tree broken by `damage` (the encoder trusts its input, the decoder
-/// must not) and returns the decode error's reason.
-fn decode_damaged(damage: impl FnOnce(&mut DataTree)) -> String {
-    let mut tree = rich_tree();
-    damage(&mut tree);
-    match DataTree::decode_snapshot(&tree.encode_snapshot()) {
+/// Every path of `tree`, ascending (version 1's order).
+fn sorted_paths(tree: &DataTree) -> Vec<&str> {
+    let mut paths: Vec<&str> = tree.nodes.keys().map(String::as_str).collect();
+    paths.sort_unstable();
+    paths
+}
+
+fn invalid_reason(bytes: &[u8]) -> String {
+    match DataTree::decode_snapshot(bytes) {
         Err(DecodeError::Invalid { reason, .. }) => reason,
         other => panic!("expected an invalid snapshot, got {other:?}"),
     }
+}
+
+/// Encodes a tree broken by `damage` (in path order, as version 1: the encoder
+/// trusts its input and walks a well-formed tree, the decoder must not trust
+/// anything) and returns the decode error's reason.
+fn decode_damaged(damage: impl FnOnce(&mut DataTree)) -> String {
+    let mut tree = rich_tree();
+    damage(&mut tree);
+    invalid_reason(&encode_listed(&tree, 1, &sorted_paths(&tree)))
+}
+
+#[test]
+fn version_1_snapshots_still_decode() {
+    let tree = rich_tree();
+    let decoded = DataTree::decode_snapshot(&encode_listed(&tree, 1, &sorted_paths(&tree)));
+    assert!(decoded.unwrap() == tree);
+}
+
+/// Version 2 takes the nodes in preorder with siblings in name order, and nothing
+/// else: not path order (`/app!` sorts between `/app` and `/app/c`), not siblings
+/// out of order, not a node twice.
+#[test]
+fn version_2_takes_preorder_only() {
+    let tree = rich_tree();
+    let paths = sorted_paths(&tree);
+    assert!(paths.contains(&"/app!") && paths.contains(&"/app/c"), "{paths:?}");
+    let reason = invalid_reason(&encode_listed(&tree, 2, &paths));
+    assert!(reason.contains("not in preorder"), "{reason}");
+    let reason = invalid_reason(&encode_listed(&tree, 2, &["/", "/z", "/baton"]));
+    assert!(reason.contains("name order"), "{reason}");
+    let reason = invalid_reason(&encode_listed(&tree, 2, &["/", "/baton", "/z", "/z"]));
+    assert!(reason.contains("name order"), "{reason}");
 }
 
 #[test]
