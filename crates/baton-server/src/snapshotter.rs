@@ -36,16 +36,16 @@ pub(crate) async fn run(
 }
 
 async fn take(shared: &Arc<Shared>, storage: &Storage, keep: usize) -> Result<(), ServerError> {
+    let started = std::time::Instant::now();
     let encoder = Arc::clone(shared);
-    let snapshot = tokio::task::spawn_blocking(move || {
+    let (snapshot, locked) = tokio::task::spawn_blocking(move || {
         let tree = encoder.read_tree().map_err(|_| ServerError::TaskFailed {
             task: "driver",
             message: "the tree is poisoned".into(),
         })?;
-        Ok::<_, ServerError>(Snapshot {
-            zxid: tree.last_zxid(),
-            data: tree.encode_snapshot().into(),
-        })
+        let locked = std::time::Instant::now();
+        let snapshot = Snapshot { zxid: tree.last_zxid(), data: tree.encode_snapshot().into() };
+        Ok::<_, ServerError>((snapshot, locked.elapsed()))
     })
     .await
     .map_err(|error| ServerError::TaskFailed {
@@ -53,8 +53,16 @@ async fn take(shared: &Arc<Shared>, storage: &Storage, keep: usize) -> Result<()
         message: error.to_string(),
     })??;
     let (zxid, bytes) = (snapshot.zxid, snapshot.data.len());
+    let encoded = started.elapsed();
     storage.save_snapshot(snapshot, keep).await?;
     Metrics::add(&shared.metrics.snapshots_total, 1);
-    tracing::info!(zxid = %Zxid::from_u64(zxid), bytes, "snapshot saved");
+    tracing::info!(
+        zxid = %Zxid::from_u64(zxid),
+        bytes,
+        locked_ms = locked.as_millis(),
+        encoded_ms = encoded.as_millis(),
+        saved_ms = started.elapsed().as_millis(),
+        "snapshot saved"
+    );
     Ok(())
 }

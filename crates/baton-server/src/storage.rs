@@ -25,7 +25,7 @@ use crate::ServerError;
 /// flight and the snapshotter one snapshot, so this is never the limit in practice.
 pub(crate) const STORAGE_QUEUE_MAX: usize = 16;
 /// Log entries one purge step deletes.
-pub(crate) const PURGE_STEP_ENTRIES: usize = 2_048;
+pub(crate) const PURGE_STEP_ENTRIES: usize = 256;
 
 enum Command {
     /// Append a batch and flush it: one durability barrier per batch.
