@@ -130,7 +130,13 @@ pub(crate) fn check_identity(
     let marker = dir.join(MARKER_FILE);
     let initialised = marker.exists();
     match meta.get(FORMAT_KEY)? {
-        Some(value) => check_format(&value)?,
+        Some(value) => {
+            if check_format(&value)? {
+                meta.insert(FORMAT_KEY, record::encode(FORMAT))?;
+                sync.barrier(db)?;
+                tracing::info!(dir = %dir.display(), "log store marked format 2 (batch records)");
+            }
+        }
         None if initialised => return Err(LogError::Lost { path: dir.to_path_buf() }),
         None => {
             meta.insert(FORMAT_KEY, record::encode(FORMAT))?;

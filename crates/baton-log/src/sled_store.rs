@@ -57,8 +57,8 @@ use tracing::warn;
 
 use crate::error::CorruptReason;
 use crate::sled_codec::{
-    EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE, check_link, decode_entry, decode_meta,
-    decode_snapshot, encode_entry, encode_meta, key_zxid, zxid_key,
+    BATCH_RECORD_BYTES_MAX, EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE, StoredRecord,
+    check_link, decode_meta, decode_record, decode_snapshot, encode_meta, encode_record, zxid_key,
 };
 use crate::sled_open::{LOCK_WAIT_MS_DEFAULT, check_identity, open_sled, sync_new_dir};
 use crate::sled_sync::DiskSync;
@@ -169,10 +169,10 @@ impl SledStore {
         let mut previous = None;
         for item in self.log.range(zxid_key(from)..) {
             let (key, value) = item?;
-            let checked = decode_entry(&key, &value)
-                .and_then(|entry| check_link(previous, &entry).map(|()| entry.zxid));
+            let checked = decode_record(&key, &value)
+                .and_then(|record| check_link(previous, &record).map(|()| record.last()));
             match checked {
-                Ok(zxid) => previous = Some(zxid),
+                Ok(last) => previous = Some(last),
                 Err(LogError::Corrupt { zxid, reason, .. }) => {
                     return Ok(Some((key, zxid, reason)));
                 }
@@ -183,10 +183,39 @@ impl SledStore {
     }
 
     fn refresh_bounds(&mut self) -> Result<(), LogError> {
-        self.first = self.log.first()?.map(|(key, _)| key_zxid("log entry", &key)).transpose()?;
-        self.last = self.log.last()?.map(|(key, _)| key_zxid("log entry", &key)).transpose()?;
+        let bound = |item: Option<(IVec, IVec)>| {
+            item.map(|(key, value)| decode_record(&key, &value).map(|r| (r.first(), r.last())))
+                .transpose()
+        };
+        self.first = bound(self.log.first()?)?.map(|(first, _)| first);
+        self.last = bound(self.log.last()?)?.map(|(_, last)| last);
         Ok(())
     }
+
+    /// The key of the record holding `zxid`, or of the first record after it.
+    fn start_key(&self, zxid: u64) -> Result<IVec, LogError> {
+        let holder = self.log.range(..=zxid_key(zxid)).next_back().transpose()?;
+        if let Some((key, value)) = holder
+            && decode_record(&key, &value)?.last() >= zxid
+        {
+            return Ok(key);
+        }
+        Ok(IVec::from(&zxid_key(zxid)))
+    }
+}
+
+/// Puts `entries` (a record's, in order) back as one record under its first zxid.
+fn rewrite(batch: &mut Batch, prev: Option<u64>, entries: &[(u64, &[u8])]) {
+    batch.insert(&zxid_key(entries[0].0)[..], encode_record(prev, entries));
+}
+
+/// Owned copies of a record's entries, for rewriting it in a batch.
+fn owned(record: &StoredRecord<'_>) -> Vec<(u64, Vec<u8>)> {
+    record.entries.iter().map(|(zxid, data)| (*zxid, data.to_vec())).collect()
+}
+
+fn borrowed(entries: &[(u64, Vec<u8>)]) -> Vec<(u64, &[u8])> {
+    entries.iter().map(|(zxid, data)| (*zxid, data.as_slice())).collect()
 }
 
 impl LogStore for SledStore {
@@ -195,12 +224,23 @@ impl LogStore for SledStore {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(());
         };
+        // As few records as BATCH_RECORD_BYTES_MAX allows, in one atomic batch.
         let mut batch = Batch::default();
         let mut prev = self.last;
+        let mut group: Vec<(u64, &[u8])> = Vec::new();
+        let mut group_bytes = 0;
         for entry in entries {
-            batch.insert(&zxid_key(entry.zxid)[..], encode_entry(prev, &entry.data));
-            prev = Some(entry.zxid);
+            let bytes = entry.data.len() + 12;
+            if !group.is_empty() && group_bytes + bytes > BATCH_RECORD_BYTES_MAX {
+                rewrite(&mut batch, prev, &group);
+                prev = group.last().map(|(zxid, _)| *zxid);
+                group.clear();
+                group_bytes = 0;
+            }
+            group.push((entry.zxid, &entry.data));
+            group_bytes += bytes;
         }
+        rewrite(&mut batch, prev, &group);
         self.log.apply_batch(batch)?;
         self.first.get_or_insert(first.zxid);
         self.last = Some(last.zxid);
@@ -213,10 +253,19 @@ impl LogStore for SledStore {
 
     fn read(&self, from: u64, max: usize) -> Result<Vec<LogEntry>, LogError> {
         let mut entries = Vec::new();
-        for item in self.log.range(zxid_key(from)..).take(max) {
+        if max == 0 {
+            return Ok(entries);
+        }
+        for item in self.log.range(self.start_key(from)?..) {
             let (key, value) = item?;
-            let entry = decode_entry(&key, &value)?;
-            entries.push(LogEntry { zxid: entry.zxid, data: Bytes::copy_from_slice(entry.data) });
+            for (zxid, data) in decode_record(&key, &value)?.entries {
+                if zxid >= from {
+                    entries.push(LogEntry { zxid, data: Bytes::copy_from_slice(data) });
+                    if entries.len() == max {
+                        return Ok(entries);
+                    }
+                }
+            }
         }
         Ok(entries)
     }
@@ -231,7 +280,21 @@ impl LogStore for SledStore {
 
     fn truncate_after(&mut self, zxid: u64) -> Result<(), LogError> {
         if let Some(after) = zxid.checked_add(1) {
-            remove_from(&self.log, &zxid_key(after))?;
+            let mut batch = Batch::default();
+            // The record holding `zxid` may hold later entries too: keep its head.
+            let holder = self.log.range(..zxid_key(after)).next_back().transpose()?;
+            if let Some((key, value)) = holder {
+                let record = decode_record(&key, &value)?;
+                if record.last() > zxid {
+                    let kept: Vec<_> =
+                        record.entries.iter().copied().filter(|e| e.0 <= zxid).collect();
+                    rewrite(&mut batch, record.prev, &kept);
+                }
+            }
+            for item in self.log.range(zxid_key(after)..) {
+                batch.remove(item?.0);
+            }
+            self.log.apply_batch(batch)?;
         }
         self.sync.barrier(&self.db)?;
         self.refresh_bounds()
@@ -277,9 +340,22 @@ impl LogStore for SledStore {
         let mut deleted = 0;
         if let Some(&oldest_kept) = kept.last() {
             let mut covered = Batch::default();
-            for item in self.log.range(..=zxid_key(oldest_kept)).take(entries_max) {
-                covered.remove(item?.0);
-                deleted += 1;
+            for item in self.log.range(..=zxid_key(oldest_kept)) {
+                if deleted == entries_max {
+                    break;
+                }
+                let (key, value) = item?;
+                let record = decode_record(&key, &value)?;
+                let covered_here = record.entries.iter().filter(|e| e.0 <= oldest_kept).count();
+                let dropped = covered_here.min(entries_max - deleted);
+                covered.remove(key);
+                if dropped < record.entries.len() {
+                    // Keep the rest of the record, under its new first zxid.
+                    let rest = owned(&record).split_off(dropped);
+                    let prev = Some(record.entries[dropped - 1].0);
+                    rewrite(&mut covered, prev, &borrowed(&rest));
+                }
+                deleted += dropped;
             }
             self.log.apply_batch(covered)?;
             self.refresh_bounds()?;

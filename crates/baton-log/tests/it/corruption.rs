@@ -18,14 +18,84 @@ fn key(zxid: u64) -> [u8; 8] {
     zxid.to_be_bytes()
 }
 
-/// A store in a fresh directory holding `entries(1..=count)`, flushed and closed.
+/// A store in a fresh directory holding `entries(1..=count)`, appended one at a
+/// time (so each is a record of its own under its zxid), flushed and closed.
 fn closed_store(count: u64) -> (TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("store");
     let mut store = SledStore::open(&dir).expect("open");
-    store.append(&entries(1..=count)).expect("append");
+    for zxid in 1..=count {
+        store.append(&entries(zxid..=zxid)).expect("append");
+    }
     store.flush().expect("flush");
     (tmp, dir)
+}
+
+/// A store holding entries 1..=12 appended as three batches of four: three batch
+/// records, under keys 1, 5 and 9.
+fn batched_store() -> (TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("store");
+    let mut store = SledStore::open(&dir).expect("open");
+    for first in [1, 5, 9] {
+        store.append(&entries(first..=first + 3)).expect("append");
+    }
+    store.flush().expect("flush");
+    let db_keys: Vec<u64> = {
+        drop(store);
+        let db = raw_sled(&dir);
+        let log = db.open_tree(LOG_TREE).unwrap();
+        log.iter().keys().map(|k| u64::from_be_bytes(k.unwrap()[..].try_into().unwrap())).collect()
+    };
+    assert_eq!(db_keys, [1, 5, 9], "one record per appended batch");
+    (tmp, dir)
+}
+
+#[test]
+fn a_damaged_batch_record_drops_it_and_everything_after() {
+    let (_tmp, dir) = batched_store();
+    let mut damaged =
+        raw_sled(&dir).open_tree(LOG_TREE).unwrap().get(key(5)).unwrap().unwrap().to_vec();
+    *damaged.last_mut().unwrap() ^= 0x01;
+    poke(&dir, LOG_TREE, &key(5), &damaged);
+
+    let store = SledStore::open(&dir).expect("open with a corrupt batch record");
+    assert_eq!(store.recovered_truncation(), 2, "records 5 and 9 are the dropped tail");
+    assert_eq!(all(&store), entries(1..=4));
+    assert_eq!((store.first_zxid(), store.last_zxid()), (Some(1), Some(4)));
+}
+
+#[test]
+fn a_missing_batch_record_cuts_the_log_at_the_hole() {
+    let (_tmp, dir) = batched_store();
+    let db = raw_sled(&dir);
+    db.open_tree(LOG_TREE).unwrap().remove(key(5)).unwrap();
+    db.flush().unwrap();
+    drop(db);
+
+    let store = SledStore::open(&dir).expect("open with a hole in the log");
+    assert_eq!(store.recovered_truncation(), 1, "record 9 names 8, not 4, as its predecessor");
+    assert_eq!(all(&store), entries(1..=4));
+}
+
+#[test]
+fn reads_truncations_and_purges_inside_batch_records() {
+    let (_tmp, dir) = batched_store();
+    let mut store = SledStore::open(&dir).expect("open");
+    assert_eq!(store.read(6, 3).unwrap(), entries(6..=8), "from inside a record, bounded");
+    assert_eq!(store.read(4, usize::MAX).unwrap(), entries(4..=12), "across records");
+    store.truncate_after(6).unwrap();
+    assert_eq!(all(&store), entries(1..=6));
+    assert_eq!(store.last_zxid(), Some(6));
+    store.append(&entries(7..=8)).unwrap();
+    store.save_snapshot(Snapshot { zxid: 3, data: Bytes::from_static(b"at 3") }).unwrap();
+    assert_eq!(store.purge(1).unwrap(), 3);
+    assert_eq!(store.first_zxid(), Some(4));
+    drop(store);
+    // What a rewrite left behind links up and survives a reopen.
+    let store = SledStore::open(&dir).expect("reopen");
+    assert_eq!(store.recovered_truncation(), 0);
+    assert_eq!(all(&store), entries(4..=8));
 }
 
 /// Opens the sled database of a closed store directly. sled releases its lock a

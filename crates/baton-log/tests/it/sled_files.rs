@@ -106,9 +106,15 @@ const BATCHES: u64 = 10;
 const BATCH_LEN: u64 = 20;
 const ALL: usize = (BATCHES * BATCH_LEN) as usize;
 
-/// 10 flushed batches of 20 entries of 1000 bytes, store closed: about 520 KiB of
-/// sled log, so the data file spans two 512 KiB segments.
+/// 10 flushed batches of 20 entries of 1000 bytes, each entry appended alone (a
+/// record per key, the layout the table above was seen with), store closed: about
+/// 520 KiB of sled log, so the data file spans two 512 KiB segments.
 fn flushed_files() -> (TempDir, PathBuf, Vec<LogEntry>) {
+    written_files(false)
+}
+
+/// The same entries with each batch appended at once: one batch record per flush.
+fn written_files(batched: bool) -> (TempDir, PathBuf, Vec<LogEntry>) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("store");
     let mut store = SledStore::open(&dir).expect("open");
@@ -118,11 +124,40 @@ fn flushed_files() -> (TempDir, PathBuf, Vec<LogEntry>) {
             .map(|i| batch * BATCH_LEN + i)
             .map(|zxid| LogEntry { zxid, data: Bytes::from(vec![zxid as u8; 1000]) })
             .collect();
-        store.append(&entries).expect("append");
+        if batched {
+            store.append(&entries).expect("append");
+        } else {
+            for entry in entries.chunks(1) {
+                store.append(entry).expect("append");
+            }
+        }
         store.flush().expect("flush");
         written.extend(entries);
     }
     (tmp, dir, written)
+}
+
+/// Batch records keep the promise under the same kinds of damage: a prefix of the
+/// flushed entries, each intact, or an error; damage inside the data loses some.
+#[test]
+fn batch_records_damaged_in_the_data_file() {
+    for bytes in [1, 100, 4096, 20_000, 100_000] {
+        let (_tmp, dir, flushed) = written_files(true);
+        truncate_by(&data_file(&dir), bytes);
+        reopen_damaged(&dir, &flushed, &format!("batched: db truncated by {bytes} bytes"));
+    }
+    let len = std::fs::metadata(data_file(&written_files(true).1)).unwrap().len() as usize;
+    for offset in [len / 4, len / 2, len - 4096, len - 100] {
+        let (_tmp, dir, flushed) = written_files(true);
+        flip_at(&data_file(&dir), offset);
+        reopen_damaged(&dir, &flushed, &format!("batched: byte flipped at {offset} of {len}"));
+    }
+    let (_tmp, dir, flushed) = written_files(true);
+    truncate_by(&data_file(&dir), (len / 2) as u64);
+    expect_some_loss(
+        reopen_damaged(&dir, &flushed, "batched: db cut in half"),
+        "batched: db cut in half",
+    );
 }
 
 /// The same after one clean restart, which makes sled write its `snap.*` file
