@@ -42,7 +42,7 @@ const LINK_LEN: usize = 1 + 8;
 /// link flag, 0 or 1).
 const BATCH_TAG: u8 = 2;
 /// Per entry in a batch record: zxid and length.
-const BATCH_ENTRY_HEADER: usize = 8 + 4;
+pub(crate) const BATCH_ENTRY_HEADER: usize = 8 + 4;
 /// A batch record's payload stays under this (so it stays inline in sled's
 /// segments, well below its ~128 KiB blob threshold); a bigger entry is a record
 /// of its own.

@@ -57,8 +57,9 @@ use tracing::warn;
 
 use crate::error::CorruptReason;
 use crate::sled_codec::{
-    BATCH_RECORD_BYTES_MAX, EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE, StoredRecord,
-    check_link, decode_meta, decode_record, decode_snapshot, encode_meta, encode_record, zxid_key,
+    BATCH_ENTRY_HEADER, BATCH_RECORD_BYTES_MAX, EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE,
+    StoredRecord, check_link, decode_meta, decode_record, decode_snapshot, encode_meta,
+    encode_record, zxid_key,
 };
 use crate::sled_open::{LOCK_WAIT_MS_DEFAULT, check_identity, open_sled, sync_new_dir};
 use crate::sled_sync::DiskSync;
@@ -230,7 +231,7 @@ impl LogStore for SledStore {
         let mut group: Vec<(u64, &[u8])> = Vec::new();
         let mut group_bytes = 0;
         for entry in entries {
-            let bytes = entry.data.len() + 12;
+            let bytes = BATCH_ENTRY_HEADER + entry.data.len();
             if !group.is_empty() && group_bytes + bytes > BATCH_RECORD_BYTES_MAX {
                 rewrite(&mut batch, prev, &group);
                 prev = group.last().map(|(zxid, _)| *zxid);
