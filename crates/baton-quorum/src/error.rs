@@ -6,8 +6,9 @@ use crate::Zxid;
 /// invariants (a persist report for a zxid never proposed, …) are assertions.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QuorumError {
-    /// Every counter of the epoch is used: call [`crate::Standalone::new_epoch`],
-    /// persist the epochs it returns, and propose again.
+    /// Every counter of the epoch is used: the leader steps down, and the next
+    /// election starts a new epoch (an ensemble of one re-elects itself at its next
+    /// tick). Propose again then.
     #[error("zxid counter of epoch {epoch} exhausted (last {last}): a new epoch is needed")]
     CounterExhausted { epoch: u32, last: Zxid },
     /// The epoch number itself would overflow: the data directory has seen 2^32 epochs.

@@ -1,29 +1,28 @@
-//! Baton's consensus as a pure state machine.
-//!
-//! Today this is the single-member path: a standalone server is an ensemble of one,
-//! so a proposal is committed as soon as it is persisted. The full ZAB machine
-//! (election, discovery, sync, broadcast) comes later and slots in beside
-//! [`Standalone`]: same [`Zxid`]s, same [`Epochs`], same "propose → persist →
-//! commit" contract, with a quorum of acknowledgements between persist and commit.
+//! Baton's consensus as a pure state machine: ZAB (election, discovery,
+//! synchronization, broadcast) for an ensemble of any size. A server started
+//! without peers is an ensemble of one: it elects itself at once, and a proposal
+//! commits as soon as its own flush reports it durable. There is no other path.
 //!
 //! # What this crate must never do
 //! - I/O, threads, async, or reading a clock: inputs come in as arguments (what was
-//!   persisted, what the disk says the epochs are), decisions go out as return values
-//!   (the epochs to persist, the zxid to log). The driver in baton-server does the rest.
-//! - Know about the log store or the tree: it has its own small types ([`Epochs`]),
-//!   which the server maps to and from baton-log's.
+//!   persisted, what the disk says the epochs are, ticks), decisions go out as
+//!   return values ([`zab::Ready`]: what to persist, what to send before and after
+//!   the flush, what to apply). The driver in baton-server does the rest.
+//! - Know about the log store or the tree: it has its own small types ([`Epochs`],
+//!   [`zab::Entry`], [`zab::LogView`]), which the server maps to and from
+//!   baton-log's and baton-znode's.
 //!
 //! # Layout
 //! - `zxid`: [`Zxid`], `epoch << 32 | counter`.
-//! - `standalone`: [`Standalone`], the single-member state machine, and [`Epochs`].
-//! - [`zab`]: the replicated ensemble's machine: election, discovery, sync, broadcast.
+//! - `epochs`: [`Epochs`], the durable acceptedEpoch / currentEpoch.
+//! - [`zab`]: the ensemble's machine: election, discovery, sync, broadcast.
 //! - `error`: [`QuorumError`].
 
+mod epochs;
 mod error;
-mod standalone;
 pub mod zab;
 mod zxid;
 
+pub use epochs::Epochs;
 pub use error::QuorumError;
-pub use standalone::{Epochs, Standalone};
 pub use zxid::Zxid;

@@ -16,13 +16,13 @@ use tokio::net::TcpListener;
 use crate::{
     ServerError,
     metrics::Gauges,
-    shared::{Membership, Shared},
+    shared::{MemberRole, Membership, Shared},
 };
 
 /// What `/status` answers.
 #[derive(Debug, Serialize)]
 struct Status {
-    role: &'static str,
+    role: MemberRole,
     /// This server's id in its ensemble.
     id: u8,
     epoch: u32,

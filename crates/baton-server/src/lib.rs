@@ -1,17 +1,18 @@
-//! The Baton server: a durable, standalone (ensemble-of-one) Baton.
+//! The Baton server: a member of a replicated ZAB ensemble, or without peers an
+//! ensemble of one. Both run the same code: there is one write path.
 //!
-//! Every change takes one path: a client's request is validated, queued, given a
-//! zxid by the quorum state machine (baton-quorum), logged and flushed (baton-log),
-//! applied to the tree (baton-znode) and only then answered. Reads are answered from
-//! the local tree. Restart = newest valid snapshot + replay of the log after it,
-//! then a new epoch.
+//! Every change takes it: a client's request is validated, queued, proposed to the
+//! ZAB node (baton-quorum), logged and flushed (baton-log), committed once a quorum
+//! has it durably (an ensemble of one: its own flush), applied to the tree
+//! (baton-znode) and only then answered. Reads are answered from the local tree.
+//! Restart = newest valid snapshot, then the log after it, committed by the node.
 //!
 //! # The driver's order
-//! Written down once, in `driver`, and asserted there: take a batch of queued
-//! writes → assign zxids and times → append the batch and flush it once → report
-//! the flushed prefix as persisted (committed, in an ensemble of one) → apply in
-//! zxid order under one write lock → reply. A storage error stops the server
-//! without acknowledging the batch.
+//! Written down once, in `ensemble::driver`, and asserted there: feed the node a
+//! round of inputs → send what it allows before the flush → persist (epochs,
+//! truncation, snapshot, entries) with one flush → send the rest (ACKs) → apply the
+//! committed entries in zxid order under the tree's write lock → reply. A storage
+//! error stops the server without acknowledging what it covered.
 //!
 //! # What this crate must never do
 //! - Acknowledge a write before the flush that covers it returned.
@@ -22,10 +23,11 @@
 //! # Layout
 //! - `config`: [`Config`], the flags and their `BATON_*` variables.
 //! - `server`: [`run`]: start-up, serving, shutdown order.
-//! - `recovery`: opening the store, snapshot + log replay, the new epoch.
+//! - `recovery`: opening the store: the newest snapshot, the log after it, the epochs.
 //! - `storage`: the storage thread that owns the log store.
 //! - `write_queue`: the bounded queue of writes and what comes back.
-//! - `driver`: the write path (batch → zxid → log + flush → apply → reply).
+//! - `ensemble`: the write path: the driver of the ZAB node, routing, the apply
+//!   backlog, the log cache and the peer transport.
 //! - `grpc`: the `baton.v1.Baton` service, gRPC health and reflection.
 //! - `admin`: `/health`, `/status`, `/metrics` over HTTP.
 //! - `session`: sessions (tracker, expiry, the `baton.v1.Sessions` stream) and
@@ -43,7 +45,6 @@ mod admin;
 mod clock;
 mod config;
 mod disk;
-mod driver;
 mod ensemble;
 mod error;
 mod grpc;

@@ -3,22 +3,24 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use serde::Serialize;
-use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 
 use baton_api::peer::peer_server::PeerServer;
-use baton_log::LogEntry;
 use baton_quorum::{
-    Epochs, Standalone, Zxid,
+    Zxid,
     zab::{Entry, Node, ZabConfig},
 };
 use tonic::transport::server::TcpIncoming;
 
 use crate::{
     Config, ServerError, admin,
-    driver::{Driver, SnapshotTrigger},
     ensemble::{
         cache::LogCache,
-        driver::EnsembleDriver,
+        driver::Driver,
         transport::{self, PeerService},
     },
     grpc::{self, BatonService},
@@ -27,7 +29,7 @@ use crate::{
     session::{self, service::SessionsService},
     shared::Shared,
     shutdown::Shutdown,
-    snapshotter::{self, SNAPSHOT_REQUESTS_MAX},
+    snapshotter::{self, SNAPSHOT_REQUESTS_MAX, SnapshotTrigger},
     storage::Storage,
     write_queue::write_queue,
 };
@@ -42,49 +44,39 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 struct Addresses {
     client_addr: SocketAddr,
     admin_addr: SocketAddr,
-    /// Ensemble mode only.
+    /// Only when there are peers to talk to.
     #[serde(skip_serializing_if = "Option::is_none")]
     peer_addr: Option<SocketAddr>,
 }
 
-/// How this server starts: alone, or as a member of an ensemble.
-enum Start {
-    Standalone(recovery::Recovered),
-    Member(recovery::Member),
-}
-
-/// The driver a server runs, with what only it needs.
-enum Mode {
-    Standalone(Standalone),
-    Member { epochs: Epochs, log: Vec<LogEntry> },
-}
-
-/// Runs a server until `shutdown` resolves (or a fatal error): standalone, or a
-/// member of the ensemble `--peers` names.
+/// Runs a server until `shutdown` resolves (or a fatal error): a member of the
+/// ensemble `--peers` names, or without it an ensemble of one. Both take the same
+/// path: the ZAB node, its driver and its recovery.
 ///
-/// Start: validate the config, open the store in `--data-dir` and recover (a
-/// standalone server: snapshot + log replay, then a new epoch; a member: the
-/// snapshot, with the log after it left to the leader to commit), bind the
-/// listeners, print their addresses as one JSON line on stdout. Stop: stop
-/// accepting, commit and answer what was queued, let the listeners finish (within
-/// [`SHUTDOWN_GRACE`]), flush and close the store. Returns the first error of any part.
+/// Start: validate the config, open the store in `--data-dir` and read the newest
+/// snapshot and the log after it (the node commits the log when its leader says
+/// so: an ensemble of one elects itself at once), bind the listeners, print their
+/// addresses as one JSON line on stdout. Stop: stop accepting, commit and answer
+/// what is in flight, let the listeners finish (within [`SHUTDOWN_GRACE`]), flush
+/// and close the store. Returns the first error of any part.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     config.validate()?;
-    let (dir, fsync, ensemble) = (config.data_dir.clone(), config.fsync, config.ensemble());
-    let start = tokio::task::spawn_blocking(move || {
-        if ensemble {
-            recovery::open_member(&dir, fsync).map(Start::Member)
-        } else {
-            recovery::open_and_recover(&dir, fsync).map(Start::Standalone)
-        }
-    })
-    .await
-    .map_err(|error| task_failed("recovery", &error))??;
+    let (dir, fsync) = (config.data_dir.clone(), config.fsync);
+    let recovered = tokio::task::spawn_blocking(move || recovery::open(&dir, fsync))
+        .await
+        .map_err(|error| task_failed("recovery", &error))??;
+    // Every member, this one included; without --peers, this one alone.
+    let peers: Vec<(u64, String)> = if config.peers.is_empty() {
+        vec![(config.id, config.peer_addr.to_string())]
+    } else {
+        config.peers.iter().map(|p| (p.id, p.addr.clone())).collect()
+    };
+    let alone = peers.len() == 1;
 
     let client_listener = bind(config.client_addr, "client gRPC").await?;
     let admin_listener = bind(config.admin_addr, "admin HTTP").await?;
-    let peer_listener =
-        if ensemble { Some(bind(config.peer_addr, "peer gRPC").await?) } else { None };
+    // An ensemble of one has nobody to talk to: it listens for no peer.
+    let peer_listener = if alone { None } else { Some(bind(config.peer_addr, "peer gRPC").await?) };
     let addresses = Addresses {
         client_addr: local_addr(&client_listener, config.client_addr, "client gRPC")?,
         admin_addr: local_addr(&admin_listener, config.admin_addr, "admin HTTP")?,
@@ -93,19 +85,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             None => None,
         },
     };
+    let recovery::Recovered { store, tree, epochs, log } = recovered;
     // (txns, bytes) in the log after the snapshot: they count towards the next one.
-    let (tree, epoch, store, replayed, mode) = match start {
-        Start::Standalone(r) => {
-            let epoch = r.quorum.epoch();
-            (r.tree, epoch, r.store, (r.replayed, 0), Mode::Standalone(r.quorum))
-        }
-        Start::Member(m) => {
-            let epoch = m.epochs.current_epoch;
-            let logged =
-                (m.log.len() as u64, m.log.iter().map(|e| e.data.len() as u64).sum::<u64>());
-            (m.tree, epoch, m.store, logged, Mode::Member { epochs: m.epochs, log: m.log })
-        }
-    };
+    let logged = (log.len() as u64, log.iter().map(|e| e.data.len() as u64).sum::<u64>());
     let server_id = u8::try_from(config.id)
         .map_err(|_| ServerError::Config(format!("--id {} is not in 1..=255", config.id)))?;
     let shared = Arc::new(
@@ -114,7 +96,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             config.limits(),
             config.data_dir.clone(),
             addresses.client_addr,
-            epoch,
+            epochs.current_epoch,
             config.tick_ms,
             server_id,
         )
@@ -137,80 +119,65 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         sender: snapshot_requests,
         every_txns: config.snapshot_every_txns,
         every_bytes: config.snapshot_every_bytes,
-        since_last: replayed.0,
-        bytes_since_last: replayed.1,
+        since_last: logged.0,
+        bytes_since_last: logged.1,
     };
-    let standalone = matches!(mode, Mode::Standalone(_));
-    let (driver_task, peer_task) = match mode {
-        Mode::Standalone(quorum) => {
-            let driver = Driver::new(
-                queued,
-                quorum,
-                storage.clone(),
-                Arc::clone(&shared),
-                config.batch_txns_max,
-                trigger,
-                stop.listener(),
-            );
-            (spawn_driver(&stop, driver.run()), None)
-        }
-        Mode::Member { epochs, log } => {
-            let (inbound, inbound_rx) = mpsc::channel(transport::INBOUND_MESSAGES_MAX);
-            let (lost_sender, lost) = mpsc::channel(transport::LOST_REPORTS_MAX);
-            let peers: Vec<(u64, String)> =
-                config.peers.iter().map(|p| (p.id, p.addr.clone())).collect();
-            let zab = ZabConfig {
-                id: config.id,
-                members: peers.iter().map(|(id, _)| *id).collect(),
-                // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits
-                // keep their meaning in ticks, while pings (every half tick, as
-                // ZooKeeper's) and an election's resends and finalize wait (a tenth of
-                // a tick: 200 ms by default, ZooKeeper's finalizeWait) get finer.
-                sync_limit_ticks: config.sync_limit * NODE_TICKS_PER_TICK,
-                init_limit_ticks: config.init_limit * NODE_TICKS_PER_TICK,
-                heartbeat_ticks: NODE_TICKS_PER_TICK / 2,
-                election_resend_ticks: 1,
-                inflight_proposals_max: config.write_queue_max,
-                diff_entries_max: config.diff_entries_max,
-            };
-            let base = Zxid::from_u64(shared.read_tree().map_or(0, |t| t.last_zxid()));
-            let entries = log
-                .into_iter()
-                .map(|e| Entry { zxid: Zxid::from_u64(e.zxid), data: e.data })
-                .collect();
-            let cache = LogCache::new(base, entries, Arc::clone(&shared));
-            let node = Node::new(zab, epochs, &cache, base);
-            let driver = EnsembleDriver {
-                node,
-                cache,
-                storage: storage.clone(),
-                shared: Arc::clone(&shared),
-                writes: queued,
-                inbound: inbound_rx,
-                outbound: transport::Outbound::start(config.id, &peers, &lost_sender),
-                lost,
-                lost_sender,
-                peers: peers.into(),
-                tick: Duration::from_millis(config.tick_ms) / NODE_TICKS_PER_TICK,
-                batch_txns_max: config.batch_txns_max,
-                forward_queue_max: config.write_queue_max,
-                snapshots: trigger,
-                shutdown: stop.listener(),
-                cache_keep: config.diff_entries_max,
-            };
-            let service = PeerService {
-                inbound,
-                writes: writes.clone(),
-                shared: Arc::clone(&shared),
-                stopping: peers_stop.listener(),
-            };
-            let listener = peer_listener.ok_or_else(|| task_failed("peer gRPC", &"no listener"))?;
-            // The peer protocol outlives the driver's drain: a stopping leader needs
-            // its followers' ACKs to commit what it proposed (see DRAIN_MAX).
-            let peer_task = tokio::spawn(serve_peers(listener, service, peers_stop.listener()));
-            (spawn_driver(&stop, driver.run()), Some(peer_task))
-        }
+    let (inbound, inbound_rx) = mpsc::channel(transport::INBOUND_MESSAGES_MAX);
+    let (lost_sender, lost) = mpsc::channel(transport::LOST_REPORTS_MAX);
+    let zab = ZabConfig {
+        id: config.id,
+        members: peers.iter().map(|(id, _)| *id).collect(),
+        // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits keep
+        // their meaning in ticks, while pings (every half tick, as ZooKeeper's) and
+        // an election's resends and finalize wait (a tenth of a tick: 200 ms by
+        // default, ZooKeeper's finalizeWait) get finer.
+        sync_limit_ticks: config.sync_limit * NODE_TICKS_PER_TICK,
+        init_limit_ticks: config.init_limit * NODE_TICKS_PER_TICK,
+        heartbeat_ticks: NODE_TICKS_PER_TICK / 2,
+        election_resend_ticks: 1,
+        inflight_proposals_max: config.write_queue_max,
+        diff_entries_max: config.diff_entries_max,
     };
+    let base = Zxid::from_u64(shared.read_tree().map_or(0, |t| t.last_zxid()));
+    let entries =
+        log.into_iter().map(|e| Entry { zxid: Zxid::from_u64(e.zxid), data: e.data }).collect();
+    let cache = LogCache::new(base, entries);
+    let node = Node::new(zab, epochs, &cache, base);
+    // An ensemble of one chose its new epoch already (it persists it first thing).
+    shared.set_epoch(node.status().current_epoch);
+    let (on_serving, serving) = oneshot::channel();
+    let driver = Driver {
+        node,
+        cache,
+        storage: storage.clone(),
+        shared: Arc::clone(&shared),
+        writes: queued,
+        inbound: inbound_rx,
+        outbound: transport::Outbound::start(config.id, &peers, &lost_sender),
+        lost,
+        lost_sender,
+        peers: peers.into(),
+        tick: Duration::from_millis(config.tick_ms) / NODE_TICKS_PER_TICK,
+        batch_txns_max: config.batch_txns_max,
+        forward_queue_max: config.write_queue_max,
+        snapshots: trigger,
+        shutdown: stop.listener(),
+        // Nobody to bring up to date entry by entry in an ensemble of one.
+        cache_keep: if alone { 0 } else { config.diff_entries_max },
+        on_serving: Some(on_serving),
+    };
+    let peer_task = peer_listener.map(|listener| {
+        let service = PeerService {
+            inbound,
+            writes: writes.clone(),
+            shared: Arc::clone(&shared),
+            stopping: peers_stop.listener(),
+        };
+        // The peer protocol outlives the driver's drain: a stopping leader needs
+        // its followers' ACKs to commit what it proposed (see DRAIN_MAX).
+        tokio::spawn(serve_peers(listener, service, peers_stop.listener()))
+    });
+    let driver_task = spawn_driver(&stop, driver.run());
     let snapshot_task = tokio::spawn(snapshotter::run(
         Arc::clone(&shared),
         storage,
@@ -239,21 +206,32 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let admin_task =
         tokio::spawn(admin::serve(admin_listener, Arc::clone(&shared), admin_shutdown));
 
-    if standalone {
-        // A member serves once it is in broadcast (its driver says so).
-        shared.set_serving(true);
-    }
-    announce(&addresses);
-
+    // Clients are served once the driver says the node broadcasts and has applied
+    // what it knew committed. An ensemble of one gets there on its own (it applies
+    // its recovered log first), so it announces itself then, as a server that is
+    // ready; a member announces at once (it needs its peers to get there).
     let mut failed = stop.listener();
-    tokio::select! {
-        () = shutdown => tracing::info!("shutdown requested"),
-        () = failed.recv() => tracing::warn!("shutting down after a failure"),
+    let mut shutdown = std::pin::pin!(shutdown);
+    let announced = if alone {
+        tokio::select! {
+            told = serving => told.is_ok(),
+            () = &mut shutdown => false,
+            () = failed.recv() => false,
+        }
+    } else {
+        true
+    };
+    if announced {
+        announce(&addresses);
+        tokio::select! {
+            () = &mut shutdown => tracing::info!("shutdown requested"),
+            () = failed.recv() => tracing::warn!("shutting down after a failure"),
+        }
     }
     shared.set_serving(false);
     stop.trigger();
 
-    // The driver closes the write queue and answers what was queued; with no write
+    // The driver refuses new writes and answers what is in flight; with no write
     // left in flight the listeners finish, then the store is flushed and closed.
     let driver_result = join("driver", driver_task).await;
     // What was in flight is answered: end the sessions' streams (their clients

@@ -14,12 +14,36 @@ use baton_znode::{DataTree, Limits};
 
 use crate::{disk::DiskGuard, metrics::Metrics, session::SessionHub};
 
-/// This server's place in its ensemble, as `/status` reports it (the ensemble
-/// driver updates it after every step; a standalone server is always "standalone").
+/// What a member is doing, as `/status` and the metrics report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MemberRole {
+    /// Electing a leader (also: not started yet).
+    #[default]
+    Looking,
+    Following,
+    /// Leading; a server without peers leads its ensemble of one.
+    Leading,
+}
+
+impl MemberRole {
+    pub(crate) const ALL: [MemberRole; 3] =
+        [MemberRole::Looking, MemberRole::Following, MemberRole::Leading];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Looking => "looking",
+            MemberRole::Following => "following",
+            MemberRole::Leading => "leading",
+        }
+    }
+}
+
+/// This server's place in its ensemble, as `/status` reports it (the driver
+/// updates it after every round).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub(crate) struct Membership {
-    /// "standalone", "looking", "following" or "leading".
-    pub(crate) role: &'static str,
+    pub(crate) role: MemberRole,
     pub(crate) leader: Option<u64>,
     /// In the broadcast phase: serving clients.
     pub(crate) broadcasting: bool,
@@ -75,7 +99,7 @@ impl Shared {
         tick_ms: u64,
         server_id: u8,
     ) -> Shared {
-        let membership = Membership { role: "standalone", ..Membership::default() };
+        let membership = Membership::default();
         Shared {
             sessions: SessionHub::new(server_id, tick_ms, &tree),
             server_id,
@@ -126,9 +150,9 @@ impl Shared {
         *self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = membership;
     }
 
-    /// True when this server may expire sessions: standalone, or the leader.
+    /// True when this server may expire sessions: the leader.
     pub(crate) fn expires_sessions(&self) -> bool {
-        matches!(self.membership().role, "standalone" | "leading")
+        self.membership().role == MemberRole::Leading
     }
 
     pub(crate) fn serving(&self) -> bool {

@@ -18,6 +18,37 @@ use crate::{ServerError, metrics::Metrics, shared::Shared, storage::Storage};
 /// is dropped (the driver asks again after its next batch).
 pub(crate) const SNAPSHOT_REQUESTS_MAX: usize = 1;
 
+/// Asks the snapshotter for a snapshot every `every_txns` logged txns or
+/// `every_bytes` logged bytes, whichever comes first (a few large txns, such as
+/// multis of many creates, should not make a long log to replay at the next start).
+#[derive(Debug)]
+pub(crate) struct SnapshotTrigger {
+    pub(crate) sender: mpsc::Sender<()>,
+    pub(crate) every_txns: u64,
+    pub(crate) every_bytes: u64,
+    /// Logged since the last request (starts with the log found at recovery).
+    pub(crate) since_last: u64,
+    pub(crate) bytes_since_last: u64,
+}
+
+impl SnapshotTrigger {
+    /// `txns` txns of `bytes` bytes were logged.
+    pub(crate) fn logged(&mut self, txns: u64, bytes: u64) {
+        self.since_last += txns;
+        self.bytes_since_last += bytes;
+    }
+
+    /// Asks for a snapshot if one is due. A full channel means one is already
+    /// pending: keep counting.
+    pub(crate) fn maybe_request(&mut self) {
+        let due = self.since_last >= self.every_txns || self.bytes_since_last >= self.every_bytes;
+        if due && self.sender.try_send(()).is_ok() {
+            self.since_last = 0;
+            self.bytes_since_last = 0;
+        }
+    }
+}
+
 /// Serves snapshot requests until the driver drops its sender.
 pub(crate) async fn run(
     shared: Arc<Shared>,

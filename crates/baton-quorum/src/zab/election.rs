@@ -102,6 +102,10 @@ impl Election {
     /// Resends the vote every `resend_ticks` (votes may be lost), and decides once
     /// the finalize wait is over.
     pub(crate) fn tick(&mut self) -> (Vec<Envelope>, Decision) {
+        if self.members.len() == 1 {
+            // An ensemble of one: its own vote is a quorum.
+            return (Vec::new(), self.quorum_decision());
+        }
         let mut decision = Decision::Undecided;
         if let Some(left) = self.finalize_in {
             if left <= 1 {

@@ -238,7 +238,7 @@ impl Node {
             return;
         }
         self.append(entry);
-        // Sent after the entry is durable (the driver's order).
+        // `send`: it leaves only once the entry is durable (the driver's order).
         self.send(from, Message::Ack { zxid });
     }
 }

@@ -46,6 +46,9 @@ pub(crate) struct Leader {
     synced: BTreeSet<ServerId>,
     /// Highest zxid each synced follower has durably logged (cumulative acks).
     acked: BTreeMap<ServerId, Zxid>,
+    /// Followers to sync by SNAP whose snapshot the view is still preparing, with
+    /// the zxid their log ends at: tried again every tick.
+    awaiting_snapshot: BTreeMap<ServerId, Zxid>,
     /// Tick at which each follower was last heard from.
     heard: BTreeMap<ServerId, u64>,
     ticks: u64,
@@ -70,6 +73,7 @@ impl Node {
             history_sent: BTreeMap::new(),
             synced: BTreeSet::new(),
             acked: BTreeMap::new(),
+            awaiting_snapshot: BTreeMap::new(),
             heard: BTreeMap::new(),
             ticks: 0,
         });
@@ -84,7 +88,12 @@ impl Node {
     }
 
     pub(crate) fn leader_tick(&mut self, view: &dyn LogView) {
-        let _ = view;
+        let awaiting = std::mem::take(&mut self.leader().awaiting_snapshot);
+        for (follower, theirs) in awaiting {
+            if self.leader().syncing.contains(&follower) {
+                self.sync_follower(follower, theirs, view);
+            }
+        }
         let (init_limit, sync_limit) =
             (u64::from(self.config.init_limit_ticks), u64::from(self.config.sync_limit_ticks));
         let heartbeat = u64::from(self.config.heartbeat_ticks.max(1));
@@ -108,7 +117,7 @@ impl Node {
             let (epoch, committed) = (leader.epoch, self.committed);
             let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
             for follower in followers {
-                self.send(follower, Message::Ping { epoch, committed });
+                self.send_now(follower, Message::Ping { epoch, committed });
             }
         }
     }
@@ -130,6 +139,7 @@ impl Node {
                 // A (re)joining follower starts over.
                 let leader = self.leader();
                 leader.epoch_acks.remove(&from);
+                leader.awaiting_snapshot.remove(&from);
                 leader.syncing.remove(&from);
                 leader.history_sent.remove(&from);
                 leader.synced.remove(&from);
@@ -220,6 +230,8 @@ impl Node {
         for follower in followers {
             self.send(follower, Message::LeaderInfo { epoch });
         }
+        // An ensemble of one is its own quorum of acknowledgements.
+        self.maybe_set_current_epoch();
     }
 
     /// With a quorum acking the epoch, the leader adopts it as its current epoch.
@@ -286,9 +298,18 @@ impl Node {
             Ok((prev, entries)) => self.send(to, Message::Diff { epoch, prev, entries }),
             Err(_) => {
                 // Too far behind (or purged): the whole state.
-                let Ok((zxid, data)) = view.snapshot() else {
-                    self.forget_sync(to);
-                    return;
+                let (zxid, data) = match view.snapshot() {
+                    Ok(snapshot) => snapshot,
+                    Err(ViewError::Unavailable(_)) => {
+                        // Being prepared: this follower waits (still syncing),
+                        // and the next tick tries again.
+                        self.leader().awaiting_snapshot.insert(to, theirs);
+                        return;
+                    }
+                    Err(_) => {
+                        self.forget_sync(to);
+                        return;
+                    }
                 };
                 self.send(to, Message::Snap { epoch, zxid, data });
                 match diff_after(view, zxid, ours, usize::MAX) {
@@ -349,7 +370,7 @@ impl Node {
         self.append(entry.clone());
         let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
         for follower in followers {
-            self.send(follower, Message::Propose { entry: entry.clone() });
+            self.send_now(follower, Message::Propose { entry: entry.clone() });
         }
         Ok(zxid)
     }
@@ -380,7 +401,7 @@ impl Node {
         self.commit(quorum_logged);
         let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
         for follower in followers {
-            self.send(follower, Message::Commit { epoch, zxid: quorum_logged });
+            self.send_now(follower, Message::Commit { epoch, zxid: quorum_logged });
         }
     }
 }

@@ -4,13 +4,21 @@
 //! # How a driver runs a [`Node`] (the order is the contract)
 //! 1. Feed inputs: [`Node::tick`] every tick, [`Node::step`] for every message from
 //!    a peer, [`Node::propose`] for every client write (leader only).
-//! 2. Take [`Node::ready`]. Persist what it says, in this order, as one durability
-//!    barrier: `epochs`, `truncate_after`, `snapshot`, `entries` (then flush/fsync).
-//! 3. Only then send `messages` (an ACK must never leave before what it
-//!    acknowledges is durable).
-//! 4. Apply `committed` entries to the tree, in order (they are always durable
+//! 2. Take [`Node::ready`] and send its `messages` at once: the node put there
+//!    only what promises nothing about this member's disk (a leader's proposals,
+//!    commits and pings in broadcast, so its followers log in parallel with it).
+//! 3. Persist what it says, in this order, as one durability barrier: `epochs`,
+//!    `truncate_after`, `snapshot`, `entries` (then flush/fsync).
+//! 4. Only then send `persisted_messages` (an ACK must never leave before what it
+//!    acknowledges is durable). The driver never sorts messages itself: the node
+//!    decided, and kept every link's messages in order across the two lists.
+//! 5. Apply `committed` entries to the tree, in order (they are always durable
 //!    here already, and always a contiguous continuation of what was applied).
-//! 5. Call [`Node::advance`] with the last zxid made durable in step 2.
+//! 6. Call [`Node::advance`] with the last zxid made durable in step 3.
+//!
+//! An ensemble of one member runs the same machine: it elects itself when it
+//! starts (no votes, no wait), and a proposal commits once `advance` reports it
+//! durable.
 //!
 //! The node trusts nothing from the network: a message from a non-member, from an
 //! older epoch, or that does not fit the node's state is dropped (and counted),

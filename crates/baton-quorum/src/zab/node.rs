@@ -107,7 +107,12 @@ impl Node {
             round: 1,
             dropped: 0,
         };
-        node.ready.messages.extend(out);
+        node.ready.persisted_messages.extend(out);
+        if node.config.members.len() == 1 {
+            // An ensemble of one: nobody to ask, nothing to wait for.
+            node.decide(Decision::Lead);
+        }
+        node.emit(Some(view));
         node
     }
 
@@ -116,7 +121,7 @@ impl Node {
         match &mut self.state {
             State::Looking(election) => {
                 let (out, decision) = election.tick();
-                self.ready.messages.extend(out);
+                self.ready.persisted_messages.extend(out);
                 self.decide(decision);
             }
             State::Following(_) => self.follower_tick(),
@@ -233,8 +238,21 @@ impl Node {
         self.dropped += 1;
     }
 
+    /// Queues a message that leaves only once this `Ready` is durable.
     pub(crate) fn send(&mut self, to: ServerId, message: Message) {
-        self.ready.messages.push(Envelope { from: self.config.id, to, message });
+        self.ready.persisted_messages.push(Envelope { from: self.config.id, to, message });
+    }
+
+    /// Queues a message that may leave before this `Ready` is persisted: it promises
+    /// nothing about this member's disk. A peer that already has messages waiting
+    /// for the flush gets this one after them (each link stays in order).
+    pub(crate) fn send_now(&mut self, to: ServerId, message: Message) {
+        let envelope = Envelope { from: self.config.id, to, message };
+        if self.ready.persisted_messages.iter().any(|e| e.to == to) {
+            self.ready.persisted_messages.push(envelope);
+        } else {
+            self.ready.messages.push(envelope);
+        }
     }
 
     pub(crate) fn persist_epochs(&mut self) {
@@ -326,7 +344,7 @@ impl Node {
             self.config.election_resend_ticks,
         );
         self.state = State::Looking(election);
-        self.ready.messages.extend(out);
+        self.ready.persisted_messages.extend(out);
     }
 
     fn on_vote(&mut self, from: ServerId, round: u64, vote: Vote, looking: bool) {
@@ -334,7 +352,7 @@ impl Node {
             State::Looking(election) => {
                 let (out, decision) = election.on_vote(from, round, vote, looking);
                 self.round = self.round.max(election.round());
-                self.ready.messages.extend(out);
+                self.ready.persisted_messages.extend(out);
                 decision
             }
             // Settled: tell a looking member who leads, so it joins instead of
@@ -368,5 +386,138 @@ impl Node {
             Decision::Lead => self.become_leader(),
             Decision::Follow(leader) => self.become_follower(leader),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zab::{ViewError, ZabConfig};
+
+    /// An empty durable log.
+    struct Empty;
+
+    impl LogView for Empty {
+        fn last_logged(&self) -> Zxid {
+            Zxid::ZERO
+        }
+        fn entries_after(&self, _: Zxid, _: usize) -> Result<Vec<Entry>, ViewError> {
+            Ok(Vec::new())
+        }
+        fn last_at_or_before(&self, _: Zxid) -> Result<Zxid, ViewError> {
+            Ok(Zxid::ZERO)
+        }
+        fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError> {
+            Err(ViewError::Storage("no snapshot here".into()))
+        }
+    }
+
+    fn config(id: ServerId, members: &[ServerId]) -> ZabConfig {
+        ZabConfig {
+            id,
+            members: members.to_vec(),
+            sync_limit_ticks: 5,
+            init_limit_ticks: 10,
+            heartbeat_ticks: 1,
+            election_resend_ticks: 1,
+            inflight_proposals_max: 10,
+            diff_entries_max: 10,
+        }
+    }
+
+    fn envelope(from: ServerId, to: ServerId, message: Message) -> Envelope {
+        Envelope { from, to, message }
+    }
+
+    /// Runs members 1 and 2 of three (3 is down) into broadcast, delivering
+    /// everything in order; returns (leader, follower).
+    fn established() -> (Node, Node) {
+        let mut nodes: Vec<Node> = [1, 2]
+            .iter()
+            .map(|id| Node::new(config(*id, &[1, 2, 3]), Epochs::default(), &Empty, Zxid::ZERO))
+            .collect();
+        for _ in 0..50 {
+            for node in &mut nodes {
+                node.tick(&Empty);
+            }
+            for _ in 0..20 {
+                for from in 0..2 {
+                    let ready = nodes[from].ready();
+                    let outgoing = ready.messages.into_iter().chain(ready.persisted_messages);
+                    for envelope in outgoing.filter(|e| e.to != 3) {
+                        nodes[1 - from].step(envelope, &Empty);
+                    }
+                    if let Some(last) = ready.entries.last() {
+                        nodes[from].advance(last.zxid);
+                    }
+                }
+            }
+            if nodes.iter().all(|n| n.status().broadcasting) {
+                let follower = nodes.remove(0);
+                let leader = nodes.remove(0);
+                return (leader, follower);
+            }
+        }
+        panic!("no leader: {:?}", nodes.iter().map(Node::status).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_ensemble_of_one_leads_at_once_and_commits_on_its_own_flush() {
+        let mut node = Node::new(config(7, &[7]), Epochs::default(), &Empty, Zxid::ZERO);
+        let status = node.status();
+        assert_eq!((status.role, status.broadcasting), (Role::Leading, true));
+        let ready = node.ready();
+        assert_eq!(ready.epochs, Some(Epochs { accepted_epoch: 1, current_epoch: 1 }));
+        assert!(ready.messages.is_empty() && ready.persisted_messages.is_empty());
+        let zxid = node.propose(Bytes::from_static(b"a")).unwrap();
+        assert_eq!(zxid, Zxid::new(1, 1));
+        let ready = node.ready();
+        assert_eq!(ready.entries.len(), 1);
+        assert!(ready.committed.is_empty(), "nothing commits before its flush");
+        node.advance(zxid);
+        let ready = node.ready();
+        assert_eq!(ready.committed.iter().map(|e| e.zxid).collect::<Vec<_>>(), [zxid]);
+    }
+
+    #[test]
+    fn a_leader_sends_proposals_before_its_flush_and_a_follower_acks_after() {
+        let (mut leader, mut follower) = established();
+        assert_eq!(leader.status().role, Role::Leading, "equal histories: the higher id leads");
+        let zxid = leader.propose(Bytes::from_static(b"x")).unwrap();
+        let ready = leader.ready();
+        assert_eq!(ready.entries.len(), 1);
+        assert!(ready.persisted_messages.is_empty(), "{ready:?}");
+        let proposal = ready.messages.into_iter().find(|e| e.to == 1).expect("a proposal to 1");
+        assert!(matches!(proposal.message, Message::Propose { .. }));
+        follower.step(proposal, &Empty);
+        let ready = follower.ready();
+        assert!(ready.messages.is_empty(), "an ACK never leaves before the flush: {ready:?}");
+        assert_eq!(ready.entries.len(), 1);
+        assert_eq!(
+            ready.persisted_messages,
+            [envelope(1, 2, Message::Ack { zxid })],
+            "the ACK waits for the flush"
+        );
+    }
+
+    #[test]
+    fn a_link_with_messages_waiting_for_the_flush_keeps_its_order() {
+        let mut node = Node::new(config(1, &[1, 2, 3]), Epochs::default(), &Empty, Zxid::ZERO);
+        let _ = node.ready();
+        node.send(2, Message::LeaderInfo { epoch: 4 });
+        node.send_now(2, Message::Ping { epoch: 4, committed: Zxid::ZERO });
+        node.send_now(3, Message::Ping { epoch: 4, committed: Zxid::ZERO });
+        let ready = node.ready();
+        assert_eq!(
+            ready.messages,
+            [envelope(1, 3, Message::Ping { epoch: 4, committed: Zxid::ZERO })]
+        );
+        assert_eq!(
+            ready.persisted_messages,
+            [
+                envelope(1, 2, Message::LeaderInfo { epoch: 4 }),
+                envelope(1, 2, Message::Ping { epoch: 4, committed: Zxid::ZERO }),
+            ]
+        );
     }
 }

@@ -13,6 +13,10 @@ pub enum ViewError {
     /// the leader falls back to SNAP.
     #[error("log entries after {after} are purged")]
     Purged { after: Zxid },
+    /// Not ready yet (a snapshot being encoded off the driver's thread): the node
+    /// asks again at its next tick.
+    #[error("not available yet: {0}")]
+    Unavailable(&'static str),
     /// The store failed; the node treats the request as unanswerable for now.
     #[error("storage: {0}")]
     Storage(String),
@@ -30,7 +34,10 @@ pub trait LogView {
     fn last_at_or_before(&self, zxid: Zxid) -> Result<Zxid, ViewError>;
 
     /// A snapshot of the applied (committed) state and the zxid it is at, to send a
-    /// follower that is too far behind (SNAP). The node only asks on the leader,
-    /// for a state at or after every committed zxid it has announced.
+    /// follower that is too far behind (SNAP); the entries after it must still be
+    /// readable through `entries_after`. The node only asks on the leader. Encoding
+    /// a large tree is slow: a view may answer [`ViewError::Unavailable`] and
+    /// prepare one meanwhile (the node asks again every tick), as raft-rs's storage
+    /// answers `SnapshotTemporarilyUnavailable`.
     fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError>;
 }

@@ -125,7 +125,16 @@ fn parse(data: &[u8]) -> Option<Txn> {
 
 struct View<'a> {
     disk: &'a Disk,
-    applied: &'a Applied,
+    snapshots: &'a Prepared,
+}
+
+/// A snapshot for a SNAP is prepared off the driver's thread, as the server does:
+/// the first ask is answered "unavailable" and the driver prepares one after the
+/// step; the leader asks again at its next tick.
+#[derive(Debug, Default)]
+struct Prepared {
+    ready: std::cell::RefCell<Option<(Zxid, Bytes)>>,
+    wanted: std::cell::Cell<bool>,
 }
 
 impl LogView for View<'_> {
@@ -149,7 +158,14 @@ impl LogView for View<'_> {
     }
 
     fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError> {
-        Ok((self.applied.zxid, self.applied.encode()))
+        match self.snapshots.ready.take() {
+            // The entries after it must still be in the log.
+            Some((zxid, data)) if zxid >= self.disk.purged_to => Ok((zxid, data)),
+            _ => {
+                self.snapshots.wanted.set(true);
+                Err(ViewError::Unavailable("a snapshot is being prepared"))
+            }
+        }
     }
 }
 
@@ -158,6 +174,7 @@ struct Member {
     node: Option<Node>,
     disk: Disk,
     applied: Applied,
+    snapshots: Prepared,
 }
 
 /// An operation a client waits for: its entry was proposed by `leader` in `epoch`.
@@ -239,7 +256,12 @@ impl World {
             healed: false,
         };
         for id in 1..=n {
-            let member = Member { node: None, disk: Disk::default(), applied: Applied::default() };
+            let member = Member {
+                node: None,
+                disk: Disk::default(),
+                applied: Applied::default(),
+                snapshots: Prepared::default(),
+            };
             world.members.insert(id, member);
             world.start(id);
         }
@@ -329,7 +351,7 @@ impl World {
             Some((zxid, data)) => Applied::decode(*zxid, data),
             None => Applied::default(),
         };
-        let view = View { disk: &member.disk, applied: &member.applied };
+        let view = View { disk: &member.disk, snapshots: &member.snapshots };
         member.node = Some(Node::new(cfg, member.disk.epochs, &view, member.applied.zxid));
         self.drive(id);
     }
@@ -338,17 +360,27 @@ impl World {
         self.members.get_mut(&id).expect("member").node = None;
     }
 
-    /// The driver's order for one member: persist, (flush), send, apply, advance.
-    /// A crash may strike between the write and the flush of a batch: then only a
-    /// prefix of the batch's entries is durable and nothing is sent.
+    /// The driver's order for one member, as baton-server's: send what the node
+    /// allows before the flush, persist, (flush), send the rest, apply, advance. A
+    /// crash may strike between the write and the flush of a batch: then only a
+    /// prefix of the batch's entries is durable, and only what was sent before the
+    /// flush has left (a leader's proposals may be out while its own copy is lost).
     fn drive(&mut self, id: ServerId) {
         loop {
+            let member = self.members.get_mut(&id).expect("member");
+            if member.snapshots.wanted.replace(false) {
+                let prepared = (member.applied.zxid, member.applied.encode());
+                member.snapshots.ready.replace(Some(prepared));
+                self.fault("snapshot prepared for a SNAP");
+            }
             let member = self.members.get_mut(&id).expect("member");
             let Some(node) = member.node.as_mut() else { return };
             let ready = node.ready();
             if ready.is_empty() {
                 return;
             }
+            self.wire.extend(ready.messages);
+            let member = self.members.get_mut(&id).expect("member");
             if let Some(epochs) = ready.epochs {
                 member.disk.epochs = epochs;
             }
@@ -363,7 +395,7 @@ impl World {
             }
             let mut sent = false;
             if self.options.bugs.ack_before_fsync {
-                self.wire.extend(ready.messages.iter().cloned());
+                self.wire.extend(ready.persisted_messages.iter().cloned());
                 sent = true;
             }
             if !self.healed && !ready.entries.is_empty() && self.rng.one_in(100) {
@@ -383,7 +415,7 @@ impl World {
             }
             let durable = member.disk.log.last().map_or(member.disk.purged_to, |e| e.zxid);
             if !sent {
-                self.wire.extend(ready.messages);
+                self.wire.extend(ready.persisted_messages);
             }
             let member = self.members.get_mut(&id).expect("member");
             for entry in ready.committed {
@@ -393,6 +425,12 @@ impl World {
                     self.seed,
                     entry.zxid,
                     member.applied.zxid
+                );
+                assert!(
+                    entry.zxid <= durable,
+                    "seed {}: member {id} applies {} beyond its durable log ({durable})",
+                    self.seed,
+                    entry.zxid
                 );
                 member.applied.zxid = entry.zxid;
                 member.applied.entries.push((entry.zxid, entry.data));
@@ -412,7 +450,7 @@ impl World {
             let role = node.status().role;
             eprintln!("[{to} {role:?}] <- {} {:?}", envelope.from, envelope.message);
         }
-        let view = View { disk: &member.disk, applied: &member.applied };
+        let view = View { disk: &member.disk, snapshots: &member.snapshots };
         node.step(envelope, &view);
         self.drive(to);
     }
@@ -422,7 +460,7 @@ impl World {
         for id in ids {
             let member = self.members.get_mut(&id).expect("member");
             let Some(node) = member.node.as_mut() else { continue };
-            let view = View { disk: &member.disk, applied: &member.applied };
+            let view = View { disk: &member.disk, snapshots: &member.snapshots };
             node.tick(&view);
             self.drive(id);
         }

@@ -7,15 +7,16 @@
 //! the newest `keep` applied entries and at most `keep_bytes` bytes; a follower
 //! behind that gets a snapshot.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::{
+    cell::{Cell, RefCell},
+    collections::VecDeque,
+};
 
 use baton_quorum::{
     Zxid,
     zab::{Entry, LogView, ViewError},
 };
 use bytes::Bytes;
-
-use crate::shared::Shared;
 
 /// Bytes of applied entries the cache keeps at most (besides `--diff-entries-max`):
 /// a follower further behind than this is sent a snapshot, which is cheaper than
@@ -29,15 +30,24 @@ pub(crate) struct LogCache {
     entries: VecDeque<Entry>,
     /// Bytes of data in `entries`.
     bytes: usize,
-    shared: Arc<Shared>,
+    /// A snapshot encoded off the driver's thread for a SNAP, until the node takes it.
+    prepared: RefCell<Option<(Zxid, Bytes)>>,
+    /// The node asked for a snapshot that was not prepared: the driver encodes one.
+    snapshot_wanted: Cell<bool>,
 }
 
 impl LogCache {
-    pub(crate) fn new(base: Zxid, entries: Vec<Entry>, shared: Arc<Shared>) -> LogCache {
+    pub(crate) fn new(base: Zxid, entries: Vec<Entry>) -> LogCache {
         assert!(entries.windows(2).all(|w| w[0].zxid < w[1].zxid), "log order");
         assert!(entries.first().is_none_or(|e| e.zxid > base), "entries follow the base");
         let bytes = entries.iter().map(|e| e.data.len()).sum();
-        LogCache { base, entries: entries.into(), bytes, shared }
+        LogCache {
+            base,
+            entries: entries.into(),
+            bytes,
+            prepared: RefCell::new(None),
+            snapshot_wanted: Cell::new(false),
+        }
     }
 
     /// Entries made durable, after every cached one.
@@ -63,6 +73,16 @@ impl LogCache {
         self.entries.clear();
         self.bytes = 0;
         self.base = zxid;
+    }
+
+    /// True once if the node asked for a snapshot since the last call.
+    pub(crate) fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.replace(false)
+    }
+
+    /// A snapshot encoded for a SNAP, at `zxid`.
+    pub(crate) fn set_prepared_snapshot(&self, zxid: Zxid, data: Bytes) {
+        self.prepared.replace(Some((zxid, data)));
     }
 
     /// Keeps at most `keep` entries at or below `applied`, and drops more of those
@@ -101,11 +121,16 @@ impl LogView for LogCache {
         Ok(if end == 0 { self.base } else { self.entries[end - 1].zxid })
     }
 
+    /// The prepared snapshot, once (it can be hundreds of MB), if the entries after
+    /// it are still here; else "unavailable", and the driver encodes a new one on a
+    /// blocking thread (encoding 1M znodes takes most of a second).
     fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError> {
-        let tree = self
-            .shared
-            .read_tree()
-            .map_err(|_| ViewError::Storage("the tree is poisoned".to_owned()))?;
-        Ok((Zxid::from_u64(tree.last_zxid()), Bytes::from(tree.encode_snapshot())))
+        match self.prepared.take() {
+            Some((zxid, data)) if zxid >= self.base => Ok((zxid, data)),
+            _ => {
+                self.snapshot_wanted.set(true);
+                Err(ViewError::Unavailable("a snapshot for a SNAP is being encoded"))
+            }
+        }
     }
 }

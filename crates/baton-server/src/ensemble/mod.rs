@@ -1,15 +1,24 @@
-//! Ensemble mode: this server as one member of a replicated ensemble (`--peers`).
+//! The one write path: this server as a member of a ZAB ensemble (`--peers`; an
+//! ensemble of one without it).
 //!
-//! - `driver`: [`driver::EnsembleDriver`], the task that runs the ZAB node from
-//!   baton-quorum over the storage thread, the tree and the peer transport.
+//! - `driver`: [`driver::Driver`], the task that runs the ZAB node from
+//!   baton-quorum, its rounds and its order (the contract, written down once).
+//! - `route`: client writes proposed, forwarded to the leader, or refused.
+//! - `ready`: the node's `Ready` carried out: send, persist, send, apply.
+//! - `apply`: the apply backlog and the writes waiting on it.
 //! - `cache`: the in-memory durable log tail the node reads (`LogView`).
 //! - `transport`: the `baton.peer.v1.Peer` service, the per-peer senders, and the
 //!   follower's ordered stream of forwarded writes to its leader.
 //!
 //! Everything else (the client gRPC services, sessions, the admin port, the
-//! snapshotter, the reaper) is the same as a standalone server's: they talk to the
-//! write queue and the shared tree, and do not know which driver is behind them.
+//! snapshotter, the reaper) talks to the write queue and the shared tree only.
 
+mod apply;
 pub(crate) mod cache;
 pub(crate) mod driver;
+mod ready;
+mod route;
 pub(crate) mod transport;
+
+#[cfg(test)]
+mod tests;

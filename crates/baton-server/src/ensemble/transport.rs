@@ -21,7 +21,7 @@ use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming, transport::Endpoint};
 
 use crate::{
-    shared::Shared,
+    shared::{MemberRole, Shared},
     shutdown::ShutdownListener,
     write_queue::{WriteError, WriteQueue},
 };
@@ -224,7 +224,7 @@ impl PeerService {
             }
         };
         let leading = self.shared.membership();
-        let leading = leading.role == "leading" && leading.broadcasting;
+        let leading = leading.role == MemberRole::Leading && leading.broadcasting;
         match request.kind {
             Some(Kind::Touch(sessions)) => {
                 if leading {

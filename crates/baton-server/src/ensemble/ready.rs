@@ -1,0 +1,158 @@
+//! Carrying out the node's `Ready` in baton-quorum's order (see `driver`): send
+//! what may leave now, persist with one flush, send the rest, queue the committed
+//! entries for applying, report what is durable. Also the snapshots a SNAP needs:
+//! encoded for a follower, decoded from a leader, both on blocking threads.
+
+use baton_log::{LogEntry, Snapshot};
+use baton_quorum::{
+    Zxid,
+    zab::{LogView, Ready},
+};
+use baton_znode::DataTree;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::{
+    driver::{Book, Driver},
+    transport::Forwarded,
+};
+use crate::{ServerError, metrics::Metrics, recovery::meta_of};
+
+impl Driver {
+    /// Carries out the node's `Ready`s until it is quiet; then publishes the
+    /// member's state and starts encoding a snapshot if a SNAP asked for one.
+    pub(super) async fn process(
+        &mut self,
+        book: &mut Book,
+        forwarded: &mpsc::Sender<Forwarded>,
+    ) -> Result<(), ServerError> {
+        loop {
+            let ready = self.node.ready();
+            if ready.is_empty() {
+                break;
+            }
+            self.handle(book, ready).await?;
+            let durable = self.cache.last_logged();
+            self.node.advance(durable);
+        }
+        // The round's proposals are sent: a sync arriving from now on needs a new one.
+        book.barrier = None;
+        self.on_role(book, forwarded);
+        if book.encoding.is_none() && self.cache.take_snapshot_wanted() {
+            let shared = std::sync::Arc::clone(&self.shared);
+            book.encoding = Some(tokio::task::spawn_blocking(move || {
+                let tree = shared.read_tree().map_err(|_| ServerError::TaskFailed {
+                    task: "snapshot encoder",
+                    message: "the tree is poisoned".into(),
+                })?;
+                Ok((Zxid::from_u64(tree.last_zxid()), Bytes::from(tree.encode_snapshot())))
+            }));
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, book: &mut Book, ready: Ready) -> Result<(), ServerError> {
+        let Ready {
+            messages,
+            epochs,
+            truncate_after,
+            snapshot,
+            entries,
+            persisted_messages,
+            committed,
+        } = ready;
+        for envelope in &messages {
+            self.outbound.send(envelope);
+        }
+        if let Some(epochs) = epochs {
+            self.storage.set_meta(meta_of(epochs)).await?;
+            self.shared.set_epoch(epochs.current_epoch);
+        }
+        if let Some(after) = truncate_after {
+            tracing::info!(after = %after, "truncating the log to the leader's history");
+            self.storage.truncate_after(after.as_u64()).await?;
+            self.cache.truncate_after(after);
+        }
+        if let Some((zxid, data)) = snapshot {
+            self.install(book, zxid, data).await?;
+        }
+        if !entries.is_empty() {
+            let count = entries.len() as u64;
+            let logged: Vec<LogEntry> = entries
+                .iter()
+                .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
+                .collect();
+            self.storage.commit(logged).await?;
+            self.cache.append(&entries);
+            Metrics::add(&self.shared.metrics.fsyncs_total, 1);
+            Metrics::add(&self.shared.metrics.batches_total, 1);
+            self.snapshots.logged(count, entries.iter().map(|e| e.data.len() as u64).sum());
+        }
+        for envelope in &persisted_messages {
+            self.outbound.send(envelope);
+        }
+        if !committed.is_empty() {
+            book.backlog.extend(committed);
+            self.apply_slice(book)?;
+        }
+        Ok(())
+    }
+
+    /// A SNAP from the leader: the whole state is replaced. The snapshot is
+    /// decoded (and checked) on a blocking thread before anything is touched.
+    async fn install(
+        &mut self,
+        book: &mut Book,
+        zxid: Zxid,
+        data: Bytes,
+    ) -> Result<(), ServerError> {
+        let bytes = data.clone();
+        let decoded = tokio::task::spawn_blocking(move || DataTree::decode_snapshot(&bytes))
+            .await
+            .map_err(|error| ServerError::TaskFailed {
+                task: "snapshot decoder",
+                message: error.to_string(),
+            })?;
+        let tree = decoded.map_err(|source| ServerError::BadSnapshot {
+            dir: self.shared.data_dir.clone(),
+            zxid: zxid.as_u64(),
+            source,
+        })?;
+        tracing::info!(zxid = %zxid, nodes = tree.node_count(), "installing the leader's snapshot");
+        self.storage.install(Snapshot { zxid: zxid.as_u64(), data }).await?;
+        self.cache.reset(zxid);
+        let now = self.shared.sessions.now_ms();
+        {
+            let mut tracker = self.shared.sessions.tracker();
+            for session in tree.sessions() {
+                tracker.add(session.session, u64::from(session.timeout_ms), now);
+            }
+        }
+        // The old tree is freed off the runtime too (millions of nodes).
+        let old = std::mem::replace(&mut *self.shared.write_tree(), tree);
+        tokio::task::spawn_blocking(move || drop(old));
+        // The node hands out no snapshot below what it handed out to apply.
+        assert!(
+            book.backlog.back().is_none_or(|e| e.zxid <= zxid),
+            "a snapshot at {zxid} below committed entries handed out to apply"
+        );
+        book.backlog.clear();
+        book.note_applied(zxid.as_u64());
+        Ok(())
+    }
+
+    /// A snapshot for a SNAP is encoded: the node takes it at its next tick.
+    pub(super) fn snapshot_encoded(
+        &mut self,
+        encoded: Result<Result<(Zxid, Bytes), ServerError>, tokio::task::JoinError>,
+    ) {
+        match encoded {
+            Ok(Ok((zxid, data))) => {
+                tracing::info!(zxid = %zxid, bytes = data.len(), "encoded a snapshot to sync a follower");
+                self.cache.set_prepared_snapshot(zxid, data);
+            }
+            Ok(Err(error)) => tracing::error!(%error, "cannot encode a snapshot for a follower"),
+            Err(error) => tracing::error!(%error, "the snapshot encoder failed"),
+        }
+    }
+}
