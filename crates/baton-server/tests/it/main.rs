@@ -4,6 +4,7 @@
 mod api;
 mod backup;
 mod bad_input;
+mod compat;
 mod disk_full;
 mod durability;
 mod ensemble;

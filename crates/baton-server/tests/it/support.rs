@@ -28,6 +28,13 @@ impl TestServer {
         TestServer { process, client, dir }
     }
 
+    /// A server on `dir/data` as it is (a directory prepared by the test).
+    pub async fn start_in(dir: tempfile::TempDir, args: &[&str]) -> TestServer {
+        let process = ServerProcess::start(&dir.path().join("data"), args);
+        let client = connect(&process).await;
+        TestServer { process, client, dir }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
