@@ -1,7 +1,8 @@
 //! The Baton commit log and snapshots.
 //!
-//! [`LogStore`] is the storage contract the server (and later the quorum driver)
-//! relies on; [`SledStore`] keeps it on disk, [`MemStore`] in memory for tests and
+//! [`LogStore`] is the storage contract the server's driver relies on (its storage
+//! thread owns the store; the ZAB node reads the durable tail through the
+//! driver's log cache); [`SledStore`] keeps it on disk, [`MemStore`] in memory for tests and
 //! simulation (it models durability: [`MemStore::crash`] keeps only what was
 //! flushed). Both pass the same conformance suite ([`conformance`]).
 //!
