@@ -6,6 +6,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use baton_api::admin::Role;
+
 /// Upper bounds of the latency histograms' buckets, in seconds (100 µs to 10 s).
 pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -107,13 +109,10 @@ pub(crate) struct Gauges {
     pub(crate) committed_zxid: u64,
     pub(crate) logged_zxid: u64,
     pub(crate) epoch: u32,
-    pub(crate) role: &'static str,
+    pub(crate) role: Role,
     pub(crate) sessions: u64,
     pub(crate) watches: u64,
 }
-
-/// The roles of `baton_role` (one is 1, the others 0).
-const ROLES: [&str; 4] = ["standalone", "looking", "following", "leading"];
 
 impl Metrics {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -159,7 +158,8 @@ impl Metrics {
         gauge(&mut out, "baton_epoch", "Epoch of this run.", gauges.epoch.into());
         let _ = writeln!(out, "# HELP baton_role This member's role (1 for the current one).");
         let _ = writeln!(out, "# TYPE baton_role gauge");
-        for role in ROLES {
+        // One line per role: the current one is 1, the others 0.
+        for role in Role::ALL {
             let _ =
                 writeln!(out, "baton_role{{role=\"{role}\"}} {}", u8::from(role == gauges.role));
         }
@@ -223,7 +223,7 @@ mod tests {
             committed_zxid: 0x1_0000_0003,
             logged_zxid: 0x1_0000_0005,
             epoch: 1,
-            role: "leading",
+            role: Role::Leading,
             sessions: 0,
             watches: 0,
         });
@@ -231,11 +231,9 @@ mod tests {
         assert!(text.contains("baton_znodes 2\n"));
         assert!(text.contains("baton_last_zxid 4294967299\n"));
         assert!(text.contains("baton_proposals_in_flight 2\n"), "{text}");
-        assert!(
-            text.contains("baton_role{role=\"leading\"} 1\nbaton_role{role=\"standalone\"}")
-                || text.contains("baton_role{role=\"leading\"} 1"),
-            "{text}"
-        );
+        assert!(text.contains("baton_role{role=\"leading\"} 1\n"), "{text}");
+        assert!(text.contains("baton_role{role=\"looking\"} 0\n"), "{text}");
+        assert!(!text.contains("standalone"), "{text}");
         assert!(text.contains("baton_role{role=\"following\"} 0\n"), "{text}");
         assert!(
             text.contains("baton_request_duration_seconds_bucket{op=\"get\",le=\"0.00025\"} 0\n"),

@@ -241,6 +241,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     if standalone {
         // A member serves once it is in broadcast (its driver says so).
+        shared.lead_alone();
         shared.set_serving(true);
     }
     announce(&addresses);

@@ -10,16 +10,17 @@ use std::{
     },
 };
 
+use baton_api::admin::Role;
 use baton_znode::{DataTree, Limits};
 
 use crate::{disk::DiskGuard, metrics::Metrics, session::SessionHub};
 
 /// This server's place in its ensemble, as `/status` reports it (the ensemble
-/// driver updates it after every step; a standalone server is always "standalone").
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// driver updates it after every step; a server without peers leads itself, see
+/// [`Shared::lead_alone`]).
+#[derive(Debug, Clone)]
 pub(crate) struct Membership {
-    /// "standalone", "looking", "following" or "leading".
-    pub(crate) role: &'static str,
+    pub(crate) role: Role,
     pub(crate) leader: Option<u64>,
     /// In the broadcast phase: serving clients.
     pub(crate) broadcasting: bool,
@@ -75,7 +76,16 @@ impl Shared {
         tick_ms: u64,
         server_id: u8,
     ) -> Shared {
-        let membership = Membership { role: "standalone", ..Membership::default() };
+        let membership = Membership {
+            role: Role::Looking,
+            leader: None,
+            broadcasting: false,
+            accepted_epoch: 0,
+            current_epoch: 0,
+            logged_zxid: 0,
+            committed_zxid: 0,
+            peers: std::sync::Arc::new([]),
+        };
         Shared {
             sessions: SessionHub::new(server_id, tick_ms, &tree),
             server_id,
@@ -126,9 +136,22 @@ impl Shared {
         *self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = membership;
     }
 
-    /// True when this server may expire sessions: standalone, or the leader.
+    /// A server without peers is an ensemble of one: it leads itself, in broadcast
+    /// from the start, in the epoch it recovered into.
+    pub(crate) fn lead_alone(&self) {
+        let epoch = self.epoch();
+        let mut membership =
+            self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        membership.role = Role::Leading;
+        membership.leader = Some(u64::from(self.server_id));
+        membership.broadcasting = true;
+        membership.accepted_epoch = epoch;
+        membership.current_epoch = epoch;
+    }
+
+    /// True when this server may expire sessions: only the leader does.
     pub(crate) fn expires_sessions(&self) -> bool {
-        matches!(self.membership().role, "standalone" | "leading")
+        self.membership().role == Role::Leading
     }
 
     pub(crate) fn serving(&self) -> bool {

@@ -178,7 +178,10 @@ fn status_prints_a_line_per_admin_endpoint() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{run:?}");
     assert!(lines[0].starts_with(&server.admin_addr), "{run:?}");
-    assert!(lines[0].contains("id=1 standalone") && lines[0].contains("znodes=3"), "{run:?}");
+    assert!(
+        lines[0].contains("id=1 leading leader=1 broadcasting") && lines[0].contains("znodes=3"),
+        "{run:?}"
+    );
     assert!(lines[0].ends_with(" lag=0"), "the only member answering lags nobody: {run:?}");
     assert!(lines[1].starts_with(&closed) && lines[1].contains("unreachable"), "{run:?}");
     let ok = baton(&server.client_addr, &["status", "--admin", &server.admin_addr]);

@@ -35,6 +35,7 @@ use std::{
     time::Duration,
 };
 
+use baton_api::admin::Role as AdminRole;
 use baton_api::peer::{Sessions, forward_request::Kind};
 use baton_log::{LogEntry, Snapshot};
 use baton_quorum::{
@@ -488,9 +489,9 @@ impl EnsembleDriver {
         let status = self.node.status();
         let now = (status.role, status.broadcasting);
         let (role, leader) = match status.role {
-            Role::Looking => ("looking", None),
-            Role::Following { leader } => ("following", Some(leader)),
-            Role::Leading => ("leading", Some(status.id)),
+            Role::Looking => (AdminRole::Looking, None),
+            Role::Following { leader } => (AdminRole::Following, Some(leader)),
+            Role::Leading => (AdminRole::Leading, Some(status.id)),
         };
         self.shared.set_membership(Membership {
             role,
@@ -511,7 +512,7 @@ impl EnsembleDriver {
             return;
         }
         tracing::info!(
-            role,
+            %role,
             ?leader,
             broadcasting = status.broadcasting,
             epoch = status.current_epoch,

@@ -104,5 +104,5 @@ async fn every_rpc_works() {
     assert!(synced >= before, "sync {synced:#x} < last seen {before:#x}");
     let status = server.status().await;
     assert_eq!(status["last_zxid"].as_u64().unwrap(), synced);
-    assert_eq!(status["role"], "standalone");
+    assert_eq!(status["role"], "leading");
 }

@@ -44,7 +44,9 @@ async fn health_reflection_and_admin() {
     let admin = server.process.admin_addr();
     assert_eq!(http_get(admin, "/health").await.unwrap(), (200, "ok\n".to_owned()));
     let status = server.status().await;
-    assert_eq!(status["role"], "standalone");
+    assert_eq!(status["role"], "leading");
+    assert_eq!(status["ensemble"]["leader"], 1, "a server without peers leads itself");
+    assert_eq!(status["ensemble"]["broadcasting"], true);
     assert_eq!(status["epoch"], 1);
     assert_eq!(status["node_count"], 2, "/ and /baton");
     assert_eq!(status["sessions"], 0);
