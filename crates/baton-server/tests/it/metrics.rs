@@ -10,7 +10,7 @@ use std::{
 };
 
 use baton_client::{CreateMode, Session, SessionOptions};
-use baton_server::testing::wait_until_async;
+use baton_testkit::wait_until_async;
 
 use crate::support::{DEADLINE, TestServer, metric};
 
