@@ -1,11 +1,14 @@
 //! End to end: the real `baton` binary against a real `baton-server` process, through the
 //! README's walkthrough, plus JSON output and connection loss; `sessions`: the commands
-//! that open a session (create -e, watch, lock, session open).
+//! that open a session (create -e, watch, lock, session open). `cli` runs the binary
+//! under test; `server` is the server it talks to (started by baton-testkit).
 
-mod harness;
+mod cli;
+mod server;
 mod sessions;
 
-use harness::{Server, baton, baton_with_stdin};
+use cli::{baton, baton_with_stdin};
+use server::Server;
 
 /// Exit codes as `baton --help` documents them.
 const NOT_FOUND: i32 = 1;
