@@ -13,8 +13,8 @@ use std::{
 use baton_api::admin::Status;
 
 use crate::{
-    Error, Launch, ServerProcess, converged, fetch_status, fixed_free_port, server_bin, settled,
-    wait::POLL_INTERVAL,
+    Error, Launch, STARTUP_TIMEOUT, ServerProcess, converged, fetch_status, fixed_free_port,
+    server_bin, settled, wait::POLL_INTERVAL,
 };
 
 /// One member as it is started.
@@ -130,11 +130,11 @@ impl EnsembleSpec {
             what: format!("creating {}", self.dir.display()),
             source,
         })?;
-        let mut members = Vec::new();
-        for member in &self.members {
-            members.push(ServerProcess::launch(self.launch(member.id))?);
-        }
-        Ok(Ensemble { members })
+        let members = self.members.iter().map(|m| ServerProcess::unstarted(self.launch(m.id)));
+        let mut ensemble = Ensemble { members: members.collect() };
+        let ids = ensemble.ids();
+        ensemble.start_members(&ids)?;
+        Ok(ensemble)
     }
 }
 
@@ -187,8 +187,29 @@ impl Ensemble {
 
     /// Starts member `id` again on its data directory and ports, unless it runs.
     pub fn start_member(&mut self, id: u32) -> Result<(), Error> {
-        let member = self.member_mut(id);
-        if member.running() { Ok(()) } else { member.restart() }
+        self.start_members(&[id])
+    }
+
+    /// Starts the members `ids` that do not run, all at once (each recovers while the
+    /// others do), and waits for each one's address line; the first failure is
+    /// returned once every one was waited for.
+    pub fn start_members(&mut self, ids: &[u32]) -> Result<(), Error> {
+        let mut starting = Vec::new();
+        for &id in ids {
+            let member = self.member_mut(id);
+            if !member.running() {
+                member.kill();
+                starting.push((id, member.begin_start()?));
+            }
+        }
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut first_error = None;
+        for (id, started) in starting {
+            if let Err(error) = self.member_mut(id).finish_start(started, deadline) {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Kills member `id` if it runs and starts it again.

@@ -154,15 +154,40 @@ impl ServerProcess {
     /// Starts the process and reads its address line; on success the launch keeps the
     /// ports it got, so that a restart asks for the same ones.
     fn start_again(&mut self) -> Result<(), Error> {
-        let (mut process, stdout) = Process::spawn_piped(&self.launch.spec())?;
+        let starting = self.begin_start()?;
+        self.finish_start(starting, Instant::now() + STARTUP_TIMEOUT)
+    }
+
+    /// Spawns the process; its address line is read in the background. Several servers
+    /// (an ensemble's members) start at once this way, each recovering meanwhile.
+    pub(crate) fn begin_start(&mut self) -> Result<Starting, Error> {
+        let (process, stdout) = Process::spawn_piped(&self.launch.spec())?;
+        Ok(Starting { process, line: first_line(stdout) })
+    }
+
+    /// Waits (until `deadline`) for the address line of a server [`begin_start`] spawned.
+    ///
+    /// [`begin_start`]: ServerProcess::begin_start
+    pub(crate) fn finish_start(
+        &mut self,
+        starting: Starting,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let Starting { mut process, line } = starting;
         let startup = |reason: String| Error::Startup {
             what: self.launch.name.clone(),
             reason,
             log: self.launch.log.clone(),
         };
-        let line = match first_line(stdout, STARTUP_TIMEOUT) {
-            Ok(line) => line,
-            Err(reason) => {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let line = match line.recv_timeout(timeout) {
+            Ok(Ok(line)) if !line.is_empty() => line.trim_end().to_owned(),
+            answer => {
+                let reason = match answer {
+                    Ok(Ok(_)) => "it exited before printing its addresses".to_owned(),
+                    Ok(Err(error)) => format!("reading its stdout: {error}"),
+                    Err(_) => format!("no address line within {timeout:?}"),
+                };
                 // One that exited by itself (a refused start) is kept, so that `exited`
                 // reports it; one that said nothing in time is killed.
                 let gone = wait_until(Instant::now() + EXIT_GRACE, || !process.running());
@@ -311,9 +336,16 @@ impl ServerProcess {
     }
 }
 
-/// Reads the first line of `stdout` within `timeout`; the rest is drained in the
-/// background so the server never writes into a closed pipe.
-fn first_line(stdout: impl Read + Send + 'static, timeout: Duration) -> Result<String, String> {
+/// A server spawned and not yet heard from.
+#[derive(Debug)]
+pub(crate) struct Starting {
+    process: Process,
+    line: mpsc::Receiver<std::io::Result<String>>,
+}
+
+/// The first line of `stdout`, read by a thread that then drains the rest, so that the
+/// server never writes into a closed pipe.
+fn first_line(stdout: impl Read + Send + 'static) -> mpsc::Receiver<std::io::Result<String>> {
     let (sender, receiver) = mpsc::channel();
     thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -322,12 +354,7 @@ fn first_line(stdout: impl Read + Send + 'static, timeout: Duration) -> Result<S
         let _ = sender.send(result);
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
-    match receiver.recv_timeout(timeout) {
-        Ok(Ok(line)) if !line.is_empty() => Ok(line.trim_end().to_owned()),
-        Ok(Ok(_)) => Err("it exited before printing its addresses".to_owned()),
-        Ok(Err(error)) => Err(format!("reading its stdout: {error}")),
-        Err(_) => Err(format!("no address line within {timeout:?}")),
-    }
+    receiver
 }
 
 #[cfg(test)]
