@@ -71,6 +71,21 @@ pub fn alive(pid: u32) -> bool {
     pid_of(pid).is_ok_and(|pid| test_kill_process(pid).is_ok())
 }
 
+/// How long [`Process::pause`] waits for the threads to stop.
+const STOP_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// Whether every thread of `pid` is stopped (state `T` in `/proc/<pid>/task/*/stat`).
+/// True also when that cannot be read: there is nothing more to wait for then.
+fn all_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return true };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses.
+        let state = stat.rfind(')').and_then(|end| stat[end + 1..].trim_start().chars().next());
+        matches!(state, Some('T' | 't') | None)
+    })
+}
+
 /// How to start a process.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
@@ -222,10 +237,15 @@ impl Process {
         self.signal(Signal::Term)
     }
 
-    /// SIGSTOP.
+    /// SIGSTOP, and waits (briefly) until every thread of the process has stopped:
+    /// the signal is delivered asynchronously, and a caller that goes on to check that
+    /// the process does nothing must not race it.
     pub fn pause(&mut self) -> Result<(), Error> {
         self.signal(Signal::Stop)?;
         self.paused = true;
+        if let Some(pid) = self.pid() {
+            wait_until(Instant::now() + STOP_WAIT_MAX, || all_stopped(pid));
+        }
         Ok(())
     }
 
@@ -345,6 +365,7 @@ mod tests {
         assert!(alive(pid));
         process.pause().unwrap();
         assert!(process.paused());
+        assert!(all_stopped(pid), "pause returns once the process has stopped");
         process.resume().unwrap();
         let (_, status) = process.stop(Duration::from_secs(10)).unwrap();
         assert!(!status.success(), "killed by SIGTERM: {status}");
