@@ -73,13 +73,20 @@ impl EnsembleSpec {
         for member in &mut members {
             member.peers.clone_from(&direct);
         }
-        Ok(EnsembleSpec {
+        Ok(EnsembleSpec::with_members(dir, members))
+    }
+
+    /// Members whose ports (and `--peers`) were chosen before: a tool that restarts
+    /// one member of an ensemble it started earlier. Ids must be 1..=N in order.
+    pub fn with_members(dir: &Path, members: Vec<MemberSpec>) -> EnsembleSpec {
+        assert!(members.iter().zip(1..).all(|(m, id)| m.id == id), "member ids are 1..=N");
+        EnsembleSpec {
             dir: dir.to_path_buf(),
             bin: server_bin(),
             args: Vec::new(),
             rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
             members,
-        })
+        }
     }
 
     /// Adds flags for every member.

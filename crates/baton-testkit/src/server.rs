@@ -130,9 +130,12 @@ impl ServerProcess {
     pub fn start(data_dir: &Path, args: &[&str]) -> ServerProcess {
         match ServerProcess::launch(Launch::new(data_dir).args(args)) {
             Ok(server) => server,
-            Err(error @ Error::Startup { .. }) => {
-                let log = read_log(&Launch::new(data_dir).log);
-                panic!("{error}\n---- log ----\n{log}---- end ----")
+            Err(Error::Startup { what, reason, log }) => {
+                let text = read_log(&log);
+                panic!(
+                    "{what} did not start: {reason}\n---- {} ----\n{text}---- end ----",
+                    log.display()
+                )
             }
             Err(error) => panic!("{error}"),
         }
