@@ -37,7 +37,6 @@
 //! - `shutdown`: one trigger, many listeners.
 //! - `clock`: the wall clock, read in one place.
 //! - `error`: [`ServerError`].
-//! - [`testing`]: starting real server processes from tests.
 
 mod admin;
 mod clock;
@@ -57,7 +56,6 @@ mod shared;
 mod shutdown;
 mod snapshotter;
 mod storage;
-pub mod testing;
 mod write_queue;
 
 pub use config::{Config, REQUEST_BYTES_MAX_DEFAULT};
