@@ -382,7 +382,7 @@ mod tests {
     fn the_command_line_carries_the_launch() {
         let launch = Launch {
             wrapper: vec!["sh".into(), "-c".into()],
-            ..Launch::with_bin(Path::new("/tmp/d"), PathBuf::from("/bin/baton-server"))
+            ..Launch::with_bin(Path::new("members/d"), PathBuf::from("/bin/baton-server"))
         }
         .args(&["--id", "2"]);
         let spec = launch.spec();
@@ -394,7 +394,7 @@ mod tests {
                 "-c",
                 "/bin/baton-server",
                 "--data-dir",
-                "/tmp/d",
+                "members/d",
                 "--client-addr",
                 "127.0.0.1:0",
                 "--admin-addr",
@@ -403,6 +403,6 @@ mod tests {
                 "2"
             ]
         );
-        assert_eq!(spec.log, PathBuf::from("/tmp/d.log"));
+        assert_eq!(spec.log, PathBuf::from("members/d.log"));
     }
 }
