@@ -1,23 +1,28 @@
 //! `cargo xtask cluster up|down|kill|restart|status`: a local ensemble of real
-//! baton-server processes on 127.0.0.1, for trying things out and for tests.
+//! baton-server processes on 127.0.0.1 (started by baton-testkit), for trying things out.
 //!
 //! Everything lives under `target/cluster/`: `member-N/` (data dir), `member-N.log`
 //! (stderr), and `state` (one line per member: id, pid, client, admin and peer
-//! ports). Processes are stopped by the pids recorded there, never by name.
+//! ports). The members outlive the command that started them; they are stopped by the
+//! pids recorded there, never by name.
 
 use std::{
     fs,
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
+use baton_testkit::{
+    EnsembleSpec, MemberSpec, ServerProcess, Signal, Status, alive, fetch_status, peer_list,
+    settled, signal, wait_until,
+};
 
 /// How long `up` and `restart` wait for members to answer and elect a leader.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `down` and `restart` give a member to stop after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 struct Member {
@@ -26,6 +31,12 @@ struct Member {
     client: u16,
     admin: u16,
     peer: u16,
+}
+
+impl Member {
+    fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.admin))
+    }
 }
 
 fn dir(root: &Path) -> PathBuf {
@@ -62,85 +73,51 @@ fn write_state(root: &Path, members: &[Member]) -> Result<()> {
     fs::write(dir(root).join("state"), text).context("writing the cluster state")
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// How the members are started: the release build with `--tick-ms`.
+fn configure(mut spec: EnsembleSpec, root: &Path, tick_ms: u64) -> EnsembleSpec {
+    spec.bin = root.join("target/release/baton-server");
+    spec.args = vec!["--tick-ms".to_owned(), tick_ms.to_string()];
+    spec
 }
 
-fn alive(pid: u32) -> bool {
-    pid != 0
-        && Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+/// The ensemble the state describes (its members' ports).
+fn recorded(root: &Path, tick_ms: u64, members: &[Member]) -> EnsembleSpec {
+    let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let peers = peer_list(members.iter().map(|m| (m.id, loopback(m.peer))));
+    let members = members
+        .iter()
+        .map(|m| MemberSpec {
+            id: m.id,
+            client_addr: loopback(m.client),
+            admin_addr: loopback(m.admin),
+            peer_addr: loopback(m.peer),
+            peers: peers.clone(),
+        })
+        .collect();
+    configure(EnsembleSpec::with_members(&dir(root), members), root, tick_ms)
 }
 
-fn signal(pid: u32, signal: &str) -> Result<()> {
-    let status = Command::new("kill").args([signal, &pid.to_string()]).status()?;
-    if !status.success() {
-        bail!("kill {signal} {pid} failed");
-    }
-    Ok(())
-}
-
-/// `/status` of a member, if it answers.
-fn status(admin: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", admin)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let request = "GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
-}
-
-fn field<'a>(json: &'a str, name: &str) -> Option<&'a str> {
-    let start = json.find(&format!("\"{name}\":"))? + name.len() + 3;
-    let rest = &json[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    Some(rest[..end].trim_matches('"'))
-}
-
-fn spawn(root: &Path, member: &Member, members: &[Member], tick_ms: u64) -> Result<u32> {
-    let bin = root.join("target/release/baton-server");
-    let peers: Vec<String> =
-        members.iter().map(|m| format!("{}=127.0.0.1:{}", m.id, m.peer)).collect();
-    let log = fs::File::create(dir(root).join(format!("member-{}.log", member.id)))?;
-    let child = Command::new(&bin)
-        .args(["--id", &member.id.to_string()])
-        .arg("--data-dir")
-        .arg(dir(root).join(format!("member-{}", member.id)))
-        .args(["--client-addr", &format!("127.0.0.1:{}", member.client)])
-        .args(["--admin-addr", &format!("127.0.0.1:{}", member.admin)])
-        .args(["--peer-addr", &format!("127.0.0.1:{}", member.peer)])
-        .args(["--peers", &peers.join(",")])
-        .args(["--tick-ms", &tick_ms.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    // The child outlives this command: it is stopped by pid (`down`, `kill`).
-    Ok(child.id())
+/// The `/status` of every member that answers (None for the others), by id.
+fn statuses(members: &[Member]) -> Result<Vec<(u32, Option<Status>)>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(async {
+        let mut all = Vec::new();
+        for m in members {
+            all.push((m.id, fetch_status(m.admin_addr()).await.ok()));
+        }
+        all
+    }))
 }
 
 /// Waits until every running member is in broadcast under one leader.
 fn wait_ready(members: &[Member]) -> Result<u32> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        let running: Vec<&Member> = members.iter().filter(|m| alive(m.pid)).collect();
-        let statuses: Vec<Option<String>> = running.iter().map(|m| status(m.admin)).collect();
-        let leaders: Vec<u32> = running
-            .iter()
-            .zip(&statuses)
-            .filter(|(_, s)| s.as_deref().and_then(|s| field(s, "role")) == Some("leading"))
-            .map(|(m, _)| m.id)
-            .collect();
-        let all = statuses
-            .iter()
-            .all(|s| s.as_deref().and_then(|s| field(s, "broadcasting")) == Some("true"));
-        if let ([leader], true) = (&leaders[..], all) {
-            return Ok(*leader);
+        let running: Vec<Member> = members.iter().filter(|m| alive(m.pid)).cloned().collect();
+        let answers: Option<Vec<Status>> =
+            statuses(&running)?.into_iter().map(|(_, status)| status).collect();
+        if let Some(leader) = answers.as_deref().and_then(settled) {
+            return Ok(leader as u32);
         }
         if Instant::now() > deadline {
             bail!(
@@ -168,6 +145,20 @@ fn print(members: &[Member], leader: Option<u32>) {
     println!("  baton status --admin {}", admins.join(","));
 }
 
+/// SIGTERM, then SIGKILL whatever still runs after [`STOP_TIMEOUT`].
+fn stop(pids: &[u32]) -> Result<()> {
+    for &pid in pids.iter().filter(|pid| alive(**pid)) {
+        signal(pid, Signal::Term)?;
+    }
+    // Not our children (an earlier command started them): they are gone when their
+    // pid is.
+    wait_until(Instant::now() + STOP_TIMEOUT, || pids.iter().all(|pid| !alive(*pid)));
+    for &pid in pids.iter().filter(|pid| alive(**pid)) {
+        signal(pid, Signal::Kill)?;
+    }
+    Ok(())
+}
+
 pub fn up(
     root: &Path,
     nodes: u32,
@@ -183,20 +174,21 @@ pub fn up(
         bail!("--nodes must be 1 to 9");
     }
     cargo(&["build", "--release", "-p", "baton-server", "-p", "baton-cli"])?;
-    fs::create_dir_all(dir(root))?;
-    let mut members = Vec::new();
-    for id in 1..=nodes {
-        members.push(Member {
-            id,
-            pid: 0,
-            client: free_port()?,
-            admin: free_port()?,
-            peer: free_port()?,
-        });
-    }
-    for i in 0..members.len() {
-        members[i].pid = spawn(root, &members[i], &members, tick_ms)?;
-    }
+    let spec = configure(EnsembleSpec::new(&dir(root), nodes)?, root, tick_ms);
+    let ports: Vec<MemberSpec> = spec.members.clone();
+    // The members outlive this command: it keeps their pids, not the processes.
+    let pids = spec.start()?.detach();
+    let members: Vec<Member> = ports
+        .iter()
+        .zip(pids)
+        .map(|(m, (_, pid))| Member {
+            id: m.id,
+            pid: pid.unwrap_or(0),
+            client: m.client_addr.port(),
+            admin: m.admin_addr.port(),
+            peer: m.peer_addr.port(),
+        })
+        .collect();
     write_state(root, &members)?;
     let leader = wait_ready(&members)?;
     print(&members, Some(leader));
@@ -205,16 +197,7 @@ pub fn up(
 
 pub fn down(root: &Path, wipe: bool) -> Result<()> {
     let members = read_state(root)?;
-    for m in members.iter().filter(|m| alive(m.pid)) {
-        signal(m.pid, "-TERM")?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while members.iter().any(|m| alive(m.pid)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for m in members.iter().filter(|m| alive(m.pid)) {
-        signal(m.pid, "-KILL")?;
-    }
+    stop(&members.iter().map(|m| m.pid).collect::<Vec<_>>())?;
     fs::remove_file(dir(root).join("state"))?;
     if wipe {
         for m in &members {
@@ -235,7 +218,7 @@ pub fn kill(root: &Path, id: u32) -> Result<()> {
     if !alive(m.pid) {
         bail!("member {id} is not running");
     }
-    signal(m.pid, "-KILL")?;
+    signal(m.pid, Signal::Kill)?;
     println!("member {id} (pid {}) killed with SIGKILL", m.pid);
     Ok(())
 }
@@ -244,14 +227,10 @@ pub fn restart(root: &Path, id: u32, tick_ms: u64) -> Result<()> {
     let mut members = read_state(root)?;
     let index =
         members.iter().position(|m| m.id == id).with_context(|| format!("no member {id}"))?;
-    if alive(members[index].pid) {
-        signal(members[index].pid, "-TERM")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while alive(members[index].pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    members[index].pid = spawn(root, &members[index], &members, tick_ms)?;
+    stop(&[members[index].pid])?;
+    let launch = recorded(root, tick_ms, &members).launch(id);
+    let started = ServerProcess::launch(launch)?;
+    members[index].pid = started.detach().unwrap_or(0);
     write_state(root, &members)?;
     let leader = wait_ready(&members)?;
     print(&members, Some(leader));
@@ -260,22 +239,17 @@ pub fn restart(root: &Path, id: u32, tick_ms: u64) -> Result<()> {
 
 pub fn show(root: &Path) -> Result<()> {
     let members = read_state(root)?;
-    for m in &members {
-        let line = status(m.admin).map_or_else(
+    for (id, status) in statuses(&members)? {
+        let line = status.map_or_else(
             || "down".to_owned(),
             |s| {
-                let get = |f| field(&s, f).unwrap_or("?").to_owned();
                 format!(
                     "{} epoch={} broadcasting={} last_zxid={} digest={}",
-                    get("role"),
-                    get("epoch"),
-                    get("broadcasting"),
-                    get("last_zxid_hex"),
-                    get("digest")
+                    s.role, s.epoch, s.ensemble.broadcasting, s.last_zxid_hex, s.digest
                 )
             },
         );
-        println!("member {}: {line}", m.id);
+        println!("member {id}: {line}");
     }
     Ok(())
 }

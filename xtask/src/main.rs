@@ -203,9 +203,7 @@ fn main() -> Result<()> {
         Cmd::DeployCheck => {
             let root = workspace_root();
             cargo(&["build", "-q", "-p", "baton-server"])?;
-            let help = Command::new(root.join("target/debug/baton-server"))
-                .arg("--help")
-                .output()
+            let help = baton_testkit::run_server(["--help"], &[])
                 .context("running baton-server --help")?;
             deploy_check::run(&root, &String::from_utf8_lossy(&help.stdout))
         }

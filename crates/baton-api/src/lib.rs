@@ -14,6 +14,7 @@
 //! - [`convert`]: `Stat`, create modes, requests, multi ops and op results, both ways.
 //! - [`status`]: error codes, `ZnodeError`/`TxnError` → `Status`, and `Status` → `pb::Error`.
 //! - [`session`]: the `Sessions` stream's watch kinds, watch specs and events, both ways.
+//! - [`admin`]: the admin port's `/status` document (serde types) and [`admin::Role`].
 //!
 //! # What this crate must never do
 //! - Hold state, do I/O or read a clock: it is functions from values to values.
@@ -22,6 +23,7 @@
 //!   domain at all (an unknown enum value, an `Op` with nothing set).
 //! - Panic on anything that came off the wire: malformed input is a `Status`.
 
+pub mod admin;
 pub mod convert;
 pub mod session;
 pub mod status;

@@ -3,9 +3,10 @@
 //! workloads by the same load generator, reported in one table with ratios.
 //!
 //! # Layout
-//! - [`procs`]: a member process (start, kill, restart, RSS and CPU time from /proc).
-//! - [`systems`]: how each system's ensemble is configured, started and asked for its
-//!   leader.
+//! - [`procs`]: a member process's RSS and CPU time, from /proc.
+//! - [`systems`]: how each system's ensemble is configured, started (through
+//!   baton-testkit: Baton's members as its ensemble, ZooKeeper's and etcd's as its
+//!   processes), killed, restarted and asked for its leader.
 //! - [`driver`]: one client connection of any of the three, with the operations the
 //!   workloads use (create, set, get, batched create, persistent watch).
 //! - [`workload`]: the closed-loop workloads, the watch fan-out, failover, the bulk

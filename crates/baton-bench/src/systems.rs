@@ -2,7 +2,8 @@
 //! with its own documented defaults for timing, fsync on), how they are started, and how
 //! to ask which member leads.
 //!
-//! - Baton: `baton-server` with `--id`, `--peers` and its defaults (tick 2 s, fsync on).
+//! - Baton: baton-testkit's ensemble (`baton-server` with `--id`, `--peers` and its
+//!   defaults: tick 2 s, fsync on); the leader is the one whose `/status` says so.
 //! - ZooKeeper (Debian's 3.8 package): `QuorumPeerMain` on a `zoo.cfg` per member with
 //!   ZooKeeper's sample timing (tickTime 2000, initLimit 10, syncLimit 5), the admin
 //!   server off, no per-address connection cap (every client is on 127.0.0.1), and the
@@ -12,20 +13,19 @@
 
 use std::{
     fs,
-    net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
-use baton_server::testing::{fixed_free_port, http_get};
+use baton_testkit::{EnsembleSpec, Process, ProcessSpec, fixed_free_port};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
     time::timeout,
 };
 
-use crate::{driver::etcd_status, procs::Proc};
+use crate::{driver::etcd_status, procs};
 
 /// The jars ZooKeeper's server runs from (Debian's layout): the server, whose manifest
 /// names the rest of its class path, and the logging binding it logs through.
@@ -85,53 +85,132 @@ fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
-/// One member: its process and the port clients reach it on.
+/// A ZooKeeper or etcd member: how it is started (kept, so a killed member restarts
+/// the same way), its process while it runs, and the port clients reach it on.
 #[derive(Debug)]
 pub struct Member {
     pub id: u32,
     pub client_port: u16,
-    /// Baton's admin HTTP port (where `/status` says the member's role).
-    admin_port: Option<u16>,
-    pub proc: Proc,
+    spec: ProcessSpec,
+    process: Option<Process>,
 }
 
-impl Member {
-    pub fn endpoint(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
+/// The members of one ensemble.
+#[derive(Debug)]
+enum Members {
+    Baton(baton_testkit::Ensemble),
+    Other(Vec<Member>),
 }
 
-/// A running ensemble of one kind.
+/// A running ensemble of one kind; members are known by their index (0..N).
 #[derive(Debug)]
 pub struct Ensemble {
     pub kind: Kind,
-    pub members: Vec<Member>,
+    members: Members,
 }
 
 impl Ensemble {
     /// Configures and starts `n` members under `dir`.
     pub fn start(kind: Kind, n: u32, dir: &Path, options: &crate::Options) -> Result<Ensemble> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut members = match kind {
-            Kind::Baton => baton_members(n, dir, &options.baton_bin, &options.baton_args)?,
-            Kind::ZooKeeper => zookeeper_members(n, dir)?,
-            Kind::Etcd => etcd_members(n, dir)?,
+        let members = match kind {
+            Kind::Baton => Members::Baton(baton_ensemble(n, dir, options)?),
+            Kind::ZooKeeper => Members::Other(zookeeper_members(n, dir)?),
+            Kind::Etcd => Members::Other(etcd_members(n, dir)?),
         };
-        for member in &mut members {
-            member.proc.start()?;
+        let mut ensemble = Ensemble { kind, members };
+        ensemble.start_all()?;
+        Ok(ensemble)
+    }
+
+    /// Starts every member that does not run, all at once.
+    pub fn start_all(&mut self) -> Result<()> {
+        match &mut self.members {
+            Members::Baton(ensemble) => ensemble.start_members(&ensemble.ids())?,
+            Members::Other(_) => {
+                for index in 0..self.len() {
+                    self.start_member(index)?;
+                }
+            }
         }
-        Ok(Ensemble { kind, members })
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.members {
+            Members::Baton(ensemble) => ensemble.ids().len(),
+            Members::Other(members) => members.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(Member::endpoint).collect()
+        match &self.members {
+            Members::Baton(ensemble) => ensemble.endpoints(),
+            Members::Other(members) => {
+                members.iter().map(|m| format!("127.0.0.1:{}", m.client_port)).collect()
+            }
+        }
+    }
+
+    /// Whether member `index` has been started and not killed.
+    pub fn running(&self, index: usize) -> bool {
+        self.pid(index).is_some()
+    }
+
+    fn pid(&self, index: usize) -> Option<u32> {
+        match &self.members {
+            Members::Baton(ensemble) => ensemble.member(baton_id(index)).pid(),
+            Members::Other(members) => members[index].process.as_ref()?.pid(),
+        }
+    }
+
+    /// SIGKILL member `index`.
+    pub fn kill(&mut self, index: usize) {
+        match &mut self.members {
+            Members::Baton(ensemble) => ensemble.kill(baton_id(index)),
+            Members::Other(members) => {
+                if let Some(mut process) = members[index].process.take() {
+                    process.kill();
+                }
+            }
+        }
+    }
+
+    /// Starts member `index` (again, the same way), unless it runs.
+    pub fn start_member(&mut self, index: usize) -> Result<()> {
+        match &mut self.members {
+            Members::Baton(ensemble) => ensemble.start_member(baton_id(index))?,
+            Members::Other(members) => {
+                let member = &mut members[index];
+                if member.process.is_none() {
+                    member.process = Some(Process::spawn(&member.spec)?);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Fails if a member that should run has exited.
     pub fn check_alive(&mut self) -> Result<()> {
-        for member in &mut self.members {
-            if let Some(exit) = member.proc.exited() {
-                bail!("{exit}");
+        match &mut self.members {
+            Members::Baton(ensemble) => {
+                if let Some((id, status)) = ensemble.exited().into_iter().next() {
+                    let log = ensemble.member(id).log_path().display().to_string();
+                    bail!("baton member {id} exited: {status} (log: {log})");
+                }
+            }
+            Members::Other(members) => {
+                for member in members.iter_mut() {
+                    let Some(process) = &mut member.process else { continue };
+                    if let Some(status) = process.exited() {
+                        let log = process.log_path().display().to_string();
+                        bail!("{} exited: {status} (log: {log})", process.name());
+                    }
+                }
             }
         }
         Ok(())
@@ -139,65 +218,58 @@ impl Ensemble {
 
     /// Sum of the running members' resident set sizes, and the largest.
     pub fn rss(&self) -> (u64, u64) {
-        let sizes: Vec<u64> = self.members.iter().filter_map(|m| m.proc.rss_bytes()).collect();
+        let sizes: Vec<u64> =
+            (0..self.len()).filter_map(|i| procs::rss_bytes(self.pid(i)?)).collect();
         (sizes.iter().sum(), sizes.iter().copied().max().unwrap_or(0))
     }
 
     /// CPU seconds used so far by the running members together.
     pub fn cpu_secs(&self) -> f64 {
-        self.members.iter().filter_map(|m| m.proc.cpu_secs()).sum()
+        (0..self.len()).filter_map(|i| procs::cpu_secs(self.pid(i)?)).sum()
     }
 
-    /// The index (in `members`) of the member that says it leads.
+    /// The index of the member that says it leads.
     pub async fn leader(&self) -> Result<usize> {
-        for (index, member) in self.members.iter().enumerate() {
-            if !member.proc.running() {
-                continue;
+        match &self.members {
+            Members::Baton(ensemble) => {
+                if let Some(id) = ensemble.leader().await {
+                    return Ok(id as usize - 1);
+                }
             }
-            let leads = match self.kind {
-                Kind::Baton => baton_leads(member).await,
-                Kind::ZooKeeper => zookeeper_leads(member).await,
-                Kind::Etcd => etcd_status(&member.endpoint())
-                    .await
-                    .map(|(me, leader)| me == leader && leader != 0)
-                    .unwrap_or(false),
-            };
-            if leads {
-                return Ok(index);
+            Members::Other(members) => {
+                for (index, member) in members.iter().enumerate() {
+                    if member.process.is_none() {
+                        continue;
+                    }
+                    let leads = match self.kind {
+                        Kind::ZooKeeper => zookeeper_leads(member).await,
+                        _ => etcd_status(&format!("127.0.0.1:{}", member.client_port))
+                            .await
+                            .map(|(me, leader)| me == leader && leader != 0)
+                            .unwrap_or(false),
+                    };
+                    if leads {
+                        return Ok(index);
+                    }
+                }
             }
         }
         bail!("no member of the {} ensemble says it leads", self.kind.name())
     }
 }
 
-fn baton_members(n: u32, dir: &Path, bin: &Path, extra: &[String]) -> Result<Vec<Member>> {
-    let ports: Vec<(u16, u16, u16)> =
-        (0..n).map(|_| Ok((port()?, port()?, port()?))).collect::<Result<_>>()?;
-    let peers: Vec<String> =
-        ports.iter().zip(1..).map(|((_, _, peer), id)| format!("{id}=127.0.0.1:{peer}")).collect();
-    let peers = peers.join(",");
-    let mut members = Vec::new();
-    for ((client, admin, peer), id) in ports.into_iter().zip(1..) {
-        let mut args: Vec<String> = vec![
-            "--id".into(),
-            id.to_string(),
-            "--data-dir".into(),
-            dir.join(format!("member-{id}")).display().to_string(),
-            "--client-addr".into(),
-            format!("127.0.0.1:{client}"),
-            "--admin-addr".into(),
-            format!("127.0.0.1:{admin}"),
-            "--peer-addr".into(),
-            format!("127.0.0.1:{peer}"),
-            "--peers".into(),
-            peers.clone(),
-        ];
-        args.extend(extra.iter().cloned());
-        let log = dir.join(format!("member-{id}.log"));
-        let proc = Proc::new(format!("baton member {id}"), bin.to_path_buf(), args, log)
-            .env("RUST_LOG", &std::env::var("BENCH_BATON_LOG").unwrap_or_else(|_| "warn".into()));
-        members.push(Member { id, client_port: client, admin_port: Some(admin), proc });
-    }
+/// The kit's id of Baton member `index`.
+fn baton_id(index: usize) -> u32 {
+    index as u32 + 1
+}
+
+/// Baton's members, configured; [`Ensemble::start`] starts them.
+fn baton_ensemble(n: u32, dir: &Path, options: &crate::Options) -> Result<baton_testkit::Ensemble> {
+    let mut spec = EnsembleSpec::new(dir, n)?;
+    spec.bin = options.baton_bin.clone();
+    spec.args = options.baton_args.clone();
+    spec.rust_log = std::env::var("BENCH_BATON_LOG").unwrap_or_else(|_| "warn".into());
+    let members = spec.start()?;
     Ok(members)
 }
 
@@ -246,8 +318,8 @@ fn zookeeper_members(n: u32, dir: &Path) -> Result<Vec<Member>> {
         ];
         let log = dir.join(format!("member-{id}.log"));
         let java = which("java").context("java not found")?;
-        let proc = Proc::new(format!("zookeeper member {id}"), java, args, log);
-        members.push(Member { id, client_port: client, admin_port: None, proc });
+        let spec = ProcessSpec::new(format!("zookeeper member {id}"), java, log).args(args);
+        members.push(Member { id, client_port: client, spec, process: None });
     }
     Ok(members)
 }
@@ -290,25 +362,14 @@ fn etcd_members(n: u32, dir: &Path) -> Result<Vec<Member>> {
             "warn".into(),
         ];
         let log = dir.join(format!("member-{id}.log"));
-        let proc = Proc::new(format!("etcd member {id}"), etcd.clone(), args, log);
-        members.push(Member { id, client_port: client, admin_port: None, proc });
+        let spec = ProcessSpec::new(format!("etcd member {id}"), etcd.clone(), log).args(args);
+        members.push(Member { id, client_port: client, spec, process: None });
     }
     Ok(members)
 }
 
 fn port() -> Result<u16> {
     fixed_free_port().context("picking a port")
-}
-
-async fn baton_leads(member: &Member) -> bool {
-    let Some(admin) = member.admin_port else { return false };
-    let addr = SocketAddr::from(([127, 0, 0, 1], admin));
-    match timeout(Duration::from_secs(2), http_get(addr, "/status")).await {
-        Ok(Ok((200, body))) => serde_json::from_str::<serde_json::Value>(&body)
-            .map(|status| status["role"] == "leading")
-            .unwrap_or(false),
-        _ => false,
-    }
 }
 
 /// ZooKeeper's `srvr` four-letter command: its answer has a `Mode: leader` line.
@@ -323,5 +384,50 @@ async fn zookeeper_leads(member: &Member) -> bool {
     match timeout(Duration::from_secs(2), ask).await {
         Ok(Ok(answer)) => answer.lines().any(|line| line.trim() == "Mode: leader"),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ensemble of stand-ins for ZooKeeper or etcd members: `program args`.
+    fn stand_ins(dir: &Path, program: &str, args: &[&str]) -> Ensemble {
+        let members = (1..=2)
+            .map(|id| Member {
+                id,
+                client_port: 1000 + id as u16,
+                spec: ProcessSpec::new(
+                    format!("stand-in {id}"),
+                    program,
+                    dir.join(format!("{id}.log")),
+                )
+                .args(args.iter().copied()),
+                process: None,
+            })
+            .collect();
+        Ensemble { kind: Kind::Etcd, members: Members::Other(members) }
+    }
+
+    #[test]
+    fn other_members_start_die_and_restart_as_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ensemble = stand_ins(dir.path(), "sleep", &["30"]);
+        ensemble.start_all().unwrap();
+        assert_eq!(ensemble.endpoints(), ["127.0.0.1:1001", "127.0.0.1:1002"]);
+        assert!(ensemble.running(0) && ensemble.running(1));
+        assert!(ensemble.rss().0 > 0);
+        ensemble.check_alive().unwrap();
+        ensemble.kill(1);
+        assert!(!ensemble.running(1));
+        ensemble.check_alive().expect("a member killed on purpose is not a failure");
+        ensemble.start_all().unwrap();
+        assert!(ensemble.running(1));
+
+        let mut failing = stand_ins(dir.path(), "false", &[]);
+        failing.start_all().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let failed = baton_testkit::wait_until(deadline, || failing.check_alive().is_err());
+        assert!(failed, "a member that exits by itself is reported");
     }
 }

@@ -22,6 +22,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use baton_testkit::Rng;
 use bytes::Bytes;
 use tokio::{
     sync::mpsc,
@@ -75,22 +76,9 @@ fn key(index: usize) -> String {
     format!("/bench/k{index:07}")
 }
 
-/// A small deterministic generator per load task (SplitMix64).
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// A key of `0..keys`, drawn from `rng`.
+fn any_key(rng: &mut Rng, keys: usize) -> String {
+    key(rng.below(keys as u64) as usize)
 }
 
 /// Names of created keys, unique across workloads and tasks.
@@ -160,7 +148,7 @@ async fn wait_ready(ensemble: &mut Ensemble, only: Option<usize>) -> Result<()> 
     let deadline = Instant::now() + READY_TIMEOUT;
     let endpoints = ensemble.endpoints();
     for index in 0..endpoints.len() {
-        if only.is_some_and(|only| only != index) || !ensemble.members[index].proc.running() {
+        if only.is_some_and(|only| only != index) || !ensemble.running(index) {
             continue;
         }
         loop {
@@ -214,12 +202,12 @@ async fn one_op(conn: &Conn, mix: Mix, rng: &mut Rng, keys: usize, value: &Bytes
         Mix::ReadMostly => rng.below(10) == 0,
     };
     if !write {
-        conn.get(&key(rng.below(keys))).await?;
+        conn.get(&any_key(rng, keys)).await?;
     } else if mix == Mix::Write && rng.below(2) == 0 {
         let n = CREATED.fetch_add(1, Ordering::Relaxed);
         conn.create(&format!("/bench/w/{n:010}"), value).await?;
     } else {
-        conn.set(&key(rng.below(keys)), value).await?;
+        conn.set(&any_key(rng, keys), value).await?;
     }
     Ok(())
 }
@@ -241,7 +229,7 @@ async fn closed_loop(
             let conn = conn.clone();
             let value = value.clone();
             let keys = options.keys;
-            let mut rng = Rng((c * 1000 + j) as u64);
+            let mut rng = Rng::new((c * 1000 + j) as u64);
             tasks.spawn(async move {
                 let mut latencies = Latencies::default();
                 let mut errors = 0u64;
@@ -375,14 +363,15 @@ async fn failover(
             let value = value.clone();
             let (stop, killed_at, recovered) = (stop.clone(), killed_at.clone(), recovered.clone());
             let keys = options.keys;
-            let mut rng = Rng((c * 1000 + j) as u64 + 77);
+            let mut rng = Rng::new((c * 1000 + j) as u64 + 77);
             tasks.spawn(async move {
                 // (sent, done) of every write that succeeded after the kill.
                 let mut first_after: Option<Duration> = None;
                 let (mut ok, mut failed) = (0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
                     let sent = Instant::now();
-                    let result = timeout(OP_TIMEOUT, conn.set(&key(rng.below(keys)), &value)).await;
+                    let result =
+                        timeout(OP_TIMEOUT, conn.set(&any_key(&mut rng, keys), &value)).await;
                     if matches!(result, Ok(Ok(()))) {
                         ok += 1;
                         if let Some(&kill) = killed_at.get()
@@ -403,7 +392,7 @@ async fn failover(
     }
     sleep(Duration::from_secs(2)).await;
     let leader = ensemble.leader().await?;
-    ensemble.members[leader].proc.kill();
+    ensemble.kill(leader);
     killed_at.set(Instant::now()).expect("set once");
     let give_up = Instant::now() + Duration::from_secs(60);
     while !recovered.load(Ordering::Relaxed) && Instant::now() < give_up {
@@ -424,7 +413,7 @@ async fn failover(
     let Some(first) = first else {
         bail!("no write succeeded within 60 s of killing the {} leader", ensemble.kind.name());
     };
-    ensemble.members[leader].proc.start()?;
+    ensemble.start_member(leader)?;
     wait_ready(ensemble, Some(leader)).await?;
     Ok(Row {
         system: ensemble.kind,
@@ -515,13 +504,11 @@ async fn bulk_load(ensemble: &Ensemble, options: &Options, value: &Bytes) -> Res
 /// SIGKILLs every member, starts them again, and times until the last loaded key reads
 /// back and a write succeeds.
 async fn restart(ensemble: &mut Ensemble, options: &Options, value: &Bytes) -> Result<Row> {
-    for member in &mut ensemble.members {
-        member.proc.kill();
+    for index in 0..ensemble.len() {
+        ensemble.kill(index);
     }
     let start = Instant::now();
-    for member in &mut ensemble.members {
-        member.proc.start()?;
-    }
+    ensemble.start_all()?;
     let last = loaded_key(options.znodes - 1);
     let endpoints = ensemble.endpoints();
     let deadline = start + READY_TIMEOUT;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use baton_api::admin::Status;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Largest `/status` body read.
@@ -20,14 +21,11 @@ pub(crate) async fn run(admin: &[String], json: bool) -> anyhow::Result<i32> {
     }
     // Lag: how many txns a member has applied fewer than the most advanced one
     // (zxids of one epoch count txns; across epochs it is shown as "behind").
-    let newest = answers
-        .iter()
-        .filter_map(|(_, a)| a.as_ref().ok()?["last_zxid"].as_u64())
-        .max()
-        .unwrap_or(0);
+    let newest =
+        answers.iter().filter_map(|(_, a)| a.as_ref().ok().map(|s| s.last_zxid)).max().unwrap_or(0);
     for (endpoint, answer) in answers {
-        let lag = |status: &serde_json::Value| {
-            let applied = status["last_zxid"].as_u64().unwrap_or(0);
+        let lag = |status: &Status| {
+            let applied = status.last_zxid;
             if applied >> 32 == newest >> 32 {
                 serde_json::json!(newest - applied)
             } else {
@@ -60,34 +58,33 @@ pub(crate) async fn run(admin: &[String], json: bool) -> anyhow::Result<i32> {
 }
 
 /// `id=2 following leader=3 broadcasting epoch=4 logged=0x… committed=0x… applied=0x… digest=…`
-fn line(status: &serde_json::Value) -> String {
-    let e = &status["ensemble"];
-    let hex = |v: &serde_json::Value| format!("{:#x}", v.as_u64().unwrap_or(0));
-    let mut out = format!("id={} {}", status["id"], status["role"].as_str().unwrap_or("?"));
-    if let Some(leader) = e["leader"].as_u64() {
+fn line(status: &Status) -> String {
+    let e = &status.ensemble;
+    let mut out = format!("id={} {}", status.id, status.role);
+    if let Some(leader) = e.leader {
         out.push_str(&format!(" leader={leader}"));
     }
-    if e["broadcasting"] == true {
+    if e.broadcasting {
         out.push_str(" broadcasting");
     }
     out.push_str(&format!(
-        " epoch={} logged={} committed={} applied={} znodes={} sessions={} digest={}",
-        status["epoch"],
-        hex(&e["logged_zxid"]),
-        hex(&e["committed_zxid"]),
-        hex(&status["last_zxid"]),
-        status["node_count"],
-        status["sessions"],
-        status["digest"].as_str().unwrap_or("?"),
+        " epoch={} logged={:#x} committed={:#x} applied={:#x} znodes={} sessions={} digest={}",
+        status.epoch,
+        e.logged_zxid,
+        e.committed_zxid,
+        status.last_zxid,
+        status.node_count,
+        status.sessions,
+        status.digest,
     ));
     out
 }
 
-async fn fetch(endpoint: &str) -> anyhow::Result<serde_json::Value> {
+async fn fetch(endpoint: &str) -> anyhow::Result<Status> {
     let body = tokio::time::timeout(TIMEOUT, get(endpoint, "/status"))
         .await
         .with_context(|| format!("no answer within {TIMEOUT:?}"))??;
-    serde_json::from_str(&body).context("the /status answer is not JSON")
+    serde_json::from_str(&body).context("the /status answer is not a Baton status")
 }
 
 async fn get(endpoint: &str, path: &str) -> anyhow::Result<String> {

@@ -1,12 +1,18 @@
 //! The nemesis proper: one fault at a time, held a while, healed, and the ensemble
 //! given time to recover before the next.
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{
+    fmt, fs,
+    io::{Read, Seek, SeekFrom, Write},
+    str::FromStr,
+    time::Duration,
+};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use baton_testkit::Rng;
 use tokio::time::Instant;
 
-use crate::{ensemble::Ensemble, proxy::LinkMode, rng::Rng};
+use crate::{proxy::LinkMode, testbed::Testbed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -69,7 +75,7 @@ const RECOVERY: Duration = Duration::from_secs(30);
 /// Injects faults from `faults` until `until`, then heals everything and restarts
 /// whatever is down. `tick` scales the hold times.
 pub async fn run(
-    ensemble: &mut Ensemble,
+    bed: &mut Testbed,
     faults: &[Fault],
     rng: &mut Rng,
     until: Instant,
@@ -87,8 +93,8 @@ pub async fn run(
         tokio::time::sleep(tick * (5 + rng.below(10) as u32)).await;
         let fault = *rng.pick(faults);
         let hold = tick * (10 + rng.below(30) as u32);
-        let leader = ensemble.leader().await;
-        let ids = ensemble.ids();
+        let leader = bed.ensemble.leader().await;
+        let ids = bed.ensemble.ids();
         let target = match leader {
             Some(leader) if rng.chance(500) => leader,
             _ => *rng.pick(&ids),
@@ -97,29 +103,29 @@ pub async fn run(
         match fault {
             Fault::Kill => {
                 note(&mut log, format!("kill -9 member {target} (leader {leader:?}) for {hold:?}"));
-                ensemble.kill(target);
+                bed.ensemble.kill(target);
                 tokio::time::sleep(hold).await;
-                ensemble.restart(target)?;
+                bed.restart(target)?;
             }
             Fault::Pause => {
                 note(&mut log, format!("SIGSTOP member {target} (leader {leader:?}) for {hold:?}"));
-                ensemble.pause(target)?;
+                bed.ensemble.pause(target)?;
                 tokio::time::sleep(hold).await;
-                ensemble.resume(target)?;
+                bed.ensemble.resume(target)?;
             }
             Fault::Partition => {
                 let (a, b, shape) = partition(&ids, leader, rng);
-                ensemble.proxy.cut_between(&a, &b);
+                bed.proxy.cut_between(&a, &b);
                 note(&mut log, format!("partition ({shape}) {a:?} | {b:?} for {hold:?}"));
                 tokio::time::sleep(hold).await;
-                ensemble.proxy.heal();
+                bed.proxy.heal();
             }
             Fault::Delay => {
                 let delay = Duration::from_millis(20 + rng.below(280));
                 note(&mut log, format!("delay every peer link by {delay:?} for {hold:?}"));
-                ensemble.proxy.set_all(LinkMode { delay, ..LinkMode::default() });
+                bed.proxy.set_all(LinkMode { delay, ..LinkMode::default() });
                 tokio::time::sleep(hold).await;
-                ensemble.proxy.heal();
+                bed.proxy.heal();
             }
             Fault::Drop => {
                 let per_mille = 5 + rng.below(45) as u32;
@@ -127,33 +133,31 @@ pub async fn run(
                     &mut log,
                     format!("reset peer connections ({per_mille}‰ per chunk) for {hold:?}"),
                 );
-                ensemble.proxy.reseed(rng.next_u64());
-                ensemble
-                    .proxy
-                    .set_all(LinkMode { reset_per_mille: per_mille, ..LinkMode::default() });
+                bed.proxy.reseed(rng.next_u64());
+                bed.proxy.set_all(LinkMode { reset_per_mille: per_mille, ..LinkMode::default() });
                 tokio::time::sleep(hold).await;
-                ensemble.proxy.heal();
+                bed.proxy.heal();
             }
             Fault::Disk => {
-                ensemble.kill(target);
-                let what = ensemble.damage_log(target, rng)?;
+                bed.ensemble.kill(target);
+                let what = damage_log(bed, target, rng)?;
                 note(
                     &mut log,
                     format!("kill -9 member {target} (leader {leader:?}), {what}, restart"),
                 );
-                ensemble.restart(target)?;
+                bed.restart(target)?;
             }
         }
-        recover(ensemble, &mut log, fault, target, &note, started).await?;
+        recover(bed, &mut log, fault, target, &note, started).await?;
     }
-    heal_all(ensemble)?;
+    heal_all(bed)?;
     Ok(log)
 }
 
 /// Waits for the ensemble to serve again after a fault; notes members that died on
 /// their own (restarting them) and recoveries that took too long.
 async fn recover(
-    ensemble: &mut Ensemble,
+    bed: &mut Testbed,
     log: &mut Log,
     fault: Fault,
     target: u32,
@@ -162,18 +166,18 @@ async fn recover(
 ) -> Result<()> {
     let deadline = Instant::now() + RECOVERY;
     loop {
-        for (id, status) in ensemble.exited() {
-            let panicked = ensemble.panicked(id);
+        for (id, status) in bed.ensemble.exited() {
+            let panicked = bed.panicked(id);
             let line = format!(
                 "member {id} exited by itself ({status}) after {fault} on member {target}{}:\n{}",
                 if panicked { ", PANICKED" } else { "" },
-                ensemble.log_tail(id, 8)
+                bed.ensemble.member(id).log_tail(8)
             );
             note(log, line.clone());
             log.crashes.push(line);
-            ensemble.restart(id)?;
+            bed.restart(id)?;
         }
-        if ensemble.wait_settled(Duration::from_millis(500)).await.is_ok() {
+        if bed.ensemble.wait_settled(Duration::from_millis(500)).await.is_ok() {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -189,13 +193,41 @@ async fn recover(
 }
 
 /// Every link healed, every member running and unpaused.
-pub fn heal_all(ensemble: &mut Ensemble) -> Result<()> {
-    ensemble.proxy.heal();
-    for id in ensemble.ids() {
-        ensemble.resume(id)?;
-        ensemble.restart(id)?;
+pub fn heal_all(bed: &mut Testbed) -> Result<()> {
+    bed.proxy.heal();
+    for id in bed.ensemble.ids() {
+        bed.ensemble.resume(id)?;
+        bed.restart(id)?;
     }
     Ok(())
+}
+
+/// Damages the tail of a stopped member's commit log: cuts 1 B … 16 KiB off its end,
+/// or flips one byte in its last 4 KiB. Returns what was done.
+pub fn damage_log(bed: &mut Testbed, id: u32, rng: &mut Rng) -> Result<String> {
+    if bed.ensemble.member_mut(id).running() {
+        bail!("member {id} must be stopped before its log is damaged");
+    }
+    let path = bed.data_dir(id).join("db");
+    let len = fs::metadata(&path).with_context(|| format!("{}", path.display()))?.len();
+    if len < 8192 {
+        return Ok(format!("{} too short to damage ({len} B)", path.display()));
+    }
+    let mut file = fs::OpenOptions::new().read(true).write(true).open(&path)?;
+    if rng.chance(500) {
+        let cut = 1 + rng.below(16 * 1024);
+        file.set_len(len - cut)?;
+        Ok(format!("cut {cut} B off the end of member {id}'s log ({len} B)"))
+    } else {
+        let offset = len - 1 - rng.below(4096);
+        let mut byte = [0u8];
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut byte)?;
+        byte[0] ^= 1 << rng.below(8);
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(&byte)?;
+        Ok(format!("flipped a bit at byte {offset} of member {id}'s log ({len} B)"))
+    }
 }
 
 /// Two sides to cut apart, and the shape's name.

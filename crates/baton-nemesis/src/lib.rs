@@ -1,7 +1,8 @@
 //! Fault testing of a real Baton ensemble ("nemesis" runs, after Jepsen).
 //!
-//! [`run`] starts an ensemble of real `baton-server` processes on 127.0.0.1 with a
-//! controllable TCP proxy on every peer link ([`proxy`]), runs one workload's clients
+//! [`run`] starts an ensemble of real `baton-server` processes on 127.0.0.1 (through
+//! baton-testkit) with a controllable TCP proxy on every peer link ([`proxy`],
+//! [`testbed`]), runs one workload's clients
 //! against it ([`workload`]) while the nemesis ([`faults`]) kills, pauses, partitions,
 //! slows and breaks links, and damages commit logs; then heals everything, waits for
 //! every member to hold the same tree (same last zxid and digest), reads the final
@@ -10,12 +11,11 @@
 //! The outcome is a [`Report`]: operations checked, anomalies (must be 0),
 //! acknowledged writes lost (must be 0), member crashes, recoveries that took too long.
 
-pub mod ensemble;
 pub mod faults;
 pub mod history;
 pub mod proxy;
-pub mod rng;
 pub mod rolling;
+pub mod testbed;
 pub mod workload;
 
 use std::{
@@ -26,13 +26,13 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use baton_client::SessionOptions;
+use baton_testkit::Rng;
 
 use crate::{
-    ensemble::Ensemble,
     faults::Fault,
     history::{Clock, Verdict},
-    rng::Rng,
-    workload::Ctx,
+    testbed::Testbed,
+    workload::{Ctx, Workload},
 };
 
 /// One run's settings.
@@ -42,8 +42,7 @@ pub struct Options {
     /// How long clients run under faults.
     pub time: Duration,
     pub faults: Vec<Fault>,
-    /// One of [`workload::NAMES`].
-    pub workload: String,
+    pub workload: Workload,
     pub seed: u64,
     pub clients: usize,
     /// The members' `--tick-ms`.
@@ -107,9 +106,6 @@ impl Report {
 /// Runs one nemesis run; an `Err` is a harness failure (the ensemble never
 /// started, a client task panicked), not a finding.
 pub async fn run(options: Options) -> Result<Report> {
-    if !workload::NAMES.contains(&options.workload.as_str()) {
-        bail!("unknown workload {:?}: expected one of {:?}", options.workload, workload::NAMES);
-    }
     if !(1..=9).contains(&options.nodes) {
         bail!("--nodes must be 1 to 9");
     }
@@ -121,7 +117,7 @@ pub async fn run(options: Options) -> Result<Report> {
     let tick = Duration::from_millis(options.tick_ms);
     let mut args = vec!["--tick-ms".to_owned(), options.tick_ms.to_string()];
     args.extend(options.server_args.iter().cloned());
-    let mut ensemble = Ensemble::start(
+    let mut bed = Testbed::start(
         &options.dir,
         options.server_bin.clone(),
         options.nodes,
@@ -131,7 +127,7 @@ pub async fn run(options: Options) -> Result<Report> {
     .await?;
     let ctx = Arc::new(Ctx {
         clock: Clock::start(),
-        endpoints: ensemble.endpoints_from(0),
+        endpoints: bed.ensemble.endpoints_from(0),
         stop: Default::default(),
         session: SessionOptions {
             // The longest the servers grant at this tick (20 ticks).
@@ -142,13 +138,12 @@ pub async fn run(options: Options) -> Result<Report> {
         pace: Duration::from_millis(5),
         history_file: options.dir.join("history.txt"),
     });
-    let running = Running::start(&options.workload, &ctx, options.clients, &mut rng).await?;
+    let running = Running::start(options.workload, &ctx, options.clients, &mut rng).await?;
     let until = tokio::time::Instant::now() + options.time;
-    let mut log =
-        faults::run(&mut ensemble, &options.faults, &mut rng, until, tick, started).await?;
+    let mut log = faults::run(&mut bed, &options.faults, &mut rng, until, tick, started).await?;
     // Everything healed: let the clients see a healthy ensemble a little, then stop.
     tokio::time::sleep_until(until).await;
-    let recovered = ensemble.wait_settled(Duration::from_secs(60)).await;
+    let recovered = bed.ensemble.wait_settled(Duration::from_secs(60)).await;
     if let Err(error) = &recovered {
         log.stuck.push(format!("after the final heal: {error}"));
     }
@@ -164,17 +159,17 @@ pub async fn run(options: Options) -> Result<Report> {
         }
     };
     let (converged, digests) = match recovered {
-        Ok(_) => match ensemble.wait_converged(Duration::from_secs(60)).await {
+        Ok(_) => match bed.ensemble.wait_converged(Duration::from_secs(60)).await {
             Ok(statuses) => (true, statuses.into_iter().map(|s| (s.last_zxid, s.digest)).collect()),
-            Err(_) => (false, last_states(&ensemble).await),
+            Err(_) => (false, last_states(&bed.ensemble).await),
         },
-        Err(_) => (false, last_states(&ensemble).await),
+        Err(_) => (false, last_states(&bed.ensemble).await),
     };
     Ok(Report { options, verdict, faults: log, digests, converged, elapsed: started.elapsed() })
 }
 
 /// Each member's last zxid and digest, as far as they answer.
-async fn last_states(ensemble: &Ensemble) -> Vec<(u64, String)> {
+async fn last_states(ensemble: &baton_testkit::Ensemble) -> Vec<(u64, String)> {
     let mut all = Vec::new();
     for id in ensemble.ids() {
         if let Some(s) = ensemble.status(id).await {
@@ -192,14 +187,21 @@ enum Running {
 }
 
 impl Running {
-    async fn start(name: &str, ctx: &Arc<Ctx>, clients: usize, rng: &mut Rng) -> Result<Running> {
-        Ok(match name {
-            "register" => {
+    async fn start(
+        workload: Workload,
+        ctx: &Arc<Ctx>,
+        clients: usize,
+        rng: &mut Rng,
+    ) -> Result<Running> {
+        Ok(match workload {
+            Workload::Register => {
                 Running::Register(workload::register::Register::start(ctx, clients, rng).await?)
             }
-            "set" => Running::Set(workload::set::Set::start(ctx, clients, rng).await?),
-            "lock" => Running::Lock(workload::lock::Lock::start(ctx, clients, rng).await?),
-            _ => Running::Members(workload::members::Members::start(ctx, clients, rng).await?),
+            Workload::Set => Running::Set(workload::set::Set::start(ctx, clients, rng).await?),
+            Workload::Lock => Running::Lock(workload::lock::Lock::start(ctx, clients, rng).await?),
+            Workload::Members => {
+                Running::Members(workload::members::Members::start(ctx, clients, rng).await?)
+            }
         })
     }
 

@@ -8,7 +8,8 @@ use anyhow::Result;
 use baton_nemesis::{
     Options, faults,
     rolling::{RollingOptions, rolling_restart},
-    run, workload,
+    run,
+    workload::Workload,
 };
 use clap::Parser;
 
@@ -27,9 +28,9 @@ struct Args {
     /// Faults to inject: kill, pause, partition, delay, drop, disk (comma-separated), or all.
     #[arg(long, default_value = "kill,pause,partition,disk")]
     faults: String,
-    /// The workload: register, set, lock or members.
-    #[arg(long, default_value = "register")]
-    workload: String,
+    /// The workload.
+    #[arg(long, value_enum, default_value_t = Workload::Register)]
+    workload: Workload,
     /// Seed of every random choice (faults, targets, client operations).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -39,7 +40,8 @@ struct Args {
     /// The members' --tick-ms.
     #[arg(long, default_value_t = 100)]
     tick_ms: u64,
-    /// The baton-server binary (default: the one beside this binary).
+    /// The baton-server binary (default: the one beside this binary, or
+    /// BATON_SERVER_BIN).
     #[arg(long)]
     server_bin: Option<PathBuf>,
     /// Where member data and logs go (default: target/nemesis/<workload>-<seed>).
@@ -63,7 +65,7 @@ async fn main() -> Result<()> {
         .init();
     let args = Args::parse();
     let exe = std::env::current_exe()?;
-    let beside = exe.parent().map(|dir| dir.join("baton-server")).unwrap_or_default();
+    let server_bin = args.server_bin.unwrap_or_else(baton_testkit::server_bin);
     let explicit_dir = args.dir.is_some();
     let dir = args.dir.unwrap_or_else(|| {
         let target = exe.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
@@ -75,7 +77,7 @@ async fn main() -> Result<()> {
             clients: args.clients,
             between: Duration::from_secs(args.time),
             dir: if explicit_dir { dir } else { dir.with_file_name("rolling-restart") },
-            server_bin: args.server_bin.unwrap_or(beside),
+            server_bin: server_bin.clone(),
             server_args: vec!["--tick-ms".into(), args.tick_ms.to_string()],
         };
         let report = rolling_restart(&options).await?;
@@ -88,13 +90,6 @@ async fn main() -> Result<()> {
         }
         return Ok(());
     }
-    if !workload::NAMES.contains(&args.workload.as_str()) {
-        anyhow::bail!(
-            "unknown workload {:?}: expected one of {:?}",
-            args.workload,
-            workload::NAMES
-        );
-    }
     let options = Options {
         nodes: args.nodes,
         time: Duration::from_secs(args.time),
@@ -103,7 +98,7 @@ async fn main() -> Result<()> {
         seed: args.seed,
         clients: args.clients,
         tick_ms: args.tick_ms,
-        server_bin: args.server_bin.unwrap_or(beside),
+        server_bin,
         dir,
         server_args: Vec::new(),
     };
@@ -121,4 +116,23 @@ async fn main() -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn workloads_are_named_and_an_unknown_one_is_refused() {
+        for workload in Workload::ALL {
+            let args = Args::try_parse_from(["baton-nemesis", "--workload", workload.name()]);
+            assert_eq!(args.expect("a known workload").workload, workload);
+        }
+        assert_eq!(Args::try_parse_from(["baton-nemesis"]).unwrap().workload, Workload::Register);
+        let unknown = Args::try_parse_from(["baton-nemesis", "--workload", "membres"]);
+        let error = unknown.expect_err("an unknown workload is refused");
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue, "{error}");
+    }
 }

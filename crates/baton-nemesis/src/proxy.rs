@@ -15,6 +15,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use baton_testkit::Rng;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -52,14 +53,14 @@ struct Link {
 pub struct Proxy {
     links: BTreeMap<(u32, u32), Link>,
     /// Resets are drawn from this (deterministic per seed).
-    seed: Arc<Mutex<u64>>,
+    seed: Arc<Mutex<Rng>>,
 }
 
 impl Proxy {
     /// Listens for every ordered pair of `members` (id, real peer address) on
     /// 127.0.0.1 port 0.
     pub async fn start(members: &[(u32, SocketAddr)], seed: u64) -> Result<Proxy> {
-        let seed = Arc::new(Mutex::new(seed));
+        let seed = Arc::new(Mutex::new(Rng::new(seed)));
         let mut links = BTreeMap::new();
         for &(from, _) in members {
             for &(to, target) in members {
@@ -124,7 +125,7 @@ impl Proxy {
 
     /// Re-seeds the reset draws.
     pub fn reseed(&self, seed: u64) {
-        *self.seed.lock().expect("proxy seed lock") = seed;
+        *self.seed.lock().expect("proxy seed lock") = Rng::new(seed);
     }
 }
 
@@ -140,7 +141,7 @@ async fn serve(
     listener: TcpListener,
     target: SocketAddr,
     modes: watch::Receiver<LinkMode>,
-    seed: Arc<Mutex<u64>>,
+    seed: Arc<Mutex<Rng>>,
 ) {
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
     loop {
@@ -170,7 +171,7 @@ async fn relay(
     inbound: TcpStream,
     outbound: TcpStream,
     mut modes: watch::Receiver<LinkMode>,
-    seed: Arc<Mutex<u64>>,
+    seed: Arc<Mutex<Rng>>,
 ) {
     let (in_read, in_write) = inbound.into_split();
     let (out_read, out_write) = outbound.into_split();
@@ -191,7 +192,7 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     modes: watch::Receiver<LinkMode>,
-    seed: Arc<Mutex<u64>>,
+    seed: Arc<Mutex<Rng>>,
 ) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(DELAYED_CHUNKS_MAX);
     let writer = async move {
@@ -224,9 +225,8 @@ async fn pump(
     }
 }
 
-fn draw(seed: &Mutex<u64>) -> u64 {
-    let mut state = seed.lock().expect("proxy seed lock");
-    crate::rng::Rng::step(&mut state)
+fn draw(seed: &Mutex<Rng>) -> u64 {
+    seed.lock().expect("proxy seed lock").next_u64()
 }
 
 #[cfg(test)]

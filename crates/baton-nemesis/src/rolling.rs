@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 use baton_client::{CreateMode, ErrorCode, Session, SessionOptions};
 use tokio::time::Instant;
 
-use crate::ensemble::Ensemble;
+use crate::testbed::Testbed;
 
 /// Attempts one request gets (the first and its retries).
 pub const ATTEMPTS_MAX: u32 = 100;
@@ -94,7 +94,8 @@ pub async fn rolling_restart(options: &RollingOptions) -> Result<RollingReport> 
         std::fs::remove_dir_all(&options.dir)?;
     }
     std::fs::create_dir_all(&options.dir)?;
-    let mut ensemble = Ensemble::start(
+    // The proxy (healthy throughout) lives as long as the members.
+    let Testbed { mut ensemble, proxy: _proxy } = Testbed::start(
         &options.dir,
         options.server_bin.clone(),
         options.nodes,
@@ -191,9 +192,9 @@ pub async fn rolling_restart(options: &RollingOptions) -> Result<RollingReport> 
         let role = if id == leader { "leader" } else { "follower" };
         tracing::info!(id, role, "rolling restart: stopping");
         let (stopped_in, status) = ensemble.stop(id, STOP_WITHIN)?;
-        tracing::info!(id, ?stopped_in, status, "rolling restart: stopped; starting again");
+        tracing::info!(id, ?stopped_in, %status, "rolling restart: stopped; starting again");
         let started = Instant::now();
-        ensemble.restart(id)?;
+        ensemble.start_member(id)?;
         ensemble.wait_settled(SERVE_WITHIN).await?;
         report.restarts.push((id, role, stopped_in.as_secs_f64(), started.elapsed().as_secs_f64()));
         tokio::time::sleep(options.between).await;

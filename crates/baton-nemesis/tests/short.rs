@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use baton_nemesis::{Options, faults, run};
+use baton_nemesis::{Options, faults, run, workload::Workload};
 
 /// Seconds of faults per workload.
 const SECONDS: u64 = 15;
@@ -13,17 +13,17 @@ const SECONDS: u64 = 15;
 async fn every_workload_survives_every_fault_kind() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut failed = Vec::new();
-    for (seed, workload) in ["register", "set", "lock", "members"].into_iter().enumerate() {
+    for (seed, workload) in Workload::ALL.into_iter().enumerate() {
         let options = Options {
             nodes: 3,
             time: Duration::from_secs(SECONDS),
             faults: faults::ALL.to_vec(),
-            workload: workload.to_owned(),
+            workload,
             seed: 100 + seed as u64,
             clients: 5,
             tick_ms: 100,
-            server_bin: baton_server::testing::server_bin(),
-            dir: dir.path().join(workload),
+            server_bin: baton_testkit::server_bin(),
+            dir: dir.path().join(workload.name()),
             server_args: Vec::new(),
         };
         let report = run(options).await.expect("the nemesis harness ran");
@@ -49,13 +49,14 @@ async fn every_workload_survives_every_fault_kind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_follower_reopens_its_broken_link_to_the_leader() {
     use baton_client::{Client, CreateMode};
-    use baton_nemesis::{ensemble::Ensemble, proxy::LinkMode};
+    use baton_nemesis::{proxy::LinkMode, testbed::Testbed};
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let args = vec!["--tick-ms".to_owned(), "100".to_owned()];
-    let ensemble = Ensemble::start(dir.path(), baton_server::testing::server_bin(), 3, args, 1)
+    let bed = Testbed::start(dir.path(), baton_testkit::server_bin(), 3, args, 1)
         .await
         .expect("an ensemble");
+    let ensemble = &bed.ensemble;
     let leader = ensemble.wait_settled(Duration::from_secs(30)).await.expect("a leader");
     let follower = ensemble.ids().into_iter().find(|id| *id != leader).expect("a follower");
     let client = Client::connect(&[ensemble.member(follower).endpoint()]).await.expect("a client");
@@ -64,9 +65,9 @@ async fn a_follower_reopens_its_broken_link_to_the_leader() {
     // Cut follower → leader for less than the sync limit (5 ticks): the follower keeps
     // hearing its leader and stays in broadcast, but its forward stream is closed.
     let cut = LinkMode { cut: true, ..LinkMode::default() };
-    ensemble.proxy.set(follower, leader, cut);
+    bed.proxy.set(follower, leader, cut);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    ensemble.proxy.heal();
+    bed.proxy.heal();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut last = None;
@@ -95,7 +96,7 @@ async fn a_rolling_restart_under_load_fails_no_request() {
         clients: 4,
         between: Duration::from_secs(1),
         dir: dir.path().join("rolling"),
-        server_bin: baton_server::testing::server_bin(),
+        server_bin: baton_testkit::server_bin(),
         server_args: Vec::new(),
     };
     let report = rolling_restart(&options).await.expect("the rolling restart ran");

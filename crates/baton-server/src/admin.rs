@@ -10,35 +10,14 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use serde::Serialize;
+use baton_api::admin::{Ensemble, Status};
 use tokio::net::TcpListener;
 
 use crate::{
     ServerError,
     metrics::Gauges,
-    shared::{MemberRole, Membership, Shared},
+    shared::{Membership, Shared},
 };
-
-/// What `/status` answers.
-#[derive(Debug, Serialize)]
-struct Status {
-    role: MemberRole,
-    /// This server's id in its ensemble.
-    id: u8,
-    epoch: u32,
-    /// The ensemble's view (role, leader, epochs, logged and committed zxids, peers).
-    ensemble: Membership,
-    last_zxid: u64,
-    /// `last_zxid` as hex, as the logs show zxids.
-    last_zxid_hex: String,
-    node_count: usize,
-    /// The tree digest, 16 hex digits: equal trees have equal digests.
-    digest: String,
-    sessions: usize,
-    watches: usize,
-    data_dir: String,
-    client_addr: String,
-}
 
 /// Serves the admin port until `shutdown` resolves.
 pub(crate) async fn serve(
@@ -68,22 +47,35 @@ async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, StatusCode> {
     let tree = shared.read_tree().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    let ensemble = shared.membership();
+    let membership = shared.membership();
     let status = Status {
-        role: ensemble.role,
+        role: membership.role,
         id: shared.server_id,
         epoch: shared.epoch(),
-        ensemble,
+        ensemble: ensemble_status(membership),
         last_zxid: tree.last_zxid(),
         last_zxid_hex: format!("{:#x}", tree.last_zxid()),
-        node_count: tree.node_count(),
+        node_count: tree.node_count() as u64,
         digest: format!("{:016x}", tree.digest()),
-        sessions: tree.session_count(),
-        watches: shared.sessions.watch_count(),
+        sessions: tree.session_count() as u64,
+        watches: shared.sessions.watch_count() as u64,
         data_dir: shared.data_dir.display().to_string(),
         client_addr: shared.client_addr.to_string(),
     };
     Ok(Json(status))
+}
+
+fn ensemble_status(membership: Membership) -> Ensemble {
+    Ensemble {
+        role: membership.role,
+        leader: membership.leader,
+        broadcasting: membership.broadcasting,
+        accepted_epoch: membership.accepted_epoch,
+        current_epoch: membership.current_epoch,
+        logged_zxid: membership.logged_zxid,
+        committed_zxid: membership.committed_zxid,
+        peers: membership.peers.to_vec(),
+    }
 }
 
 /// The tree as a snapshot (checksummed, at the zxid in `x-baton-zxid`), encoded off

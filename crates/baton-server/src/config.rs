@@ -110,7 +110,7 @@ pub struct Config {
     pub peer_addr: SocketAddr,
 
     /// Every member of the ensemble, this one included, as `ID=HOST:PORT` peer
-    /// addresses separated by commas. Without it the server runs standalone.
+    /// addresses separated by commas. Without it the server is an ensemble of one.
     #[arg(long, env = "BATON_PEERS", value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<Peer>,
 

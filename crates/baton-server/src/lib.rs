@@ -39,7 +39,6 @@
 //! - `shutdown`: one trigger, many listeners.
 //! - `clock`: the wall clock, read in one place.
 //! - `error`: [`ServerError`].
-//! - [`testing`]: starting real server processes from tests.
 
 mod admin;
 mod clock;
@@ -58,7 +57,6 @@ mod shared;
 mod shutdown;
 mod snapshotter;
 mod storage;
-pub mod testing;
 mod write_queue;
 
 pub use config::{Config, REQUEST_BYTES_MAX_DEFAULT};

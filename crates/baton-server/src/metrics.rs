@@ -1,12 +1,12 @@
 //! Counters and gauges, rendered as Prometheus text on the admin port.
 
-use crate::shared::MemberRole;
-
 use std::{
     fmt::Write,
     sync::atomic::{AtomicU64, Ordering::Relaxed},
     time::{Duration, Instant},
 };
+
+use baton_api::admin::Role;
 
 /// Upper bounds of the latency histograms' buckets, in seconds (100 µs to 10 s).
 pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
@@ -109,7 +109,7 @@ pub(crate) struct Gauges {
     pub(crate) committed_zxid: u64,
     pub(crate) logged_zxid: u64,
     pub(crate) epoch: u32,
-    pub(crate) role: MemberRole,
+    pub(crate) role: Role,
     pub(crate) sessions: u64,
     pub(crate) watches: u64,
 }
@@ -159,13 +159,9 @@ impl Metrics {
         let _ = writeln!(out, "# HELP baton_role This member's role (1 for the current one).");
         let _ = writeln!(out, "# TYPE baton_role gauge");
         // One line per role: the current one is 1, the others 0.
-        for role in MemberRole::ALL {
-            let _ = writeln!(
-                out,
-                "baton_role{{role=\"{}\"}} {}",
-                role.as_str(),
-                u8::from(role == gauges.role)
-            );
+        for role in Role::ALL {
+            let _ =
+                writeln!(out, "baton_role{{role=\"{role}\"}} {}", u8::from(role == gauges.role));
         }
         gauge(&mut out, "baton_sessions", "Open sessions.", gauges.sessions);
         gauge(&mut out, "baton_watches", "Watches set on this server.", gauges.watches);
@@ -227,7 +223,7 @@ mod tests {
             committed_zxid: 0x1_0000_0003,
             logged_zxid: 0x1_0000_0005,
             epoch: 1,
-            role: MemberRole::Leading,
+            role: Role::Leading,
             sessions: 0,
             watches: 0,
         });
@@ -237,6 +233,7 @@ mod tests {
         assert!(text.contains("baton_proposals_in_flight 2\n"), "{text}");
         assert!(text.contains("baton_role{role=\"leading\"} 1\n"), "{text}");
         assert!(text.contains("baton_role{role=\"looking\"} 0\n"), "{text}");
+        assert!(!text.contains("standalone"), "{text}");
         assert!(text.contains("baton_role{role=\"following\"} 0\n"), "{text}");
         assert!(
             text.contains("baton_request_duration_seconds_bucket{op=\"get\",le=\"0.00025\"} 0\n"),

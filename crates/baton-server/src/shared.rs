@@ -10,40 +10,16 @@ use std::{
     },
 };
 
+use baton_api::admin::Role;
 use baton_znode::{DataTree, Limits};
 
 use crate::{disk::DiskGuard, metrics::Metrics, session::SessionHub};
 
-/// What a member is doing, as `/status` and the metrics report it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum MemberRole {
-    /// Electing a leader (also: not started yet).
-    #[default]
-    Looking,
-    Following,
-    /// Leading; a server without peers leads its ensemble of one.
-    Leading,
-}
-
-impl MemberRole {
-    pub(crate) const ALL: [MemberRole; 3] =
-        [MemberRole::Looking, MemberRole::Following, MemberRole::Leading];
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            MemberRole::Looking => "looking",
-            MemberRole::Following => "following",
-            MemberRole::Leading => "leading",
-        }
-    }
-}
-
 /// This server's place in its ensemble, as `/status` reports it (the driver
-/// updates it after every round).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// updates it after every round; a server without peers leads its ensemble of one).
+#[derive(Debug, Clone)]
 pub(crate) struct Membership {
-    pub(crate) role: MemberRole,
+    pub(crate) role: Role,
     pub(crate) leader: Option<u64>,
     /// In the broadcast phase: serving clients.
     pub(crate) broadcasting: bool,
@@ -99,7 +75,16 @@ impl Shared {
         tick_ms: u64,
         server_id: u8,
     ) -> Shared {
-        let membership = Membership::default();
+        let membership = Membership {
+            role: Role::Looking,
+            leader: None,
+            broadcasting: false,
+            accepted_epoch: 0,
+            current_epoch: 0,
+            logged_zxid: 0,
+            committed_zxid: 0,
+            peers: std::sync::Arc::new([]),
+        };
         Shared {
             sessions: SessionHub::new(server_id, tick_ms, &tree),
             server_id,
@@ -150,9 +135,9 @@ impl Shared {
         *self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = membership;
     }
 
-    /// True when this server may expire sessions: the leader.
+    /// True when this server may expire sessions: only the leader does.
     pub(crate) fn expires_sessions(&self) -> bool {
-        self.membership().role == MemberRole::Leading
+        self.membership().role == Role::Leading
     }
 
     pub(crate) fn serving(&self) -> bool {

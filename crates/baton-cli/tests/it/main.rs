@@ -1,11 +1,14 @@
 //! End to end: the real `baton` binary against a real `baton-server` process, through the
 //! README's walkthrough, plus JSON output and connection loss; `sessions`: the commands
-//! that open a session (create -e, watch, lock, session open).
+//! that open a session (create -e, watch, lock, session open). `cli` runs the binary
+//! under test; `server` is the server it talks to (started by baton-testkit).
 
-mod harness;
+mod cli;
+mod server;
 mod sessions;
 
-use harness::{Server, baton, baton_with_stdin};
+use cli::{baton, baton_with_stdin};
+use server::Server;
 
 /// Exit codes as `baton --help` documents them.
 const NOT_FOUND: i32 = 1;
@@ -178,7 +181,10 @@ fn status_prints_a_line_per_admin_endpoint() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{run:?}");
     assert!(lines[0].starts_with(&server.admin_addr), "{run:?}");
-    assert!(lines[0].contains("id=1 leading") && lines[0].contains("znodes=3"), "{run:?}");
+    assert!(
+        lines[0].contains("id=1 leading leader=1 broadcasting") && lines[0].contains("znodes=3"),
+        "{run:?}"
+    );
     assert!(lines[0].ends_with(" lag=0"), "the only member answering lags nobody: {run:?}");
     assert!(lines[1].starts_with(&closed) && lines[1].contains("unreachable"), "{run:?}");
     let ok = baton(&server.client_addr, &["status", "--admin", &server.admin_addr]);

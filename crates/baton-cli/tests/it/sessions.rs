@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::Server;
+use crate::server::Server;
 
 /// Exit codes as `baton --help` documents them.
 const NOT_FOUND: i32 = 1;
@@ -37,7 +37,7 @@ fn create_ephemeral_sequential_holds_for_hold_ms() {
 }
 
 /// Runs `change(i)` for i = 0, 1, ... until the watcher exits (it has seen its count).
-fn change_until_exit(watcher: &mut crate::harness::Running, mut change: impl FnMut(usize)) {
+fn change_until_exit(watcher: &mut crate::cli::Running, mut change: impl FnMut(usize)) {
     let deadline = Instant::now() + CHANGES_DEADLINE;
     let mut i = 0;
     while !watcher.exited() {

@@ -1,23 +1,19 @@
-//! A fake Baton server: an in-memory tree with just enough semantics (parents, NotEmpty,
-//! versions, sequential names) to test the client, served by tonic on 127.0.0.1:0.
+//! A fake Baton server: the unary `Baton` service over the fakes' tree (a real
+//! `DataTree`, see `fake_tree`), served by tonic on 127.0.0.1:0, which a test can stop
+//! at will (the client's failover is what is under test).
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use baton_api::{
-    convert::stat_to_pb,
+    convert,
     pb::{self, baton_server::Baton},
-    status::znode_error_status,
+    status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
-use baton_znode::{Stat, ZnodeError};
-use bytes::Bytes;
+use baton_znode::{OpResult, TxnOp};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, Response, Status};
+
+use crate::fake_tree::{FakeTree, header};
 
 /// An address on which nothing listens: bound, then released.
 pub async fn closed_port() -> String {
@@ -27,7 +23,7 @@ pub async fn closed_port() -> String {
 
 pub struct FakeServer {
     pub addr: String,
-    tree: Arc<Tree>,
+    tree: Arc<Mutex<FakeTree>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -36,8 +32,7 @@ impl FakeServer {
     pub async fn start() -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let tree = Arc::new(Tree::default());
-        tree.nodes.lock().unwrap().insert("/".to_owned(), Node::default());
+        let tree = Arc::new(Mutex::new(FakeTree::new()));
         let service = pb::baton_server::BatonServer::new(Service(tree.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -61,8 +56,9 @@ impl FakeServer {
         }
     }
 
+    /// Every path of its tree (the reserved `/baton` included), sorted.
     pub fn paths(&self) -> Vec<String> {
-        self.tree.nodes.lock().unwrap().keys().cloned().collect()
+        self.tree.lock().unwrap().paths()
     }
 }
 
@@ -72,57 +68,24 @@ impl Drop for FakeServer {
     }
 }
 
-#[derive(Default)]
-struct Tree {
-    nodes: Mutex<BTreeMap<String, Node>>,
-    zxid: AtomicU64,
+struct Service(Arc<Mutex<FakeTree>>);
+
+/// A result of the wrong kind for its op: a bug in the fake.
+fn unexpected(result: &OpResult) -> Status {
+    error_status(ErrorCode::SystemError, format!("unexpected {result:?}"), "", None)
 }
 
-#[derive(Default, Clone)]
-struct Node {
-    data: Bytes,
-    stat: Stat,
-}
-
-fn parent(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) => "/",
-        Some(i) => &path[..i],
-        None => "/",
-    }
-}
-
-fn children(nodes: &BTreeMap<String, Node>, path: &str) -> Vec<String> {
-    nodes
-        .keys()
-        .filter(|p| p.as_str() != "/" && parent(p) == path)
-        .map(|p| p.rsplit('/').next().unwrap_or_default().to_owned())
-        .collect()
-}
-
-fn err(error: ZnodeError) -> Status {
-    znode_error_status(&error)
-}
-
-impl Tree {
-    fn header(&self, write: bool) -> Option<pb::ResponseHeader> {
-        let zxid = if write {
-            self.zxid.fetch_add(1, Ordering::SeqCst) + 1
-        } else {
-            self.zxid.load(Ordering::SeqCst)
-        };
-        Some(pb::ResponseHeader { zxid })
+impl Service {
+    fn tree(&self) -> MutexGuard<'_, FakeTree> {
+        self.0.lock().unwrap()
     }
 
-    fn stat_of(&self, nodes: &BTreeMap<String, Node>, path: &str) -> Result<pb::Stat, Status> {
-        let node = nodes.get(path).ok_or_else(|| err(ZnodeError::NoNode { path: path.into() }))?;
-        let mut stat = node.stat;
-        stat.num_children = children(nodes, path).len() as u32;
-        Ok(stat_to_pb(&stat))
+    /// A write as the server does it (no session: unary calls have none).
+    fn write(&self, op: TxnOp) -> Result<(OpResult, u64), Status> {
+        let (result, _) = self.tree().write(0, op);
+        result.map_err(|e| txn_error_status(&e))
     }
 }
-
-struct Service(Arc<Tree>);
 
 #[tonic::async_trait]
 impl Baton for Service {
@@ -130,114 +93,89 @@ impl Baton for Service {
         &self,
         request: Request<pb::CreateRequest>,
     ) -> Result<Response<pb::CreateResponse>, Status> {
-        let r = request.into_inner();
-        let mut nodes = self.0.nodes.lock().unwrap();
-        let parent_path = parent(&r.path).to_owned();
-        let parent_node = nodes
-            .get_mut(&parent_path)
-            .ok_or_else(|| err(ZnodeError::NoNode { path: parent_path.clone() }))?;
-        let sequential = r.mode == pb::CreateMode::PersistentSequential as i32;
-        let path = if sequential {
-            format!("{}{:010}", r.path, parent_node.stat.cversion)
-        } else {
-            r.path.clone()
-        };
-        if nodes.contains_key(&path) {
-            return Err(err(ZnodeError::NodeExists { path }));
+        let op = convert::create_op_from_pb(request.into_inner())?;
+        match self.write(TxnOp::Create(op))? {
+            (OpResult::Created { path, stat }, zxid) => Ok(Response::new(pb::CreateResponse {
+                header: header(zxid),
+                path,
+                stat: Some(convert::stat_to_pb(&stat)),
+            })),
+            (other, _) => Err(unexpected(&other)),
         }
-        nodes.get_mut(&parent_path).unwrap().stat.cversion += 1;
-        let header = self.0.header(true);
-        let zxid = header.as_ref().unwrap().zxid;
-        let stat =
-            Stat { czxid: zxid, mzxid: zxid, data_length: r.data.len() as u32, ..Stat::default() };
-        nodes.insert(path.clone(), Node { data: r.data, stat });
-        let stat = Some(self.0.stat_of(&nodes, &path)?);
-        Ok(Response::new(pb::CreateResponse { header, path, stat }))
     }
 
     async fn delete(
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let r = request.into_inner();
-        let mut nodes = self.0.nodes.lock().unwrap();
-        let node =
-            nodes.get(&r.path).ok_or_else(|| err(ZnodeError::NoNode { path: r.path.clone() }))?;
-        if r.version != -1 && r.version != node.stat.version {
-            let actual = node.stat.version;
-            return Err(err(ZnodeError::BadVersion { path: r.path, expected: r.version, actual }));
+        let op = convert::delete_op_from_pb(request.into_inner());
+        match self.write(TxnOp::Delete(op))? {
+            (OpResult::Deleted, zxid) => {
+                Ok(Response::new(pb::DeleteResponse { header: header(zxid) }))
+            }
+            (other, _) => Err(unexpected(&other)),
         }
-        if !children(&nodes, &r.path).is_empty() {
-            return Err(err(ZnodeError::NotEmpty { path: r.path }));
-        }
-        nodes.remove(&r.path);
-        Ok(Response::new(pb::DeleteResponse { header: self.0.header(true) }))
     }
 
     async fn exists(
         &self,
         request: Request<pb::ExistsRequest>,
     ) -> Result<Response<pb::ExistsResponse>, Status> {
-        let r = request.into_inner();
-        let nodes = self.0.nodes.lock().unwrap();
-        let stat = self.0.stat_of(&nodes, &r.path).ok();
-        Ok(Response::new(pb::ExistsResponse { header: self.0.header(false), stat }))
+        let path = request.into_inner().path;
+        let tree = self.tree();
+        let stat = tree.tree().stat(&path).map_err(|e| znode_error_status(&e))?;
+        let stat = stat.as_ref().map(convert::stat_to_pb);
+        Ok(Response::new(pb::ExistsResponse { header: header(tree.zxid()), stat }))
     }
 
     async fn get(
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::GetResponse>, Status> {
-        let r = request.into_inner();
-        let nodes = self.0.nodes.lock().unwrap();
-        let stat = Some(self.0.stat_of(&nodes, &r.path)?);
-        let data = nodes[&r.path].data.clone();
-        Ok(Response::new(pb::GetResponse { header: self.0.header(false), data, stat }))
+        let path = request.into_inner().path;
+        let tree = self.tree();
+        let (data, stat) = tree.tree().get(&path).map_err(|e| znode_error_status(&e))?;
+        let stat = Some(convert::stat_to_pb(&stat));
+        Ok(Response::new(pb::GetResponse { header: header(tree.zxid()), data, stat }))
     }
 
     async fn set(
         &self,
         request: Request<pb::SetRequest>,
     ) -> Result<Response<pb::SetResponse>, Status> {
-        let r = request.into_inner();
-        let mut nodes = self.0.nodes.lock().unwrap();
-        let node = nodes
-            .get_mut(&r.path)
-            .ok_or_else(|| err(ZnodeError::NoNode { path: r.path.clone() }))?;
-        if r.version != -1 && r.version != node.stat.version {
-            let actual = node.stat.version;
-            return Err(err(ZnodeError::BadVersion { path: r.path, expected: r.version, actual }));
+        let op = convert::set_op_from_pb(request.into_inner());
+        match self.write(TxnOp::SetData(op))? {
+            (OpResult::SetData { stat }, zxid) => Ok(Response::new(pb::SetResponse {
+                header: header(zxid),
+                stat: Some(convert::stat_to_pb(&stat)),
+            })),
+            (other, _) => Err(unexpected(&other)),
         }
-        let header = self.0.header(true);
-        node.stat.version += 1;
-        node.stat.mzxid = header.as_ref().unwrap().zxid;
-        node.stat.data_length = r.data.len() as u32;
-        node.data = r.data;
-        let stat = Some(self.0.stat_of(&nodes, &r.path)?);
-        Ok(Response::new(pb::SetResponse { header, stat }))
     }
 
     async fn children(
         &self,
         request: Request<pb::ChildrenRequest>,
     ) -> Result<Response<pb::ChildrenResponse>, Status> {
-        let r = request.into_inner();
-        let nodes = self.0.nodes.lock().unwrap();
-        let stat = Some(self.0.stat_of(&nodes, &r.path)?);
-        let mut names = children(&nodes, &r.path);
-        names.sort();
-        Ok(Response::new(pb::ChildrenResponse {
-            header: self.0.header(false),
-            children: names,
-            stat,
-        }))
+        let path = request.into_inner().path;
+        let tree = self.tree();
+        let (children, stat) = tree.tree().children(&path).map_err(|e| znode_error_status(&e))?;
+        let stat = Some(convert::stat_to_pb(&stat));
+        Ok(Response::new(pb::ChildrenResponse { header: header(tree.zxid()), children, stat }))
     }
 
     async fn multi(
         &self,
-        _request: Request<pb::MultiRequest>,
+        request: Request<pb::MultiRequest>,
     ) -> Result<Response<pb::MultiResponse>, Status> {
-        Err(Status::unimplemented("the fake has no multi"))
+        let ops = convert::multi_ops_from_pb(request.into_inner())?;
+        match self.write(TxnOp::Multi(ops))? {
+            (OpResult::Multi(results), zxid) => Ok(Response::new(pb::MultiResponse {
+                header: header(zxid),
+                results: results.iter().map(convert::op_result_to_pb).collect(),
+            })),
+            (other, _) => Err(unexpected(&other)),
+        }
     }
 
     async fn sync(
@@ -245,6 +183,6 @@ impl Baton for Service {
         request: Request<pb::SyncRequest>,
     ) -> Result<Response<pb::SyncResponse>, Status> {
         let path = request.into_inner().path;
-        Ok(Response::new(pb::SyncResponse { header: self.0.header(false), path }))
+        Ok(Response::new(pb::SyncResponse { header: header(self.tree().zxid()), path }))
     }
 }

@@ -1,8 +1,10 @@
 //! A fake `Sessions` service: several servers (each on 127.0.0.1:0) sharing one
-//! [`Cluster`] (tree, sessions), speaking the session protocol as the proto describes
-//! it: Connect → Connected (or a refusal), replies in request order, events before the
-//! reply that follows them, missed events on resume. Knobs make a server refuse, lag
-//! behind, or stop answering; the cluster can break streams and expire sessions.
+//! [`Cluster`] (the fakes' tree, sessions), speaking the session protocol as the proto
+//! describes it: Connect → Connected (or a refusal), replies in request order, events
+//! before the reply that follows them, missed events on resume. The tree and its
+//! watches are the real ones (`fake_tree`); what is scripted is around them: knobs
+//! make a server refuse, lag behind, or stop answering; the cluster can break streams
+//! and expire sessions.
 
 use std::{
     collections::HashMap,
@@ -17,6 +19,7 @@ use baton_api::{
         self,
         sessions_server::{Sessions, SessionsServer},
     },
+    session::watch_event_to_pb,
     status::{ErrorCode, error_status},
 };
 use bytes::Bytes;
@@ -27,7 +30,7 @@ use tokio::{
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::fake_tree::Tree;
+use crate::fake_tree::{FakeTree, Fired};
 
 type Outbound = mpsc::Sender<Result<pb::SessionResponse, Status>>;
 
@@ -51,7 +54,7 @@ struct SessionRec {
 }
 
 struct State {
-    tree: Tree,
+    tree: FakeTree,
     sessions: HashMap<u64, SessionRec>,
     next_session: u64,
     connects: Vec<ConnectRecord>,
@@ -96,7 +99,7 @@ impl Cluster {
     pub fn new() -> Cluster {
         Cluster {
             state: Arc::new(Mutex::new(State {
-                tree: Tree::new(),
+                tree: FakeTree::new(),
                 sessions: HashMap::new(),
                 next_session: 0x1000,
                 connects: Vec::new(),
@@ -144,9 +147,10 @@ impl Cluster {
     }
 
     pub fn zxid(&self) -> u64 {
-        self.state.lock().unwrap().tree.zxid
+        self.state.lock().unwrap().tree.zxid()
     }
 
+    /// Every path of the tree (the reserved `/baton` included), sorted.
     pub fn paths(&self) -> Vec<String> {
         self.state.lock().unwrap().tree.paths()
     }
@@ -171,7 +175,7 @@ impl Cluster {
     /// Expires a session: its ephemerals go, its stream ends with SESSION_EXPIRED.
     pub fn expire(&self, session: u64) {
         let mut state = self.state.lock().unwrap();
-        let fired = state.tree.end_session(session);
+        let fired = state.tree.close_session(session);
         send_events(&state, fired);
         if let Some(rec) = state.sessions.remove(&session)
             && let Some(ctl) = rec.stream
@@ -192,11 +196,16 @@ impl Cluster {
     /// Sends an event to a session's current stream, as if a change had fired it.
     pub fn inject_event(&self, session: u64, event: pb::WatchEvent) {
         let state = self.state.lock().unwrap();
-        send_events(&state, vec![(session, event)]);
+        send_pb_events(&state, vec![(session, event)]);
     }
 }
 
-fn send_events(state: &State, fired: Vec<(u64, pb::WatchEvent)>) {
+fn send_events(state: &State, fired: Fired) {
+    let fired = fired.iter().map(|(session, event)| (*session, watch_event_to_pb(event)));
+    send_pb_events(state, fired.collect());
+}
+
+fn send_pb_events(state: &State, fired: Vec<(u64, pb::WatchEvent)>) {
     for (session, event) in fired {
         if let Some(ctl) = state.sessions.get(&session).and_then(|r| r.stream.as_ref()) {
             let message =
@@ -227,7 +236,8 @@ enum Admission {
 impl Service {
     fn admit(&self, connect: &pb::Connect, tx: &Outbound) -> Admission {
         let mut state = self.state.lock().unwrap();
-        let server_zxid = state.tree.zxid.saturating_sub(self.knobs.lag.load(Ordering::SeqCst));
+        let lag = self.knobs.lag.load(Ordering::SeqCst);
+        let server_zxid = state.tree.zxid().saturating_sub(lag);
         let refuse = *self.knobs.refuse.lock().unwrap();
         let verdict = if let Some(code) = refuse {
             Err(Admission::RefuseInStream(error_status(code, "refused (knob)", "", None)))
@@ -239,6 +249,7 @@ impl Service {
             state.next_session += 1;
             let password = Bytes::from(format!("pw-{session}"));
             state.sessions.insert(session, SessionRec { password, stream: None });
+            state.tree.open_session(session, connect.timeout_ms.clamp(100, 60_000));
             Ok(session)
         } else {
             match state.sessions.get(&connect.session_id) {
@@ -264,7 +275,10 @@ impl Service {
             Ok(session) => session,
             Err(refusal) => return refusal,
         };
-        let missed = state.tree.resume(session, connect.last_zxid_seen, &connect.watches);
+        let missed = match state.tree.resume(session, connect.last_zxid_seen, &connect.watches) {
+            Ok(missed) => missed,
+            Err(status) => return Admission::RefuseNow(status),
+        };
         let kill = Arc::new(Notify::new());
         let rec = state.sessions.get_mut(&session).unwrap();
         if let Some(old) = rec.stream.take() {
@@ -276,11 +290,14 @@ impl Service {
             session_id: session,
             password: rec.password.clone(),
             timeout_ms: connect.timeout_ms.clamp(100, 60_000),
-            zxid: server_zxid,
+            zxid: state.tree.zxid().saturating_sub(lag),
         };
         let mut first = vec![pb::SessionResponse { kind: Some(Kind::Connected(connected)) }];
-        first
-            .extend(missed.into_iter().map(|e| pb::SessionResponse { kind: Some(Kind::Event(e)) }));
+        first.extend(
+            missed
+                .iter()
+                .map(|e| pb::SessionResponse { kind: Some(Kind::Event(watch_event_to_pb(e))) }),
+        );
         Admission::Accept { session, kill, first }
     }
 
@@ -300,7 +317,7 @@ impl Service {
         let sequential = matches!(&op, pb::request::Op::Create(c)
             if c.mode == pb::CreateMode::EphemeralSequential as i32
                 || c.mode == pb::CreateMode::PersistentSequential as i32);
-        let (fired, outcome) = state.tree.apply(session, op, request.watch);
+        let (fired, outcome) = state.tree.session_request(session, op, request.watch);
         send_events(&state, fired);
         if sequential && self.knobs.lose_sequential_create.swap(false, Ordering::SeqCst) {
             if let Some(rec) = state.sessions.get_mut(&session) {
@@ -308,7 +325,7 @@ impl Service {
             }
             return false;
         }
-        let reply = pb::Reply { xid: request.xid, zxid: state.tree.zxid, result: Some(outcome) };
+        let reply = pb::Reply { xid: request.xid, zxid: state.tree.zxid(), result: Some(outcome) };
         let _ = tx.try_send(Ok(pb::SessionResponse {
             kind: Some(pb::session_response::Kind::Reply(reply)),
         }));

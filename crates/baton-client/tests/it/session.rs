@@ -87,7 +87,7 @@ async fn concurrent_calls_are_all_answered_and_the_zxid_is_tracked() {
     while let Some(done) = calls.join_next().await {
         done.unwrap().unwrap();
     }
-    assert_eq!(session.children("/").await.unwrap().0.len(), 200);
+    assert_eq!(session.children("/").await.unwrap().0.len(), 201, "200 and /baton");
     assert_eq!(session.last_zxid(), cluster.zxid());
     let first = session.create("/seq-", "", CreateMode::PersistentSequential).await.unwrap();
     let second = session.create("/seq-", "", CreateMode::PersistentSequential).await.unwrap();

@@ -142,8 +142,35 @@ where
     }
 }
 
-/// The workload names the command line takes.
-pub const NAMES: [&str; 4] = ["register", "set", "lock", "members"];
+/// The workloads a run can have (`--workload`; clap refuses any other name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    Register,
+    Set,
+    Lock,
+    Members,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 4] =
+        [Workload::Register, Workload::Set, Workload::Lock, Workload::Members];
+
+    /// The name the command line, the summary and the data directory use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Register => "register",
+            Workload::Set => "set",
+            Workload::Lock => "lock",
+            Workload::Members => "members",
+        }
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Joins worker tasks (each ends within its request timeout once told to stop),
 /// then takes the history they recorded and dumps it to the run's history file.

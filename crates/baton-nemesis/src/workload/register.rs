@@ -17,10 +17,9 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::{Ctx, create_all, finish_history, session_on, settle};
-use crate::{
-    history::{Event, History, Outcome, Verdict},
-    rng::Rng,
-};
+use baton_testkit::Rng;
+
+use crate::history::{Event, History, Outcome, Verdict};
 
 pub const KEYS: usize = 5;
 const DIR: &str = "/nemesis/register";

@@ -40,6 +40,7 @@ use std::{
     time::Duration,
 };
 
+use baton_api::admin::Role as MemberRole;
 use baton_quorum::{
     Zxid,
     zab::{Entry, Envelope, Node, Role},
@@ -59,7 +60,7 @@ use super::{
 use crate::{
     ServerError,
     metrics::Metrics,
-    shared::{MemberRole, Membership, Shared},
+    shared::{Membership, Shared},
     shutdown::ShutdownListener,
     snapshotter::SnapshotTrigger,
     storage::Storage,

@@ -3,6 +3,7 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
+use baton_api::admin::Role as MemberRole;
 use baton_log::MemStore;
 use baton_quorum::{
     Zxid,
@@ -15,7 +16,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use super::{cache::LogCache, driver::Driver, transport};
 use crate::{
     ServerError, recovery,
-    shared::{MemberRole, Shared},
+    shared::Shared,
     shutdown::Shutdown,
     snapshotter::SnapshotTrigger,
     storage::Storage,

@@ -9,6 +9,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use baton_api::admin::Role;
 use baton_api::peer::{
     Delivered, ForwardError, ForwardReply, ForwardRequest, Frames, forward_request::Kind,
     peer_client::PeerClient, peer_server::Peer,
@@ -21,7 +22,7 @@ use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming, transport::Endpoint};
 
 use crate::{
-    shared::{MemberRole, Shared},
+    shared::Shared,
     shutdown::ShutdownListener,
     write_queue::{WriteError, WriteQueue},
 };
@@ -224,7 +225,7 @@ impl PeerService {
             }
         };
         let leading = self.shared.membership();
-        let leading = leading.role == MemberRole::Leading && leading.broadcasting;
+        let leading = leading.role == Role::Leading && leading.broadcasting;
         match request.kind {
             Some(Kind::Touch(sessions)) => {
                 if leading {

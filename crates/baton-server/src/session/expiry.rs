@@ -25,7 +25,7 @@ pub(crate) async fn run(shared: Arc<Shared>, writes: WriteQueue, mut shutdown: S
             () = shutdown.recv() => return,
         }
         if !shared.expires_sessions() {
-            // Only the leader (or a standalone server) expires sessions: followers
+            // Only the leader (of an ensemble of one too) expires sessions: followers
             // report the sessions they hear from to it.
             continue;
         }

@@ -3,6 +3,7 @@
 use baton_client::{
     CheckOp, CreateMode, CreateOp, DeleteOp, ErrorCode, MultiOp, OpResult, SetDataOp,
 };
+use baton_testkit::Role;
 use bytes::Bytes;
 
 use crate::support::{TestServer, code_of};
@@ -20,7 +21,7 @@ fn create(path: &str, data: &'static [u8]) -> MultiOp {
 async fn every_rpc_works() {
     let server = TestServer::start(&[]).await;
     let c = &server.client;
-    let epoch = server.status().await["epoch"].as_u64().unwrap();
+    let epoch = u64::from(server.status().await.epoch);
 
     // Create, with sequential names from the parent's cversion.
     assert_eq!(c.create("/app", "", CreateMode::Persistent).await.unwrap(), "/app");
@@ -103,6 +104,6 @@ async fn every_rpc_works() {
     let synced = c.sync("/").await.unwrap();
     assert!(synced >= before, "sync {synced:#x} < last seen {before:#x}");
     let status = server.status().await;
-    assert_eq!(status["last_zxid"].as_u64().unwrap(), synced);
-    assert_eq!(status["role"], "leading");
+    assert_eq!(status.last_zxid, synced);
+    assert_eq!(status.role, Role::Leading);
 }

@@ -2,10 +2,8 @@
 //! with `baton-server --restore-snapshot` into a new data directory, serves the same
 //! tree; a non-empty directory and a damaged file are refused.
 
-use std::process::Command;
-
 use baton_client::CreateMode;
-use baton_server::testing::{ServerProcess, server_bin};
+use baton_testkit::{ServerProcess, run_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{TestServer, connect, status};
@@ -23,13 +21,9 @@ async fn get_bytes(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) 
 }
 
 fn restore(file: &std::path::Path, dir: &std::path::Path) -> std::process::Output {
-    Command::new(server_bin())
-        .arg("--restore-snapshot")
-        .arg(file)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .expect("run baton-server --restore-snapshot")
+    let args =
+        ["--restore-snapshot".as_ref(), file.as_os_str(), "--data-dir".as_ref(), dir.as_os_str()];
+    run_server(args, &[]).expect("run baton-server --restore-snapshot")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +64,7 @@ async fn a_backup_restores_into_a_new_data_directory() {
     let process = ServerProcess::start(&restored, &[]);
     let client = connect(&process).await;
     let restored_status = status(&process).await;
-    assert_eq!(restored_status["digest"].as_str(), Some(digest.as_str()), "the same tree");
+    assert_eq!(restored_status.digest, digest, "the same tree");
     assert_eq!(client.get("/app/n7").await.unwrap().0.as_ref(), b"seven");
     assert_eq!(client.children("/app").await.unwrap().0.len(), 50);
     // And it takes writes.

@@ -8,12 +8,13 @@ use baton_api::{
     status::error_from_status,
 };
 use baton_client::{CheckOp, CreateMode, CreateOptions, ErrorCode, MultiOp};
+use baton_testkit::Rng;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
-use crate::support::{Rng, TestServer, code_of};
+use crate::support::{TestServer, code_of};
 
 const DATA_BYTES_MAX: usize = 1024;
 const REQUEST_BYTES_MAX: usize = 64 * 1024;
@@ -125,7 +126,7 @@ async fn garbage_on_the_grpc_port_changes_nothing() {
     let mut server = start().await;
     let digest = server.digest().await;
     let addr = server.process.client_addr();
-    let mut rng = Rng::from_time("garbage");
+    let mut rng = Rng::from_env_or_time("garbage");
 
     let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let inputs: Vec<(&str, Vec<u8>)> = vec![

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use baton_client::CreateMode;
+use baton_testkit::Role;
 
 use crate::support::TestServer;
 
@@ -32,11 +33,11 @@ async fn a_standalone_data_directory_of_release_0_1_opens_with_all_its_data() {
 
     // The very tree the old server had: same zxid, same digest.
     let status = server.status().await;
-    assert_eq!(status["last_zxid"], 0x2_0000_0002_u64, "{status}");
-    assert_eq!(status["node_count"], 16, "{status}");
-    assert_eq!(server.digest().await, "15c74406cb02d85c");
-    assert_eq!(status["role"], "leading");
-    assert_eq!(status["ensemble"]["current_epoch"], 3, "a new epoch above both old runs");
+    assert_eq!(status.last_zxid, 0x2_0000_0002_u64, "{status:?}");
+    assert_eq!(status.node_count, 16, "{status:?}");
+    assert_eq!(status.digest, "15c74406cb02d85c");
+    assert_eq!(status.role, Role::Leading);
+    assert_eq!(status.ensemble.current_epoch, 3, "a new epoch above both old runs");
     // From the snapshot (run 1) and from the log after it (run 2).
     assert_eq!(get(&server, "/app/config").await, "color=green");
     assert_eq!(get(&server, "/app/big").await, "x".repeat(3_000));
@@ -54,5 +55,5 @@ async fn a_standalone_data_directory_of_release_0_1_opens_with_all_its_data() {
     server.restart(&[]).await;
     assert_eq!(get(&server, "/app/job-0000000014").await, "job 12");
     assert_eq!(get(&server, "/last").await, "second run");
-    assert_eq!(server.status().await["node_count"], 17);
+    assert_eq!(server.status().await.node_count, 17);
 }

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use baton_client::{Client, CreateMode, ErrorCode};
-use baton_server::testing::{ServerProcess, wait_until_async};
+use baton_testkit::{Launch, ServerProcess, wait_until_async};
 
 use crate::support::{DEADLINE, connect};
 
@@ -23,11 +23,12 @@ async fn a_full_disk_refuses_writes_clearly_and_they_resume_when_space_returns()
     std::fs::create_dir(&mount).expect("the mount point");
     let mount_text = mount.to_string_lossy().into_owned();
     let reserve = (8u64 << 20).to_string();
-    let server = ServerProcess::start_wrapped(
-        &mount.join("data"),
-        &["--disk-reserve-bytes", &reserve],
-        &["unshare", "-Urm", "sh", "-c", ON_A_SMALL_DISK, &mount_text],
-    );
+    let wrapper = ["unshare", "-Urm", "sh", "-c", ON_A_SMALL_DISK, &mount_text];
+    let launch = Launch {
+        wrapper: wrapper.map(str::to_owned).to_vec(),
+        ..Launch::new(&mount.join("data")).args(&["--disk-reserve-bytes", &reserve])
+    };
+    let server = ServerProcess::launch(launch).expect("a server on a small disk");
     let client = connect(&server).await;
     let data = vec![7u8; 256 << 10];
 
@@ -56,7 +57,8 @@ async fn a_full_disk_refuses_writes_clearly_and_they_resume_when_space_returns()
     assert_eq!(client.children("/").await.unwrap().0.len(), before);
 
     // Space returns: writes are taken again.
-    let ballast = format!("/proc/{}/root{}/ballast", server.pid(), mount.display());
+    let pid = server.pid().expect("running");
+    let ballast = format!("/proc/{pid}/root{}/ballast", mount.display());
     std::fs::remove_file(&ballast).unwrap_or_else(|e| panic!("removing {ballast}: {e}"));
     let resumed = wait_until_async(Instant::now() + DEADLINE, || async {
         client.create("/after", "x", CreateMode::Persistent).await.is_ok()

@@ -7,9 +7,9 @@ use std::{
 };
 
 use baton_client::{Client, CreateMode};
-use baton_server::testing::wait_until_async;
+use baton_testkit::{Rng, wait_until_async};
 
-use crate::support::{DEADLINE, Rng, TestServer, replayed_in};
+use crate::support::{DEADLINE, TestServer, replayed_in};
 
 const WRITERS: usize = 4;
 const OPS_PER_WRITER: usize = 300;
@@ -75,14 +75,14 @@ async fn acknowledged_writes_survive_kill_9() {
         .collect();
 
     // Kill at a random point while the writers are busy.
-    let kill_after = 50 + Rng::from_time("kill -9").below(600) as usize;
+    let kill_after = 50 + Rng::from_env_or_time("kill -9").below(600) as usize;
     let reached = wait_until_async(Instant::now() + DEADLINE, || {
         let done = total(&acked) >= kill_after;
         async move { done }
     })
     .await;
     assert!(reached, "writers did not reach {kill_after} creates");
-    server.process.kill9();
+    server.process.kill();
     for task in tasks {
         task.await.unwrap();
     }
@@ -91,7 +91,7 @@ async fn acknowledged_writes_survive_kill_9() {
 
     server.restart(&[]).await;
     check_all_present(&server.client, &acked).await;
-    assert_eq!(server.status().await["epoch"], 2, "a restart starts a new epoch");
+    assert_eq!(server.status().await.epoch, 2, "a restart starts a new epoch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +102,7 @@ async fn a_graceful_stop_keeps_everything_and_exits_0() {
         server.client.create(&path, path.clone(), CreateMode::Persistent).await.unwrap();
     }
     let digest = server.digest().await;
-    server.process.terminate();
+    server.process.terminate().expect("SIGTERM");
     let exit = server.process.wait_exit(Instant::now() + DEADLINE).expect("exits after SIGTERM");
     assert!(exit.success(), "exit status {exit:?}\n{}", server.process.log());
     assert!(server.process.log().contains("stopped"));
@@ -149,7 +149,7 @@ async fn restart_from_snapshots_after_purge() {
     .await;
     assert!(snapshotted, "no snapshots or no purge:\n{}", server.process.log());
 
-    server.process.kill9();
+    server.process.kill();
     server.restart(&args).await;
     check_all_present(&server.client, &acked).await;
     let replayed = replayed_in(&server.process.log()).expect("a recovered line");

@@ -9,134 +9,52 @@ use std::{
 };
 
 use baton_client::{ChangeKind, Client, CreateMode, ErrorCode, Session, SessionOptions};
-use baton_server::testing::{ServerProcess, fixed_free_port, wait_until_async};
+use baton_testkit::{ServerProcess, wait_until_async};
 
 use crate::support::{DEADLINE, connect, metric, status};
 
-fn free_port() -> u16 {
-    fixed_free_port().expect("a free peer port")
-}
-
+/// Three members with `extra` flags (100 ms ticks), in a temporary directory.
 struct Ensemble {
-    members: Vec<Option<ServerProcess>>,
-    peer_ports: Vec<u16>,
-    extra: Vec<String>,
-    dir: tempfile::TempDir,
+    members: baton_testkit::Ensemble,
+    // Dropped last: the members must be gone before their directories.
+    _dir: tempfile::TempDir,
 }
 
 impl Ensemble {
-    fn start(n: usize, extra: &[&str]) -> Ensemble {
+    fn start(n: u32, extra: &[&str]) -> Ensemble {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let peer_ports = (0..n).map(|_| free_port()).collect();
-        let extra = extra.iter().map(|s| (*s).to_owned()).collect();
-        let mut ensemble = Ensemble { members: Vec::new(), peer_ports, extra, dir };
-        for id in 1..=n {
-            ensemble.members.push(None);
-            ensemble.start_member(id);
-        }
-        ensemble
+        let mut args = vec!["--tick-ms", "100"];
+        args.extend_from_slice(extra);
+        let members =
+            baton_testkit::Ensemble::start(dir.path(), n, &args).expect("the members start");
+        Ensemble { members, _dir: dir }
     }
 
-    fn data_dir(&self, id: usize) -> std::path::PathBuf {
-        self.dir.path().join(format!("member-{id}"))
+    fn start_member(&mut self, id: u32) {
+        self.members.start_member(id).expect("the member starts");
     }
 
-    fn start_member(&mut self, id: usize) {
-        let peers: Vec<String> = self
-            .peer_ports
-            .iter()
-            .enumerate()
-            .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
-            .collect();
-        let peer_addr = format!("127.0.0.1:{}", self.peer_ports[id - 1]);
-        let id_text = id.to_string();
-        let peers = peers.join(",");
-        let mut args: Vec<&str> = vec![
-            "--id",
-            &id_text,
-            "--peer-addr",
-            &peer_addr,
-            "--peers",
-            &peers,
-            "--tick-ms",
-            "100",
-        ];
-        args.extend(self.extra.iter().map(String::as_str));
-        let process = ServerProcess::start(&self.data_dir(id), &args);
-        self.members[id - 1] = Some(process);
+    fn kill(&mut self, id: u32) {
+        self.members.kill(id);
     }
 
-    fn kill(&mut self, id: usize) {
-        if let Some(mut process) = self.members[id - 1].take() {
-            process.kill9();
-        }
+    fn process(&self, id: u32) -> &ServerProcess {
+        self.members.member(id)
     }
 
-    fn process(&self, id: usize) -> &ServerProcess {
-        self.members[id - 1].as_ref().expect("member running")
-    }
-
-    async fn client(&self, id: usize) -> Client {
+    async fn client(&self, id: u32) -> Client {
         connect(self.process(id)).await
     }
 
-    /// The running members' `/status`.
-    async fn statuses(&self) -> Vec<(usize, serde_json::Value)> {
-        let mut out = Vec::new();
-        for (i, member) in self.members.iter().enumerate() {
-            if let Some(process) = member {
-                out.push((i + 1, status(process).await));
-            }
-        }
-        out
-    }
-
-    /// The leader, if every running member is in broadcast under it.
-    async fn stable_leader(&self) -> Option<usize> {
-        let statuses = self.statuses().await;
-        let leaders: Vec<usize> = statuses
-            .iter()
-            .filter(|(_, s)| s["role"] == "leading" && s["ensemble"]["broadcasting"] == true)
-            .map(|(id, _)| *id)
-            .collect();
-        let [leader] = leaders[..] else { return None };
-        let all = statuses.iter().all(|(_, s)| {
-            s["ensemble"]["broadcasting"] == true
-                && s["ensemble"]["leader"].as_u64() == Some(leader as u64)
-        });
-        all.then_some(leader)
-    }
-
     /// Waits until every running member is in broadcast under one leader; returns it.
-    async fn wait_stable(&self) -> usize {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(leader) = self.stable_leader().await {
-                return leader;
-            }
-            assert!(Instant::now() < deadline, "no stable leader: {:#?}", self.statuses().await);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    async fn wait_stable(&self) -> u32 {
+        self.members.wait_settled(DEADLINE).await.expect("a stable leader")
     }
 
-    /// Waits until every running member has the same digest and last zxid; returns the digest.
+    /// Waits until every member has the same digest and last zxid; returns the digest.
     async fn wait_converged(&self) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let statuses = self.statuses().await;
-            let states: Vec<(String, u64)> = statuses
-                .iter()
-                .map(|(_, s)| {
-                    let digest = s["digest"].as_str().unwrap_or("").to_owned();
-                    (digest, s["last_zxid"].as_u64().unwrap_or(0))
-                })
-                .collect();
-            if states.windows(2).all(|w| w[0] == w[1]) {
-                return states[0].0.clone();
-            }
-            assert!(Instant::now() < deadline, "members did not converge: {statuses:#?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let statuses = self.members.wait_converged(DEADLINE).await.expect("converged members");
+        statuses[0].digest.clone()
     }
 }
 
@@ -185,7 +103,7 @@ async fn leader_failover_under_load_catch_up_and_quorum_loss() {
     }
 
     // Load through the two followers, then kill -9 the leader.
-    let followers: Vec<usize> = (1..=3).filter(|id| *id != leader).collect();
+    let followers: Vec<u32> = (1..=3).filter(|id| *id != leader).collect();
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(Mutex::new(false));
     let mut writers = Vec::new();
@@ -252,7 +170,7 @@ async fn leader_failover_under_load_catch_up_and_quorum_loss() {
 
     // Two of three down: writes fail with CONNECTION_LOSS; one back: they resume.
     let survivor = new_leader;
-    let down: Vec<usize> = (1..=3).filter(|id| *id != survivor).collect();
+    let down: Vec<u32> = (1..=3).filter(|id| *id != survivor).collect();
     for id in &down {
         e.kill(*id);
     }
@@ -284,7 +202,7 @@ async fn a_wiped_follower_rejoins_by_snapshot() {
         client.create(&format!("/n{i}"), "v", CreateMode::Persistent).await.expect("write");
     }
     e.kill(follower);
-    std::fs::remove_dir_all(e.data_dir(follower)).expect("wipe the follower");
+    std::fs::remove_dir_all(e.process(follower).data_dir()).expect("wipe the follower");
     e.start_member(follower);
     e.wait_stable().await;
     let digest = e.wait_converged().await;
@@ -305,7 +223,7 @@ async fn a_wiped_follower_rejoins_by_snapshot() {
 async fn sessions_and_watches_work_across_members() {
     let e = Ensemble::start(3, &[]);
     let leader = e.wait_stable().await;
-    let followers: Vec<usize> = (1..=3).filter(|id| *id != leader).collect();
+    let followers: Vec<u32> = (1..=3).filter(|id| *id != leader).collect();
     let options = SessionOptions { timeout_ms: 600, ..SessionOptions::default() };
     let owner = Session::connect(&[e.process(followers[0]).endpoint()], options.clone())
         .await
@@ -358,7 +276,7 @@ async fn a_close_refused_by_a_member_without_quorum_is_an_error() {
         e.kill(other);
     }
     let alone = wait_until_async(Instant::now() + DEADLINE, || async {
-        status(e.process(member)).await["ensemble"]["broadcasting"] == false
+        !status(e.process(member)).await.ensemble.broadcasting
     })
     .await;
     assert!(alone, "member {member} still broadcasts without a quorum");
@@ -398,7 +316,7 @@ async fn readiness_and_role_metrics_follow_the_ensemble() {
         assert!(metric(process, "baton_elections_total").await >= 1, "member {id}");
     }
     // With two of three gone the last member cannot serve: not ready.
-    let [first, last] = [1, 2, 3].into_iter().filter(|id| *id != leader).collect::<Vec<_>>()[..]
+    let [first, last] = [1, 2, 3].into_iter().filter(|id| *id != leader).collect::<Vec<u32>>()[..]
     else {
         unreachable!("two followers")
     };

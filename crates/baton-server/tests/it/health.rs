@@ -1,6 +1,6 @@
 //! gRPC health and reflection; the admin port's /health, /status and /metrics.
 
-use baton_server::testing::http_get;
+use baton_testkit::{Role, http_get};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -44,13 +44,16 @@ async fn health_reflection_and_admin() {
     let admin = server.process.admin_addr();
     assert_eq!(http_get(admin, "/health").await.unwrap(), (200, "ok\n".to_owned()));
     let status = server.status().await;
-    assert_eq!(status["role"], "leading");
-    assert_eq!(status["epoch"], 1);
-    assert_eq!(status["node_count"], 2, "/ and /baton");
-    assert_eq!(status["sessions"], 0);
-    assert_eq!(status["client_addr"], server.process.endpoint());
-    assert_eq!(status["data_dir"], server.data_dir().display().to_string());
-    assert_eq!(status["digest"].as_str().unwrap().len(), 16);
+    assert_eq!(status.role, Role::Leading);
+    assert_eq!(status.ensemble.role, Role::Leading);
+    assert_eq!(status.ensemble.leader, Some(1), "a server without peers leads itself");
+    assert!(status.ensemble.broadcasting);
+    assert_eq!(status.epoch, 1);
+    assert_eq!(status.node_count, 2, "/ and /baton");
+    assert_eq!(status.sessions, 0);
+    assert_eq!(status.client_addr, server.process.endpoint());
+    assert_eq!(status.data_dir, server.data_dir().display().to_string());
+    assert_eq!(status.digest.len(), 16);
     for name in ["baton_znodes", "baton_last_zxid", "baton_epoch", "baton_writes_total"] {
         server.metric(name).await;
     }

@@ -10,7 +10,7 @@ use std::{
 };
 
 use baton_client::{CreateMode, Session, SessionOptions};
-use baton_server::testing::wait_until_async;
+use baton_testkit::wait_until_async;
 
 use crate::support::{DEADLINE, TestServer, metric};
 
@@ -69,7 +69,8 @@ async fn metrics_are_scraped_while_a_load_runs() {
     assert!(metric(p, "baton_fsync_duration_seconds_count").await >= 1);
     assert_eq!(metric(p, "baton_znodes").await, 2 + 1 + created, "/, /baton, /load and each");
     assert_eq!(metric(p, "baton_data_bytes").await, 10 * created);
-    assert_eq!(metric(p, r#"baton_role{role="leading"}"#).await, 1, "an ensemble of one leads");
+    assert_eq!(metric(p, r#"baton_role{role="leading"}"#).await, 1);
+    assert_eq!(metric(p, r#"baton_role{role="following"}"#).await, 0);
     assert_eq!(metric(p, r#"baton_role{role="looking"}"#).await, 0);
     assert_eq!(metric(p, "baton_sessions").await, 1);
     assert_eq!(metric(p, "baton_proposals_in_flight").await, 0);

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use baton_client::{CreateMode, CreateOptions};
-use baton_server::testing::wait_until_async;
+use baton_testkit::wait_until_async;
 
 use crate::support::{DEADLINE, TestServer};
 

@@ -91,10 +91,10 @@ async fn an_ephemeral_goes_with_an_explicit_close_and_its_children_are_refused()
     let child = session.create("/e/child", "", CreateMode::Persistent).await.unwrap_err();
     assert_eq!(child.code(), ErrorCode::NoChildrenForEphemerals, "{child}");
     assert!(exists(&server, "/e").await);
-    assert_eq!(server.status().await["sessions"], 1);
+    assert_eq!(server.status().await.sessions, 1);
     session.close().await.unwrap();
     assert!(!exists(&server, "/e").await, "gone when close returns");
-    assert_eq!(server.status().await["sessions"], 0);
+    assert_eq!(server.status().await.sessions, 0);
 }
 
 #[tokio::test]
@@ -303,14 +303,14 @@ async fn a_client_that_never_reads_is_disconnected_without_stalling_others() {
         kind: pb::WatchKind::PersistentRecursive as i32,
     });
     assert_eq!(error_code(&slow.call(add).await), None);
-    assert_eq!(server.status().await["watches"], 1);
+    assert_eq!(server.status().await.watches, 1);
     // From now on `slow` reads nothing. Each multi creates 1000 nodes with long
     // names: 1000 events of about 1 KiB for the slow session.
     let other = Session::connect(&[endpoint], SessionOptions::default()).await.unwrap();
     let name = "x".repeat(1_000);
     let deadline = Instant::now() + DEADLINE;
     let mut round = 0;
-    while server.status().await["watches"] != 0 {
+    while server.status().await.watches != 0 {
         assert!(Instant::now() < deadline, "the slow consumer was never disconnected");
         let ops = (0..1_000)
             .map(|i| {
