@@ -73,10 +73,12 @@ pub struct Log {
 const RECOVERY: Duration = Duration::from_secs(30);
 
 /// Injects faults from `faults` until `until`, then heals everything and restarts
-/// whatever is down. `tick` scales the hold times.
+/// whatever is down. `tick` scales the hold times. `round_robin` takes the faults in
+/// turn instead of at random, and does not stop before each was injected once.
 pub async fn run(
     bed: &mut Testbed,
     faults: &[Fault],
+    round_robin: bool,
     rng: &mut Rng,
     until: Instant,
     tick: Duration,
@@ -88,10 +90,12 @@ pub async fn run(
         tracing::info!("{line}");
         log.lines.push(line);
     };
-    while Instant::now() + tick * 20 < until {
+    let mut count = 0;
+    while Instant::now() + tick * 20 < until || (round_robin && count < faults.len()) {
         // A quiet spell, then one fault.
         tokio::time::sleep(tick * (5 + rng.below(10) as u32)).await;
-        let fault = *rng.pick(faults);
+        let fault = if round_robin { faults[count % faults.len()] } else { *rng.pick(faults) };
+        count += 1;
         let hold = tick * (10 + rng.below(30) as u32);
         let leader = bed.ensemble.leader().await;
         let ids = bed.ensemble.ids();

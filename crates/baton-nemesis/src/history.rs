@@ -146,6 +146,21 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Several workloads' verdicts as one (anomalies named by their workload).
+    pub fn sum<W: std::fmt::Display>(verdicts: &[(W, Verdict)]) -> Verdict {
+        let mut total = Verdict::default();
+        for (workload, v) in verdicts {
+            total.ops += v.ops;
+            total.ok += v.ok;
+            total.info += v.info;
+            total.fail += v.fail;
+            total.lost += v.lost;
+            total.anomaly_count += v.anomaly_count;
+            total.anomalies.extend(v.anomalies.iter().map(|a| format!("{workload}: {a}")));
+        }
+        total
+    }
+
     pub fn count<C, R>(&mut self, events: &[Event<C, R>]) {
         for event in events {
             match event.outcome {

@@ -2,7 +2,7 @@
 //!
 //! [`run`] starts an ensemble of real `baton-server` processes on 127.0.0.1 (through
 //! baton-testkit) with a controllable TCP proxy on every peer link ([`proxy`],
-//! [`testbed`]), runs one workload's clients
+//! [`testbed`]), runs one or more workloads' clients at once
 //! against it ([`workload`]) while the nemesis ([`faults`]) kills, pauses, partitions,
 //! slows and breaks links, and damages commit logs; then heals everything, waits for
 //! every member to hold the same tree (same last zxid and digest), reads the final
@@ -42,7 +42,11 @@ pub struct Options {
     /// How long clients run under faults.
     pub time: Duration,
     pub faults: Vec<Fault>,
-    pub workload: Workload,
+    /// Faults taken in turn (every kind injected, the first round finished even
+    /// past `time`) instead of at random.
+    pub round_robin: bool,
+    /// Workloads run at once on the one ensemble (their znodes do not overlap).
+    pub workloads: Vec<Workload>,
     pub seed: u64,
     pub clients: usize,
     /// The members' `--tick-ms`.
@@ -58,7 +62,10 @@ pub struct Options {
 #[derive(Debug)]
 pub struct Report {
     pub options: Options,
+    /// Every workload's verdict added up.
     pub verdict: Verdict,
+    /// Each workload's own.
+    pub verdicts: Vec<(Workload, Verdict)>,
     pub faults: faults::Log,
     /// Every member's last zxid and digest at the end (all equal when converged).
     pub digests: Vec<(u64, String)>,
@@ -83,7 +90,7 @@ impl Report {
             self.faults.injected.iter().map(|(f, n)| format!("{f}×{n}")).collect();
         format!(
             "{} | {} nodes | {} | seed {} | {:.0}s | faults {} | ops {} (ok {}, info {}, fail {}) | anomalies {} | lost {} | crashes {} | stuck {} | digests {} | {}",
-            self.options.workload,
+            workloads(&self.options.workloads),
             self.options.nodes,
             faults.join(","),
             self.options.seed,
@@ -109,6 +116,9 @@ pub async fn run(options: Options) -> Result<Report> {
     if !(1..=9).contains(&options.nodes) {
         bail!("--nodes must be 1 to 9");
     }
+    if options.workloads.is_empty() {
+        bail!("no workload to run");
+    }
     let _ = std::fs::remove_dir_all(&options.dir);
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("creating {}", options.dir.display()))?;
@@ -125,22 +135,33 @@ pub async fn run(options: Options) -> Result<Report> {
         rng.next_u64(),
     )
     .await?;
-    let ctx = Arc::new(Ctx {
-        clock: Clock::start(),
-        endpoints: bed.ensemble.endpoints_from(0),
-        stop: Default::default(),
-        session: SessionOptions {
-            // The longest the servers grant at this tick (20 ticks).
-            timeout_ms: (options.tick_ms * 20) as u32,
-            request_timeout: tick * 30,
-            ..SessionOptions::default()
-        },
-        pace: Duration::from_millis(5),
-        history_file: options.dir.join("history.txt"),
-    });
-    let running = Running::start(options.workload, &ctx, options.clients, &mut rng).await?;
+    let mut running = Vec::new();
+    for &workload in &options.workloads {
+        let history = if options.workloads.len() == 1 {
+            "history.txt".to_owned()
+        } else {
+            format!("history-{workload}.txt")
+        };
+        let ctx = Arc::new(Ctx {
+            clock: Clock::start(),
+            endpoints: bed.ensemble.endpoints_from(0),
+            stop: Default::default(),
+            session: SessionOptions {
+                // The longest the servers grant at this tick (20 ticks).
+                timeout_ms: (options.tick_ms * 20) as u32,
+                request_timeout: tick * 30,
+                ..SessionOptions::default()
+            },
+            pace: Duration::from_millis(5),
+            history_file: options.dir.join(history),
+        });
+        let started = Running::start(workload, &ctx, options.clients, &mut rng).await?;
+        running.push((workload, ctx, started));
+    }
     let until = tokio::time::Instant::now() + options.time;
-    let mut log = faults::run(&mut bed, &options.faults, &mut rng, until, tick, started).await?;
+    let mut log =
+        faults::run(&mut bed, &options.faults, options.round_robin, &mut rng, until, tick, started)
+            .await?;
     // Everything healed: let the clients see a healthy ensemble a little, then stop.
     tokio::time::sleep_until(until).await;
     let recovered = bed.ensemble.wait_settled(Duration::from_secs(60)).await;
@@ -148,16 +169,23 @@ pub async fn run(options: Options) -> Result<Report> {
         log.stuck.push(format!("after the final heal: {error}"));
     }
     tokio::time::sleep(tick * 20).await;
-    ctx.stop.store(true, Ordering::Relaxed);
+    for (_, ctx, _) in &running {
+        ctx.stop.store(true, Ordering::Relaxed);
+    }
     // Final reads that cannot be done (a member that never serves again) are a finding
     // of the run, not a failure of the harness.
-    let verdict = match running.finish(&ctx).await {
-        Ok(verdict) => verdict,
-        Err(error) => {
-            log.stuck.push(format!("final reads: {error:#}"));
-            Verdict::default()
-        }
-    };
+    let mut verdicts = Vec::new();
+    for (workload, ctx, started) in running {
+        let verdict = match started.finish(&ctx).await {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                log.stuck.push(format!("{workload}: final reads: {error:#}"));
+                Verdict::default()
+            }
+        };
+        verdicts.push((workload, verdict));
+    }
+    let verdict = Verdict::sum(&verdicts);
     let (converged, digests) = match recovered {
         Ok(_) => match bed.ensemble.wait_converged(Duration::from_secs(60)).await {
             Ok(statuses) => (true, statuses.into_iter().map(|s| (s.last_zxid, s.digest)).collect()),
@@ -165,7 +193,13 @@ pub async fn run(options: Options) -> Result<Report> {
         },
         Err(_) => (false, last_states(&bed.ensemble).await),
     };
-    Ok(Report { options, verdict, faults: log, digests, converged, elapsed: started.elapsed() })
+    let elapsed = started.elapsed();
+    Ok(Report { options, verdict, verdicts, faults: log, digests, converged, elapsed })
+}
+
+/// `register+set` for a summary line.
+fn workloads(all: &[Workload]) -> String {
+    all.iter().map(|w| w.name()).collect::<Vec<_>>().join("+")
 }
 
 /// Each member's last zxid and digest, as far as they answer.

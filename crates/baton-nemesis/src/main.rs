@@ -28,9 +28,12 @@ struct Args {
     /// Faults to inject: kill, pause, partition, delay, drop, disk (comma-separated), or all.
     #[arg(long, default_value = "kill,pause,partition,disk")]
     faults: String,
-    /// The workload.
-    #[arg(long, value_enum, default_value_t = Workload::Register)]
-    workload: Workload,
+    /// The workloads, run at once on the one ensemble (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "register")]
+    workload: Vec<Workload>,
+    /// Take the faults in turn (each injected at least once) instead of at random.
+    #[arg(long)]
+    round_robin: bool,
     /// Seed of every random choice (faults, targets, client operations).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -69,7 +72,8 @@ async fn main() -> Result<()> {
     let explicit_dir = args.dir.is_some();
     let dir = args.dir.unwrap_or_else(|| {
         let target = exe.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
-        target.join("nemesis").join(format!("{}-{}", args.workload, args.seed))
+        let names: Vec<&str> = args.workload.iter().map(|w| w.name()).collect();
+        target.join("nemesis").join(format!("{}-{}", names.join("+"), args.seed))
     });
     if args.rolling_restart {
         let options = RollingOptions {
@@ -94,7 +98,8 @@ async fn main() -> Result<()> {
         nodes: args.nodes,
         time: Duration::from_secs(args.time),
         faults: faults::parse_list(&args.faults)?,
-        workload: args.workload,
+        round_robin: args.round_robin,
+        workloads: args.workload,
         seed: args.seed,
         clients: args.clients,
         tick_ms: args.tick_ms,
@@ -128,9 +133,12 @@ mod tests {
     fn workloads_are_named_and_an_unknown_one_is_refused() {
         for workload in Workload::ALL {
             let args = Args::try_parse_from(["baton-nemesis", "--workload", workload.name()]);
-            assert_eq!(args.expect("a known workload").workload, workload);
+            assert_eq!(args.expect("a known workload").workload, [workload]);
         }
-        assert_eq!(Args::try_parse_from(["baton-nemesis"]).unwrap().workload, Workload::Register);
+        assert_eq!(Args::try_parse_from(["baton-nemesis"]).unwrap().workload, [Workload::Register]);
+        let all =
+            Args::try_parse_from(["baton-nemesis", "--workload", "register,set,lock,members"]);
+        assert_eq!(all.expect("a list of workloads").workload, Workload::ALL);
         let unknown = Args::try_parse_from(["baton-nemesis", "--workload", "membres"]);
         let error = unknown.expect_err("an unknown workload is refused");
         assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue, "{error}");
