@@ -66,7 +66,7 @@ enum Cmd {
     /// Fault testing: a real ensemble under kills, pauses, partitions, slow and
     /// broken links and damaged logs while clients record a history that is then
     /// checked. Flags go to baton-nemesis (`--nodes 3|5 --time SECS --faults
-    /// kill,pause,partition,delay,drop,disk|all --workload register|set|lock|members
+    /// kill,pause,partition,delay,drop,disk|all --workload register,set,lock,members --round-robin
     /// --seed S --clients N`).
     Nemesis {
         /// Run every fault kind alone and all together against every workload, each
