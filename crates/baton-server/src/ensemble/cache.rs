@@ -10,6 +10,7 @@
 use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,
+    time::{Duration, Instant},
 };
 
 use baton_quorum::{
@@ -22,6 +23,9 @@ use bytes::Bytes;
 /// a follower further behind than this is sent a snapshot, which is cheaper than
 /// keeping hundreds of megabytes of large txns (multis) in memory for it.
 pub(crate) const LOG_CACHE_BYTES_MAX: usize = 32 << 20;
+/// How long a snapshot encoded for a SNAP waits for the leader to take it (it asks
+/// every node tick while a follower waits) before it is dropped.
+pub(crate) const PREPARED_SNAPSHOT_TTL: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub(crate) struct LogCache {
@@ -30,8 +34,9 @@ pub(crate) struct LogCache {
     entries: VecDeque<Entry>,
     /// Bytes of data in `entries`.
     bytes: usize,
-    /// A snapshot encoded off the driver's thread for a SNAP, until the node takes it.
-    prepared: RefCell<Option<(Zxid, Bytes)>>,
+    /// A snapshot encoded off the driver's thread for a SNAP, until the node takes it
+    /// (or [`PREPARED_SNAPSHOT_TTL`] passes: it may be hundreds of MB).
+    prepared: RefCell<Option<(Zxid, Bytes, Instant)>>,
     /// The node asked for a snapshot that was not prepared: the driver encodes one.
     snapshot_wanted: Cell<bool>,
 }
@@ -80,9 +85,22 @@ impl LogCache {
         self.snapshot_wanted.replace(false)
     }
 
-    /// A snapshot encoded for a SNAP, at `zxid`.
-    pub(crate) fn set_prepared_snapshot(&self, zxid: Zxid, data: Bytes) {
-        self.prepared.replace(Some((zxid, data)));
+    /// A snapshot encoded for a SNAP, at `zxid`: it answers what was asked so far.
+    pub(crate) fn set_prepared_snapshot(&self, zxid: Zxid, data: Bytes, now: Instant) {
+        self.snapshot_wanted.set(false);
+        self.prepared.replace(Some((zxid, data, now)));
+    }
+
+    /// Drops a prepared snapshot nobody took within [`PREPARED_SNAPSHOT_TTL`].
+    pub(crate) fn expire_prepared_snapshot(&self, now: Instant) {
+        let stale = self
+            .prepared
+            .borrow()
+            .as_ref()
+            .is_some_and(|(_, _, at)| now.duration_since(*at) > PREPARED_SNAPSHOT_TTL);
+        if stale {
+            self.prepared.replace(None);
+        }
     }
 
     /// Keeps at most `keep` entries at or below `applied`, and drops more of those
@@ -126,11 +144,46 @@ impl LogView for LogCache {
     /// blocking thread (encoding 1M znodes takes most of a second).
     fn snapshot(&self) -> Result<(Zxid, Bytes), ViewError> {
         match self.prepared.take() {
-            Some((zxid, data)) if zxid >= self.base => Ok((zxid, data)),
+            Some((zxid, data, _)) if zxid >= self.base => Ok((zxid, data)),
             _ => {
                 self.snapshot_wanted.set(true);
                 Err(ViewError::Unavailable("a snapshot for a SNAP is being encoded"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(counter: u32) -> Entry {
+        Entry { zxid: Zxid::new(1, counter), data: Bytes::from_static(b"txn") }
+    }
+
+    #[test]
+    fn a_snapshot_for_a_snap_is_prepared_off_the_thread_and_taken_once() {
+        let mut cache = LogCache::new(Zxid::ZERO, vec![entry(1), entry(2), entry(3)]);
+        let start = Instant::now();
+        assert!(matches!(cache.snapshot(), Err(ViewError::Unavailable(_))));
+        assert!(cache.take_snapshot_wanted(), "the driver is asked to encode one");
+        assert!(!cache.take_snapshot_wanted(), "once");
+        cache.set_prepared_snapshot(Zxid::new(1, 2), Bytes::from_static(b"tree"), start);
+        assert_eq!(cache.snapshot().unwrap(), (Zxid::new(1, 2), Bytes::from_static(b"tree")));
+        assert!(!cache.take_snapshot_wanted());
+        assert!(matches!(cache.snapshot(), Err(ViewError::Unavailable(_))), "taken once");
+        assert!(cache.take_snapshot_wanted());
+
+        // A snapshot whose following entries are trimmed is no use: a new one is asked.
+        cache.set_prepared_snapshot(Zxid::new(1, 1), Bytes::from_static(b"old"), start);
+        cache.trim(Zxid::new(1, 3), 1, usize::MAX);
+        assert!(matches!(cache.snapshot(), Err(ViewError::Unavailable(_))));
+        assert!(cache.take_snapshot_wanted());
+
+        // One nobody takes is dropped after its time.
+        cache.set_prepared_snapshot(Zxid::new(1, 3), Bytes::from_static(b"late"), start);
+        cache.expire_prepared_snapshot(start + PREPARED_SNAPSHOT_TTL / 2);
+        cache.expire_prepared_snapshot(start + PREPARED_SNAPSHOT_TTL * 2);
+        assert!(matches!(cache.snapshot(), Err(ViewError::Unavailable(_))), "expired");
     }
 }

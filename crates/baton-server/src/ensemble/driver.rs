@@ -190,6 +190,7 @@ impl Driver {
             }
             tokio::select! {
                 _ = ticker.tick() => {
+                    self.cache.expire_prepared_snapshot(std::time::Instant::now());
                     self.node.tick(&self.cache);
                     self.renew_forwarder(book, forwarded_tx);
                     self.report_touches(book);

@@ -149,7 +149,7 @@ impl Driver {
         match encoded {
             Ok(Ok((zxid, data))) => {
                 tracing::info!(zxid = %zxid, bytes = data.len(), "encoded a snapshot to sync a follower");
-                self.cache.set_prepared_snapshot(zxid, data);
+                self.cache.set_prepared_snapshot(zxid, data, std::time::Instant::now());
             }
             Ok(Err(error)) => tracing::error!(%error, "cannot encode a snapshot for a follower"),
             Err(error) => tracing::error!(%error, "the snapshot encoder failed"),
