@@ -83,7 +83,9 @@ fn ready_service_name(root: &Path) -> Result<String> {
     Ok(line.split('"').nth(1).context("READY_SERVICE_NAME has no string")?.to_owned())
 }
 
-fn install_validator(root: &Path) -> Result<PathBuf> {
+/// Installs the validator if it is not there yet; returns its path. `cargo xtask ci`
+/// calls it while it builds (pip mostly waits on the network).
+pub fn install_validator(root: &Path) -> Result<PathBuf> {
     let venv = root.join("target/deploy-check/venv");
     let validator = venv.join("bin/kubernetes-validate");
     if validator.exists() {

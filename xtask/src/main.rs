@@ -1,10 +1,12 @@
 //! `cargo xtask <command>`: automation for the Baton workspace.
 //!
 //! # Layout
-//! - `ci`: what `.ci/run` does (format check, clippy, the test suite).
-//! - `bench`: Baton, ZooKeeper and etcd side by side under the same load (baton-bench);
-//!   `--quick` is the short Baton-only run CI does; `--micro` runs the criterion
-//!   benchmarks of the tree and the commit log instead.
+//! - `ci`: everything CI runs, in its order: format check, clippy, the test suite, the
+//!   quick benchmark, deploy-check (`.ci/run` is `cargo xtask ci`).
+//! - `bench`: Baton, ZooKeeper and etcd side by side under the same load (baton-bench),
+//!   on release binaries; `--quick` is the short Baton-only run CI does, on the
+//!   binaries the test suite uses; `--micro` runs the criterion benchmarks of the tree
+//!   and the commit log instead.
 //! - `sim`: the deterministic ensemble simulation over many seeds.
 //! - `cluster`: a local ensemble of real processes (`up`, `down`, `kill`, `restart`, `status`).
 //! - `nemesis`: fault testing of a real ensemble with checked client histories; one run,
@@ -20,8 +22,10 @@
 mod cluster;
 mod deploy_check;
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -35,14 +39,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Format check, clippy with warnings denied, and the whole test suite.
+    /// Everything CI runs, in order: format check, clippy with warnings denied, the
+    /// whole test suite, the quick benchmark and deploy-check.
     Ci,
     /// Baton, ZooKeeper and etcd as 3-member ensembles under the same workloads, one
     /// table with ratios (baton-bench; peers it cannot start are skipped). Flags after
     /// `--` go to baton-bench (`--systems`, `--secs`, `--znodes`, `--watchers`, ...).
     Bench {
-        /// The short run: Baton alone, every workload briefly (what CI runs). With
-        /// --micro: criterion's --quick.
+        /// The short run: Baton alone, every workload briefly, on the dev-profile
+        /// binaries the tests use (what CI runs: it checks the harness end to end,
+        /// its numbers are not the benchmark's). With --micro: criterion's --quick.
         #[arg(long)]
         quick: bool,
         /// The criterion benchmarks (tree apply, commit-log append+flush) instead.
@@ -133,26 +139,8 @@ enum ClusterCmd {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Ci => {
-            cargo(&["fmt", "--all", "--check"])?;
-            cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-            cargo(&["test", "--workspace"])
-        }
-        Cmd::Bench { quick, micro: false, args } => {
-            let root = workspace_root();
-            cargo(&["build", "--release", "-p", "baton-server", "-p", "baton-bench"])?;
-            let mut command = Command::new(root.join("target/release/baton-bench"));
-            command.arg("--server-bin").arg(root.join("target/release/baton-server"));
-            if quick {
-                command.arg("--quick");
-            }
-            let status =
-                command.args(&args).current_dir(&root).status().context("running baton-bench")?;
-            if !status.success() {
-                bail!("baton-bench failed: {status}");
-            }
-            Ok(())
-        }
+        Cmd::Ci => ci(),
+        Cmd::Bench { quick, micro: false, args } => bench(quick, &args),
         Cmd::Bench { quick, micro: true, args } => {
             // Only the criterion targets: libtest's harness (lib, tests) knows no --quick.
             let mut args_bench = vec![
@@ -200,13 +188,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::DeployCheck => {
-            let root = workspace_root();
-            cargo(&["build", "-q", "-p", "baton-server"])?;
-            let help = baton_testkit::run_server(["--help"], &[])
-                .context("running baton-server --help")?;
-            deploy_check::run(&root, &String::from_utf8_lossy(&help.stdout))
-        }
+        Cmd::DeployCheck => deploy_check(),
         Cmd::Sim { seeds, seed } => {
             let (name, value) = match seed {
                 Some(seed) => ("SIM_SEED", seed),
@@ -223,9 +205,89 @@ fn main() -> Result<()> {
                 "--",
                 "--nocapture",
             ];
-            cargo_with_env(&args, name, &value.to_string())
+            cargo_with_env(&args, name, value.to_string())
         }
     }
+}
+
+/// What CI runs, in order, with each step's time at the end. One dev-profile build
+/// serves it all: the tests, the quick benchmark and deploy-check run the same
+/// binaries.
+fn ci() -> Result<()> {
+    let root = workspace_root();
+    let server = root.join("target/debug/baton-server");
+    let mut times = Vec::new();
+    let result = std::thread::scope(|scope| {
+        // pip mostly waits on the network: deploy-check's validator is installed while
+        // the rest runs (deploy-check itself still runs last).
+        let validator = scope.spawn(|| deploy_check::install_validator(&root));
+        let mut step = |name: &str, run: &dyn Fn() -> Result<()>| {
+            let started = Instant::now();
+            let result = run();
+            times.push(format!("{name} {:.0} s", started.elapsed().as_secs_f64()));
+            result.with_context(|| format!("ci: {name} failed"))
+        };
+        step("fmt", &|| cargo(&["fmt", "--all", "--check"]))?;
+        step("clippy", &|| {
+            cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        })?;
+        // Every test runs the server of this build. Without BATON_SERVER_BIN the CLI's
+        // and the client's test harnesses run `cargo build -p baton-server`, whose
+        // features (the server's dependencies only) differ from the workspace's: the
+        // server and much of what it uses would be built a second time.
+        step("test", &|| cargo_with_env(&["test", "--workspace"], "BATON_SERVER_BIN", &server))?;
+        step("bench --quick", &|| bench(true, &[]))?;
+        let installed = validator.join().expect("installing the validator does not panic");
+        step("deploy-check", &|| {
+            installed.as_ref().map_err(|error| anyhow::anyhow!("{error:#}"))?;
+            deploy_check()
+        })
+    });
+    eprintln!("ci: {} ({})", if result.is_ok() { "passed" } else { "failed" }, times.join(", "));
+    result
+}
+
+/// Builds the workspace's binaries in the dev profile, as `cargo test --workspace`
+/// builds them: after it, only the binaries no test needs (baton-bench) are new. With
+/// `--examples` among the targets cargo resolves features with the dev-dependencies,
+/// as for the tests; `--bins` alone would give some dependencies other features and
+/// build them, and everything above them, a second time.
+fn build_dev_binaries() -> Result<PathBuf> {
+    cargo(&["build", "--workspace", "--exclude", "xtask", "--bins", "--examples"])?;
+    Ok(workspace_root().join("target/debug"))
+}
+
+/// baton-bench against a `baton-server` of the same build: release for the real
+/// benchmark; for `--quick` (a check of the harness end to end, not a measurement)
+/// the dev-profile binaries the tests use, so CI needs no build of its own for it.
+fn bench(quick: bool, args: &[String]) -> Result<()> {
+    let root = workspace_root();
+    let bin = if quick {
+        build_dev_binaries()?
+    } else {
+        cargo(&["build", "--release", "-p", "baton-server", "-p", "baton-bench"])?;
+        root.join("target/release")
+    };
+    let mut command = Command::new(bin.join("baton-bench"));
+    command.arg("--server-bin").arg(bin.join("baton-server"));
+    if quick {
+        command.arg("--quick");
+    }
+    let status = command.args(args).current_dir(&root).status().context("running baton-bench")?;
+    if !status.success() {
+        bail!("baton-bench failed: {status}");
+    }
+    Ok(())
+}
+
+fn deploy_check() -> Result<()> {
+    let bin = build_dev_binaries()?;
+    // Only the flags' help text: no server runs.
+    let help = Command::new(bin.join("baton-server"))
+        .arg("--help")
+        .output()
+        .context("running baton-server --help")?;
+    deploy_check::run(&workspace_root(), &String::from_utf8_lossy(&help.stdout))
 }
 
 /// Builds the server (with `broken`'s feature, into its own target directory so the
@@ -311,9 +373,10 @@ fn cargo(args: &[&str]) -> Result<()> {
 }
 
 /// Runs cargo with one extra environment variable for the child.
-fn cargo_with_env(args: &[&str], name: &str, value: &str) -> Result<()> {
+fn cargo_with_env(args: &[&str], name: &str, value: impl AsRef<OsStr>) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("+ {name}={value} cargo {}", args.join(" "));
+    let value = value.as_ref();
+    eprintln!("+ {name}={} cargo {}", value.to_string_lossy(), args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
         .env(name, value)

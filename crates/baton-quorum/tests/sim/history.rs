@@ -118,14 +118,17 @@ pub fn check_local_reads(
     reads: &[LocalRead],
     history: &[(u64, String, String)],
 ) -> Result<(), String> {
+    assert!(history.windows(2).all(|w| w[0].0 < w[1].0), "the history is in zxid order");
+    // Each key's writes in zxid order: a read saw the last one at or below its zxid.
+    let mut writes: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
+    for (zxid, key, value) in history {
+        writes.entry(key).or_default().push((*zxid, value));
+    }
     let mut last_seen: BTreeMap<usize, u64> = BTreeMap::new();
     for read in reads {
-        let expected = history
-            .iter()
-            .take_while(|(zxid, _, _)| *zxid <= read.zxid)
-            .filter(|(_, key, _)| *key == read.key)
-            .last()
-            .map(|(_, _, value)| value.clone());
+        let of_key = writes.get(read.key.as_str()).map_or(&[][..], Vec::as_slice);
+        let upto = of_key.partition_point(|(zxid, _)| *zxid <= read.zxid);
+        let expected = upto.checked_sub(1).map(|last| of_key[last].1.to_owned());
         if expected != read.value {
             return Err(format!(
                 "client {} read {} at zxid {:#x} = {:?}, but the history holds {:?} there",

@@ -7,8 +7,9 @@
 //! acknowledged write, writes and synced reads are linearizable per key, local
 //! reads are sequentially consistent and no client saw its zxid go back.
 //!
-//! `cargo xtask sim --seeds N` runs seeds 1..=N (CI runs a few hundred here);
-//! `cargo xtask sim --seed S` replays one. A failure names its seed and the command.
+//! `cargo xtask sim --seeds N` runs seeds 1..=N (CI runs a few hundred here), split
+//! into four tests that the test harness runs in parallel; `cargo xtask sim --seed S`
+//! replays one. A failure names its seed and the command.
 
 mod history;
 mod script;
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use history::{Kind, check_linearizable, check_local_reads};
 use world::{Bugs, Options, World};
 
-/// Seeds run by the default test (CI); `SIM_SEEDS` overrides, `SIM_SEED` replays one.
+/// Seeds run by the default tests (CI); `SIM_SEEDS` overrides, `SIM_SEED` replays one.
 const CI_SEEDS: u64 = 300;
 /// Seeds that once failed (each found a real bug), run with every default run:
 /// 394 (a SNAP older than the follower's state), 505 and 10 (a lost UPTODATE left a
@@ -78,15 +79,45 @@ fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
 }
 
-#[test]
-fn seeds_pass_with_every_fault_kind() {
-    let seeds: Vec<u64> = match env("SIM_SEED") {
+/// The seeds of a run: `SIM_SEED` alone, else 1..=`SIM_SEEDS` (default [`CI_SEEDS`])
+/// and the regression seeds.
+fn seeds() -> Vec<u64> {
+    match env("SIM_SEED") {
         Some(seed) => vec![seed],
         None => (1..=env("SIM_SEEDS").unwrap_or(CI_SEEDS)).chain(REGRESSION_SEEDS).collect(),
-    };
+    }
+}
+
+/// The seeds are split into this many contiguous shares, one test each, so that the
+/// test harness runs them in parallel.
+const SHARES: usize = 4;
+/// A share of at least this many seeds must have seen every fault kind. Each kind
+/// happens in most seeds (the rarest, a crash between a write and its fsync, in
+/// about nine of ten), so a share of CI's 76 seeds that lacks one means the
+/// simulation stopped injecting it.
+const SEEDS_FOR_EVERY_FAULT_KIND: usize = 50;
+/// The faults every large enough share must have injected.
+const FAULT_KINDS: [&str; 10] = [
+    "crash",
+    "crash before fsync",
+    "restart",
+    "partition: isolate one",
+    "partition: split",
+    "loss",
+    "duplicate",
+    "reorder",
+    "snapshot + purge",
+    "snapshot prepared for a SNAP",
+];
+
+/// Runs share `share` of [`seeds`]; panics naming the failing seed and the command
+/// that replays it.
+fn seeds_pass(share: usize) {
+    let seeds = seeds();
+    let size = seeds.len().div_ceil(SHARES).max(1);
+    let Some(seeds) = seeds.chunks(size).nth(share) else { return };
     let mut total = Summary::default();
-    let count = seeds.len();
-    for seed in seeds {
+    for &seed in seeds {
         let outcome = std::panic::catch_unwind(|| run(seed, Bugs::default()));
         let summary = match outcome {
             Ok(summary) => summary,
@@ -104,24 +135,57 @@ fn seeds_pass_with_every_fault_kind() {
             *total.faults.entry(kind).or_default() += n;
         }
     }
+    let count = seeds.len();
+    let which = describe(seeds);
     eprintln!(
-        "{count} seeds passed: {} linearizable ops checked ({} writes acknowledged), {} local reads checked; faults: {:?}",
+        "{count} seeds passed ({which}): {} linearizable ops checked ({} writes acknowledged), {} local reads checked; faults: {:?}",
         total.ops, total.acknowledged, total.local_reads, total.faults
     );
-    for kind in [
-        "crash",
-        "crash before fsync",
-        "restart",
-        "partition: isolate one",
-        "partition: split",
-        "loss",
-        "duplicate",
-        "reorder",
-        "snapshot + purge",
-        "snapshot prepared for a SNAP",
-    ] {
-        assert!(count < 50 || total.faults.contains_key(kind), "fault kind {kind} never happened");
+    for kind in FAULT_KINDS {
+        assert!(
+            count < SEEDS_FOR_EVERY_FAULT_KIND || total.faults.contains_key(kind),
+            "fault kind {kind} never happened in seeds {which}"
+        );
     }
+}
+
+/// `1-76` for a run of consecutive seeds, `229-300, 394, 505` for more.
+fn describe(seeds: &[u64]) -> String {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for &seed in seeds {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == seed => *last = seed,
+            _ => runs.push((seed, seed)),
+        }
+    }
+    let runs: Vec<String> = runs
+        .iter()
+        .map(|&(first, last)| match last - first {
+            0 => first.to_string(),
+            _ => format!("{first}-{last}"),
+        })
+        .collect();
+    runs.join(", ")
+}
+
+#[test]
+fn seeds_pass_with_every_fault_kind_share_1() {
+    seeds_pass(0);
+}
+
+#[test]
+fn seeds_pass_with_every_fault_kind_share_2() {
+    seeds_pass(1);
+}
+
+#[test]
+fn seeds_pass_with_every_fault_kind_share_3() {
+    seeds_pass(2);
+}
+
+#[test]
+fn seeds_pass_with_every_fault_kind_share_4() {
+    seeds_pass(3);
 }
 
 /// An ensemble of one (a server started without peers) under the same clients,

@@ -177,7 +177,7 @@ impl Runner {
                 let mut index = 0;
                 while index < world.wire().len() {
                     if matches(&world.wire()[index], args)? {
-                        let envelope = world.wire().remove(index);
+                        let envelope = world.wire().remove(index).expect("index within the wire");
                         writeln!(out, "{}", show(&envelope)).ok();
                         if *command == "deliver" {
                             world.deliver(envelope);
@@ -249,7 +249,7 @@ impl Runner {
             if world.wire().is_empty() {
                 return Ok(());
             }
-            let envelope = world.wire().remove(0);
+            let envelope = world.wire().pop_front().expect("not empty");
             world.deliver(envelope);
             world.check_step();
         }

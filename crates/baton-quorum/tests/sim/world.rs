@@ -3,7 +3,7 @@
 //! they saw. Everything is driven by one seeded random generator, so a seed replays
 //! exactly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use baton_quorum::{
     Epochs, Zxid,
@@ -63,11 +63,14 @@ struct Disk {
     snapshot: Option<(Zxid, Bytes)>,
 }
 
-/// A member's applied state (its "tree"): every applied entry, in order.
+/// A member's applied state (its "tree"): every applied entry, in zxid order.
 #[derive(Debug, Default, Clone)]
 struct Applied {
     zxid: Zxid,
     entries: Vec<(Zxid, Bytes)>,
+    /// How many of `entries` the last prefix check saw, unchanged since: applying only
+    /// appends, and a state rebuilt from a snapshot starts again at 0.
+    checked_len: usize,
 }
 
 impl Applied {
@@ -90,34 +93,40 @@ impl Applied {
                 (Zxid::from_u64(z), Bytes::copy_from_slice(d.as_bytes()))
             })
             .collect();
-        Applied { zxid, entries }
+        Applied { zxid, entries, checked_len: 0 }
     }
 
     /// The value of `key` in this state.
     fn get(&self, key: &str) -> Option<String> {
-        self.entries.iter().rev().find_map(|(_, data)| match parse(data) {
-            Some(Txn::Write { key: k, value }) if k == key => Some(value),
-            _ => None,
-        })
+        value_of(&self.entries, key)
     }
 
+    /// The value of `key` once the entries up to `zxid` were applied.
     fn get_at(&self, key: &str, zxid: Zxid) -> Option<String> {
-        let upto = self.entries.iter().position(|(z, _)| *z > zxid).unwrap_or(self.entries.len());
-        Applied { zxid, entries: self.entries[..upto].to_vec() }.get(key)
+        let upto = self.entries.partition_point(|(z, _)| *z <= zxid);
+        value_of(&self.entries[..upto], key)
     }
+}
+
+/// The value the last write to `key` in `entries` left.
+fn value_of(entries: &[(Zxid, Bytes)], key: &str) -> Option<String> {
+    entries.iter().rev().find_map(|(_, data)| match parse(data) {
+        Some(Txn::Write { key: k, value }) if k == key => Some(value.to_owned()),
+        _ => None,
+    })
 }
 
 /// What an entry says: `w <key> <value>` or `r <key> <client>`.
-enum Txn {
-    Write { key: String, value: String },
+enum Txn<'a> {
+    Write { key: &'a str, value: &'a str },
     Read,
 }
 
-fn parse(data: &[u8]) -> Option<Txn> {
+fn parse(data: &[u8]) -> Option<Txn<'_>> {
     let text = std::str::from_utf8(data).ok()?;
     let mut parts = text.split(' ');
     match (parts.next()?, parts.next()?, parts.next()?) {
-        ("w", key, value) => Some(Txn::Write { key: key.into(), value: value.into() }),
+        ("w", key, value) => Some(Txn::Write { key, value }),
         ("r", _, _) => Some(Txn::Read),
         _ => None,
     }
@@ -206,7 +215,8 @@ pub struct World {
     rng: Rng,
     config: ZabConfig,
     members: BTreeMap<ServerId, Member>,
-    wire: Vec<Envelope>,
+    /// Messages in flight, oldest first.
+    wire: VecDeque<Envelope>,
     /// Directed links that drop everything (a partition).
     cut: BTreeSet<(ServerId, ServerId)>,
     clients: Vec<Client>,
@@ -220,6 +230,8 @@ pub struct World {
     pub faults: BTreeMap<&'static str, u64>,
     /// Set once healing began (or for scripts): no more random faults.
     healed: bool,
+    /// `SIM_TRACE=ID`: print every message member ID receives.
+    trace: Option<ServerId>,
 }
 
 fn config(id: ServerId, n: u64) -> ZabConfig {
@@ -244,7 +256,7 @@ impl World {
             rng: Rng::new(seed),
             config: config(1, n),
             members: BTreeMap::new(),
-            wire: Vec::new(),
+            wire: VecDeque::new(),
             cut: BTreeSet::new(),
             clients: Vec::new(),
             ops: Vec::new(),
@@ -254,6 +266,7 @@ impl World {
             clock: 0,
             faults: BTreeMap::new(),
             healed: false,
+            trace: std::env::var("SIM_TRACE").ok().and_then(|id| id.parse().ok()),
         };
         for id in 1..=n {
             let member = Member {
@@ -285,7 +298,7 @@ impl World {
     }
 
     /// Messages in flight.
-    pub fn wire(&mut self) -> &mut Vec<Envelope> {
+    pub fn wire(&mut self) -> &mut VecDeque<Envelope> {
         &mut self.wire
     }
 
@@ -446,7 +459,7 @@ impl World {
         let to = envelope.to;
         let member = self.members.get_mut(&to).expect("member");
         let Some(node) = member.node.as_mut() else { return };
-        if std::env::var("SIM_TRACE").is_ok_and(|v| v == to.to_string()) {
+        if self.trace == Some(to) {
             let role = node.status().role;
             eprintln!("[{to} {role:?}] <- {} {:?}", envelope.from, envelope.message);
         }
@@ -513,7 +526,7 @@ impl World {
                     if index > 0 {
                         self.fault("reorder");
                     }
-                    let envelope = self.wire.remove(index);
+                    let envelope = self.wire.remove(index).expect("index within the wire");
                     match self.rng.below(40) {
                         0 => {
                             self.fault("loss");
@@ -521,7 +534,7 @@ impl World {
                         }
                         1 => {
                             self.fault("duplicate");
-                            self.wire.insert(0, envelope.clone());
+                            self.wire.push_front(envelope.clone());
                         }
                         _ => {}
                     }
@@ -652,7 +665,7 @@ impl World {
                 continue;
             }
             let applied = &member.applied;
-            let ours = applied.entries.iter().any(|(z, _)| *z == waiting.zxid);
+            let ours = applied.entries.binary_search_by_key(&waiting.zxid, |(z, _)| *z).is_ok();
             assert!(ours, "seed {}: the leader skipped its own proposal", self.seed);
             let read = applied.get_at(&self.ops[waiting.op].key, waiting.zxid);
             let ret = self.now();
@@ -686,19 +699,30 @@ impl World {
         self.check_prefix_agreement();
     }
 
-    fn check_prefix_agreement(&self) {
+    /// Every member's applied history is a prefix of the longest one. Incremental:
+    /// after the last check every history was a prefix of one history, and the first
+    /// `checked_len` entries of each are unchanged since, so where both a member's and
+    /// the longest's unchanged parts reach, they agree already; only the rest is
+    /// compared.
+    fn check_prefix_agreement(&mut self) {
         let longest = self
             .members
             .values()
             .max_by_key(|m| m.applied.entries.len())
-            .map(|m| &m.applied.entries)
+            .map(|m| &m.applied)
             .expect("members");
-        for (id, member) in &self.members {
-            let mine = &member.applied.entries;
-            if longest[..mine.len()] != mine[..] {
-                self.dump();
-                panic!("seed {}: member {id}'s applied history diverged", self.seed);
-            }
+        let diverged = self.members.iter().find_map(|(id, member)| {
+            let mine = &member.applied;
+            let agreed = mine.checked_len.min(longest.checked_len);
+            let len = mine.entries.len();
+            (longest.entries[agreed..len] != mine.entries[agreed..]).then_some(*id)
+        });
+        if let Some(id) = diverged {
+            self.dump();
+            panic!("seed {}: member {id}'s applied history diverged", self.seed);
+        }
+        for member in self.members.values_mut() {
+            member.applied.checked_len = member.applied.entries.len();
         }
     }
 
@@ -759,7 +783,7 @@ impl World {
         self.tick_all();
         let mut budget = 100_000;
         while !self.wire.is_empty() {
-            let envelope = self.wire.remove(0);
+            let envelope = self.wire.pop_front().expect("not empty");
             self.deliver(envelope);
             budget -= 1;
             if budget == 0 {
@@ -796,11 +820,17 @@ impl World {
                 self.dump();
                 panic!("seed {}: member {id} did not apply the final write", self.seed);
             }
+            let written: BTreeSet<&str> = member
+                .applied
+                .entries
+                .iter()
+                .filter_map(|(_, d)| match parse(d) {
+                    Some(Txn::Write { value, .. }) => Some(value),
+                    Some(Txn::Read) | None => None,
+                })
+                .collect();
             for value in &self.acknowledged {
-                let present = member.applied.entries.iter().any(
-                    |(_, d)| matches!(parse(d), Some(Txn::Write { value: v, .. }) if v == *value),
-                );
-                if !present {
+                if !written.contains(value.as_str()) {
                     self.dump();
                     panic!("seed {}: member {id} lost acknowledged write {value}", self.seed);
                 }
@@ -810,7 +840,9 @@ impl World {
         reference
             .iter()
             .filter_map(|(z, d)| match parse(d) {
-                Some(Txn::Write { key, value }) => Some((z.as_u64(), key, value)),
+                Some(Txn::Write { key, value }) => {
+                    Some((z.as_u64(), key.to_owned(), value.to_owned()))
+                }
                 Some(Txn::Read) | None => None,
             })
             .collect()
