@@ -3,7 +3,7 @@
 //! op index) and whose metadata carries [`ERROR_CODE_METADATA`] = the code's proto name.
 //! [`error_status`] is the only function that builds such a status.
 
-use baton_znode::{TxnError, ZnodeError};
+use baton_znode::{TxnError, ZnodeError, watch::WatchError};
 use prost::Message;
 use tonic::{Code, Status, metadata::MetadataMap};
 
@@ -88,6 +88,19 @@ pub fn znode_error_status(error: &ZnodeError) -> Status {
 
 /// The status of a failed txn; for a multi it names the failing op's index (the message
 /// does too, through `TxnError`'s Display).
+/// A refused watch operation (remove a watch that is not there, or one watch too
+/// many) as the gRPC status a client sees.
+pub fn watch_error_status(error: &WatchError) -> Status {
+    match error {
+        WatchError::NoWatcher { path } => {
+            error_status(ErrorCode::NoWatcher, error.to_string(), path.as_str(), None)
+        }
+        WatchError::TooManyWatches { .. } => {
+            error_status(ErrorCode::BadArguments, error.to_string(), "", None)
+        }
+    }
+}
+
 pub fn txn_error_status(error: &TxnError) -> Status {
     // Multis are bounded far below u32::MAX ops (`Limits::multi_ops_max`); saturate rather
     // than wrap should that ever change.

@@ -16,7 +16,7 @@ use baton_api::{
 };
 use baton_znode::{
     DataTree, Limits, OpResult, Txn, TxnError, TxnOp, ZnodeError, validate_op, validate_path,
-    watch::{WatchError, WatchEvent, WatchKind, WatchLimits, WatchRegistry, WatchSpec},
+    watch::{WatchEvent, WatchKind, WatchLimits, WatchRegistry, WatchSpec},
 };
 use tonic::Status;
 
@@ -174,7 +174,9 @@ impl FakeTree {
         let znode = |e: ZnodeError| znode_error_status(&e);
         let mut set_watch = |path: &str, kind: WatchKind| -> Result<(), Status> {
             if watch {
-                self.watches.add(session, path, kind).map_err(|e| watch_status(&e))?;
+                self.watches
+                    .add(session, path, kind)
+                    .map_err(|e| baton_api::status::watch_error_status(&e))?;
             }
             Ok(())
         };
@@ -204,12 +206,16 @@ impl FakeTree {
             Op::AddWatch(add) => {
                 validate_path(&add.path).map_err(znode)?;
                 let kind = persistent_kind_from_pb(add.kind)?;
-                self.watches.add(session, &add.path, kind).map_err(|e| watch_status(&e))?;
+                self.watches
+                    .add(session, &add.path, kind)
+                    .map_err(|e| baton_api::status::watch_error_status(&e))?;
                 Outcome::Empty(pb::EmptyResponse { header: header(zxid) })
             }
             Op::RemoveWatch(remove) => {
                 let which = remove_kind_from_pb(remove.kind)?;
-                self.watches.remove(session, &remove.path, which).map_err(|e| watch_status(&e))?;
+                self.watches
+                    .remove(session, &remove.path, which)
+                    .map_err(|e| baton_api::status::watch_error_status(&e))?;
                 Outcome::Empty(pb::EmptyResponse { header: header(zxid) })
             }
             Op::Ping(_) => Outcome::Empty(pb::EmptyResponse { header: header(zxid) }),
@@ -231,15 +237,4 @@ pub fn header(zxid: u64) -> Option<pb::ResponseHeader> {
 
 fn fail(status: &Status) -> Outcome {
     Outcome::Error(error_from_status(status))
-}
-
-fn watch_status(error: &WatchError) -> Status {
-    match error {
-        WatchError::NoWatcher { path } => {
-            error_status(ErrorCode::NoWatcher, error.to_string(), path.as_str(), None)
-        }
-        WatchError::TooManyWatches { .. } => {
-            error_status(ErrorCode::BadArguments, error.to_string(), "", None)
-        }
-    }
 }

@@ -18,8 +18,7 @@ use baton_api::{
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
 use baton_znode::{
-    DataTree, OpResult, TxnOp, ZnodeError, validate_op, validate_path,
-    watch::{WatchError, WatchKind},
+    DataTree, OpResult, TxnOp, ZnodeError, validate_op, validate_path, watch::WatchKind,
 };
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Status, Streaming};
@@ -270,7 +269,11 @@ fn read_op(
     let zxid = tree.last_zxid();
     let set_watch = |path: &str, kind: WatchKind| -> Result<(), Status> {
         if watch {
-            shared.sessions.watches().add(session, path, kind).map_err(|e| watch_status(&e))?;
+            shared
+                .sessions
+                .watches()
+                .add(session, path, kind)
+                .map_err(|e| baton_api::status::watch_error_status(&e))?;
         }
         Ok(())
     };
@@ -303,7 +306,7 @@ fn read_op(
                 .sessions
                 .watches()
                 .add(session, &add.path, kind)
-                .map_err(|e| watch_status(&e))?;
+                .map_err(|e| baton_api::status::watch_error_status(&e))?;
             Ok(R::Empty(pb::EmptyResponse { header: header(zxid) }))
         }
         Op::RemoveWatch(remove) => {
@@ -312,7 +315,7 @@ fn read_op(
                 .sessions
                 .watches()
                 .remove(session, &remove.path, which)
-                .map_err(|e| watch_status(&e))?;
+                .map_err(|e| baton_api::status::watch_error_status(&e))?;
             Ok(R::Empty(pb::EmptyResponse { header: header(zxid) }))
         }
         Op::Ping(_) => Ok(R::Empty(pb::EmptyResponse { header: header(zxid) })),
@@ -372,15 +375,4 @@ fn error_reply(xid: u64, status: &Status) -> pb::Reply {
 
 fn bad(message: &str) -> Status {
     error_status(ErrorCode::BadArguments, message, "", None)
-}
-
-fn watch_status(error: &WatchError) -> Status {
-    match error {
-        WatchError::NoWatcher { path } => {
-            error_status(ErrorCode::NoWatcher, error.to_string(), path.as_str(), None)
-        }
-        WatchError::TooManyWatches { .. } => {
-            error_status(ErrorCode::BadArguments, error.to_string(), "", None)
-        }
-    }
 }
