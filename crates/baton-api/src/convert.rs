@@ -100,7 +100,13 @@ pub fn create_op_from_pb(request: pb::CreateRequest) -> Result<CreateOp, Status>
 
 fn create_op(request: pb::CreateRequest) -> Result<CreateOp, ZnodeError> {
     let mode = create_mode_at(request.mode, &request.path)?;
-    Ok(CreateOp { path: request.path, data: request.data, mode, ttl_ms: request.ttl_ms })
+    Ok(CreateOp {
+        acl: baton_znode::acl::open_acl(),
+        path: request.path,
+        data: request.data,
+        mode,
+        ttl_ms: request.ttl_ms,
+    })
 }
 
 pub fn delete_op_from_pb(request: pb::DeleteRequest) -> DeleteOp {
@@ -187,7 +193,10 @@ pub fn op_result_to_pb(result: &OpResult) -> pb::OpResult {
         OpResult::Multi(_)
         | OpResult::SessionCreated
         | OpResult::SessionClosed
-        | OpResult::Reaped { .. } => None,
+        | OpResult::Reaped { .. }
+        | OpResult::AclSet { .. }
+        | OpResult::QuotaSet
+        | OpResult::QuotaRemoved => None,
     };
     pb::OpResult { result }
 }
@@ -291,6 +300,7 @@ mod tests {
     fn create_ops_round_trip() {
         for mode in MODES {
             let op = CreateOp {
+                acl: baton_znode::acl::open_acl(),
                 path: "/a/b".into(),
                 data: Bytes::from_static(b"data"),
                 mode,
@@ -314,6 +324,7 @@ mod tests {
         vec![
             MultiOp::Check(CheckOp { path: "/c".into(), version: 2 }),
             MultiOp::Create(CreateOp {
+                acl: baton_znode::acl::open_acl(),
                 path: "/n".into(),
                 data: Bytes::from_static(b"x"),
                 mode: CreateMode::PersistentSequential,

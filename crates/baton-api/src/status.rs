@@ -26,6 +26,9 @@ pub fn znode_error_code(error: &ZnodeError) -> ErrorCode {
         ZnodeError::DataTooLarge { .. } => ErrorCode::DataTooLarge,
         ZnodeError::SessionExpired { .. } => ErrorCode::SessionExpired,
         ZnodeError::BadArguments { .. } => ErrorCode::BadArguments,
+        ZnodeError::NoAuth { .. } => ErrorCode::NoAuth,
+        ZnodeError::InvalidAcl { .. } => ErrorCode::InvalidAcl,
+        ZnodeError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
     }
 }
 
@@ -50,6 +53,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | ErrorCode::BadArguments
         | ErrorCode::InvalidAcl => Code::InvalidArgument,
         ErrorCode::NoAuth => Code::PermissionDenied,
+        ErrorCode::QuotaExceeded => Code::ResourceExhausted,
         ErrorCode::AuthFailed => Code::Unauthenticated,
         ErrorCode::ConnectionLoss => Code::Unavailable,
         ErrorCode::OperationTimeout => Code::DeadlineExceeded,

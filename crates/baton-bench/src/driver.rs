@@ -187,6 +187,7 @@ impl Conn {
                     .iter()
                     .map(|key| {
                         MultiOp::Create(CreateOp {
+                            acl: baton_client::acl::open_acl(),
                             path: key.clone(),
                             data: value.clone(),
                             mode: CreateMode::Persistent,

@@ -159,6 +159,7 @@ impl Client {
         options: CreateOptions,
     ) -> Result<(String, Stat), ClientError> {
         let op = baton_znode::CreateOp {
+            acl: baton_znode::acl::open_acl(),
             path: path.to_owned(),
             data: data.into(),
             mode: options.mode,

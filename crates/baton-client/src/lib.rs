@@ -55,11 +55,12 @@ mod session;
 
 pub use baton_api::status::ErrorCode;
 pub use baton_znode::{
-    ChangeKind,
-    watch::{RemoveKind, WatchEvent},
+    Acl, AclEntry, CheckOp, CreateMode, CreateOp, DeleteOp, Id, MultiOp, OpResult, Perms,
+    QuotaLimits, QuotaUsage, SetDataOp, Stat, acl,
 };
 pub use baton_znode::{
-    CheckOp, CreateMode, CreateOp, DeleteOp, MultiOp, OpResult, SetDataOp, Stat,
+    ChangeKind,
+    watch::{RemoveKind, WatchEvent},
 };
 pub use client::{CONNECT_TIMEOUT, Client, CreateOptions, REQUEST_TIMEOUT};
 pub use endpoint::{ServerAddr, parse_endpoint, parse_endpoints};

@@ -133,12 +133,13 @@ mod tests {
 
     fn create(zxid: u64, path: &str) -> LogEntry {
         let op = TxnOp::Create(CreateOp {
+            acl: baton_znode::acl::open_acl(),
             path: path.into(),
             data: Bytes::from_static(b"d"),
             mode: CreateMode::Persistent,
             ttl_ms: 0,
         });
-        let txn = Txn { zxid, time_ms: 1, session: 0, op };
+        let txn = Txn { auth: baton_znode::acl::Auth::none(), zxid, time_ms: 1, session: 0, op };
         LogEntry { zxid, data: encode_txn(&txn).into() }
     }
 

@@ -21,13 +21,25 @@ struct Feeder {
 impl Feeder {
     fn apply(&mut self, op: TxnOp) {
         let zxid = self.tree.last_zxid() + 1;
-        let txn = Txn { zxid, time_ms: zxid as i64, session: 0, op };
+        let txn = Txn {
+            auth: baton_znode::acl::Auth::none(),
+            zxid,
+            time_ms: zxid as i64,
+            session: 0,
+            op,
+        };
         black_box(self.tree.apply(&txn).expect("bench txn failed"));
     }
 }
 
 fn create_op(path: String) -> CreateOp {
-    CreateOp { path, data: Bytes::from_static(VALUE), mode: CreateMode::Persistent, ttl_ms: 0 }
+    CreateOp {
+        acl: baton_znode::acl::open_acl(),
+        path,
+        data: Bytes::from_static(VALUE),
+        mode: CreateMode::Persistent,
+        ttl_ms: 0,
+    }
 }
 
 fn create(path: String) -> TxnOp {
@@ -55,6 +67,7 @@ fn creates(c: &mut Criterion) {
                 let ops: Vec<TxnOp> = (0..CREATES)
                     .map(|i| {
                         TxnOp::Create(CreateOp {
+                            acl: baton_znode::acl::open_acl(),
                             path: format!("/p{}/n-", i % PARENTS),
                             data: Bytes::from_static(VALUE),
                             mode: CreateMode::PersistentSequential,

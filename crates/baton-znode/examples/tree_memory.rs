@@ -22,10 +22,12 @@ fn main() {
     let mut tree = DataTree::new();
     let mut zxid = 1;
     let create = |path: String, zxid: u64| Txn {
+        auth: baton_znode::acl::Auth::none(),
         zxid,
         time_ms: 1,
         session: 0,
         op: TxnOp::Create(CreateOp {
+            acl: baton_znode::acl::open_acl(),
             path,
             data: Bytes::from(vec![b'v'; 100]),
             mode: CreateMode::Persistent,

@@ -4,13 +4,22 @@
 //! length-prefixed):
 //!
 //! ```text
-//! txn    = version:u8(=1) zxid time_ms:i64 session op
+//! txn    = version:u8(=2) zxid time_ms:i64 session auth op
+//! auth   = count (scheme:str id:str)*
 //! op     = 1 create | 2 delete | 3 set | 4 count multi_op* | 5 session timeout_ms password
-//!        | 6 session | 7 count path*
+//!        | 6 session | 7 count path* | 8 path acl version:i32 (set ACL)
+//!        | 9 path limit limit limit limit (set quota: count, bytes soft; count, bytes hard)
+//!        | 10 path (remove quota)
 //! multi_op = 1 check | 2 create | 3 set | 4 delete
-//! create = path data mode:u8 ttl_ms:i64      delete = path version:i32
+//! create = path data mode:u8 ttl_ms:i64 acl   delete = path version:i32
 //! set    = path data version:i32              check  = path version:i32
+//! acl    = count (perms:u8 scheme:str id:str)*
+//! limit  = 0 | 1 value                        (none, or a limit)
 //! ```
+//!
+//! Version 1 (before ACLs) had no `auth` and no `acl` in create, and no ops 8-10: it
+//! still decodes, as a txn with no identities creating nodes with the open ACL, which
+//! is what those txns did.
 //!
 //! Decoding is strict (unknown tags, out-of-range values, invalid UTF-8 and
 //! trailing bytes are errors) so that every txn has exactly one encoding.
@@ -19,10 +28,16 @@ pub(crate) mod wire;
 
 use bytes::Bytes;
 
-use crate::{CheckOp, CreateMode, CreateOp, DecodeError, DeleteOp, MultiOp, SetDataOp, Txn, TxnOp};
+use crate::acl::{Acl, AclEntry, Auth, Id, Perms, open_acl};
+use crate::{
+    CheckOp, CreateMode, CreateOp, DecodeError, DeleteOp, MultiOp, QuotaLimits, SetAclOp,
+    SetDataOp, Txn, TxnOp,
+};
 use wire::{Reader, Writer};
 
-const TXN_VERSION: u8 = 1;
+const TXN_VERSION: u8 = 2;
+/// Before ACLs: no identities, no ACLs.
+const TXN_VERSION_1: u8 = 1;
 
 const OP_CREATE: u8 = 1;
 const OP_DELETE: u8 = 2;
@@ -31,6 +46,9 @@ const OP_MULTI: u8 = 4;
 const OP_CREATE_SESSION: u8 = 5;
 const OP_CLOSE_SESSION: u8 = 6;
 const OP_REAP: u8 = 7;
+const OP_SET_ACL: u8 = 8;
+const OP_SET_QUOTA: u8 = 9;
+const OP_REMOVE_QUOTA: u8 = 10;
 
 const MULTI_CHECK: u8 = 1;
 const MULTI_CREATE: u8 = 2;
@@ -41,6 +59,9 @@ const MULTI_DELETE: u8 = 4;
 /// a multi op is at least tag + empty path + version; a path at least its length.
 const MULTI_OP_BYTES_MIN: usize = 3;
 const PATH_BYTES_MIN: usize = 1;
+/// An identity is at least two empty strings; an ACL entry adds its perms byte.
+const ID_BYTES_MIN: usize = 2;
+const ACL_ENTRY_BYTES_MIN: usize = 3;
 
 /// Encodes a txn for the commit log and the peer protocol.
 pub fn encode_txn(txn: &Txn) -> Vec<u8> {
@@ -49,6 +70,10 @@ pub fn encode_txn(txn: &Txn) -> Vec<u8> {
     w.varint(txn.zxid);
     w.i64(txn.time_ms);
     w.varint(txn.session);
+    w.len(txn.auth.ids().len());
+    for id in txn.auth.ids() {
+        write_id(&mut w, id);
+    }
     match &txn.op {
         TxnOp::Create(op) => {
             w.u8(OP_CREATE);
@@ -86,6 +111,31 @@ pub fn encode_txn(txn: &Txn) -> Vec<u8> {
                 w.str(path);
             }
         }
+        TxnOp::SetAcl(op) => {
+            w.u8(OP_SET_ACL);
+            w.str(&op.path);
+            write_acl(&mut w, &op.acl);
+            w.i32(op.version);
+        }
+        TxnOp::SetQuota { path, limits } => {
+            w.u8(OP_SET_QUOTA);
+            w.str(path);
+            for limit in
+                [limits.count_soft, limits.bytes_soft, limits.count_hard, limits.bytes_hard]
+            {
+                match limit {
+                    None => w.u8(0),
+                    Some(v) => {
+                        w.u8(1);
+                        w.varint(v);
+                    }
+                }
+            }
+        }
+        TxnOp::RemoveQuota { path } => {
+            w.u8(OP_REMOVE_QUOTA);
+            w.str(path);
+        }
     }
     w.into_vec()
 }
@@ -95,28 +145,39 @@ pub fn encode_txn(txn: &Txn) -> Vec<u8> {
 pub fn decode_txn(bytes: &[u8]) -> Result<Txn, DecodeError> {
     let mut r = Reader::new(bytes);
     let version = r.u8()?;
-    if version != TXN_VERSION {
+    if version != TXN_VERSION && version != TXN_VERSION_1 {
         return Err(DecodeError::BadHeader(format!("unknown txn version {version}")));
     }
+    let v1 = version == TXN_VERSION_1;
     let zxid = r.varint()?;
     let time_ms = r.i64()?;
     let session = r.varint()?;
-    let op = read_op(&mut r)?;
+    let auth = if v1 {
+        Auth::none()
+    } else {
+        let n = r.count(ID_BYTES_MIN)?;
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(read_id(&mut r)?);
+        }
+        Auth::new(ids)
+    };
+    let op = read_op(&mut r, v1)?;
     r.finish()?;
-    Ok(Txn { zxid, time_ms, session, op })
+    Ok(Txn { zxid, time_ms, session, auth, op })
 }
 
-fn read_op(r: &mut Reader<'_>) -> Result<TxnOp, DecodeError> {
+fn read_op(r: &mut Reader<'_>, v1: bool) -> Result<TxnOp, DecodeError> {
     let at = r.offset();
     let op = match r.u8()? {
-        OP_CREATE => TxnOp::Create(read_create(r)?),
+        OP_CREATE => TxnOp::Create(read_create(r, v1)?),
         OP_DELETE => TxnOp::Delete(read_delete(r)?),
         OP_SET_DATA => TxnOp::SetData(read_set(r)?),
         OP_MULTI => {
             let n = r.count(MULTI_OP_BYTES_MIN)?;
             let mut ops = Vec::with_capacity(n);
             for _ in 0..n {
-                ops.push(read_multi_op(r)?);
+                ops.push(read_multi_op(r, v1)?);
             }
             TxnOp::Multi(ops)
         }
@@ -134,19 +195,43 @@ fn read_op(r: &mut Reader<'_>) -> Result<TxnOp, DecodeError> {
             }
             TxnOp::Reap { paths }
         }
+        OP_SET_ACL if !v1 => {
+            let path = r.str()?.to_owned();
+            let acl = read_acl(r)?;
+            TxnOp::SetAcl(SetAclOp { path, acl, version: r.i32()? })
+        }
+        OP_SET_QUOTA if !v1 => {
+            let path = r.str()?.to_owned();
+            let mut limit = || -> Result<Option<u64>, DecodeError> {
+                let at = r.offset();
+                match r.u8()? {
+                    0 => Ok(None),
+                    1 => Ok(Some(r.varint()?)),
+                    tag => Err(r.invalid(at, format!("unknown limit tag {tag}"))),
+                }
+            };
+            let limits = QuotaLimits {
+                count_soft: limit()?,
+                bytes_soft: limit()?,
+                count_hard: limit()?,
+                bytes_hard: limit()?,
+            };
+            TxnOp::SetQuota { path, limits }
+        }
+        OP_REMOVE_QUOTA if !v1 => TxnOp::RemoveQuota { path: r.str()?.to_owned() },
         tag => return Err(r.invalid(at, format!("unknown op tag {tag}"))),
     };
     Ok(op)
 }
 
-fn read_multi_op(r: &mut Reader<'_>) -> Result<MultiOp, DecodeError> {
+fn read_multi_op(r: &mut Reader<'_>, v1: bool) -> Result<MultiOp, DecodeError> {
     let at = r.offset();
     let op = match r.u8()? {
         MULTI_CHECK => {
             let (path, version) = read_path_version(r)?;
             MultiOp::Check(CheckOp { path, version })
         }
-        MULTI_CREATE => MultiOp::Create(read_create(r)?),
+        MULTI_CREATE => MultiOp::Create(read_create(r, v1)?),
         MULTI_SET_DATA => MultiOp::SetData(read_set(r)?),
         MULTI_DELETE => MultiOp::Delete(read_delete(r)?),
         tag => return Err(r.invalid(at, format!("unknown multi op tag {tag}"))),
@@ -180,16 +265,50 @@ fn write_create(w: &mut Writer, op: &CreateOp) {
     w.bytes(&op.data);
     w.u8(mode_tag(op.mode));
     w.i64(op.ttl_ms);
+    write_acl(w, &op.acl);
 }
 
-fn read_create(r: &mut Reader<'_>) -> Result<CreateOp, DecodeError> {
+fn write_id(w: &mut Writer, id: &Id) {
+    w.str(&id.scheme);
+    w.str(&id.id);
+}
+
+fn read_id(r: &mut Reader<'_>) -> Result<Id, DecodeError> {
+    Ok(Id { scheme: r.str()?.to_owned(), id: r.str()?.to_owned() })
+}
+
+/// Shared with snapshots.
+pub(crate) fn write_acl(w: &mut Writer, acl: &[AclEntry]) {
+    w.len(acl.len());
+    for entry in acl {
+        w.u8(entry.perms.bits() as u8);
+        write_id(w, &entry.id);
+    }
+}
+
+/// Shared with snapshots. Checks the perms bits only; `apply` validates the ids.
+pub(crate) fn read_acl(r: &mut Reader<'_>) -> Result<Acl, DecodeError> {
+    let n = r.count(ACL_ENTRY_BYTES_MIN)?;
+    let mut acl = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = r.offset();
+        let bits = r.u8()?;
+        let perms = Perms::from_bits(u32::from(bits))
+            .ok_or_else(|| r.invalid(at, format!("unknown permission bits {bits:#x}")))?;
+        acl.push(AclEntry { perms, id: read_id(r)? });
+    }
+    Ok(acl)
+}
+
+fn read_create(r: &mut Reader<'_>, v1: bool) -> Result<CreateOp, DecodeError> {
     let path = r.str()?.to_owned();
     let data = Bytes::copy_from_slice(r.bytes()?);
     let at = r.offset();
     let tag = r.u8()?;
     let mode = mode_from_tag(tag).ok_or_else(|| r.invalid(at, format!("unknown mode {tag}")))?;
     let ttl_ms = r.i64()?;
-    Ok(CreateOp { path, data, mode, ttl_ms })
+    let acl = if v1 { open_acl() } else { read_acl(r)? };
+    Ok(CreateOp { path, data, mode, ttl_ms, acl })
 }
 
 fn write_set(w: &mut Writer, op: &SetDataOp) {
@@ -260,6 +379,8 @@ fn payload_len(op: &TxnOp) -> usize {
         TxnOp::Multi(ops) => ops.iter().map(multi_len).sum(),
         TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } => 0,
         TxnOp::Reap { paths } => paths.iter().map(|p| p.len() + 2).sum(),
+        TxnOp::SetAcl(op) => op.path.len() + 16 * op.acl.len(),
+        TxnOp::SetQuota { path, .. } | TxnOp::RemoveQuota { path } => path.len() + 40,
     }
 }
 

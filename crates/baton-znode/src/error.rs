@@ -25,6 +25,15 @@ pub enum ZnodeError {
     SessionExpired { session: u64 },
     #[error("bad arguments for {path}: {reason}")]
     BadArguments { path: String, reason: String },
+    /// The caller lacks the permission the operation needs on `path` (the node, or
+    /// its parent for create and delete).
+    #[error("not authorized: {perm} permission needed on {path}")]
+    NoAuth { path: String, perm: &'static str },
+    #[error("invalid ACL for {path}: {reason}")]
+    InvalidAcl { path: String, reason: String },
+    /// A hard quota limit would be exceeded.
+    #[error("quota exceeded for {path}: {reason} (quota on {quota_path})")]
+    QuotaExceeded { path: String, quota_path: String, reason: String },
 }
 
 impl ZnodeError {
@@ -38,7 +47,10 @@ impl ZnodeError {
             | ZnodeError::NoChildrenForEphemerals { path }
             | ZnodeError::InvalidPath { path, .. }
             | ZnodeError::DataTooLarge { path, .. }
-            | ZnodeError::BadArguments { path, .. } => path,
+            | ZnodeError::BadArguments { path, .. }
+            | ZnodeError::NoAuth { path, .. }
+            | ZnodeError::InvalidAcl { path, .. }
+            | ZnodeError::QuotaExceeded { path, .. } => path,
             ZnodeError::SessionExpired { .. } => "",
         }
     }

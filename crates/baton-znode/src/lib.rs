@@ -6,6 +6,7 @@
 //! [`DataTree::digest`]) on every replica.
 //!
 //! # Layout
+//! - `acl`: ACLs, permissions, identities and the checks (ZooKeeper's model).
 //! - `path`: path validation and helpers, the reserved `/baton` prefix.
 //! - `stat`: [`Stat`], a znode's metadata.
 //! - `txn`: [`Txn`], [`TxnOp`], [`CreateMode`], results and changes.
@@ -21,6 +22,7 @@
 //! - `watch`: the watch registry (which session watches what; changes → events).
 //! - `error`: [`ZnodeError`], [`TxnError`], [`DecodeError`].
 
+pub mod acl;
 mod codec;
 mod error;
 mod hash;
@@ -31,6 +33,7 @@ mod tree;
 mod txn;
 pub mod watch;
 
+pub use acl::{Acl, AclEntry, Auth, Id, Perms};
 pub use codec::{decode_txn, encode_txn};
 pub use error::{DecodeError, TxnError, ZnodeError};
 pub use limits::{Limits, TTL_MS_MAX, validate_op};
@@ -39,5 +42,5 @@ pub use stat::Stat;
 pub use tree::{DataTree, SessionInfo};
 pub use txn::{
     Applied, Change, ChangeKind, CheckOp, CreateMode, CreateOp, DeleteOp, MultiOp, OpResult,
-    SetDataOp, Txn, TxnOp,
+    QuotaLimits, QuotaUsage, QuotaWarning, SetAclOp, SetDataOp, Txn, TxnOp,
 };

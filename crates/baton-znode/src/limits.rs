@@ -1,11 +1,15 @@
 //! Limits and the stateless checks done on a client op before it is proposed.
 
+use crate::acl::{AclEntry, validate_entry};
 use crate::path::{create_probe, is_reserved, validate_path};
 use crate::{CreateMode, CreateOp, MultiOp, TxnError, TxnOp, ZnodeError};
 
 /// Longest TTL, in milliseconds: ZooKeeper keeps a TTL in 40 bits of
 /// `ephemeralOwner`, so this is its maximum too.
 pub const TTL_MS_MAX: i64 = 0xFF_FFFF_FFFF;
+
+/// Most entries in one ACL (not configuration: `apply` checks it too).
+pub const ACL_ENTRIES_MAX: usize = 256;
 
 /// Limits checked before a txn is proposed. They are configuration, so they are not
 /// re-checked by `apply` (replicas must not disagree because their configs differ).
@@ -61,6 +65,13 @@ pub fn validate_op(op: &TxnOp, limits: &Limits) -> Result<(), TxnError> {
                 check_path(path, limits)?;
             }
         }
+        TxnOp::SetAcl(op) => {
+            check_target(&op.path, op.version, limits)?;
+            check_acl(&op.path, &op.acl)?;
+        }
+        TxnOp::SetQuota { path, .. } | TxnOp::RemoveQuota { path } => {
+            check_target(path, -1, limits)?;
+        }
     }
     Ok(())
 }
@@ -103,7 +114,24 @@ fn check_create(op: &CreateOp, limits: &Limits) -> Result<(), ZnodeError> {
         return Err(reserved(&op.path));
     }
     check_data(&op.path, op.data.len(), limits)?;
+    check_acl(&op.path, &op.acl)?;
     check_mode_ttl(op)
+}
+
+/// A concrete ACL: not empty, not too long, every entry valid (no `auth` left).
+/// Not configuration, so `apply` checks it too.
+pub(crate) fn check_acl(path: &str, acl: &[AclEntry]) -> Result<(), ZnodeError> {
+    let invalid = |reason: String| ZnodeError::InvalidAcl { path: path.to_owned(), reason };
+    if acl.is_empty() {
+        return Err(invalid("the ACL is empty".into()));
+    }
+    if acl.len() > ACL_ENTRIES_MAX {
+        return Err(invalid(format!("{} entries, limit {ACL_ENTRIES_MAX}", acl.len())));
+    }
+    for entry in acl {
+        validate_entry(entry).map_err(invalid)?;
+    }
+    Ok(())
 }
 
 /// Mode and TTL agree: a TTL in 1..=[`TTL_MS_MAX`] for the TTL modes, 0 otherwise.

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::Stat;
+use crate::acl::{Acl, Auth};
 
 /// How a znode is created, as ZooKeeper's CreateMode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +47,9 @@ pub struct CreateOp {
     pub mode: CreateMode,
     /// Milliseconds; > 0 for the TTL modes, 0 otherwise.
     pub ttl_ms: i64,
+    /// The new node's ACL, concrete (`acl::fixup` made it so before the txn was
+    /// built: no `auth` entries). Never empty.
+    pub acl: Acl,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +72,46 @@ pub struct CheckOp {
     pub path: String,
     /// Expected version, -1 = any (then it only checks existence).
     pub version: i32,
+}
+
+/// Replaces a node's ACL (needs ADMIN on it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAclOp {
+    pub path: String,
+    /// Concrete, as `CreateOp::acl`.
+    pub acl: Acl,
+    /// Expected ACL version (`Stat::aversion`), -1 = any.
+    pub version: i32,
+}
+
+/// The limits of a quota on a subtree, ZooKeeper 3.7's: a count of znodes (the
+/// subtree's root included) and a number of data bytes, each soft (exceeding it only
+/// warns) or hard (a create or set that would exceed it fails with
+/// `QuotaExceeded`). None = no such limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct QuotaLimits {
+    pub count_soft: Option<u64>,
+    pub bytes_soft: Option<u64>,
+    pub count_hard: Option<u64>,
+    pub bytes_hard: Option<u64>,
+}
+
+/// What a subtree under a quota holds now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct QuotaUsage {
+    /// Znodes, the subtree's root included.
+    pub count: u64,
+    /// Data bytes of those znodes.
+    pub bytes: u64,
+}
+
+/// A soft limit that an applied txn left exceeded (the server logs it and counts it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaWarning {
+    /// The path the quota is on.
+    pub quota_path: String,
+    pub limits: QuotaLimits,
+    pub usage: QuotaUsage,
 }
 
 /// One operation of a multi.
@@ -99,6 +143,19 @@ pub enum TxnOp {
     CloseSession {
         session: u64,
     },
+    /// Replaces a node's ACL.
+    SetAcl(SetAclOp),
+    /// Sets (replaces) the quota on a subtree; the node must exist, and no quota may
+    /// be set on its ancestors or descendants (as ZooKeeper). Needs ADMIN on the node.
+    /// Kept under `/baton/quota`.
+    SetQuota {
+        path: String,
+        limits: QuotaLimits,
+    },
+    /// Removes the quota on a subtree (needs ADMIN on the node, when it exists).
+    RemoveQuota {
+        path: String,
+    },
     /// Server housekeeping: deletes each listed container / TTL node that is still
     /// eligible at the txn's time (not eligible any more = skipped, not an error).
     Reap {
@@ -114,6 +171,10 @@ pub struct Txn {
     pub time_ms: i64,
     /// The session on whose behalf the txn runs (owner of ephemerals it creates); 0 = none.
     pub session: u64,
+    /// The identities the txn runs with: `apply` checks the ACLs with them, so every
+    /// replica decides alike. Server-made txns (sessions, reaping) carry none and are
+    /// not checked.
+    pub auth: Auth,
     pub op: TxnOp,
 }
 
@@ -133,6 +194,11 @@ pub enum OpResult {
     Multi(Vec<OpResult>),
     SessionCreated,
     SessionClosed,
+    AclSet {
+        stat: Stat,
+    },
+    QuotaSet,
+    QuotaRemoved,
     Reaped {
         paths: Vec<String>,
     },
@@ -158,4 +224,6 @@ pub struct Change {
 pub struct Applied {
     pub result: OpResult,
     pub changes: Vec<Change>,
+    /// Soft quota limits this txn left exceeded.
+    pub quota_warnings: Vec<QuotaWarning>,
 }

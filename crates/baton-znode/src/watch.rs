@@ -554,12 +554,14 @@ mod tests {
 
     fn apply(tree: &mut DataTree, op: TxnOp) -> u64 {
         let zxid = tree.last_zxid() + 1;
-        tree.apply(&Txn { zxid, time_ms: 1_000, session: 0, op }).unwrap();
+        tree.apply(&Txn { auth: crate::acl::Auth::none(), zxid, time_ms: 1_000, session: 0, op })
+            .unwrap();
         zxid
     }
 
     fn create(path: &str) -> TxnOp {
         TxnOp::Create(CreateOp {
+            acl: crate::acl::open_acl(),
             path: path.into(),
             data: Default::default(),
             mode: CreateMode::Persistent,

@@ -24,7 +24,10 @@ fn serve(tree: &mut DataTree, op: Result<TxnOp, tonic::Status>) {
     }
     let before = tree.digest();
     let zxid = tree.last_zxid() + 1;
-    if tree.apply(&Txn { zxid, time_ms: 1, session: 0, op }).is_err() {
+    if tree
+        .apply(&Txn { auth: baton_znode::acl::Auth::none(), zxid, time_ms: 1, session: 0, op })
+        .is_err()
+    {
         assert_eq!(tree.digest(), before, "a failed txn changed the tree");
     }
     assert_eq!(tree.digest(), tree.recompute_digest());

@@ -37,6 +37,7 @@ impl Session {
         options: CreateOptions,
     ) -> Result<(String, Stat), ClientError> {
         let op = CreateOp {
+            acl: baton_znode::acl::open_acl(),
             path: path.to_owned(),
             data: data.into(),
             mode: options.mode,

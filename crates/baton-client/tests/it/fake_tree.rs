@@ -67,7 +67,13 @@ impl FakeTree {
         }
         let zxid = self.tree.last_zxid() + 1;
         let time_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let txn = Txn { zxid, time_ms: time_ms as i64, session, op };
+        let txn = Txn {
+            auth: baton_znode::acl::Auth::none(),
+            zxid,
+            time_ms: time_ms as i64,
+            session,
+            op,
+        };
         if let TxnOp::CloseSession { session } = &txn.op {
             // As the server: a closed session's watches go before its ephemerals'
             // deletions fire anything.

@@ -68,7 +68,13 @@ impl Driver {
                 };
                 match write {
                     Write::Txn { session, op, reply } => {
-                        let txn = Txn { zxid: 0, time_ms: 0, session, op };
+                        let txn = Txn {
+                            auth: baton_znode::acl::Auth::none(),
+                            zxid: 0,
+                            time_ms: 0,
+                            session,
+                            op,
+                        };
                         forwarder
                             .send(Kind::Txn(encode_txn(&txn).into()), Some(Pending::Txn(reply)));
                     }
@@ -94,7 +100,13 @@ impl Driver {
     fn propose(&mut self, book: &mut Book, session: u64, op: TxnOp) -> Result<u64, WriteError> {
         let time_ms = now_ms(book);
         let proposed = self.node.propose_with(|zxid| {
-            let txn = Txn { zxid: zxid.as_u64(), time_ms, session, op };
+            let txn = Txn {
+                auth: baton_znode::acl::Auth::none(),
+                zxid: zxid.as_u64(),
+                time_ms,
+                session,
+                op,
+            };
             Bytes::from(encode_txn(&txn))
         });
         let zxid = proposed.map_err(|error| quorum_write_error(&error))?.as_u64();

@@ -98,6 +98,7 @@ fn start(store: MemStore) -> Harness {
 
 fn create(path: &str) -> TxnOp {
     TxnOp::Create(CreateOp {
+        acl: baton_znode::acl::open_acl(),
         path: path.into(),
         data: Bytes::from_static(b"x"),
         mode: CreateMode::Persistent,

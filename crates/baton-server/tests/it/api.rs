@@ -10,6 +10,7 @@ use crate::support::{TestServer, code_of};
 
 fn create(path: &str, data: &'static [u8]) -> MultiOp {
     MultiOp::Create(CreateOp {
+        acl: baton_znode::acl::open_acl(),
         path: path.into(),
         data: Bytes::from_static(data),
         mode: CreateMode::Persistent,

@@ -39,6 +39,7 @@ async fn bad_requests_get_their_code_and_change_nothing() {
     let persistent = CreateMode::Persistent;
     let ttl_on_persistent = CreateOptions { mode: persistent, ttl_ms: 5_000 };
     let ephemeral_in_multi = MultiOp::Create(baton_znode::CreateOp {
+        acl: baton_znode::acl::open_acl(),
         path: "/e".into(),
         data: Default::default(),
         mode: CreateMode::Ephemeral,

@@ -8,6 +8,7 @@ use crate::support::TestServer;
 
 fn create(path: String) -> MultiOp {
     MultiOp::Create(CreateOp {
+        acl: baton_znode::acl::open_acl(),
         path,
         data: Default::default(),
         mode: CreateMode::Persistent,

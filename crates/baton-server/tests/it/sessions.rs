@@ -315,6 +315,7 @@ async fn a_client_that_never_reads_is_disconnected_without_stalling_others() {
         let ops = (0..1_000)
             .map(|i| {
                 MultiOp::Create(CreateOp {
+                    acl: baton_znode::acl::open_acl(),
                     path: format!("/{name}-{round}-{i}"),
                     data: Bytes::new(),
                     mode: CreateMode::Persistent,

@@ -2,6 +2,7 @@ use super::*;
 
 fn sample_txns() -> Vec<Txn> {
     let create = CreateOp {
+        acl: crate::acl::open_acl(),
         path: "/a/é".into(),
         data: Bytes::from_static(b"\0data"),
         mode: CreateMode::PersistentSequentialWithTtl,
@@ -25,7 +26,13 @@ fn sample_txns() -> Vec<Txn> {
     ];
     ops.into_iter()
         .enumerate()
-        .map(|(i, op)| Txn { zxid: i as u64 + 1, time_ms: -(i as i64), session: 9, op })
+        .map(|(i, op)| Txn {
+            auth: crate::acl::Auth::none(),
+            zxid: i as u64 + 1,
+            time_ms: -(i as i64),
+            session: 9,
+            op,
+        })
         .collect()
 }
 
@@ -60,16 +67,24 @@ fn trailing_bytes_are_rejected() {
 
 #[test]
 fn unknown_version_and_tags_are_rejected() {
-    let txn = Txn { zxid: 1, time_ms: 0, session: 0, op: TxnOp::CloseSession { session: 1 } };
+    let txn = Txn {
+        auth: crate::acl::Auth::none(),
+        zxid: 1,
+        time_ms: 0,
+        session: 0,
+        op: TxnOp::CloseSession { session: 1 },
+    };
     let mut bytes = encode_txn(&txn);
-    assert_eq!(bytes, [1, 1, 0, 0, OP_CLOSE_SESSION, 1]);
-    bytes[0] = 2;
+    assert_eq!(bytes, [2, 1, 0, 0, 0, OP_CLOSE_SESSION, 1]);
+    // Version 1 (before ACLs) had no identities: it still decodes.
+    assert_eq!(decode_txn(&[1, 1, 0, 0, OP_CLOSE_SESSION, 1]), Ok(txn));
+    bytes[0] = 3;
     assert!(matches!(decode_txn(&bytes), Err(DecodeError::BadHeader(_))));
-    bytes[0] = 1;
-    bytes[4] = 99;
+    bytes[0] = 2;
+    bytes[5] = 99;
     assert_eq!(
         decode_txn(&bytes),
-        Err(DecodeError::Invalid { offset: 4, reason: "unknown op tag 99".into() })
+        Err(DecodeError::Invalid { offset: 5, reason: "unknown op tag 99".into() })
     );
     // A create with mode 7.
     let bytes = [1, 1, 0, 0, OP_CREATE, 2, b'/', b'a', 0, 7, 0];

@@ -4,7 +4,7 @@ use super::*;
 use crate::{CheckOp, DeleteOp, SetDataOp};
 
 fn create(path: &str, mode: CreateMode, ttl_ms: i64) -> CreateOp {
-    CreateOp { path: path.into(), data: Bytes::new(), mode, ttl_ms }
+    CreateOp { acl: crate::acl::open_acl(), path: path.into(), data: Bytes::new(), mode, ttl_ms }
 }
 
 fn err(op: &TxnOp) -> ZnodeError {

@@ -40,7 +40,9 @@ impl DataTree {
         let mut journal = Journal::default();
         let outcome = self.apply_op(ctx, &txn.op, &mut journal);
         let outcome = match outcome {
-            Ok(result) => Ok(Applied { result, changes: journal.changes }),
+            Ok(result) => {
+                Ok(Applied { result, changes: journal.changes, quota_warnings: Vec::new() })
+            }
             Err(error) => {
                 self.rollback(journal);
                 self.digest = digest_before;
@@ -67,6 +69,10 @@ impl DataTree {
             }
             TxnOp::CloseSession { session } => self.close_session_op(ctx, *session, j)?,
             TxnOp::Reap { paths } => self.reap(ctx, paths, j),
+            TxnOp::SetAcl(op) => return Err(bad(&op.path, "ACLs: not applied yet").into()),
+            TxnOp::SetQuota { path, .. } | TxnOp::RemoveQuota { path } => {
+                return Err(bad(path, "quotas: not applied yet").into());
+            }
         };
         Ok(result)
     }

@@ -23,7 +23,7 @@ fn time_of(zxid: u64) -> i64 {
 
 fn apply_as(tree: &mut DataTree, session: u64, op: TxnOp) -> Result<Applied, TxnError> {
     let zxid = tree.last_zxid() + 1;
-    tree.apply(&Txn { zxid, time_ms: time_of(zxid), session, op })
+    tree.apply(&Txn { auth: crate::acl::Auth::none(), zxid, time_ms: time_of(zxid), session, op })
 }
 
 fn ok(tree: &mut DataTree, op: TxnOp) -> Applied {
@@ -65,7 +65,13 @@ fn create_mode(path: &str, mode: CreateMode, ttl_ms: i64) -> TxnOp {
 }
 
 fn create_op(path: &str, data: &str, mode: CreateMode, ttl_ms: i64) -> CreateOp {
-    CreateOp { path: path.into(), data: Bytes::copy_from_slice(data.as_bytes()), mode, ttl_ms }
+    CreateOp {
+        acl: crate::acl::open_acl(),
+        path: path.into(),
+        data: Bytes::copy_from_slice(data.as_bytes()),
+        mode,
+        ttl_ms,
+    }
 }
 
 fn set(path: &str, data: &str, version: i32) -> TxnOp {
@@ -149,7 +155,13 @@ fn failed_txn_advances_last_zxid_only() {
 fn zxid_must_increase() {
     let mut tree = DataTree::new();
     ok(&mut tree, create("/a", ""));
-    let txn = Txn { zxid: 1, time_ms: 0, session: 0, op: create("/b", "") };
+    let txn = Txn {
+        auth: crate::acl::Auth::none(),
+        zxid: 1,
+        time_ms: 0,
+        session: 0,
+        op: create("/b", ""),
+    };
     let _ = tree.apply(&txn);
 }
 

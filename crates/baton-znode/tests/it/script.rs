@@ -111,7 +111,13 @@ impl Runner {
     fn txn(&mut self, op: TxnOp) -> Vec<String> {
         let zxid = self.tree.last_zxid() + 1;
         let digest = self.tree.digest();
-        let txn = Txn { zxid, time_ms: self.time_ms, session: self.session, op };
+        let txn = Txn {
+            auth: baton_znode::acl::Auth::none(),
+            zxid,
+            time_ms: self.time_ms,
+            session: self.session,
+            op,
+        };
         let result = self.tree.apply(&txn);
         assert_eq!(self.tree.digest(), self.tree.recompute_digest(), "zxid {zxid}");
         match result {
@@ -173,7 +179,7 @@ fn parse_create(args: &[&str]) -> CreateOp {
     };
     let data = rest.get(1).map_or(Bytes::new(), |d| Bytes::copy_from_slice(d.as_bytes()));
     let ttl_ms = ttl_override.unwrap_or(ttl_ms);
-    CreateOp { path: rest[0].to_owned(), data, mode, ttl_ms }
+    CreateOp { acl: baton_znode::acl::open_acl(), path: rest[0].to_owned(), data, mode, ttl_ms }
 }
 
 fn parse_set(args: &[&str]) -> SetDataOp {
@@ -227,6 +233,9 @@ fn show_result(result: &OpResult) -> String {
         OpResult::SessionCreated => "session created".to_owned(),
         OpResult::SessionClosed => "session closed".to_owned(),
         OpResult::Reaped { paths } => format!("reaped [{}]", paths.join(" ")),
+        OpResult::AclSet { stat } => format!("acl set aversion={}", stat.aversion),
+        OpResult::QuotaSet => "quota set".to_owned(),
+        OpResult::QuotaRemoved => "quota removed".to_owned(),
     }
 }
 

@@ -51,7 +51,7 @@ fn create_op() -> impl Strategy<Value = CreateOp> {
             (false, t) if t > 0 && t % 7 != 0 => 0,
             (_, t) => t,
         };
-        CreateOp { path, data, mode, ttl_ms }
+        CreateOp { acl: baton_znode::acl::open_acl(), path, data, mode, ttl_ms }
     })
 }
 
@@ -127,15 +127,28 @@ impl History {
             }
         };
         self.time_ms += elapsed_ms;
-        Txn { zxid: self.zxid, time_ms: self.time_ms, session, op }
+        Txn {
+            auth: baton_znode::acl::Auth::none(),
+            zxid: self.zxid,
+            time_ms: self.time_ms,
+            session,
+            op,
+        }
     }
 }
 
 /// Any txn at all (arbitrary strings and numbers), for codec round trips.
 pub fn any_txn() -> impl Strategy<Value = Txn> {
     let create = || {
-        (any::<String>(), data(), prop::sample::select(MODES), any::<i64>())
-            .prop_map(|(path, data, mode, ttl_ms)| CreateOp { path, data, mode, ttl_ms })
+        (any::<String>(), data(), prop::sample::select(MODES), any::<i64>()).prop_map(
+            |(path, data, mode, ttl_ms)| CreateOp {
+                acl: baton_znode::acl::open_acl(),
+                path,
+                data,
+                mode,
+                ttl_ms,
+            },
+        )
     };
     let multi = prop_oneof![
         (any::<String>(), any::<i32>())
@@ -161,6 +174,7 @@ pub fn any_txn() -> impl Strategy<Value = Txn> {
         txn_op(),
     ];
     (any::<u64>(), any::<i64>(), any::<u64>(), op).prop_map(|(zxid, time_ms, session, op)| Txn {
+        auth: baton_znode::acl::Auth::none(),
         zxid,
         time_ms,
         session,

@@ -3,7 +3,13 @@ use super::*;
 fn reap(tree: &mut DataTree, time_ms: i64, paths: &[&str]) -> Applied {
     let zxid = tree.last_zxid() + 1;
     let paths = paths.iter().map(|p| p.to_string()).collect();
-    let applied = tree.apply(&Txn { zxid, time_ms, session: 0, op: TxnOp::Reap { paths } });
+    let applied = tree.apply(&Txn {
+        auth: crate::acl::Auth::none(),
+        zxid,
+        time_ms,
+        session: 0,
+        op: TxnOp::Reap { paths },
+    });
     let applied = applied.unwrap();
     assert_eq!(tree.digest(), tree.recompute_digest());
     applied
