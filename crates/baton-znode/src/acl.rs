@@ -54,6 +54,20 @@ impl Perms {
         Perms(self.0 | other.0)
     }
 
+    /// How a refusal (`ZnodeError::NoAuth`) names the permission that was needed.
+    /// Checks ask for one permission, but for getACL's "READ or ADMIN".
+    pub fn name(self) -> &'static str {
+        match self {
+            Perms::READ => "READ",
+            Perms::WRITE => "WRITE",
+            Perms::CREATE => "CREATE",
+            Perms::DELETE => "DELETE",
+            Perms::ADMIN => "ADMIN",
+            p if p == Perms::READ.union(Perms::ADMIN) => "READ or ADMIN",
+            _ => "one of the requested permissions",
+        }
+    }
+
     /// zkCli's letters: any of `c`, `d`, `r`, `w`, `a`, each at most once.
     pub fn parse(letters: &str) -> Result<Perms, String> {
         let mut perms = Perms::NONE;
@@ -381,6 +395,8 @@ mod tests {
         assert!(Perms::parse("rr").is_err());
         assert!(Perms::parse("x").is_err());
         assert_eq!(Perms::from_bits(32), None);
+        assert_eq!(Perms::DELETE.name(), "DELETE");
+        assert_eq!(Perms::ADMIN.union(Perms::READ).name(), "READ or ADMIN");
     }
 
     #[test]

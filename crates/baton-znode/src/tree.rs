@@ -1,10 +1,14 @@
 //! [`DataTree`]: the znodes, the open sessions and the indexes `apply` keeps.
 //!
-//! Reads live here; the txn semantics are in `apply`, the journaled mutation
-//! primitives (and rollback) in `store`, snapshots in `snapshot`.
+//! Reads live here; the txn semantics are in `apply` (ACL and quota ops in
+//! `access` and `quota`), the journaled mutation primitives (and rollback) in
+//! `store`, the shared ACL lists in `acl_cache`, snapshots in `snapshot`.
 
+mod access;
+mod acl_cache;
 mod apply;
 mod node;
+mod quota;
 mod snapshot;
 mod store;
 #[cfg(test)]
@@ -14,9 +18,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 
+use crate::acl::{Acl, Auth, Perms, open_acl};
 use crate::path::validate_path;
-use crate::{Applied, DecodeError, RESERVED_PREFIX, Stat, Txn, TxnError, ZnodeError};
+use crate::{
+    Applied, DecodeError, QuotaLimits, QuotaUsage, RESERVED_PREFIX, Stat, Txn, TxnError, ZnodeError,
+};
+use acl_cache::AclCache;
 use node::{Node, NodeKind, session_hash};
+use quota::Quota;
 
 /// The path index's hasher: foldhash, seeded at random per process (paths come from
 /// clients; a fixed seed would let them aim for collisions), several times faster
@@ -47,8 +56,12 @@ struct Session {
 /// `num_children` equals `children.len()`; an ephemeral's owner is an open session
 /// whose `ephemerals` lists it, and it has no children; `reap_candidates` holds
 /// exactly the container and TTL paths; `digest` is the wrapping sum of every
-/// node's and session's hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// node's and session's hash. Every node's `acl` names a list in `acls` whose
+/// reference count is the number of nodes naming it (between txns no list is
+/// unreferenced). `quotas` holds exactly the quotas whose limits nodes are under
+/// `/baton/quota`, none on an ancestor of another, each with the count and data
+/// bytes of the nodes at and below its path.
+#[derive(Debug, Clone)]
 pub struct DataTree {
     /// Keyed by full path: a read is one hash lookup, whatever the depth. Nodes are
     /// boxed: a hash table keeps up to twice its entries' room allocated, and a
@@ -61,7 +74,37 @@ pub struct DataTree {
     digest: u64,
     /// Bytes of data in all znodes together.
     data_bytes: u64,
+    /// The distinct ACL lists the nodes refer to.
+    acls: AclCache,
+    /// Quotas by the path they are on, rebuilt from `/baton/quota` on decode.
+    quotas: BTreeMap<String, Quota>,
 }
+
+/// Equal contents: the nodes' ACLs are compared as lists, not as the cache slots
+/// they happen to sit in (which depend on history).
+impl PartialEq for DataTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.sessions == other.sessions
+            && self.reap_candidates == other.reap_candidates
+            && self.last_zxid == other.last_zxid
+            && self.digest == other.digest
+            && self.data_bytes == other.data_bytes
+            && self.quotas == other.quotas
+            && self.acls == other.acls
+            && self.nodes.len() == other.nodes.len()
+            && self.nodes.iter().all(|(path, a)| {
+                other.nodes.get(path).is_some_and(|b| {
+                    a.data == b.data
+                        && a.stat == b.stat
+                        && a.kind == b.kind
+                        && a.children == b.children
+                        && self.acls.get(a.acl) == other.acls.get(b.acl)
+                })
+            })
+    }
+}
+
+impl Eq for DataTree {}
 
 impl Default for DataTree {
     fn default() -> Self {
@@ -82,11 +125,14 @@ impl DataTree {
             last_zxid: 0,
             digest: 0,
             data_bytes: 0,
+            acls: AclCache::default(),
+            quotas: BTreeMap::new(),
         };
+        let open = tree.acls.intern(&open_acl());
         let root_stat = Stat { num_children: 1, ..Stat::default() };
-        let root = Node::new(Bytes::new(), root_stat, NodeKind::Persistent);
+        let root = Node::new(Bytes::new(), root_stat, NodeKind::Persistent, open);
         tree.link("/".to_owned(), root);
-        let reserved = Node::new(Bytes::new(), Stat::default(), NodeKind::Persistent);
+        let reserved = Node::new(Bytes::new(), Stat::default(), NodeKind::Persistent, open);
         tree.link(RESERVED_PREFIX.to_owned(), reserved);
         tree.digest = tree.recompute_digest();
         tree
@@ -130,8 +176,8 @@ impl DataTree {
         self.data_bytes
     }
 
-    /// Order-independent digest of every node (path, data, Stat, and the container /
-    /// TTL kind) and session (id, timeout), kept up to date incrementally: equal trees
+    /// Order-independent digest of every node (path, data, Stat, the container /
+    /// TTL kind and the ACL) and session (id, timeout), kept up to date incrementally: equal trees
     /// have equal digests. It covers contents only, not `last_zxid`: two replicas
     /// that applied different no-op txns still agree.
     pub fn digest(&self) -> u64 {
@@ -141,7 +187,7 @@ impl DataTree {
     /// The digest computed from scratch (O(nodes)); `digest()` must always equal it.
     /// For tests and for checking a tree loaded from elsewhere.
     pub fn recompute_digest(&self) -> u64 {
-        let nodes = self.nodes.iter().map(|(path, node)| node.hash(path));
+        let nodes = self.nodes.iter().map(|(path, node)| self.node_hash(path, node));
         let sessions =
             self.sessions.iter().map(|(id, s)| session_hash(*id, s.timeout_ms, s.password));
         nodes.chain(sessions).fold(0u64, u64::wrapping_add)
@@ -171,6 +217,31 @@ impl DataTree {
                 password: s.password,
             })
             .collect()
+    }
+
+    /// A node's ACL and Stat (the server checks READ or ADMIN first, and masks
+    /// digests for a caller without ADMIN).
+    pub fn acl(&self, path: &str) -> Result<(Acl, Stat), ZnodeError> {
+        let node = self.existing(path)?;
+        Ok((self.acls.get(node.acl).to_vec(), node.stat))
+    }
+
+    /// Whether `auth` has any of `perm` on the node: NoNode when it does not exist,
+    /// NoAuth when refused. The server's check for reads (get, exists, children,
+    /// getAcl); writes are checked by `apply` itself.
+    pub fn authorize(&self, path: &str, auth: &Auth, perm: Perms) -> Result<(), ZnodeError> {
+        let node = self.existing(path)?;
+        self.permit(path, node, auth, perm)
+    }
+
+    /// The quota on exactly `path`, and what its subtree holds now.
+    pub fn quota(&self, path: &str) -> Option<(QuotaLimits, QuotaUsage)> {
+        self.quotas.get(path).map(|q| (q.limits, q.usage))
+    }
+
+    /// Every quota, by path.
+    pub fn quotas(&self) -> Vec<(String, QuotaLimits, QuotaUsage)> {
+        self.quotas.iter().map(|(path, q)| (path.clone(), q.limits, q.usage)).collect()
     }
 
     /// Paths of a session's ephemeral nodes, sorted.
@@ -204,6 +275,11 @@ impl DataTree {
     /// invariant; never panics, whatever the bytes.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         snapshot::decode(bytes)
+    }
+
+    /// A node's share of the digest (its ACL's hash comes from the cache).
+    fn node_hash(&self, path: &str, node: &Node) -> u64 {
+        node.hash(path, self.acls.hash(node.acl))
     }
 
     fn existing(&self, path: &str) -> Result<&Node, ZnodeError> {

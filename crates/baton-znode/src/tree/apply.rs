@@ -1,13 +1,15 @@
 //! The semantics of each txn op (ZooKeeper 3.9's, as `PrepRequestProcessor` and
-//! `DataTree` implement them). Every op checks everything before its first
-//! mutation; a multi's earlier ops are undone from the journal.
+//! `DataTree` implement them, permission checks included). Every op checks
+//! everything before its first mutation; a multi's earlier ops are undone from the
+//! journal.
 
 use bytes::Bytes;
 
 use super::DataTree;
 use super::node::{Node, NodeKind};
 use super::store::Journal;
-use crate::limits::{bad, check_mode_ttl, reserved, under_given_path};
+use crate::acl::{Auth, Perms};
+use crate::limits::{bad, check_acl, check_mode_ttl, reserved, under_given_path};
 use crate::path::{create_probe, is_reserved, parent, validate_path};
 use crate::{
     Applied, ChangeKind, CheckOp, CreateOp, DeleteOp, MultiOp, OpResult, SetDataOp, Stat, Txn,
@@ -20,10 +22,12 @@ const DEBUG_DIGEST_CHECK_NODES_MAX: usize = 256;
 
 /// What an op needs from its txn.
 #[derive(Debug, Clone, Copy)]
-struct Ctx {
-    zxid: u64,
-    time_ms: i64,
-    session: u64,
+pub(super) struct Ctx<'a> {
+    pub(super) zxid: u64,
+    pub(super) time_ms: i64,
+    pub(super) session: u64,
+    /// The identities client ops are checked with.
+    pub(super) auth: &'a Auth,
 }
 
 impl DataTree {
@@ -35,20 +39,26 @@ impl DataTree {
             self.last_zxid
         );
         self.last_zxid = txn.zxid;
-        let ctx = Ctx { zxid: txn.zxid, time_ms: txn.time_ms, session: txn.session };
+        let ctx =
+            Ctx { zxid: txn.zxid, time_ms: txn.time_ms, session: txn.session, auth: &txn.auth };
         let digest_before = self.digest;
         let mut journal = Journal::default();
         let outcome = self.apply_op(ctx, &txn.op, &mut journal);
         let outcome = match outcome {
-            Ok(result) => {
-                Ok(Applied { result, changes: journal.changes, quota_warnings: Vec::new() })
-            }
+            Ok(result) => Ok(Applied {
+                result,
+                changes: journal.changes,
+                quota_warnings: journal.quota_warnings,
+            }),
             Err(error) => {
                 self.rollback(journal);
                 self.digest = digest_before;
                 Err(error)
             }
         };
+        // Only now may ACL lists the txn left unreferenced be freed: a rollback
+        // relinks nodes with the references they had.
+        self.acls.collect();
         debug_assert!(
             self.nodes.len() > DEBUG_DIGEST_CHECK_NODES_MAX
                 || self.digest == self.recompute_digest(),
@@ -58,7 +68,12 @@ impl DataTree {
         outcome
     }
 
-    fn apply_op(&mut self, ctx: Ctx, op: &TxnOp, j: &mut Journal) -> Result<OpResult, TxnError> {
+    fn apply_op(
+        &mut self,
+        ctx: Ctx<'_>,
+        op: &TxnOp,
+        j: &mut Journal,
+    ) -> Result<OpResult, TxnError> {
         let result = match op {
             TxnOp::Create(op) => self.create(ctx, op, j)?,
             TxnOp::Delete(op) => self.delete(ctx, op, j)?,
@@ -69,21 +84,25 @@ impl DataTree {
             }
             TxnOp::CloseSession { session } => self.close_session_op(ctx, *session, j)?,
             TxnOp::Reap { paths } => self.reap(ctx, paths, j),
-            TxnOp::SetAcl(op) => return Err(bad(&op.path, "ACLs: not applied yet").into()),
-            TxnOp::SetQuota { path, .. } | TxnOp::RemoveQuota { path } => {
-                return Err(bad(path, "quotas: not applied yet").into());
-            }
+            TxnOp::SetAcl(op) => self.set_acl(ctx, op, j)?,
+            TxnOp::SetQuota { path, limits } => self.set_quota(ctx, path, limits, j)?,
+            TxnOp::RemoveQuota { path } => self.remove_quota(ctx, path, j)?,
         };
         Ok(result)
     }
 
     /// Ops in order, each seeing the earlier ones' effects; the first failure fails
     /// the whole txn (and `apply_txn` undoes the earlier ops).
-    fn multi(&mut self, ctx: Ctx, ops: &[MultiOp], j: &mut Journal) -> Result<OpResult, TxnError> {
+    fn multi(
+        &mut self,
+        ctx: Ctx<'_>,
+        ops: &[MultiOp],
+        j: &mut Journal,
+    ) -> Result<OpResult, TxnError> {
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             let result = match op {
-                MultiOp::Check(op) => self.check(op),
+                MultiOp::Check(op) => self.check(ctx, op),
                 MultiOp::Create(op) => self.create(ctx, op, j),
                 MultiOp::SetData(op) => self.set_data(ctx, op, j),
                 MultiOp::Delete(op) => self.delete(ctx, op, j),
@@ -93,7 +112,12 @@ impl DataTree {
         Ok(OpResult::Multi(results))
     }
 
-    fn create(&mut self, ctx: Ctx, op: &CreateOp, j: &mut Journal) -> Result<OpResult, ZnodeError> {
+    fn create(
+        &mut self,
+        ctx: Ctx<'_>,
+        op: &CreateOp,
+        j: &mut Journal,
+    ) -> Result<OpResult, ZnodeError> {
         let sequential = op.mode.is_sequential();
         let probe = create_probe(&op.path, sequential);
         validate_path(&probe).map_err(|e| under_given_path(e, &op.path))?;
@@ -101,6 +125,8 @@ impl DataTree {
             return Err(reserved(&op.path));
         }
         check_mode_ttl(op)?;
+        // The log is input from outside: the ACL is checked again, not trusted.
+        check_acl(&op.path, &op.acl)?;
         if op.mode.is_ephemeral() && (ctx.session == 0 || !self.sessions.contains_key(&ctx.session))
         {
             return Err(ZnodeError::SessionExpired { session: ctx.session });
@@ -110,9 +136,7 @@ impl DataTree {
         };
         let no_node = || ZnodeError::NoNode { path: op.path.clone() };
         let parent_node = self.nodes.get(parent_path).ok_or_else(no_node)?;
-        if parent_node.kind == NodeKind::Ephemeral {
-            return Err(ZnodeError::NoChildrenForEphemerals { path: op.path.clone() });
-        }
+        self.permit(parent_path, parent_node, ctx.auth, Perms::CREATE)?;
         let path = if sequential {
             // ZooKeeper's "%010d" of the parent's cversion: a negative (wrapped)
             // cversion gives "-000000001", exactly as Rust's "{:010}" does.
@@ -120,8 +144,12 @@ impl DataTree {
         } else {
             op.path.clone()
         };
+        self.check_quota(&path, 1, op.data.len() as i64, j)?;
         if self.nodes.contains_key(&path) {
             return Err(ZnodeError::NodeExists { path });
+        }
+        if parent_node.kind == NodeKind::Ephemeral {
+            return Err(ZnodeError::NoChildrenForEphemerals { path: op.path.clone() });
         }
         let (kind, owner) = match op.mode {
             m if m.is_ephemeral() => (NodeKind::Ephemeral, ctx.session),
@@ -129,22 +157,20 @@ impl DataTree {
             m if m.is_ttl() => (NodeKind::Ttl { ttl_ms: op.ttl_ms }, 0),
             _ => (NodeKind::Persistent, 0),
         };
-        let stat = Stat {
-            czxid: ctx.zxid,
-            mzxid: ctx.zxid,
-            pzxid: ctx.zxid,
-            ctime: ctx.time_ms,
-            mtime: ctx.time_ms,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            data_length: data_length(&op.data),
-            num_children: 0,
-        };
-        self.insert_node(path.clone(), Node::new(op.data.clone(), stat, kind), j);
+        let stat = created_stat(ctx, owner, &op.data);
+        let acl = self.acls.intern(&op.acl);
+        self.add_child(ctx, path.clone(), Node::new(op.data.clone(), stat, kind, acl), j);
+        Ok(OpResult::Created { path, stat })
+    }
+
+    /// Inserts a node under its existing parent and records it there, as a create
+    /// does.
+    pub(super) fn add_child(&mut self, ctx: Ctx<'_>, path: String, node: Node, j: &mut Journal) {
+        let parent_path = parent(&path).unwrap_or_else(|| panic!("add_child of the root"));
+        let parent_path = parent_path.to_owned();
+        self.insert_node(path.clone(), node, j);
         self.update_node(
-            parent_path,
+            &parent_path,
             None,
             |s| {
                 s.cversion = s.cversion.wrapping_add(1);
@@ -154,15 +180,22 @@ impl DataTree {
             j,
         );
         j.change(&path, ChangeKind::NodeCreated);
-        j.change(parent_path, ChangeKind::NodeChildrenChanged);
-        Ok(OpResult::Created { path, stat })
+        j.change(&parent_path, ChangeKind::NodeChildrenChanged);
     }
 
-    fn delete(&mut self, ctx: Ctx, op: &DeleteOp, j: &mut Journal) -> Result<OpResult, ZnodeError> {
-        let node = self.target(&op.path, op.version)?;
-        if op.path == "/" {
+    fn delete(
+        &mut self,
+        ctx: Ctx<'_>,
+        op: &DeleteOp,
+        j: &mut Journal,
+    ) -> Result<OpResult, ZnodeError> {
+        let node = self.target(&op.path)?;
+        let Some(parent_path) = parent(&op.path) else {
             return Err(bad("/", "the root cannot be deleted"));
-        }
+        };
+        let parent_node = &self.nodes[parent_path];
+        self.permit(parent_path, parent_node, ctx.auth, Perms::DELETE)?;
+        check_version(&op.path, op.version, node.stat.version)?;
         if !node.children.is_empty() {
             return Err(ZnodeError::NotEmpty { path: op.path.clone() });
         }
@@ -172,11 +205,15 @@ impl DataTree {
 
     fn set_data(
         &mut self,
-        ctx: Ctx,
+        ctx: Ctx<'_>,
         op: &SetDataOp,
         j: &mut Journal,
     ) -> Result<OpResult, ZnodeError> {
-        self.target(&op.path, op.version)?;
+        let node = self.target(&op.path)?;
+        self.permit(&op.path, node, ctx.auth, Perms::WRITE)?;
+        let grows = op.data.len() as i64 - node.data.len() as i64;
+        self.check_quota(&op.path, 0, grows, j)?;
+        check_version(&op.path, op.version, node.stat.version)?;
         let update = |s: &mut Stat| {
             // Java int arithmetic, as ZooKeeper: the version wraps.
             s.version = s.version.wrapping_add(1);
@@ -190,27 +227,21 @@ impl DataTree {
         Ok(OpResult::SetData { stat })
     }
 
-    fn check(&self, op: &CheckOp) -> Result<OpResult, ZnodeError> {
-        self.target(&op.path, op.version)?;
+    fn check(&self, ctx: Ctx<'_>, op: &CheckOp) -> Result<OpResult, ZnodeError> {
+        let node = self.target(&op.path)?;
+        self.permit(&op.path, node, ctx.auth, Perms::READ)?;
+        check_version(&op.path, op.version, node.stat.version)?;
         Ok(OpResult::Checked)
     }
 
     /// The node a delete, set or check acts on: a valid client-owned path that
-    /// exists, at the expected version (-1 = any).
-    fn target(&self, path: &str, version: i32) -> Result<&Node, ZnodeError> {
+    /// exists.
+    fn target(&self, path: &str) -> Result<&Node, ZnodeError> {
         validate_path(path)?;
         if is_reserved(path) {
             return Err(reserved(path));
         }
-        let node = self.nodes.get(path).ok_or_else(|| ZnodeError::NoNode { path: path.into() })?;
-        if version != -1 && version != node.stat.version {
-            return Err(ZnodeError::BadVersion {
-                path: path.to_owned(),
-                expected: version,
-                actual: node.stat.version,
-            });
-        }
-        Ok(node)
+        self.nodes.get(path).map(|n| &**n).ok_or_else(|| ZnodeError::NoNode { path: path.into() })
     }
 
     fn create_session(
@@ -236,7 +267,7 @@ impl DataTree {
     /// Deletes the session's ephemerals in path order, then forgets the session.
     fn close_session_op(
         &mut self,
-        ctx: Ctx,
+        ctx: Ctx<'_>,
         session: u64,
         j: &mut Journal,
     ) -> Result<OpResult, ZnodeError> {
@@ -253,7 +284,7 @@ impl DataTree {
 
     /// Deletes each listed node that is still eligible at the txn's time; the
     /// others are skipped (they changed since the server chose them).
-    fn reap(&mut self, ctx: Ctx, paths: &[String], j: &mut Journal) -> OpResult {
+    fn reap(&mut self, ctx: Ctx<'_>, paths: &[String], j: &mut Journal) -> OpResult {
         let mut reaped = Vec::new();
         for path in paths {
             // The reserved subtree is never reaped, even if a forged txn lists it.
@@ -268,7 +299,7 @@ impl DataTree {
     }
 
     /// Deletes a childless node and records it in its parent, as a delete does.
-    fn remove_leaf(&mut self, ctx: Ctx, path: &str, j: &mut Journal) {
+    pub(super) fn remove_leaf(&mut self, ctx: Ctx<'_>, path: &str, j: &mut Journal) {
         let parent_path = parent(path).unwrap_or_else(|| panic!("remove_leaf of the root"));
         self.remove_node(path, j);
         self.update_node(
@@ -283,6 +314,31 @@ impl DataTree {
         );
         j.change(path, ChangeKind::NodeDeleted);
         j.change(parent_path, ChangeKind::NodeChildrenChanged);
+    }
+}
+
+/// The expected version (-1 = any) is the actual one.
+fn check_version(path: &str, expected: i32, actual: i32) -> Result<(), ZnodeError> {
+    if expected != -1 && expected != actual {
+        return Err(ZnodeError::BadVersion { path: path.to_owned(), expected, actual });
+    }
+    Ok(())
+}
+
+/// The Stat of a node the txn creates.
+pub(super) fn created_stat(ctx: Ctx<'_>, owner: u64, data: &Bytes) -> Stat {
+    Stat {
+        czxid: ctx.zxid,
+        mzxid: ctx.zxid,
+        pzxid: ctx.zxid,
+        ctime: ctx.time_ms,
+        mtime: ctx.time_ms,
+        version: 0,
+        cversion: 0,
+        aversion: 0,
+        ephemeral_owner: owner,
+        data_length: data_length(data),
+        num_children: 0,
     }
 }
 

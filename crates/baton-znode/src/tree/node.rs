@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
+use super::acl_cache::AclRef;
 use crate::Stat;
 use crate::hash::{StableHasher, hash_bytes};
 
@@ -52,7 +53,9 @@ impl NodeKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// No `PartialEq`: `acl` is a slot number, meaningful only with its tree's cache;
+/// `DataTree`'s equality compares the lists themselves.
+#[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub(crate) data: Bytes,
     /// Hash of `data`, cached so that a parent's Stat change (every child create or
@@ -60,13 +63,15 @@ pub(crate) struct Node {
     pub(crate) data_hash: u64,
     pub(crate) stat: Stat,
     pub(crate) kind: NodeKind,
+    /// The node's ACL, in the tree's `AclCache`.
+    pub(crate) acl: AclRef,
     /// Names (not paths) of the children, sorted for `children()` and snapshots.
     pub(crate) children: BTreeSet<ChildName>,
 }
 
 impl Node {
-    pub(crate) fn new(data: Bytes, stat: Stat, kind: NodeKind) -> Node {
-        Node { data_hash: hash_bytes(&data), data, stat, kind, children: BTreeSet::new() }
+    pub(crate) fn new(data: Bytes, stat: Stat, kind: NodeKind, acl: AclRef) -> Node {
+        Node { data_hash: hash_bytes(&data), data, stat, kind, acl, children: BTreeSet::new() }
     }
 
     pub(crate) fn set_data(&mut self, data: Bytes) {
@@ -91,9 +96,10 @@ impl Node {
         }
     }
 
-    /// This node's share of the tree digest: path, data, every Stat field, kind and
-    /// TTL. Children are not included; each child contributes its own hash.
-    pub(crate) fn hash(&self, path: &str) -> u64 {
+    /// This node's share of the tree digest: path, data, every Stat field, kind,
+    /// TTL and the hash of its ACL's contents (`acl_hash`: the list, never the slot
+    /// it sits in). Children are not included; each child contributes its own hash.
+    pub(crate) fn hash(&self, path: &str, acl_hash: u64) -> u64 {
         let s = &self.stat;
         let mut h = StableHasher::default();
         h.write_u64(NODE_TAG);
@@ -112,6 +118,7 @@ impl Node {
         h.write_u64(u64::from(s.num_children));
         h.write_u64(u64::from(self.kind.tag()));
         h.write_i64(self.kind.ttl_ms());
+        h.write_u64(acl_hash);
         h.finish()
     }
 }

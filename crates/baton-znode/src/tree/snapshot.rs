@@ -1,45 +1,60 @@
 //! Snapshots: the whole tree in one checksummed, versioned buffer.
 //!
 //! ```text
-//! snapshot = magic "BATNSNAP" version:u8(=2) last_zxid
-//!            count (session timeout_ms password)*  count node*  crc32:u32le
+//! snapshot = magic "BATNSNAP" version:u8(=3) last_zxid
+//!            count (session timeout_ms password)*  count acl*  count node*
+//!            crc32:u32le
+//! acl      = count (perms:u8 scheme id)*           (the txn codec's)
 //! node     = path data czxid mzxid pzxid ctime mtime version cversion aversion
-//!            ephemeral_owner data_length num_children kind:u8 ttl_ms
+//!            ephemeral_owner data_length num_children kind:u8 ttl_ms acl_index
 //! ```
 //!
-//! Integers are `codec::wire` varints. Sessions are in id order. Nodes are in the
-//! tree's preorder, siblings in name order (version 2): each node comes after its
+//! Integers are `codec::wire` varints. Sessions are in id order. Each distinct ACL
+//! is written once, in content order (not in the order of the cache's slots, which
+//! depends on history), and every one is used by some node; a node refers to its
+//! ACL by position. Versions 1 and 2, still read, had no ACLs: every node gets the
+//! open ACL. Nodes are in the tree's preorder, siblings in name order (versions 2
+//! and 3): each node comes after its
 //! parent and after the whole subtree of the sibling before it. That is the order
 //! of a walk down the children sets the tree keeps sorted anyway, so encoding
 //! (done under the tree's read lock, while writes wait) sorts nothing. Version 1,
 //! still read, had the nodes in ascending path order, which needed a sort of
 //! every path. Either way a tree has exactly one encoding per version. The digest
-//! is not stored: decode rebuilds it (and every index) from the contents.
+//! is not stored: decode rebuilds it (and every index, the quotas' usage included)
+//! from the contents.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 
+use super::acl_cache::{AclCache, AclRef};
 use super::node::{ChildName, Node, NodeKind, session_hash};
 use super::{DataTree, PathHasher, Session};
+use crate::acl::open_acl;
 use crate::codec::wire::{Reader, Writer};
+use crate::codec::{read_acl, write_acl};
+use crate::limits::check_acl;
 use crate::path::{basename, parent, validate_path};
 use crate::{DecodeError, RESERVED_PREFIX, Stat, TTL_MS_MAX};
 
 const MAGIC: &[u8; 8] = b"BATNSNAP";
 /// The version written.
-const VERSION: u8 = 2;
-/// The older version, still read: nodes in ascending path order.
+const VERSION: u8 = 3;
+/// An older version, still read: preorder, no ACLs.
+const VERSION_NO_ACLS: u8 = 2;
+/// The oldest version, still read: nodes in ascending path order, no ACLs.
 const VERSION_PATH_ORDER: u8 = 1;
 const CRC_BYTES: usize = 4;
 /// Smallest encodings, which bound the counts a snapshot may announce.
 const SESSION_BYTES_MIN: usize = 2;
 const NODE_BYTES_MIN: usize = 16;
+const ACL_BYTES_MIN: usize = 1;
 
 pub(super) fn encode(tree: &DataTree) -> Vec<u8> {
     let mut w = header(tree, VERSION);
+    let positions = write_acls(&mut w, &tree.acls);
     w.len(tree.nodes.len());
-    write_preorder(&mut w, tree);
+    write_preorder(&mut w, tree, &positions);
     seal(w)
 }
 
@@ -49,11 +64,25 @@ pub(super) fn encode(tree: &DataTree) -> Vec<u8> {
 #[cfg(test)]
 pub(super) fn encode_listed(tree: &DataTree, version: u8, paths: &[&str]) -> Vec<u8> {
     let mut w = header(tree, version);
+    let positions = (version >= VERSION).then(|| write_acls(&mut w, &tree.acls));
     w.len(paths.len());
     for path in paths {
-        write_node(&mut w, path, &tree.nodes[*path]);
+        write_node(&mut w, path, &tree.nodes[*path], positions.as_deref());
     }
     seal(w)
+}
+
+/// The ACL table, in content order; returns each cache slot's position in it.
+fn write_acls(w: &mut Writer, acls: &AclCache) -> Vec<u32> {
+    let table = acls.sorted();
+    let slots = table.iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0);
+    let mut positions = vec![u32::MAX; slots];
+    w.len(table.len());
+    for (position, (acl, id)) in table.iter().enumerate() {
+        write_acl(w, acl);
+        positions[*id as usize] = position as u32;
+    }
+    positions
 }
 
 /// Magic, version, last zxid and the sessions.
@@ -80,9 +109,9 @@ fn seal(mut w: Writer) -> Vec<u8> {
 
 /// Every node, parents first and siblings in name order, walking down the sorted
 /// children sets with one path buffer.
-fn write_preorder(w: &mut Writer, tree: &DataTree) {
+fn write_preorder(w: &mut Writer, tree: &DataTree, positions: &[u32]) {
     let root = tree.nodes.get("/").expect("the tree has a root");
-    write_node(w, "/", root);
+    write_node(w, "/", root, Some(positions));
     let mut written = 1;
     let mut path = String::from("/");
     // Per level: the children still to write, and the length of their parent's
@@ -97,7 +126,7 @@ fn write_preorder(w: &mut Writer, tree: &DataTree) {
         path.push_str(name.as_str());
         let node = tree.nodes.get(path.as_str());
         let node = node.unwrap_or_else(|| panic!("child {path} is not in the tree"));
-        write_node(w, &path, node);
+        write_node(w, &path, node, Some(positions));
         written += 1;
         if !node.children.is_empty() {
             path.push('/');
@@ -107,7 +136,8 @@ fn write_preorder(w: &mut Writer, tree: &DataTree) {
     assert_eq!(written, tree.nodes.len(), "nodes not reachable from the root");
 }
 
-fn write_node(w: &mut Writer, path: &str, node: &Node) {
+/// `positions`: each ACL slot's place in the table (None: a version without ACLs).
+fn write_node(w: &mut Writer, path: &str, node: &Node, positions: Option<&[u32]>) {
     let s = &node.stat;
     w.str(path);
     w.bytes(&node.data);
@@ -127,6 +157,11 @@ fn write_node(w: &mut Writer, path: &str, node: &Node) {
         NodeKind::Ttl { ttl_ms } => ttl_ms,
         _ => 0,
     });
+    if let Some(positions) = positions {
+        let position = positions[node.acl as usize];
+        assert!(position != u32::MAX, "{path} refers to an ACL slot with no references");
+        w.varint(u64::from(position));
+    }
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Result<DataTree, DecodeError> {
@@ -138,9 +173,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<DataTree, DecodeError> {
     if &bytes[..MAGIC.len()] != MAGIC {
         return Err(DecodeError::BadHeader("not a Baton snapshot (bad magic)".into()));
     }
-    let order = match bytes[MAGIC.len()] {
-        VERSION => Order::Preorder,
-        VERSION_PATH_ORDER => Order::PathOrder,
+    let (order, has_acls) = match bytes[MAGIC.len()] {
+        VERSION => (Order::Preorder, true),
+        VERSION_NO_ACLS => (Order::Preorder, false),
+        VERSION_PATH_ORDER => (Order::PathOrder, false),
         version => {
             return Err(DecodeError::BadHeader(format!("unknown snapshot version {version}")));
         }
@@ -160,11 +196,20 @@ pub(super) fn decode(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         last_zxid: r.varint()?,
         digest: 0,
         data_bytes: 0,
+        acls: AclCache::default(),
+        quotas: BTreeMap::new(),
     };
     read_sessions(&mut r, &mut tree)?;
-    read_nodes(&mut r, &mut tree, order)?;
+    let table = if has_acls { read_acls(&mut r, &mut tree.acls)? } else { older_acls(&mut tree) };
+    read_nodes(&mut r, &mut tree, order, &table, has_acls)?;
     r.finish()?;
-    check_counts(&tree, r.offset())?;
+    let end = r.offset();
+    check_counts(&tree, end)?;
+    if let Some(unused) = table.iter().position(|id| tree.acls.refs(*id) == 0) {
+        let reason = format!("ACL {unused} of the table is used by no node");
+        return Err(DecodeError::Invalid { offset: end, reason });
+    }
+    tree.rebuild_quotas().map_err(|reason| DecodeError::Invalid { offset: end, reason })?;
     debug_assert_eq!(tree.digest, tree.recompute_digest());
     Ok(tree)
 }
@@ -189,6 +234,31 @@ fn read_sessions(r: &mut Reader<'_>, tree: &mut DataTree) -> Result<(), DecodeEr
     Ok(())
 }
 
+/// The ACL table: valid concrete ACLs, strictly ascending (so one tree has one
+/// encoding), interned in the tree's cache in table order.
+fn read_acls(r: &mut Reader<'_>, acls: &mut AclCache) -> Result<Vec<AclRef>, DecodeError> {
+    let n = r.count(ACL_BYTES_MIN)?;
+    let mut table = Vec::with_capacity(n);
+    let mut previous: Option<crate::acl::Acl> = None;
+    for i in 0..n {
+        let at = r.offset();
+        let acl = read_acl(r)?;
+        let invalid = |reason: String| DecodeError::Invalid { offset: at, reason };
+        check_acl("", &acl).map_err(|e| invalid(format!("ACL {i}: {e}")))?;
+        if previous.as_ref().is_some_and(|p| *p >= acl) {
+            return Err(invalid(format!("ACL {i} not after the one before it in content order")));
+        }
+        table.push(acls.intern(&acl));
+        previous = Some(acl);
+    }
+    Ok(table)
+}
+
+/// A snapshot from before ACLs: every node has the open ACL, the table's only one.
+fn older_acls(tree: &mut DataTree) -> Vec<AclRef> {
+    vec![tree.acls.intern(&open_acl())]
+}
+
 /// The order of the nodes in a snapshot, by version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
@@ -198,12 +268,19 @@ enum Order {
     PathOrder,
 }
 
-/// Reads the nodes, checking before each insertion everything `link` asserts and
+/// Reads the nodes (each with an index into `acls` if `has_index`, else with the
+/// older versions' one ACL), checking before each insertion everything `link` asserts and
 /// that they come in the version's order (which also rules out duplicates), and
 /// adds up the digest as it goes. Each parent's child list is built once at the
 /// end from its names, which arrive sorted: far cheaper than inserting them one by
 /// one.
-fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree, order: Order) -> Result<(), DecodeError> {
+fn read_nodes(
+    r: &mut Reader<'_>,
+    tree: &mut DataTree,
+    order: Order,
+    acls: &[AclRef],
+    has_index: bool,
+) -> Result<(), DecodeError> {
     let n = r.count(NODE_BYTES_MIN)?;
     tree.nodes.reserve(n);
     let mut children: HashMap<&str, Vec<ChildName>, PathHasher> = HashMap::default();
@@ -213,7 +290,7 @@ fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree, order: Order) -> Result<(
     let mut ancestors: Vec<(&str, NodeKind)> = Vec::new();
     for _ in 0..n {
         let at = r.offset();
-        let (path, node) = read_node(r)?;
+        let (path, node) = read_node(r, acls, has_index)?;
         let invalid = |reason: String| DecodeError::Invalid { offset: at, reason };
         validate_path(path).map_err(|e| invalid(e.to_string()))?;
         match (previous, parent(path)) {
@@ -266,7 +343,7 @@ fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree, order: Order) -> Result<(
         if order == Order::Preorder {
             ancestors.push((path, node.kind));
         }
-        digest = digest.wrapping_add(node.hash(path));
+        digest = digest.wrapping_add(tree.node_hash(path, &node));
         tree.link_unlisted(path.to_owned(), node);
     }
     for (parent_path, names) in children {
@@ -279,7 +356,11 @@ fn read_nodes(r: &mut Reader<'_>, tree: &mut DataTree, order: Order) -> Result<(
     Ok(())
 }
 
-fn read_node<'a>(r: &mut Reader<'a>) -> Result<(&'a str, Node), DecodeError> {
+fn read_node<'a>(
+    r: &mut Reader<'a>,
+    acls: &[AclRef],
+    has_index: bool,
+) -> Result<(&'a str, Node), DecodeError> {
     let path = r.str()?;
     let data = r.bytes()?;
     let at = r.offset();
@@ -311,7 +392,15 @@ fn read_node<'a>(r: &mut Reader<'a>) -> Result<(&'a str, Node), DecodeError> {
         (3, 1..=TTL_MS_MAX) => NodeKind::Ttl { ttl_ms },
         _ => return Err(r.invalid(kind_at, format!("bad kind {tag} with ttl_ms {ttl_ms}"))),
     };
-    Ok((path, Node::new(Bytes::copy_from_slice(data), stat, kind)))
+    let acl = if has_index {
+        let at = r.offset();
+        let index = r.varint()?;
+        let found = usize::try_from(index).ok().and_then(|i| acls.get(i));
+        *found.ok_or_else(|| r.invalid(at, format!("ACL index {index} not in the table")))?
+    } else {
+        acls[0]
+    };
+    Ok((path, Node::new(Bytes::copy_from_slice(data), stat, kind, acl)))
 }
 
 /// Whole-tree checks once every node is in: Stat child counts match, and the

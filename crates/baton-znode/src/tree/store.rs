@@ -2,13 +2,19 @@
 //! digest up to date and records its inverse in a [`Journal`], so a failed txn (a
 //! multi whose third op fails) is undone by replaying the journal backwards. Only
 //! what was touched is recorded: a rollback never copies the tree.
+//!
+//! `link` and `unlink` keep the ACL reference counts and the quota usage, so the
+//! inverse of an insert or a removal restores them too; only a changed ACL
+//! reference and a changed quota entry need undo records of their own.
 
 use bytes::Bytes;
 
+use super::acl_cache::AclRef;
 use super::node::{ChildName, Node, NodeKind, session_hash};
+use super::quota::Quota;
 use super::{DataTree, Session};
 use crate::path::{basename, parent};
-use crate::{Change, ChangeKind, Stat};
+use crate::{Change, ChangeKind, QuotaWarning, Stat};
 
 /// The inverse of one primitive.
 #[derive(Debug)]
@@ -16,15 +22,19 @@ enum Undo {
     Inserted(String),
     Removed(String, Node),
     Updated { path: String, data: Option<(Bytes, u64)>, stat: Stat },
+    AclChanged { path: String, acl: AclRef, stat: Stat },
+    QuotaChanged { path: String, quota: Option<Quota> },
     SessionOpened(u64),
     SessionClosed(u64, u32, u64),
 }
 
-/// What one txn did so far: the undo log and the changes for watches.
+/// What one txn did so far: the undo log, the changes for watches and the soft
+/// quota limits it exceeded.
 #[derive(Debug, Default)]
 pub(super) struct Journal {
     undo: Vec<Undo>,
     pub(super) changes: Vec<Change>,
+    pub(super) quota_warnings: Vec<QuotaWarning>,
 }
 
 impl Journal {
@@ -36,7 +46,7 @@ impl Journal {
 impl DataTree {
     /// Adds a node whose parent exists.
     pub(super) fn insert_node(&mut self, path: String, node: Node, journal: &mut Journal) {
-        self.digest = self.digest.wrapping_add(node.hash(&path));
+        self.digest = self.digest.wrapping_add(self.node_hash(&path, &node));
         self.link(path.clone(), node);
         journal.undo.push(Undo::Inserted(path));
     }
@@ -44,7 +54,8 @@ impl DataTree {
     /// Removes a childless node.
     pub(super) fn remove_node(&mut self, path: &str, journal: &mut Journal) {
         let node = self.unlink(path);
-        self.digest = self.digest.wrapping_sub(node.hash(path));
+        // The node's list is not freed before the txn ends, so its hash is there.
+        self.digest = self.digest.wrapping_sub(self.node_hash(path, &node));
         journal.undo.push(Undo::Removed(path.to_owned(), node));
     }
 
@@ -58,16 +69,63 @@ impl DataTree {
     ) {
         let node = self.nodes.get_mut(path);
         let node = node.unwrap_or_else(|| panic!("update of missing node {path}"));
-        let old_hash = node.hash(path);
+        let acl_hash = self.acls.hash(node.acl);
+        let old_hash = node.hash(path, acl_hash);
         let old_data = data.as_ref().map(|_| (node.data.clone(), node.data_hash));
         journal.undo.push(Undo::Updated { path: path.to_owned(), data: old_data, stat: node.stat });
+        let mut lengths = None;
         if let Some(data) = data {
-            self.data_bytes = self.data_bytes - node.data.len() as u64 + data.len() as u64;
+            lengths = Some((node.data.len() as u64, data.len() as u64));
             node.set_data(data);
         }
         update(&mut node.stat);
-        let new_hash = node.hash(path);
+        let new_hash = node.hash(path, acl_hash);
         self.digest = self.digest.wrapping_sub(old_hash).wrapping_add(new_hash);
+        if let Some((old_len, new_len)) = lengths {
+            self.data_resized(path, old_len, new_len);
+        }
+    }
+
+    /// Gives an existing node another ACL and changes its Stat (the aversion).
+    pub(super) fn update_acl(
+        &mut self,
+        path: &str,
+        acl: AclRef,
+        update: impl FnOnce(&mut Stat),
+        journal: &mut Journal,
+    ) {
+        let node = self.nodes.get_mut(path);
+        let node = node.unwrap_or_else(|| panic!("ACL update of missing node {path}"));
+        let old_hash = node.hash(path, self.acls.hash(node.acl));
+        journal.undo.push(Undo::AclChanged {
+            path: path.to_owned(),
+            acl: node.acl,
+            stat: node.stat,
+        });
+        // Retain first: the old and the new list may be the same.
+        self.acls.retain(acl);
+        self.acls.release(node.acl);
+        node.acl = acl;
+        update(&mut node.stat);
+        let new_hash = node.hash(path, self.acls.hash(acl));
+        self.digest = self.digest.wrapping_sub(old_hash).wrapping_add(new_hash);
+    }
+
+    /// Sets (Some) or removes (None) the quota entry on `path`.
+    pub(super) fn update_quota(&mut self, path: &str, quota: Option<Quota>, journal: &mut Journal) {
+        let previous = match quota {
+            Some(quota) => self.quotas.insert(path.to_owned(), quota),
+            None => self.quotas.remove(path),
+        };
+        journal.undo.push(Undo::QuotaChanged { path: path.to_owned(), quota: previous });
+    }
+
+    /// Keeps `data_bytes` and the covering quota's bytes when a node's data changes.
+    fn data_resized(&mut self, path: &str, old_len: u64, new_len: u64) {
+        self.data_bytes = self.data_bytes - old_len + new_len;
+        if let Some(usage) = self.quota_usage_mut(path) {
+            usage.bytes = usage.bytes - old_len + new_len;
+        }
     }
 
     pub(super) fn open_session(
@@ -104,13 +162,27 @@ impl DataTree {
                 Undo::Updated { path, data, stat } => {
                     let node = self.nodes.get_mut(&path);
                     let node = node.unwrap_or_else(|| panic!("rollback of missing node {path}"));
+                    node.stat = stat;
                     if let Some((data, data_hash)) = data {
-                        self.data_bytes =
-                            self.data_bytes - node.data.len() as u64 + data.len() as u64;
+                        let lengths = (node.data.len() as u64, data.len() as u64);
                         node.data = data;
                         node.data_hash = data_hash;
+                        self.data_resized(&path, lengths.0, lengths.1);
                     }
+                }
+                Undo::AclChanged { path, acl, stat } => {
+                    let node = self.nodes.get_mut(&path);
+                    let node = node.unwrap_or_else(|| panic!("rollback of missing node {path}"));
+                    self.acls.retain(acl);
+                    self.acls.release(node.acl);
+                    node.acl = acl;
                     node.stat = stat;
+                }
+                Undo::QuotaChanged { path, quota: Some(quota) } => {
+                    self.quotas.insert(path, quota);
+                }
+                Undo::QuotaChanged { path, quota: None } => {
+                    self.quotas.remove(&path);
                 }
                 Undo::SessionOpened(id) => {
                     self.sessions.remove(&id);
@@ -148,6 +220,11 @@ impl DataTree {
             self.reap_candidates.insert(path.clone());
         }
         self.data_bytes += node.data.len() as u64;
+        self.acls.retain(node.acl);
+        if let Some(usage) = self.quota_usage_mut(&path) {
+            usage.count += 1;
+            usage.bytes += node.data.len() as u64;
+        }
         let previous = self.nodes.insert(path, Box::new(node));
         assert!(previous.is_none(), "node inserted twice");
     }
@@ -167,6 +244,11 @@ impl DataTree {
             self.reap_candidates.remove(path);
         }
         self.data_bytes -= node.data.len() as u64;
+        self.acls.release(node.acl);
+        if let Some(usage) = self.quota_usage_mut(path) {
+            usage.count -= 1;
+            usage.bytes -= node.data.len() as u64;
+        }
         node
     }
 }
