@@ -154,7 +154,7 @@ impl DataTree {
         let (kind, owner) = match op.mode {
             m if m.is_ephemeral() => (NodeKind::Ephemeral, ctx.session),
             m if m.is_container() => (NodeKind::Container, 0),
-            m if m.is_ttl() => (NodeKind::Ttl { ttl_ms: op.ttl_ms }, 0),
+            m if m.is_ttl() => (NodeKind::ttl(op.ttl_ms), 0),
             _ => (NodeKind::Persistent, 0),
         };
         let stat = created_stat(ctx, owner, &op.data);

@@ -25,11 +25,32 @@ pub(crate) enum NodeKind {
     Container,
     /// Reapable once childless and unchanged (mtime) for longer than `ttl_ms`.
     Ttl {
-        ttl_ms: i64,
+        ttl_ms: TtlMs,
     },
 }
 
+/// A TTL in milliseconds kept as two 32-bit halves: with 4-byte alignment,
+/// `NodeKind` is 12 bytes, and a node's ACL reference fits beside it in the 16 an
+/// `i64` payload would take, keeping `Node` at 152 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TtlMs([u32; 2]);
+
+impl TtlMs {
+    fn new(ms: i64) -> TtlMs {
+        let bits = ms as u64;
+        TtlMs([bits as u32, (bits >> 32) as u32])
+    }
+
+    fn get(self) -> i64 {
+        (u64::from(self.0[0]) | (u64::from(self.0[1]) << 32)) as i64
+    }
+}
+
 impl NodeKind {
+    pub(crate) fn ttl(ttl_ms: i64) -> NodeKind {
+        NodeKind::Ttl { ttl_ms: TtlMs::new(ttl_ms) }
+    }
+
     /// Whether `reapable` needs to look at nodes of this kind.
     pub(crate) fn is_reap_candidate(self) -> bool {
         matches!(self, NodeKind::Container | NodeKind::Ttl { .. })
@@ -45,9 +66,10 @@ impl NodeKind {
         }
     }
 
-    fn ttl_ms(self) -> i64 {
+    /// The TTL, 0 for other kinds.
+    pub(crate) fn ttl_ms(self) -> i64 {
         match self {
-            NodeKind::Ttl { ttl_ms } => ttl_ms,
+            NodeKind::Ttl { ttl_ms } => ttl_ms.get(),
             _ => 0,
         }
     }
@@ -90,7 +112,7 @@ impl Node {
             NodeKind::Container => self.stat.cversion > 0,
             NodeKind::Ttl { ttl_ms } => {
                 // i128: a forged txn time must not overflow into a wrong answer.
-                i128::from(now_ms) - i128::from(self.stat.mtime) > i128::from(ttl_ms)
+                i128::from(now_ms) - i128::from(self.stat.mtime) > i128::from(ttl_ms.get())
             }
             NodeKind::Persistent | NodeKind::Ephemeral => false,
         }
@@ -186,7 +208,18 @@ pub(crate) fn session_hash(session: u64, timeout_ms: u32, password: u64) -> u64 
 
 #[cfg(test)]
 mod tests {
-    use super::ChildName;
+    use super::{ChildName, Node, NodeKind};
+
+    /// Memory per znode matters (a million of them is common): the ACL reference
+    /// must not make a node bigger than it was before ACLs.
+    #[test]
+    fn node_stays_small() {
+        assert_eq!(std::mem::size_of::<NodeKind>(), 12);
+        assert_eq!(std::mem::size_of::<Node>(), 152);
+        for ttl in [1, super::super::super::TTL_MS_MAX, i64::MAX, -1] {
+            assert_eq!(NodeKind::ttl(ttl).ttl_ms(), ttl);
+        }
+    }
 
     /// Every pair of names up to 10 bytes over an alphabet with NUL, the lowest and
     /// highest bytes, and names that share their first 8 bytes: `ChildName` orders

@@ -153,10 +153,7 @@ fn write_node(w: &mut Writer, path: &str, node: &Node, positions: Option<&[u32]>
     w.varint(u64::from(s.data_length));
     w.varint(u64::from(s.num_children));
     w.u8(node.kind.tag());
-    w.i64(match node.kind {
-        NodeKind::Ttl { ttl_ms } => ttl_ms,
-        _ => 0,
-    });
+    w.i64(node.kind.ttl_ms());
     if let Some(positions) = positions {
         let position = positions[node.acl as usize];
         assert!(position != u32::MAX, "{path} refers to an ACL slot with no references");
@@ -389,7 +386,7 @@ fn read_node<'a>(
         (0, 0) => NodeKind::Persistent,
         (1, 0) => NodeKind::Ephemeral,
         (2, 0) => NodeKind::Container,
-        (3, 1..=TTL_MS_MAX) => NodeKind::Ttl { ttl_ms },
+        (3, 1..=TTL_MS_MAX) => NodeKind::ttl(ttl_ms),
         _ => return Err(r.invalid(kind_at, format!("bad kind {tag} with ttl_ms {ttl_ms}"))),
     };
     let acl = if has_index {

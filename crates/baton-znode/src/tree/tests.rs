@@ -1,8 +1,10 @@
 //! Unit tests of the tree, by area. Every error case checks both the error and
 //! that the tree (digest included) is exactly as before, but for `last_zxid`.
 
+mod acl;
 mod create;
 mod multi;
+mod quota;
 mod reap;
 mod sessions;
 mod snapshot;
@@ -11,6 +13,7 @@ mod update;
 use bytes::Bytes;
 
 use super::DataTree;
+use crate::acl::Auth;
 use crate::{
     Applied, ChangeKind, CheckOp, CreateMode, CreateOp, DeleteOp, MultiOp, OpResult, SetDataOp,
     Txn, TxnError, TxnOp, ZnodeError,
@@ -21,9 +24,14 @@ fn time_of(zxid: u64) -> i64 {
     1_000 * zxid as i64
 }
 
-fn apply_as(tree: &mut DataTree, session: u64, op: TxnOp) -> Result<Applied, TxnError> {
+fn apply_with(
+    tree: &mut DataTree,
+    session: u64,
+    auth: &Auth,
+    op: TxnOp,
+) -> Result<Applied, TxnError> {
     let zxid = tree.last_zxid() + 1;
-    tree.apply(&Txn { auth: crate::acl::Auth::none(), zxid, time_ms: time_of(zxid), session, op })
+    tree.apply(&Txn { auth: auth.clone(), zxid, time_ms: time_of(zxid), session, op })
 }
 
 fn ok(tree: &mut DataTree, op: TxnOp) -> Applied {
@@ -31,7 +39,11 @@ fn ok(tree: &mut DataTree, op: TxnOp) -> Applied {
 }
 
 fn ok_as(tree: &mut DataTree, session: u64, op: TxnOp) -> Applied {
-    let applied = apply_as(tree, session, op.clone());
+    ok_with(tree, session, &Auth::none(), op)
+}
+
+fn ok_with(tree: &mut DataTree, session: u64, auth: &Auth, op: TxnOp) -> Applied {
+    let applied = apply_with(tree, session, auth, op.clone());
     let applied = applied.unwrap_or_else(|e| panic!("{op:?} failed: {e}"));
     assert_eq!(tree.digest(), tree.recompute_digest());
     assert_eq!(tree.data_bytes(), tree.nodes.values().map(|n| n.data.len() as u64).sum::<u64>());
@@ -44,8 +56,14 @@ fn fails(tree: &mut DataTree, op: TxnOp) -> TxnError {
 }
 
 fn fails_as(tree: &mut DataTree, session: u64, op: TxnOp) -> TxnError {
+    fails_with(tree, session, &Auth::none(), op)
+}
+
+/// Also checks the refusal left every node's ACL, the ACL cache and the quotas
+/// as they were (`DataTree`'s equality compares them).
+fn fails_with(tree: &mut DataTree, session: u64, auth: &Auth, op: TxnOp) -> TxnError {
     let before = tree.clone();
-    let error = apply_as(tree, session, op.clone()).expect_err("op should fail");
+    let error = apply_with(tree, session, auth, op.clone()).expect_err("op should fail");
     assert_eq!(tree.last_zxid(), before.last_zxid() + 1, "a failed txn still advances the zxid");
     let mut expected = before;
     expected.last_zxid = tree.last_zxid();

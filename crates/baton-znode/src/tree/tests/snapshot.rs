@@ -134,7 +134,7 @@ fn structurally_invalid_snapshots_are_rejected() {
     let reason = decode_damaged(|t| t.nodes.get_mut("/z").unwrap().stat.data_length = 3);
     assert!(reason.contains("data_length"), "{reason}");
     let reason = decode_damaged(|t| {
-        t.nodes.get_mut("/z").unwrap().kind = NodeKind::Ttl { ttl_ms: 0 };
+        t.nodes.get_mut("/z").unwrap().kind = NodeKind::ttl(0);
     });
     assert!(reason.contains("bad kind"), "{reason}");
     let reason = decode_damaged(|t| {
