@@ -72,6 +72,25 @@ pub(super) fn encode_listed(tree: &DataTree, version: u8, paths: &[&str]) -> Vec
     seal(w)
 }
 
+/// A version 3 snapshot with whatever ACL table `write_table` writes, and the
+/// listed nodes each with the given table index: the tests' way to make ACL
+/// records the encoder would not.
+#[cfg(test)]
+pub(super) fn encode_with_table(
+    tree: &DataTree,
+    write_table: impl FnOnce(&mut Writer),
+    nodes: &[(&str, u32)],
+) -> Vec<u8> {
+    let mut w = header(tree, VERSION);
+    write_table(&mut w);
+    w.len(nodes.len());
+    for (path, index) in nodes {
+        let node = &tree.nodes[*path];
+        write_node(&mut w, path, node, Some(&vec![*index; node.acl as usize + 1]));
+    }
+    seal(w)
+}
+
 /// The ACL table, in content order; returns each cache slot's position in it.
 fn write_acls(w: &mut Writer, acls: &AclCache) -> Vec<u32> {
     let table = acls.sorted();

@@ -1,7 +1,7 @@
 use super::super::node::NodeKind;
 use super::*;
 use crate::DecodeError;
-use crate::tree::snapshot::encode_listed;
+use crate::tree::snapshot::{encode_listed, encode_with_table};
 
 /// A tree with one of everything: sessions, ephemerals, containers, TTL nodes,
 /// sequential nodes, data, and a non-zero last_zxid.
@@ -146,4 +146,100 @@ fn structurally_invalid_snapshots_are_rejected() {
         t.nodes.remove("/");
     });
     assert!(reason.contains("not /"), "{reason}");
+}
+
+/// `rich_tree` with a few ACLs: some shared, one with every scheme.
+fn tree_with_acls() -> DataTree {
+    let mut tree = rich_tree();
+    let acl = |text: &str| crate::acl::parse_acl(text).unwrap();
+    let many = acl("digest:alice:abc=:cdrwa,ip:10.0.0.0/8:r,ip:fd00::/8:w,x509:CN=bob:a");
+    for (path, acl) in
+        [("/z", acl("world:anyone:r")), ("/app/c", acl("world:anyone:r")), ("/app", many)]
+    {
+        ok(&mut tree, TxnOp::SetAcl(crate::SetAclOp { path: path.into(), acl, version: -1 }));
+    }
+    tree
+}
+
+#[test]
+fn acls_round_trip_stored_once() {
+    let tree = tree_with_acls();
+    let bytes = tree.encode_snapshot();
+    let decoded = DataTree::decode_snapshot(&bytes).unwrap();
+    assert!(decoded == tree);
+    for path in ["/", "/z", "/app", "/app/c", "/app/e0000000002"] {
+        assert_eq!(decoded.acl(path), tree.acl(path), "{path}");
+    }
+    assert_eq!(decoded.acls.len(), 3);
+    assert_eq!(decoded.encode_snapshot(), bytes, "one tree, one encoding");
+    // The shared list is written once: one more node with it adds no ACL bytes.
+    let mut more = tree.clone();
+    let r = crate::acl::parse_acl("world:anyone:r").unwrap();
+    let op = CreateOp { acl: r, ..create_op("/y", "", CreateMode::Persistent, 0) };
+    ok(&mut more, TxnOp::Create(op));
+    let mut plain = tree;
+    ok(&mut plain, create("/y", ""));
+    assert_eq!(more.encode_snapshot().len(), plain.encode_snapshot().len());
+}
+
+#[test]
+fn older_versions_decode_with_open_acls() {
+    let tree = tree_with_acls();
+    let mut paths = Vec::new();
+    let mut stack = vec!["/".to_owned()];
+    while let Some(path) = stack.pop() {
+        let (names, _) = tree.children(&path).unwrap();
+        let prefix = if path == "/" { String::new() } else { path.clone() };
+        stack.extend(names.iter().rev().map(|n| format!("{prefix}/{n}")));
+        paths.push(path);
+    }
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    for (version, paths) in [(2, paths.clone()), (1, sorted_paths(&tree))] {
+        let decoded = DataTree::decode_snapshot(&encode_listed(&tree, version, &paths)).unwrap();
+        assert!(paths.iter().all(|p| decoded.acl(p).unwrap().0 == crate::acl::open_acl()));
+        assert_eq!(decoded.acls.len(), 1);
+        assert_eq!(decoded.digest(), decoded.recompute_digest());
+    }
+}
+
+#[test]
+fn bad_acl_records_are_rejected() {
+    use crate::codec::wire::Writer;
+    let tree = DataTree::new();
+    let open = crate::acl::open_acl();
+    let read = crate::acl::parse_acl("world:anyone:r").unwrap();
+    let table = |acls: Vec<Vec<crate::acl::AclEntry>>| {
+        move |w: &mut Writer| {
+            w.len(acls.len());
+            for acl in &acls {
+                crate::codec::write_acl(w, acl);
+            }
+        }
+    };
+    let both = [("/", 0), ("/baton", 0)];
+    let reason = |bytes: Vec<u8>| invalid_reason(&bytes);
+    let good = encode_with_table(&tree, table(vec![open.clone()]), &both);
+    assert!(DataTree::decode_snapshot(&good).unwrap() == tree);
+    let r = reason(encode_with_table(&tree, table(vec![open.clone()]), &[("/", 0), ("/baton", 1)]));
+    assert!(r.contains("ACL index 1 not in the table"), "{r}");
+    let r = reason(encode_with_table(&tree, table(vec![read.clone(), open.clone()]), &both));
+    assert!(r.contains("ACL 1 of the table is used by no node"), "{r}");
+    let r = reason(encode_with_table(&tree, table(vec![open.clone(), read]), &both));
+    assert!(r.contains("content order"), "{r}");
+    let r = reason(encode_with_table(&tree, table(vec![open.clone(), open]), &both));
+    assert!(r.contains("content order"), "{r}");
+    let r = reason(encode_with_table(&tree, table(vec![vec![]]), &both));
+    assert!(r.contains("empty"), "{r}");
+    let unknown = crate::acl::parse_acl("foo:bar:r").unwrap();
+    let r = reason(encode_with_table(&tree, table(vec![unknown]), &both));
+    assert!(r.contains("unknown scheme"), "{r}");
+    let raw_perms = |w: &mut Writer| {
+        w.len(1);
+        w.len(1);
+        w.u8(0x40);
+        w.str("world");
+        w.str("anyone");
+    };
+    let r = reason(encode_with_table(&tree, raw_perms, &both));
+    assert!(r.contains("permission bits"), "{r}");
 }
