@@ -107,7 +107,7 @@ fn testdata_files() -> Vec<PathBuf> {
 #[test]
 fn golden_scripts() {
     let files = testdata_files();
-    assert!(files.len() >= 6, "testdata files missing: {files:?}");
+    assert!(files.len() >= 8, "testdata files missing: {files:?}");
     let failures: Vec<String> = files.iter().filter_map(|f| run_file(f).err()).collect();
     assert!(
         failures.is_empty(),
