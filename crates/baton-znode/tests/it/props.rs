@@ -130,6 +130,42 @@ proptest! {
     }
 }
 
+/// The random histories reach what the properties are meant to cover: refusals
+/// for want of a permission, set and exceeded quotas, soft-limit warnings and
+/// changed ACLs (a strategy that never got there would pass every property).
+#[test]
+fn histories_reach_acls_and_quotas() {
+    use baton_znode::{OpResult, ZnodeError};
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut no_auth, mut exceeded, mut quotas_set, mut warned, mut acls_set) = (0, 0, 0, 0, 0);
+    for _ in 0..60 {
+        let steps = steps(80).new_tree(&mut runner).unwrap().current();
+        let mut tree = DataTree::new();
+        let mut history = History::default();
+        for step in &steps {
+            match tree.apply(&history.txn(step, &tree)) {
+                Ok(applied) => {
+                    warned += applied.quota_warnings.len();
+                    match applied.result {
+                        OpResult::QuotaSet => quotas_set += 1,
+                        OpResult::AclSet { .. } => acls_set += 1,
+                        _ => {}
+                    }
+                }
+                Err(e) if matches!(e.error, ZnodeError::NoAuth { .. }) => no_auth += 1,
+                Err(e) if matches!(e.error, ZnodeError::QuotaExceeded { .. }) => exceeded += 1,
+                Err(_) => {}
+            }
+        }
+    }
+    let counts = [no_auth, exceeded, quotas_set, warned, acls_set];
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "NoAuth, QuotaExceeded, QuotaSet, warnings, AclSet: {counts:?}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 

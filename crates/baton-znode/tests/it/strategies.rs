@@ -1,8 +1,11 @@
 //! proptest strategies: txn ops over a small path universe (so ops collide and
-//! fail often), with sessions, ephemerals, TTLs and reaps.
+//! fail often), with sessions, ephemerals, TTLs, reaps, ACLs, identities and
+//! quotas.
 
+use baton_znode::acl::{Acl, AclEntry, Auth, Id, Perms, digest_id, parse_acl};
 use baton_znode::{
-    CheckOp, CreateMode, CreateOp, DataTree, DeleteOp, MultiOp, SetDataOp, Txn, TxnOp,
+    CheckOp, CreateMode, CreateOp, DataTree, DeleteOp, MultiOp, QuotaLimits, SetAclOp, SetDataOp,
+    Txn, TxnOp,
 };
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -41,17 +44,64 @@ fn version() -> impl Strategy<Value = i32> {
     prop_oneof![3 => Just(-1), 1 => 0..3i32]
 }
 
+/// A few ACLs that grant and refuse the identities of `auth()` differently, one
+/// that locks everyone out, and (rarely) one `apply` must refuse.
+const ACLS: &[&str] = &[
+    "world:anyone:cdrwa",
+    "world:anyone:r",
+    "world:anyone:cr,ip:10.0.0.0/8:cdrwa",
+    "world:anyone:r,digest:alice:V55/p2T0OpjQ+low3NVAH4aLvm0=:cdrwa",
+    "world:anyone:",
+    "world:nobody:r",
+];
+
+pub fn acl() -> impl Strategy<Value = Acl> {
+    prop_oneof![
+        6 => Just(ACLS[0]),
+        8 => prop::sample::select(&ACLS[1..5]),
+        1 => Just(ACLS[5]),
+    ]
+    .prop_map(|text| parse_acl(text).unwrap())
+}
+
+/// No identity, alice (whose digest `ACLS` names), an address inside 10/8, or the
+/// super identity.
+pub fn auth() -> impl Strategy<Value = Auth> {
+    prop_oneof![
+        4 => Just(vec![]),
+        2 => Just(vec![Id::new("digest", digest_id("alice", "pw"))]),
+        2 => Just(vec![Id::new("ip", "10.1.2.3")]),
+        1 => Just(vec![Id::super_user()]),
+    ]
+    .prop_map(Auth::new)
+}
+
+fn limit() -> impl Strategy<Value = Option<u64>> {
+    prop_oneof![2 => Just(None), 2 => (0..4u64).prop_map(Some), 1 => (0..12u64).prop_map(Some)]
+}
+
+fn quota_limits() -> impl Strategy<Value = QuotaLimits> {
+    (limit(), limit(), limit(), limit()).prop_map(
+        |(count_soft, bytes_soft, count_hard, bytes_hard)| QuotaLimits {
+            count_soft,
+            bytes_soft,
+            count_hard,
+            bytes_hard,
+        },
+    )
+}
+
 fn create_op() -> impl Strategy<Value = CreateOp> {
     let ttl = prop_oneof![3 => Just(0i64), 3 => 1..3_000i64, 1 => Just(-1i64)];
     let mode = prop_oneof![3 => Just(CreateMode::Persistent), 4 => prop::sample::select(MODES)];
-    (path(), data(), mode, ttl).prop_map(|(path, data, mode, ttl)| {
+    (path(), data(), mode, ttl, acl()).prop_map(|(path, data, mode, ttl, acl)| {
         // Mostly a TTL that fits the mode; sometimes not, to exercise the error.
         let ttl_ms = match (mode.is_ttl(), ttl) {
             (true, 0) => 1_000,
             (false, t) if t > 0 && t % 7 != 0 => 0,
             (_, t) => t,
         };
-        CreateOp { acl: baton_znode::acl::open_acl(), path, data, mode, ttl_ms }
+        CreateOp { acl, path, data, mode, ttl_ms }
     })
 }
 
@@ -83,6 +133,10 @@ pub fn txn_op() -> impl Strategy<Value = TxnOp> {
             .prop_map(|(session, timeout_ms)| TxnOp::CreateSession { session, timeout_ms, password: 7 }),
         1 => session().prop_map(|session| TxnOp::CloseSession { session }),
         1 => prop::collection::vec(path(), 0..3).prop_map(|paths| TxnOp::Reap { paths }),
+        1 => (path(), acl(), version())
+            .prop_map(|(path, acl, version)| TxnOp::SetAcl(SetAclOp { path, acl, version })),
+        2 => (path(), quota_limits()).prop_map(|(path, limits)| TxnOp::SetQuota { path, limits }),
+        1 => path().prop_map(|path| TxnOp::RemoveQuota { path }),
     ]
 }
 
@@ -90,14 +144,14 @@ pub fn txn_op() -> impl Strategy<Value = TxnOp> {
 /// tree finds eligible when it runs (as the server would propose).
 #[derive(Debug, Clone)]
 pub enum Step {
-    Op { op: TxnOp, session: u64, elapsed_ms: i64 },
+    Op { op: TxnOp, session: u64, auth: Auth, elapsed_ms: i64 },
     ReapEligible { elapsed_ms: i64 },
 }
 
 pub fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
-        8 => (txn_op(), 0..4u64, 0..1_500i64)
-            .prop_map(|(op, session, elapsed_ms)| Step::Op { op, session, elapsed_ms }),
+        8 => (txn_op(), 0..4u64, auth(), 0..1_500i64)
+            .prop_map(|(op, session, auth, elapsed_ms)| Step::Op { op, session, auth, elapsed_ms }),
         1 => (0..3_000i64).prop_map(|elapsed_ms| Step::ReapEligible { elapsed_ms }),
     ];
     prop::collection::vec(step, 1..max)
@@ -119,37 +173,46 @@ impl History {
     pub fn txn(&mut self, step: &Step, tree: &DataTree) -> Txn {
         // Zxids with gaps: apply must not assume they are consecutive.
         self.zxid += 1 + self.zxid % 3;
-        let (op, session, elapsed_ms) = match step {
-            Step::Op { op, session, elapsed_ms } => (op.clone(), *session, *elapsed_ms),
+        let (op, session, auth, elapsed_ms) = match step {
+            Step::Op { op, session, auth, elapsed_ms } => {
+                (op.clone(), *session, auth.clone(), *elapsed_ms)
+            }
             Step::ReapEligible { elapsed_ms } => {
                 let paths = tree.reapable(self.time_ms + elapsed_ms, 10);
-                (TxnOp::Reap { paths }, 0, *elapsed_ms)
+                (TxnOp::Reap { paths }, 0, Auth::none(), *elapsed_ms)
             }
         };
         self.time_ms += elapsed_ms;
-        Txn {
-            auth: baton_znode::acl::Auth::none(),
-            zxid: self.zxid,
-            time_ms: self.time_ms,
-            session,
-            op,
-        }
+        Txn { auth, zxid: self.zxid, time_ms: self.time_ms, session, op }
     }
+}
+
+fn any_id() -> impl Strategy<Value = Id> {
+    (any::<String>(), any::<String>()).prop_map(|(scheme, id)| Id { scheme, id })
+}
+
+/// Any entries at all: the codec carries what it is given, `apply` judges it.
+fn any_acl() -> impl Strategy<Value = Acl> {
+    let entry = (0..32u32, any_id())
+        .prop_map(|(bits, id)| AclEntry { perms: Perms::from_bits(bits).unwrap(), id });
+    prop::collection::vec(entry, 0..4)
 }
 
 /// Any txn at all (arbitrary strings and numbers), for codec round trips.
 pub fn any_txn() -> impl Strategy<Value = Txn> {
     let create = || {
-        (any::<String>(), data(), prop::sample::select(MODES), any::<i64>()).prop_map(
-            |(path, data, mode, ttl_ms)| CreateOp {
-                acl: baton_znode::acl::open_acl(),
-                path,
-                data,
-                mode,
-                ttl_ms,
-            },
-        )
+        (any::<String>(), data(), prop::sample::select(MODES), any::<i64>(), any_acl())
+            .prop_map(|(path, data, mode, ttl_ms, acl)| CreateOp { acl, path, data, mode, ttl_ms })
     };
+    let any_limit = || prop::option::of(any::<u64>());
+    let any_limits = (any_limit(), any_limit(), any_limit(), any_limit()).prop_map(
+        |(count_soft, bytes_soft, count_hard, bytes_hard)| QuotaLimits {
+            count_soft,
+            bytes_soft,
+            count_hard,
+            bytes_hard,
+        },
+    );
     let multi = prop_oneof![
         (any::<String>(), any::<i32>())
             .prop_map(|(path, version)| MultiOp::Check(CheckOp { path, version })),
@@ -171,15 +234,15 @@ pub fn any_txn() -> impl Strategy<Value = Txn> {
         }),
         any::<u64>().prop_map(|session| TxnOp::CloseSession { session }),
         prop::collection::vec(any::<String>(), 0..4).prop_map(|paths| TxnOp::Reap { paths }),
+        (any::<String>(), any_acl(), any::<i32>())
+            .prop_map(|(path, acl, version)| TxnOp::SetAcl(SetAclOp { path, acl, version })),
+        (any::<String>(), any_limits).prop_map(|(path, limits)| TxnOp::SetQuota { path, limits }),
+        any::<String>().prop_map(|path| TxnOp::RemoveQuota { path }),
         txn_op(),
     ];
-    (any::<u64>(), any::<i64>(), any::<u64>(), op).prop_map(|(zxid, time_ms, session, op)| Txn {
-        auth: baton_znode::acl::Auth::none(),
-        zxid,
-        time_ms,
-        session,
-        op,
-    })
+    let auth = prop::collection::vec(any_id(), 0..3).prop_map(Auth::new);
+    (any::<u64>(), any::<i64>(), any::<u64>(), auth, op)
+        .prop_map(|(zxid, time_ms, session, auth, op)| Txn { auth, zxid, time_ms, session, op })
 }
 
 /// A byte-level mutation of a valid encoding.
