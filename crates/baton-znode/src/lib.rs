@@ -11,11 +11,19 @@
 //! - `stat`: [`Stat`], a znode's metadata.
 //! - `txn`: [`Txn`], [`TxnOp`], [`CreateMode`], results and changes.
 //! - `limits`: [`Limits`] and the stateless checks done before a txn is proposed.
-//! - `tree`: [`DataTree`]: reads and indexes.
-//!   - `tree/node`: one znode, its kind (container, TTL) and its digest hash.
-//!   - `tree/apply`: the deterministic semantics of every txn op.
+//! - `tree`: [`DataTree`]: reads (ACLs, permission checks and quotas included) and
+//!   indexes.
+//!   - `tree/node`: one znode, its kind (container, TTL), its ACL reference and its
+//!     digest hash.
+//!   - `tree/acl_cache`: each distinct ACL list stored once, reference counted.
+//!   - `tree/apply`: the deterministic semantics of every txn op, with the
+//!     permission each client op needs checked against the txn's identities.
+//!   - `tree/access`: those checks, and `SetAcl`.
+//!   - `tree/quota`: quotas: limits nodes under `/baton/quota`, the usage index,
+//!     hard limits enforced, soft limits warned of.
 //!   - `tree/store`: journaled mutation primitives and multi rollback.
-//!   - `tree/snapshot`: checksummed snapshot encoding, checked on decode.
+//!   - `tree/snapshot`: checksummed snapshot encoding (the ACL table once), checked
+//!     on decode.
 //! - `codec`: binary encoding of txns (for the log); `codec/wire`: varints and the
 //!   bounds-checked reader shared with snapshots.
 //! - `hash`: the platform- and release-stable hash the digest is built from.

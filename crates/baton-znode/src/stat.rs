@@ -15,7 +15,7 @@ pub struct Stat {
     pub version: i32,
     /// Number of child additions and removals.
     pub cversion: i32,
-    /// Number of ACL changes (always 0 until ACLs exist).
+    /// Number of ACL changes.
     pub aversion: i32,
     /// Owning session of an ephemeral node, 0 otherwise.
     pub ephemeral_owner: u64,

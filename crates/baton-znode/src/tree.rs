@@ -139,6 +139,8 @@ impl DataTree {
     }
 
     /// Applies a txn. Deterministic. A failed txn changes nothing but the last zxid.
+    /// Client ops are checked against the ACLs with `txn.auth` (a refusal is
+    /// `NoAuth`) and against the quotas; server-made ops (sessions, reaping) are not.
     /// Panics (assertion) if `txn.zxid` is not greater than `last_zxid()`.
     pub fn apply(&mut self, txn: &Txn) -> Result<Applied, TxnError> {
         self.apply_txn(txn)
