@@ -6,8 +6,8 @@
 //! other check belongs to baton-znode's validation.
 
 use baton_znode::{
-    CheckOp, CreateMode, CreateOp, DeleteOp, MultiOp, OpResult, SetDataOp, Stat, TxnError,
-    ZnodeError,
+    Acl, AclEntry, CheckOp, CreateMode, CreateOp, DeleteOp, Id, MultiOp, OpResult, Perms,
+    QuotaLimits, QuotaUsage, SetAclOp, SetDataOp, Stat, TxnError, ZnodeError, acl::open_acl,
 };
 use tonic::Status;
 
@@ -100,13 +100,67 @@ pub fn create_op_from_pb(request: pb::CreateRequest) -> Result<CreateOp, Status>
 
 fn create_op(request: pb::CreateRequest) -> Result<CreateOp, ZnodeError> {
     let mode = create_mode_at(request.mode, &request.path)?;
-    Ok(CreateOp {
-        acl: baton_znode::acl::open_acl(),
-        path: request.path,
-        data: request.data,
-        mode,
-        ttl_ms: request.ttl_ms,
+    let acl = if request.acl.is_empty() { open_acl() } else { acl_at(request.acl, &request.path)? };
+    Ok(CreateOp { acl, path: request.path, data: request.data, mode, ttl_ms: request.ttl_ms })
+}
+
+/// An ACL as the domain has it; `auth` entries are left for the server to expand
+/// (`acl::fixup`). Only permission bits that do not exist are refused here.
+pub fn acl_from_pb(acl: Vec<pb::AclEntry>, path: &str) -> Result<Acl, Status> {
+    acl_at(acl, path).map_err(|e| znode_error_status(&e))
+}
+
+fn acl_at(acl: Vec<pb::AclEntry>, path: &str) -> Result<Acl, ZnodeError> {
+    acl.into_iter()
+        .map(|entry| {
+            let perms = Perms::from_bits(entry.perms).ok_or_else(|| ZnodeError::InvalidAcl {
+                path: path.to_owned(),
+                reason: format!("unknown permission bits {:#x}", entry.perms),
+            })?;
+            Ok(AclEntry { perms, id: Id { scheme: entry.scheme, id: entry.id } })
+        })
+        .collect()
+}
+
+pub fn acl_to_pb(acl: &[AclEntry]) -> Vec<pb::AclEntry> {
+    acl.iter()
+        .map(|entry| pb::AclEntry {
+            perms: entry.perms.bits(),
+            scheme: entry.id.scheme.clone(),
+            id: entry.id.id.clone(),
+        })
+        .collect()
+}
+
+pub fn set_acl_op_from_pb(request: pb::SetAclRequest) -> Result<SetAclOp, Status> {
+    let acl = acl_from_pb(request.acl, &request.path)?;
+    Ok(SetAclOp { path: request.path, acl, version: request.version })
+}
+
+pub fn quota_limits_to_pb(limits: &QuotaLimits) -> pb::QuotaLimits {
+    pb::QuotaLimits {
+        count_soft: limits.count_soft,
+        bytes_soft: limits.bytes_soft,
+        count_hard: limits.count_hard,
+        bytes_hard: limits.bytes_hard,
+    }
+}
+
+pub fn quota_limits_from_pb(limits: Option<&pb::QuotaLimits>) -> QuotaLimits {
+    limits.map_or_else(QuotaLimits::default, |l| QuotaLimits {
+        count_soft: l.count_soft,
+        bytes_soft: l.bytes_soft,
+        count_hard: l.count_hard,
+        bytes_hard: l.bytes_hard,
     })
+}
+
+pub fn quota_usage_to_pb(usage: &QuotaUsage) -> pb::QuotaUsage {
+    pb::QuotaUsage { count: usage.count, bytes: usage.bytes }
+}
+
+pub fn quota_usage_from_pb(usage: Option<&pb::QuotaUsage>) -> QuotaUsage {
+    usage.map_or_else(QuotaUsage::default, |u| QuotaUsage { count: u.count, bytes: u.bytes })
 }
 
 pub fn delete_op_from_pb(request: pb::DeleteRequest) -> DeleteOp {
@@ -150,6 +204,7 @@ pub fn create_op_to_pb(op: CreateOp, session_id: u64) -> pb::CreateRequest {
         mode: create_mode_to_pb(op.mode) as i32,
         ttl_ms: op.ttl_ms,
         session_id,
+        acl: acl_to_pb(&op.acl),
     }
 }
 

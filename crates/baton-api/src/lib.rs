@@ -14,6 +14,8 @@
 //! - [`convert`]: `Stat`, create modes, requests, multi ops and op results, both ways.
 //! - [`status`]: error codes, `ZnodeError`/`TxnError` → `Status`, and `Status` → `pb::Error`.
 //! - [`session`]: the `Sessions` stream's watch kinds, watch specs and events, both ways.
+//! - [`auth`]: credentials on the wire (`baton-auth` metadata, `AddAuthRequest`), with
+//!   a `Debug` that never shows a secret.
 //! - [`admin`]: the admin port's `/status` document (serde types) and [`admin::Role`].
 //!
 //! # What this crate must never do
@@ -24,6 +26,7 @@
 //! - Panic on anything that came off the wire: malformed input is a `Status`.
 
 pub mod admin;
+pub mod auth;
 pub mod convert;
 pub mod session;
 pub mod status;

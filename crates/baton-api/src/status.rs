@@ -235,7 +235,7 @@ mod tests {
                 }
             );
         }
-        assert_eq!(every_code().count(), 20);
+        assert_eq!(every_code().count(), 21);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The command line, as clap derive types, and the flag combinations it resolves to.
 
-use baton_client::{CreateMode, CreateOptions, SESSION_TIMEOUT_MS_DEFAULT};
+use baton_client::{Acl, CreateMode, CreateOptions, Credential, SESSION_TIMEOUT_MS_DEFAULT, acl};
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit;
@@ -42,8 +42,24 @@ pub struct Cli {
     )]
     pub session_timeout_ms: u32,
 
+    /// Authenticate as SCHEME:CREDENTIALS, as zkCli's addauth takes them
+    /// (`digest:alice:secret`); repeat for more identities. Sent with every call and
+    /// in every session's connect.
+    #[arg(long, global = true, env = "BATON_AUTH", value_name = "SCHEME:CREDENTIALS",
+          value_parser = parse_credential, hide_env_values = true)]
+    pub auth: Vec<Credential>,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_credential(text: &str) -> Result<Credential, String> {
+    Credential::parse(text)
+}
+
+/// An ACL as zkCli writes it: comma-separated `scheme:id:perms`.
+fn parse_acl(text: &str) -> Result<Acl, String> {
+    acl::parse_acl(text)
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +88,12 @@ pub enum Command {
     /// Print each server's role in its ensemble, one line per admin endpoint:
     /// id, role, leader, broadcast, epoch, logged / committed / applied zxids, znodes,
     /// sessions and tree digest (equal digests: equal trees). Exits 4 if one is unreachable.
+    /// Print the digest id of USER:PASSWORD, `user:base64(sha1(user:password))`, for
+    /// `digest:` ACL entries, --super-digest and --digest-users (no server is contacted).
+    Digest {
+        #[arg(value_name = "USER:PASSWORD")]
+        user_password: String,
+    },
     Status {
         /// Admin HTTP endpoints (host:port), comma-separated.
         #[arg(
@@ -132,6 +154,57 @@ pub enum TreeCommand {
     Exists { path: String },
     /// Wait until the server has caught up with the leader; prints the zxid it reached.
     Sync { path: String },
+    /// Read or replace a znode's ACL (`acl get`, `acl set`).
+    Acl {
+        #[command(subcommand)]
+        command: AclCommand,
+    },
+    /// Print the identities the calls run with (`scheme:id`, one per line; a digest
+    /// shows its user only).
+    Whoami,
+    /// Quotas on subtrees (`quota set`, `quota get`, `quota rm`).
+    Quota {
+        #[command(subcommand)]
+        command: QuotaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Print a znode's ACL, one `scheme:id:perms` entry per line (digests are masked
+    /// without ADMIN on it).
+    Get { path: String },
+    /// Replace a znode's ACL with ACL: comma-separated `scheme:id:perms` entries
+    /// (`world:anyone:r`, `digest:alice:<base64 sha1>:cdrwa`, `auth::cdrwa`,
+    /// `ip:10.0.0.0/8:r`).
+    Set {
+        path: String,
+        #[arg(value_parser = parse_acl)]
+        acl: Acl,
+        /// Only if the znode's ACL version (aversion) is this one (-1 = any).
+        #[arg(short = 'v', long, default_value_t = -1, allow_negative_numbers = true)]
+        version: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set (replace) the quota on the subtree at PATH: at most --count znodes (PATH
+    /// included) and --bytes of data. Soft by default (exceeding it logs a warning on
+    /// the server); with --hard a create or set that would exceed it fails.
+    Set {
+        path: String,
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        #[arg(long, value_name = "B")]
+        bytes: Option<u64>,
+        #[arg(long)]
+        hard: bool,
+    },
+    /// Print the quota on PATH and what its subtree holds now.
+    Get { path: String },
+    /// Remove the quota on PATH.
+    Rm { path: String },
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +229,9 @@ pub struct CreateArgs {
     /// waiting for SIGINT/SIGTERM).
     #[arg(long, value_name = "MS", requires = "ephemeral")]
     pub hold_ms: Option<u64>,
+    /// The node's ACL: comma-separated `scheme:id:perms` (default `world:anyone:cdrwa`).
+    #[arg(long, value_parser = parse_acl)]
+    pub acl: Option<Acl>,
 }
 
 #[derive(Debug, Args)]
@@ -212,7 +288,11 @@ impl CreateArgs {
             (false, false, false, true) => CreateMode::PersistentWithTtl,
             (false, false, true, true) => CreateMode::PersistentSequentialWithTtl,
         };
-        CreateOptions { mode, ttl_ms: self.ttl.unwrap_or(0) }
+        CreateOptions {
+            mode,
+            ttl_ms: self.ttl.unwrap_or(0),
+            acl: self.acl.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -257,7 +337,7 @@ mod tests {
         for (flags, mode, ttl_ms) in cases {
             assert_eq!(
                 create_options(flags),
-                CreateOptions { mode: *mode, ttl_ms: *ttl_ms },
+                CreateOptions { mode: *mode, ttl_ms: *ttl_ms, acl: Acl::new() },
                 "{flags:?}"
             );
         }

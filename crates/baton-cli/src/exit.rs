@@ -19,6 +19,9 @@ pub const LOCAL_ERROR: i32 = 5;
 /// The session ended under the command (expired, or its password refused): its ephemeral
 /// node or lock is gone.
 pub const SESSION_EXPIRED: i32 = 6;
+/// Access denied: the caller lacks a permission (NO_AUTH) or its credentials were
+/// refused (AUTH_FAILED).
+pub const ACCESS_DENIED: i32 = 7;
 
 /// The exit-code table of `baton --help`.
 pub const HELP: &str = "\
@@ -31,6 +34,7 @@ Exit codes:
   5  local error (reading stdin, writing stdout, starting lock's command,
      a watch whose output fell behind)
   6  the session expired (create -e, watch, lock, session): ephemerals and locks are gone
+  7  access denied: a permission is missing (NO_AUTH) or --auth was refused (AUTH_FAILED)
   lock: COMMAND's own exit code (128+N if a signal N ended it) once the lock was taken;
         the codes above if baton itself failed
 
@@ -41,12 +45,8 @@ pub fn for_error(error: &anyhow::Error) -> i32 {
     match error.downcast_ref::<ClientError>() {
         Some(ClientError::InvalidEndpoint { .. }) => USAGE,
         Some(ClientError::WatchLagged { .. } | ClientError::TooManyRequests { .. }) => LOCAL_ERROR,
-        Some(e)
-            if e.is_session_end()
-                || matches!(e.code(), ErrorCode::SessionExpired | ErrorCode::AuthFailed) =>
-        {
-            SESSION_EXPIRED
-        }
+        Some(e) if e.is_session_end() || e.code() == ErrorCode::SessionExpired => SESSION_EXPIRED,
+        Some(e) if matches!(e.code(), ErrorCode::NoAuth | ErrorCode::AuthFailed) => ACCESS_DENIED,
         Some(e) if e.is_retryable() => CONNECTION_LOSS,
         Some(_) => SERVER_ERROR,
         None => LOCAL_ERROR,

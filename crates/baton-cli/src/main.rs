@@ -59,15 +59,29 @@ fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<i32> {
-    let options =
-        SessionOptions { timeout_ms: cli.session_timeout_ms, ..SessionOptions::default() };
+    let options = SessionOptions {
+        timeout_ms: cli.session_timeout_ms,
+        credentials: cli.auth.clone(),
+        ..SessionOptions::default()
+    };
     let endpoints = &cli.endpoints;
     match cli.command {
+        Command::Digest { user_password } => {
+            let (user, password) = user_password
+                .split_once(':')
+                .filter(|(user, _)| !user.is_empty())
+                .context("expected USER:PASSWORD")?;
+            let output =
+                output::Output::Digest { id: baton_client::acl::digest_id(user, password) };
+            output::print(&output, cli.json).context("writing the output")?;
+            Ok(exit::OK)
+        }
         Command::Tree(TreeCommand::Create(create)) if create.ephemeral => {
             hold::create_ephemeral(endpoints, options, create, cli.json).await
         }
         Command::Tree(command) => {
             let client = Client::connect(endpoints).await?;
+            client.set_credentials(cli.auth.clone());
             let output = run::run(&client, command).await?;
             output::print(&output, cli.json).context("writing the output")?;
             Ok(output.exit_code())

@@ -3,22 +3,72 @@
 
 use std::io::{self, Write};
 
-use baton_client::Stat;
+use baton_client::{Acl, Id, QuotaLimits, QuotaUsage, Stat, acl::format_acl};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 /// The result of one successful command, before it is rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    Created { path: String, stat: Stat },
-    Data { path: String, data: Bytes, stat: Stat, show_stat: bool },
-    Updated { path: String, stat: Stat },
-    Deleted { path: String, count: usize },
-    Children { path: String, children: Vec<String> },
-    Subtree { path: String, paths: Vec<String> },
-    Stat { path: String, stat: Stat },
-    Exists { path: String, stat: Option<Stat> },
-    Synced { path: String, zxid: u64 },
+    Created {
+        path: String,
+        stat: Stat,
+    },
+    Data {
+        path: String,
+        data: Bytes,
+        stat: Stat,
+        show_stat: bool,
+    },
+    Updated {
+        path: String,
+        stat: Stat,
+    },
+    Deleted {
+        path: String,
+        count: usize,
+    },
+    Children {
+        path: String,
+        children: Vec<String>,
+    },
+    Subtree {
+        path: String,
+        paths: Vec<String>,
+    },
+    Stat {
+        path: String,
+        stat: Stat,
+    },
+    Exists {
+        path: String,
+        stat: Option<Stat>,
+    },
+    Synced {
+        path: String,
+        zxid: u64,
+    },
+    Acl {
+        path: String,
+        acl: Acl,
+        stat: Stat,
+    },
+    Identities {
+        ids: Vec<Id>,
+    },
+    Quota {
+        path: String,
+        limits: QuotaLimits,
+        usage: QuotaUsage,
+    },
+    /// A change with nothing to show (quota set, quota rm).
+    Done {
+        path: String,
+    },
+    /// `digest`: the digest id of a user and password.
+    Digest {
+        id: String,
+    },
 }
 
 impl Output {
@@ -42,7 +92,23 @@ impl Output {
                 }
                 Ok(())
             }
-            Output::Updated { .. } | Output::Deleted { .. } => Ok(()),
+            Output::Updated { .. } | Output::Deleted { .. } | Output::Done { .. } => Ok(()),
+            Output::Acl { acl, .. } => acl.iter().try_for_each(|entry| writeln!(out, "{entry}")),
+            Output::Identities { ids } => ids.iter().try_for_each(|id| writeln!(out, "{id}")),
+            // zkCli's listquota lines, in ZooKeeper 3.7's StatsTrack form.
+            Output::Quota { path, limits, usage } => {
+                let n = |v: Option<u64>| v.map_or(-1, i128::from);
+                writeln!(
+                    out,
+                    "Output quota for {path} count={},bytes={},countHardLimit={},byteHardLimit={}",
+                    n(limits.count_soft),
+                    n(limits.bytes_soft),
+                    n(limits.count_hard),
+                    n(limits.bytes_hard)
+                )?;
+                writeln!(out, "Output stat for {path} count={},bytes={}", usage.count, usage.bytes)
+            }
+            Output::Digest { id } => writeln!(out, "{id}"),
             Output::Children { children: lines, .. } | Output::Subtree { paths: lines, .. } => {
                 lines.iter().try_for_each(|line| writeln!(out, "{line}"))
             }
@@ -78,6 +144,28 @@ impl Output {
                 "stat": stat.as_ref().map(stat_json),
             }),
             Output::Synced { path, zxid } => json!({ "path": path, "zxid": zxid }),
+            Output::Acl { path, acl, stat } => json!({
+                "path": path,
+                "acl": format_acl(acl),
+                "entries": acl.iter().map(|e| json!({
+                    "scheme": e.id.scheme, "id": e.id.id, "perms": e.perms.to_string(),
+                })).collect::<Vec<_>>(),
+                "stat": stat_json(stat),
+            }),
+            Output::Identities { ids } => json!({
+                "identities": ids.iter().map(|id| json!({"scheme": id.scheme, "id": id.id}))
+                    .collect::<Vec<_>>(),
+            }),
+            Output::Quota { path, limits, usage } => json!({
+                "path": path,
+                "limits": {
+                    "count_soft": limits.count_soft, "bytes_soft": limits.bytes_soft,
+                    "count_hard": limits.count_hard, "bytes_hard": limits.bytes_hard,
+                },
+                "usage": { "count": usage.count, "bytes": usage.bytes },
+            }),
+            Output::Done { path } => json!({ "path": path }),
+            Output::Digest { id } => json!({ "digest": id }),
         }
     }
 }

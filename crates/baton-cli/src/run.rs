@@ -3,10 +3,13 @@
 use std::io::Read;
 
 use anyhow::Context;
-use baton_client::Client;
+use baton_client::{Client, QuotaLimits};
 use bytes::Bytes;
 
-use crate::{args::TreeCommand as Command, output::Output};
+use crate::{
+    args::{AclCommand, QuotaCommand, TreeCommand as Command},
+    output::Output,
+};
 
 /// The most `-` reads from stdin. Far above any server's data limit (1 MiB by default), so
 /// the server's own DATA_TOO_LARGE answers for sizes in between; this only stops a runaway
@@ -56,6 +59,36 @@ pub async fn run(client: &Client, command: Command) -> anyhow::Result<Output> {
         Command::Sync { path } => {
             let zxid = client.sync(&path).await?;
             Output::Synced { path, zxid }
+        }
+        Command::Acl { command: AclCommand::Get { path } } => {
+            let (acl, stat) = client.get_acl(&path).await?;
+            Output::Acl { path, acl, stat }
+        }
+        Command::Acl { command: AclCommand::Set { path, acl, version } } => {
+            let stat = client.set_acl(&path, &acl, version).await?;
+            Output::Updated { path, stat }
+        }
+        Command::Whoami => Output::Identities { ids: client.who_am_i().await? },
+        Command::Quota { command: QuotaCommand::Set { path, count, bytes, hard } } => {
+            let limits = if hard {
+                QuotaLimits { count_hard: count, bytes_hard: bytes, ..QuotaLimits::default() }
+            } else {
+                QuotaLimits { count_soft: count, bytes_soft: bytes, ..QuotaLimits::default() }
+            };
+            anyhow::ensure!(
+                count.is_some() || bytes.is_some(),
+                "quota set needs --count, --bytes or both"
+            );
+            client.set_quota(&path, &limits).await?;
+            Output::Done { path }
+        }
+        Command::Quota { command: QuotaCommand::Get { path } } => {
+            let (limits, usage) = client.get_quota(&path).await?;
+            Output::Quota { path, limits, usage }
+        }
+        Command::Quota { command: QuotaCommand::Rm { path } } => {
+            client.remove_quota(&path).await?;
+            Output::Done { path }
         }
     })
 }

@@ -9,8 +9,13 @@ use std::{
     time::Duration,
 };
 
-use baton_api::{convert, pb, pb::baton_client::BatonClient, status::ErrorCode};
-use baton_znode::{CreateMode, MultiOp, OpResult, Stat};
+use baton_api::{
+    auth::{AUTH_METADATA, Credential},
+    convert, pb,
+    pb::baton_client::BatonClient,
+    status::ErrorCode,
+};
+use baton_znode::{Acl, CreateMode, Id, MultiOp, OpResult, QuotaLimits, QuotaUsage, Stat};
 use bytes::Bytes;
 use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
@@ -30,16 +35,25 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Options of [`Client::create_with`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateOptions {
     pub mode: CreateMode,
     /// Milliseconds; > 0 for the TTL modes, 0 otherwise.
     pub ttl_ms: i64,
+    /// The new node's ACL; empty = `world:anyone:cdrwa` (ZooKeeper's
+    /// OPEN_ACL_UNSAFE). `auth::<perms>` entries stand for the caller's identities.
+    pub acl: Acl,
 }
 
 impl Default for CreateOptions {
     fn default() -> Self {
-        CreateOptions { mode: CreateMode::Persistent, ttl_ms: 0 }
+        CreateOptions { mode: CreateMode::Persistent, ttl_ms: 0, acl: Acl::new() }
+    }
+}
+
+impl CreateOptions {
+    pub fn mode(mode: CreateMode) -> CreateOptions {
+        CreateOptions { mode, ..CreateOptions::default() }
     }
 }
 
@@ -61,6 +75,8 @@ struct Shared {
     // A tokio mutex: reconnecting awaits while holding it, so that concurrent callers that
     // saw the same broken connection reconnect once, not once each.
     conn: Mutex<Connection>,
+    /// Credentials sent with every call (`set_credentials`).
+    credentials: std::sync::RwLock<Vec<Credential>>,
     /// The highest zxid seen in any response. A later session will present it on reconnect
     /// so that no server behind it is accepted (DESIGN: a client never goes back in time).
     last_zxid: AtomicU64,
@@ -109,6 +125,12 @@ has_header!(
     pb::ChildrenResponse,
     pb::MultiResponse,
     pb::SyncResponse,
+    pb::GetAclResponse,
+    pb::SetAclResponse,
+    pb::WhoAmIResponse,
+    pb::SetQuotaResponse,
+    pb::GetQuotaResponse,
+    pb::RemoveQuotaResponse,
 );
 
 impl Client {
@@ -124,6 +146,7 @@ impl Client {
                 servers,
                 conn: Mutex::new(conn),
                 last_zxid: AtomicU64::new(0),
+                credentials: std::sync::RwLock::new(Vec::new()),
             }),
         })
     }
@@ -147,8 +170,7 @@ impl Client {
         data: impl Into<Bytes>,
         mode: CreateMode,
     ) -> Result<String, ClientError> {
-        let options = CreateOptions { mode, ttl_ms: 0 };
-        Ok(self.create_with(path, data, options).await?.0)
+        Ok(self.create_with(path, data, CreateOptions::mode(mode)).await?.0)
     }
 
     /// Creates a znode with the given mode and TTL; returns the path created and its Stat.
@@ -159,7 +181,7 @@ impl Client {
         options: CreateOptions,
     ) -> Result<(String, Stat), ClientError> {
         let op = baton_znode::CreateOp {
-            acl: baton_znode::acl::open_acl(),
+            acl: options.acl,
             path: path.to_owned(),
             data: data.into(),
             mode: options.mode,
@@ -255,6 +277,86 @@ impl Client {
         Ok(response.header.map_or(0, |h| h.zxid))
     }
 
+    /// A node's ACL and Stat. Needs READ or ADMIN on it; without ADMIN, digest ids come
+    /// back masked (`user:x`).
+    pub async fn get_acl(&self, path: &str) -> Result<(Acl, Stat), ClientError> {
+        let request = pb::GetAclRequest { path: path.to_owned() };
+        let response = self
+            .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.get_acl(r).await })
+            .await?;
+        let acl = convert::acl_from_pb(response.acl, path).map_err(|s| malformed(&s))?;
+        Ok((acl, required_stat(response.stat.as_ref(), path)?))
+    }
+
+    /// Replaces a node's ACL if its ACL version is `version` (-1 = any); needs ADMIN.
+    pub async fn set_acl(&self, path: &str, acl: &Acl, version: i32) -> Result<Stat, ClientError> {
+        let request =
+            pb::SetAclRequest { path: path.to_owned(), acl: convert::acl_to_pb(acl), version };
+        let response = self
+            .call(Replay::Unsafe, path, request, |mut rpc, r| async move { rpc.set_acl(r).await })
+            .await?;
+        required_stat(response.stat.as_ref(), path)
+    }
+
+    /// The identities this client's calls run with (a digest shows its user only).
+    pub async fn who_am_i(&self) -> Result<Vec<Id>, ClientError> {
+        let response = self
+            .call(Replay::Safe, "", pb::WhoAmIRequest {}, |mut rpc, r| async move {
+                rpc.who_am_i(r).await
+            })
+            .await?;
+        Ok(response.identities.into_iter().map(|i| Id { scheme: i.scheme, id: i.id }).collect())
+    }
+
+    /// Sets (replaces) the quota on the subtree at `path`; needs ADMIN on it.
+    pub async fn set_quota(&self, path: &str, limits: &QuotaLimits) -> Result<(), ClientError> {
+        let request = pb::SetQuotaRequest {
+            path: path.to_owned(),
+            limits: Some(convert::quota_limits_to_pb(limits)),
+        };
+        self.call(
+            Replay::Unsafe,
+            path,
+            request,
+            |mut rpc, r| async move { rpc.set_quota(r).await },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The quota on the subtree at `path` and what it holds now; `NoNode` when there
+    /// is no quota there.
+    pub async fn get_quota(&self, path: &str) -> Result<(QuotaLimits, QuotaUsage), ClientError> {
+        let request = pb::GetQuotaRequest { path: path.to_owned() };
+        let response = self
+            .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.get_quota(r).await })
+            .await?;
+        Ok((
+            convert::quota_limits_from_pb(response.limits.as_ref()),
+            convert::quota_usage_from_pb(response.usage.as_ref()),
+        ))
+    }
+
+    /// Removes the quota on the subtree at `path`; needs ADMIN on it.
+    pub async fn remove_quota(&self, path: &str) -> Result<(), ClientError> {
+        let request = pb::RemoveQuotaRequest { path: path.to_owned() };
+        self.call(
+            Replay::Unsafe,
+            path,
+            request,
+            |mut rpc, r| async move { rpc.remove_quota(r).await },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Credentials every later call carries (in its `baton-auth` metadata), across
+    /// reconnects; replaces those given before. Wrong ones make calls fail with
+    /// `AUTH_FAILED`.
+    pub fn set_credentials(&self, credentials: Vec<Credential>) {
+        *self.shared.credentials.write().unwrap_or_else(|e| e.into_inner()) = credentials;
+    }
+
     /// Sends one call on the current connection; on a lost connection, moves to the next
     /// server and, for a [`Replay::Safe`] call, sends it there once more.
     async fn call<Req, Resp, F, Fut>(
@@ -267,7 +369,7 @@ impl Client {
     where
         Req: Clone,
         Resp: HasHeader,
-        F: Fn(BatonClient<Channel>, Req) -> Fut,
+        F: Fn(BatonClient<Channel>, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
         let conn = self.shared.conn.lock().await.clone();
@@ -293,10 +395,11 @@ impl Client {
     ) -> Result<Resp, ClientError>
     where
         Resp: HasHeader,
-        F: Fn(BatonClient<Channel>, Req) -> Fut,
+        F: Fn(BatonClient<Channel>, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
         let endpoint = &self.shared.servers[conn.index].authority;
+        let request = self.with_credentials(request, path)?;
         let response =
             match tokio::time::timeout(REQUEST_TIMEOUT, send(conn.rpc.clone(), request)).await {
                 Ok(Ok(response)) => response.into_inner(),
@@ -317,6 +420,29 @@ impl Client {
             self.shared.last_zxid.fetch_max(header.zxid, Ordering::AcqRel);
         }
         Ok(response)
+    }
+
+    /// The call with this client's credentials in its metadata.
+    fn with_credentials<Req>(
+        &self,
+        request: Req,
+        path: &str,
+    ) -> Result<tonic::Request<Req>, ClientError> {
+        let mut request = tonic::Request::new(request);
+        let credentials = self.shared.credentials.read().unwrap_or_else(|e| e.into_inner());
+        for credential in credentials.iter() {
+            let value = credential.to_metadata().ok_or_else(|| ClientError::Api {
+                code: ErrorCode::AuthFailed,
+                message: format!(
+                    "{} credentials must be ASCII text to travel in a call",
+                    credential.scheme
+                ),
+                path: path.to_owned(),
+                op_index: None,
+            })?;
+            request.metadata_mut().append(AUTH_METADATA, value);
+        }
+        Ok(request)
     }
 
     /// Replaces the connection of generation `seen` with one to the next server that

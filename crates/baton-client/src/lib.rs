@@ -53,7 +53,7 @@ pub mod recipes;
 mod recursive;
 mod session;
 
-pub use baton_api::status::ErrorCode;
+pub use baton_api::{auth::Credential, status::ErrorCode};
 pub use baton_znode::{
     Acl, AclEntry, CheckOp, CreateMode, CreateOp, DeleteOp, Id, MultiOp, OpResult, Perms,
     QuotaLimits, QuotaUsage, SetDataOp, Stat, acl,

@@ -132,6 +132,20 @@ pub struct Config {
     /// refused ("disk full", SYSTEM_ERROR) until space is freed; 0 turns it off.
     #[arg(long, env = "BATON_DISK_RESERVE_BYTES", default_value_t = 64 << 20)]
     pub disk_reserve_bytes: u64,
+
+    // ---- Access control ----
+    /// The super user as a digest id, `user:base64(sha1(user:password))` (what
+    /// `baton digest user:password` prints): who authenticates as it passes every
+    /// ACL check (ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest`).
+    #[arg(long, env = "BATON_SUPER_DIGEST", value_name = "USER:DIGEST")]
+    pub super_digest: Option<String>,
+
+    /// A file of digest users, one `user:base64(sha1(user:password))` per line (`#`
+    /// starts a comment). With it, digest authentication succeeds only for a listed
+    /// user with the right password; without it, any `user:password` is accepted and
+    /// yields its digest identity, as in ZooKeeper. Re-read when it changes.
+    #[arg(long, env = "BATON_DIGEST_USERS", value_name = "FILE")]
+    pub digest_users: Option<PathBuf>,
 }
 
 /// One member of the ensemble: its id and its peer address (`host:port`, a DNS

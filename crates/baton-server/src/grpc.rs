@@ -15,13 +15,13 @@ use baton_api::{
     },
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
-use baton_znode::{DataTree, MultiOp, OpResult, TxnOp, ZnodeError, validate_op};
+use baton_znode::{Auth, DataTree, MultiOp, OpResult, TxnOp, ZnodeError, validate_op};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
-    ServerError,
+    ServerError, access,
     metrics::Metrics,
     session::service::SessionsService,
     shared::Shared,
@@ -119,11 +119,19 @@ impl BatonService {
         BatonService { shared, writes }
     }
 
-    /// Validates, queues, and waits for the applied result.
-    async fn write(&self, session: u64, op: TxnOp) -> Result<(OpResult, u64), Status> {
+    /// Who the call is (address, certificate, `baton-auth` credentials).
+    fn auth<T>(&self, request: &Request<T>) -> Result<Auth, Status> {
+        self.shared.auth.call_auth(request).inspect_err(|_| {
+            Metrics::add(&self.shared.metrics.auth_failures_total, 1);
+        })
+    }
+
+    /// Makes its ACLs concrete, validates, queues, and waits for the applied result.
+    async fn write(&self, auth: Auth, op: TxnOp) -> Result<(OpResult, u64), Status> {
+        let op = baton_znode::acl::fixup_op(op, &auth).map_err(|e| txn_error_status(&e))?;
         validate_op(&op, &self.shared.limits).map_err(|e| txn_error_status(&e))?;
         let TxnReply { applied_zxid, result, .. } =
-            self.writes.submit(session, op).await.map_err(|e| e.status())?;
+            self.writes.submit_as(0, auth, op).await.map_err(|e| e.status())?;
         let result = result.map_err(|e| txn_error_status(&e))?;
         Ok((result, applied_zxid))
     }
@@ -155,6 +163,7 @@ impl Baton for BatonService {
         request: Request<pb::CreateRequest>,
     ) -> Result<Response<pb::CreateResponse>, Status> {
         let _timer = self.shared.metrics.time("create");
+        let auth = self.auth(&request)?;
         let op = convert::create_op_from_pb(request.into_inner())?;
         if op.mode.is_ephemeral() {
             // Only a session's own stream may create its ephemerals (as in ZooKeeper,
@@ -163,7 +172,7 @@ impl Baton for BatonService {
                 format!("ephemeral nodes need a session: create {} on a Sessions stream", op.path);
             return Err(error_status(ErrorCode::BadArguments, message, op.path.as_str(), None));
         }
-        match self.write(0, TxnOp::Create(op)).await? {
+        match self.write(auth, TxnOp::Create(op)).await? {
             (OpResult::Created { path, stat }, zxid) => Ok(Response::new(pb::CreateResponse {
                 header: header(zxid),
                 path,
@@ -178,8 +187,9 @@ impl Baton for BatonService {
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         let _timer = self.shared.metrics.time("delete");
+        let auth = self.auth(&request)?;
         let op = convert::delete_op_from_pb(request.into_inner());
-        match self.write(0, TxnOp::Delete(op)).await? {
+        match self.write(auth, TxnOp::Delete(op)).await? {
             (OpResult::Deleted, zxid) => {
                 Ok(Response::new(pb::DeleteResponse { header: header(zxid) }))
             }
@@ -192,8 +202,9 @@ impl Baton for BatonService {
         request: Request<pb::ExistsRequest>,
     ) -> Result<Response<pb::ExistsResponse>, Status> {
         let _timer = self.shared.metrics.time("exists");
+        let auth = self.auth(&request)?;
         let path = request.into_inner().path;
-        let (stat, zxid) = self.read(|tree| tree.stat(&path))?;
+        let (stat, zxid) = self.read(|tree| access::stat_checked(tree, &path, &auth))?;
         let stat = stat.as_ref().map(convert::stat_to_pb);
         Ok(Response::new(pb::ExistsResponse { header: header(zxid), stat }))
     }
@@ -203,8 +214,12 @@ impl Baton for BatonService {
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::GetResponse>, Status> {
         let _timer = self.shared.metrics.time("get");
+        let auth = self.auth(&request)?;
         let path = request.into_inner().path;
-        let ((data, stat), zxid) = self.read(|tree| tree.get(&path))?;
+        let ((data, stat), zxid) = self.read(|tree| {
+            access::may_read(tree, &path, &auth)?;
+            tree.get(&path)
+        })?;
         let stat = Some(convert::stat_to_pb(&stat));
         Ok(Response::new(pb::GetResponse { header: header(zxid), data, stat }))
     }
@@ -214,8 +229,9 @@ impl Baton for BatonService {
         request: Request<pb::SetRequest>,
     ) -> Result<Response<pb::SetResponse>, Status> {
         let _timer = self.shared.metrics.time("set");
+        let auth = self.auth(&request)?;
         let op = convert::set_op_from_pb(request.into_inner());
-        match self.write(0, TxnOp::SetData(op)).await? {
+        match self.write(auth, TxnOp::SetData(op)).await? {
             (OpResult::SetData { stat }, zxid) => Ok(Response::new(pb::SetResponse {
                 header: header(zxid),
                 stat: Some(convert::stat_to_pb(&stat)),
@@ -229,8 +245,12 @@ impl Baton for BatonService {
         request: Request<pb::ChildrenRequest>,
     ) -> Result<Response<pb::ChildrenResponse>, Status> {
         let _timer = self.shared.metrics.time("children");
+        let auth = self.auth(&request)?;
         let path = request.into_inner().path;
-        let ((children, stat), zxid) = self.read(|tree| tree.children(&path))?;
+        let ((children, stat), zxid) = self.read(|tree| {
+            access::may_read(tree, &path, &auth)?;
+            tree.children(&path)
+        })?;
         listing_fits(&path, &children)?;
         let stat = Some(convert::stat_to_pb(&stat));
         Ok(Response::new(pb::ChildrenResponse { header: header(zxid), children, stat }))
@@ -241,6 +261,7 @@ impl Baton for BatonService {
         request: Request<pb::MultiRequest>,
     ) -> Result<Response<pb::MultiResponse>, Status> {
         let _timer = self.shared.metrics.time("multi");
+        let auth = self.auth(&request)?;
         let ops = convert::multi_ops_from_pb(request.into_inner())?;
         // As for Create: only a session's own stream may create its ephemerals.
         if let Some((index, path)) = ops.iter().enumerate().find_map(|(i, op)| match op {
@@ -254,7 +275,7 @@ impl Baton for BatonService {
             let op_index = u32::try_from(index).ok();
             return Err(error_status(ErrorCode::BadArguments, message, path.as_str(), op_index));
         }
-        match self.write(0, TxnOp::Multi(ops)).await? {
+        match self.write(auth, TxnOp::Multi(ops)).await? {
             (OpResult::Multi(results), zxid) => Ok(Response::new(pb::MultiResponse {
                 header: header(zxid),
                 results: results.iter().map(convert::op_result_to_pb).collect(),
@@ -272,6 +293,115 @@ impl Baton for BatonService {
         let zxid = self.writes.sync().await.map_err(|e| e.status())?;
         Ok(Response::new(pb::SyncResponse { header: header(zxid), path }))
     }
+
+    async fn get_acl(
+        &self,
+        request: Request<pb::GetAclRequest>,
+    ) -> Result<Response<pb::GetAclResponse>, Status> {
+        let _timer = self.shared.metrics.time("get_acl");
+        let auth = self.auth(&request)?;
+        let path = request.into_inner().path;
+        let ((acl, stat), zxid) = self.read(|tree| access::acl_checked(tree, &path, &auth))?;
+        Ok(Response::new(pb::GetAclResponse {
+            header: header(zxid),
+            acl: convert::acl_to_pb(&acl),
+            stat: Some(convert::stat_to_pb(&stat)),
+        }))
+    }
+
+    async fn set_acl(
+        &self,
+        request: Request<pb::SetAclRequest>,
+    ) -> Result<Response<pb::SetAclResponse>, Status> {
+        let _timer = self.shared.metrics.time("set_acl");
+        let auth = self.auth(&request)?;
+        let op = convert::set_acl_op_from_pb(request.into_inner())?;
+        match self.write(auth, TxnOp::SetAcl(op)).await? {
+            (OpResult::AclSet { stat }, zxid) => Ok(Response::new(pb::SetAclResponse {
+                header: header(zxid),
+                stat: Some(convert::stat_to_pb(&stat)),
+            })),
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let auth = self.auth(&request)?;
+        let zxid = self.shared.read_tree().map(|tree| tree.last_zxid()).unwrap_or(0);
+        Ok(Response::new(pb::WhoAmIResponse {
+            header: header(zxid),
+            identities: identities_to_pb(&auth),
+        }))
+    }
+
+    async fn set_quota(
+        &self,
+        request: Request<pb::SetQuotaRequest>,
+    ) -> Result<Response<pb::SetQuotaResponse>, Status> {
+        let _timer = self.shared.metrics.time("set_quota");
+        let auth = self.auth(&request)?;
+        let request = request.into_inner();
+        let limits = convert::quota_limits_from_pb(request.limits.as_ref());
+        let op = TxnOp::SetQuota { path: request.path, limits };
+        match self.write(auth, op).await? {
+            (OpResult::QuotaSet, zxid) => {
+                Ok(Response::new(pb::SetQuotaResponse { header: header(zxid) }))
+            }
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn get_quota(
+        &self,
+        request: Request<pb::GetQuotaRequest>,
+    ) -> Result<Response<pb::GetQuotaResponse>, Status> {
+        let auth = self.auth(&request)?;
+        let path = request.into_inner().path;
+        let ((limits, usage), zxid) = self.read(|tree| {
+            access::may_read(tree, &path, &auth)?;
+            tree.quota(&path).ok_or_else(|| ZnodeError::NoNode { path: quota_path(&path) })
+        })?;
+        Ok(Response::new(pb::GetQuotaResponse {
+            header: header(zxid),
+            limits: Some(convert::quota_limits_to_pb(&limits)),
+            usage: Some(convert::quota_usage_to_pb(&usage)),
+        }))
+    }
+
+    async fn remove_quota(
+        &self,
+        request: Request<pb::RemoveQuotaRequest>,
+    ) -> Result<Response<pb::RemoveQuotaResponse>, Status> {
+        let _timer = self.shared.metrics.time("remove_quota");
+        let auth = self.auth(&request)?;
+        let op = TxnOp::RemoveQuota { path: request.into_inner().path };
+        match self.write(auth, op).await? {
+            (OpResult::QuotaRemoved, zxid) => {
+                Ok(Response::new(pb::RemoveQuotaResponse { header: header(zxid) }))
+            }
+            (other, _) => Err(unexpected(&other)),
+        }
+    }
+}
+
+/// Where the quota on `path` would be kept: what a missing quota's NO_NODE names.
+fn quota_path(path: &str) -> String {
+    format!("{}/quota{path}", baton_znode::RESERVED_PREFIX)
+}
+
+/// The identities as a caller may see them: a digest's user, never its hash.
+pub(crate) fn identities_to_pb(auth: &Auth) -> Vec<pb::Identity> {
+    auth.ids()
+        .iter()
+        .map(|id| {
+            let shown = id.redacted();
+            let (scheme, rest) = shown.split_once(':').unwrap_or((shown.as_str(), ""));
+            pb::Identity { scheme: scheme.to_owned(), id: rest.to_owned() }
+        })
+        .collect()
 }
 
 /// The most bytes of child names one listing may carry: what a gRPC client takes in

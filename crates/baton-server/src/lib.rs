@@ -40,7 +40,9 @@
 //! - `clock`: the wall clock, read in one place.
 //! - `error`: [`ServerError`].
 
+mod access;
 mod admin;
+mod auth;
 mod clock;
 mod config;
 mod disk;

@@ -16,7 +16,7 @@ pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
 
 /// The operations whose latency is recorded, the `op` label of
 /// `baton_request_duration_seconds` (requests on sessions and unary calls alike).
-pub(crate) const OPS: [&str; 12] = [
+pub(crate) const OPS: [&str; 18] = [
     "create",
     "delete",
     "set",
@@ -29,6 +29,12 @@ pub(crate) const OPS: [&str; 12] = [
     "add_watch",
     "remove_watch",
     "ping",
+    "get_acl",
+    "set_acl",
+    "add_auth",
+    "set_quota",
+    "remove_quota",
+    "who_am_i",
 ];
 
 /// A Prometheus histogram of durations: cumulative counts are derived at render.
@@ -94,6 +100,10 @@ pub(crate) struct Metrics {
     pub(crate) write_queue_depth: AtomicU64,
     /// Times this member started an election.
     pub(crate) elections_total: AtomicU64,
+    /// Credentials refused (AUTH_FAILED), on calls and sessions.
+    pub(crate) auth_failures_total: AtomicU64,
+    /// Txns that left a soft quota limit exceeded.
+    pub(crate) quota_soft_exceeded_total: AtomicU64,
     /// Duration of each durability barrier (append + flush + fdatasync).
     pub(crate) fsync_seconds: Histogram,
     /// Request durations, one histogram per entry of [`OPS`].
@@ -185,6 +195,16 @@ impl Metrics {
                 &self.write_queue_full_total,
             ),
             ("baton_elections_total", "Elections this member started.", &self.elections_total),
+            (
+                "baton_auth_failures_total",
+                "Credentials refused (AUTH_FAILED) on calls and sessions.",
+                &self.auth_failures_total,
+            ),
+            (
+                "baton_quota_soft_exceeded_total",
+                "Applied txns that left a soft quota limit exceeded.",
+                &self.quota_soft_exceeded_total,
+            ),
         ];
         for (name, help, value) in counters {
             let value = value.load(Relaxed);

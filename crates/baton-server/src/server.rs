@@ -18,6 +18,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::{
     Config, ServerError, admin,
+    auth::Authenticator,
     ensemble::{
         cache::LogCache,
         driver::Driver,
@@ -100,7 +101,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             config.tick_ms,
             server_id,
         )
-        .with_disk_reserve(config.disk_reserve_bytes),
+        .with_disk_reserve(config.disk_reserve_bytes)
+        .with_authenticator(Authenticator::new(
+            config.super_digest.as_deref(),
+            config.digest_users.clone(),
+        )?),
     );
     let (purge_metrics, flush_metrics) = (Arc::clone(&shared), Arc::clone(&shared));
     let purged = move |purged: usize| {

@@ -13,7 +13,7 @@ use std::{
 use baton_api::admin::Role;
 use baton_znode::{DataTree, Limits};
 
-use crate::{disk::DiskGuard, metrics::Metrics, session::SessionHub};
+use crate::{auth::Authenticator, disk::DiskGuard, metrics::Metrics, session::SessionHub};
 
 /// This server's place in its ensemble, as `/status` reports it (the driver
 /// updates it after every round; a server without peers leads its ensemble of one).
@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     membership: Mutex<Membership>,
     /// Free space on the data directory against `--disk-reserve-bytes`.
     pub(crate) disk: DiskGuard,
+    /// Checks credentials (`--super-digest`, `--digest-users`).
+    pub(crate) auth: Authenticator,
 }
 
 /// The tree cannot be read: the driver panicked while applying (a bug), and the
@@ -93,6 +95,7 @@ impl Shared {
             metrics: Metrics::default(),
             limits,
             disk: DiskGuard::new(data_dir.clone(), 0),
+            auth: Authenticator::open(),
             data_dir,
             client_addr,
             epoch: AtomicU32::new(epoch),
@@ -101,6 +104,11 @@ impl Shared {
     }
 
     /// Refuse writes while less than `reserve` bytes are free for the data directory.
+    pub(crate) fn with_authenticator(mut self, auth: Authenticator) -> Shared {
+        self.auth = auth;
+        self
+    }
+
     pub(crate) fn with_disk_reserve(mut self, reserve: u64) -> Shared {
         self.disk = DiskGuard::new(self.data_dir.clone(), reserve);
         self

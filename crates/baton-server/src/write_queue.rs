@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use baton_api::status::{ErrorCode, error_status};
-use baton_znode::{OpResult, TxnError, TxnOp};
+use baton_znode::{Auth, OpResult, TxnError, TxnOp};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
@@ -13,8 +13,14 @@ use crate::{metrics::Metrics, shared::Shared};
 /// One item of the queue.
 #[derive(Debug)]
 pub(crate) enum Write {
-    /// A validated op to become a txn on behalf of `session` (0 = none).
-    Txn { session: u64, op: TxnOp, reply: oneshot::Sender<Result<TxnReply, WriteError>> },
+    /// A validated op to become a txn on behalf of `session` (0 = none), with the
+    /// identities its ACL checks run with.
+    Txn {
+        session: u64,
+        auth: Auth,
+        op: TxnOp,
+        reply: oneshot::Sender<Result<TxnReply, WriteError>>,
+    },
     /// A barrier: answered once everything queued before it is applied.
     Sync { reply: oneshot::Sender<Result<u64, WriteError>> },
 }
@@ -102,10 +108,21 @@ pub(crate) fn write_queue(
 }
 
 impl WriteQueue {
+    /// Queues a server-made txn (no identities: never checked against ACLs) and
+    /// waits for its outcome.
+    pub(crate) async fn submit(&self, session: u64, op: TxnOp) -> Result<TxnReply, WriteError> {
+        self.submit_as(session, Auth::none(), op).await
+    }
+
     /// Queues a txn and waits for its outcome. A full queue fails at once rather
     /// than letting callers pile up without bound.
-    pub(crate) async fn submit(&self, session: u64, op: TxnOp) -> Result<TxnReply, WriteError> {
-        let outcome = self.queue(session, op)?;
+    pub(crate) async fn submit_as(
+        &self,
+        session: u64,
+        auth: Auth,
+        op: TxnOp,
+    ) -> Result<TxnReply, WriteError> {
+        let outcome = self.queue(session, auth, op)?;
         outcome.await.unwrap_or(Err(WriteError::ShuttingDown))
     }
 
@@ -114,6 +131,7 @@ impl WriteQueue {
     pub(crate) fn queue(
         &self,
         session: u64,
+        auth: Auth,
         op: TxnOp,
     ) -> Result<oneshot::Receiver<Result<TxnReply, WriteError>>, WriteError> {
         if !matches!(op, TxnOp::CloseSession { .. }) {
@@ -121,7 +139,7 @@ impl WriteQueue {
             self.shared.disk.check()?;
         }
         let (reply, outcome) = oneshot::channel();
-        self.enqueue(Write::Txn { session, op, reply })?;
+        self.enqueue(Write::Txn { session, auth, op, reply })?;
         Ok(outcome)
     }
 

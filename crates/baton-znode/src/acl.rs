@@ -16,7 +16,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::ZnodeError;
+use crate::{MultiOp, TxnError, TxnOp, ZnodeError};
 
 /// A set of permissions; the bits are ZooKeeper's (`ZooDefs.Perms`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -329,6 +329,33 @@ pub fn fixup(path: &str, acl: &[AclEntry], auth: &Auth) -> Result<Acl, ZnodeErro
         }
     }
     Ok(out)
+}
+
+/// [`fixup`] for every ACL an op carries (a create's, a multi's creates', a set
+/// ACL's): what a front door does before it builds the txn for a caller with `auth`.
+pub fn fixup_op(op: TxnOp, auth: &Auth) -> Result<TxnOp, TxnError> {
+    Ok(match op {
+        TxnOp::Create(mut create) => {
+            create.acl = fixup(&create.path, &create.acl, auth)?;
+            TxnOp::Create(create)
+        }
+        TxnOp::SetAcl(mut set) => {
+            set.acl = fixup(&set.path, &set.acl, auth)?;
+            TxnOp::SetAcl(set)
+        }
+        TxnOp::Multi(ops) => {
+            let fixed = ops.into_iter().enumerate().map(|(i, op)| match op {
+                MultiOp::Create(mut create) => {
+                    create.acl = fixup(&create.path, &create.acl, auth)
+                        .map_err(|error| TxnError { op_index: Some(i), error })?;
+                    Ok(MultiOp::Create(create))
+                }
+                other => Ok(other),
+            });
+            TxnOp::Multi(fixed.collect::<Result<_, TxnError>>()?)
+        }
+        other => other,
+    })
 }
 
 /// Schemes whose identities an `auth` ACL entry stands for.

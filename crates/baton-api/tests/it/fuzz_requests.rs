@@ -2,10 +2,12 @@
 //! a client can put in a request body go through prost decoding, the conversions to
 //! domain ops, stateless validation and, when valid, `apply` on a tree — and none of
 //! it may panic. A valid-looking request that fails must fail with a Baton error
-//! code, and a failed apply must leave the tree's digest unchanged.
+//! code, and a failed apply must leave the tree's digest unchanged. ACLs go the
+//! server's way too: made concrete for a caller (`acl::fixup_op`), then applied with
+//! the caller's identities.
 
 use baton_api::{convert, pb, status::error_from_status};
-use baton_znode::{DataTree, Limits, Txn, TxnOp, validate_op};
+use baton_znode::{Auth, DataTree, Id, Limits, Txn, TxnOp, acl::fixup_op, validate_op};
 use proptest::prelude::*;
 use prost::Message;
 
@@ -19,21 +21,28 @@ fn serve(tree: &mut DataTree, op: Result<TxnOp, tonic::Status>) {
             return;
         }
     };
+    let auth = caller();
+    let Ok(op) = fixup_op(op, &auth) else { return };
     if validate_op(&op, &Limits::default()).is_err() {
         return;
     }
     let before = tree.digest();
     let zxid = tree.last_zxid() + 1;
-    if tree
-        .apply(&Txn { auth: baton_znode::acl::Auth::none(), zxid, time_ms: 1, session: 0, op })
-        .is_err()
-    {
+    if tree.apply(&Txn { auth, zxid, time_ms: 1, session: 0, op }).is_err() {
         assert_eq!(tree.digest(), before, "a failed txn changed the tree");
     }
     assert_eq!(tree.digest(), tree.recompute_digest());
 }
 
+/// The identities of the fuzzed caller: an address and a digest user.
+fn caller() -> Auth {
+    Auth::new(vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "u:aGFzaA==")])
+}
+
 fn decode_all(tree: &mut DataTree, bytes: &[u8]) {
+    if let Ok(r) = pb::SetAclRequest::decode(bytes) {
+        serve(tree, convert::set_acl_op_from_pb(r).map(TxnOp::SetAcl));
+    }
     if let Ok(r) = pb::CreateRequest::decode(bytes) {
         serve(tree, convert::create_op_from_pb(r).map(TxnOp::Create));
     }
@@ -75,19 +84,35 @@ fn path() -> impl Strategy<Value = String> {
     ]
 }
 
+/// ACL entries near valid ones: known and unknown schemes, good and bad ids,
+/// permission bits in and out of range.
+fn acl() -> impl Strategy<Value = Vec<pb::AclEntry>> {
+    let schemes = vec!["world", "auth", "digest", "ip", "x509", "super", ""];
+    let ids = vec!["anyone", "", "u:aGFzaA==", "127.0.0.0/8", "::1", "10.0.0.1/33", "CN=a"];
+    let entry = (
+        prop_oneof![0u32..32, any::<u32>()],
+        prop::sample::select(schemes),
+        prop_oneof![prop::sample::select(ids).prop_map(str::to_owned), ".{0,8}"],
+    )
+        .prop_map(|(perms, scheme, id)| pb::AclEntry { perms, scheme: scheme.to_owned(), id });
+    prop::collection::vec(entry, 0..4)
+}
+
 fn create() -> impl Strategy<Value = pb::CreateRequest> {
     (
         path(),
         prop::collection::vec(any::<u8>(), 0..16),
         -2i32..9,
         prop_oneof![Just(0i64), any::<i64>()],
+        acl(),
     )
-        .prop_map(|(path, data, mode, ttl_ms)| pb::CreateRequest {
+        .prop_map(|(path, data, mode, ttl_ms, acl)| pb::CreateRequest {
             path,
             data: data.into(),
             mode,
             ttl_ms,
             session_id: 0,
+            acl,
         })
 }
 
@@ -111,6 +136,9 @@ fn op() -> impl Strategy<Value = pb::Op> {
 fn request_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         create().prop_map(|r| r.encode_to_vec()),
+        (path(), acl(), -1i32..2).prop_map(|(path, acl, version)| {
+            pb::SetAclRequest { path, acl, version }.encode_to_vec()
+        }),
         prop::collection::vec(op(), 0..6).prop_map(|ops| pb::MultiRequest { ops }.encode_to_vec()),
         prop::collection::vec(any::<u8>(), 0..64),
     ]

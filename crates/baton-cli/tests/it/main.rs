@@ -190,3 +190,69 @@ fn status_prints_a_line_per_admin_endpoint() {
     let ok = baton(&server.client_addr, &["status", "--admin", &server.admin_addr]);
     assert_eq!(ok.code, 0, "{ok:?}");
 }
+
+/// The access-control commands as a zkCli user would use them: `digest`, `create
+/// --acl`, `--auth`, `acl get|set`, `whoami`, `quota set|get|rm`, and the exit code 7
+/// of a refusal.
+#[test]
+fn acls_auth_and_quotas_from_the_command_line() {
+    let server = Server::start();
+    let digest = server.baton(&["digest", "alice:pw1"]);
+    assert_eq!(digest.code, 0, "{digest:?}");
+    let alice_id = digest.stdout.trim().to_owned();
+    assert!(alice_id.starts_with("alice:") && alice_id.len() == "alice:".len() + 28, "{alice_id}");
+
+    let acl = format!("digest:{alice_id}:cdrwa,world:anyone:r");
+    let created = server.baton(&["create", "--acl", &acl, "/guarded", "v"]);
+    assert_eq!(created.code, 0, "{created:?}");
+    // Anyone reads; a write without alice's credentials is refused with exit code 7.
+    assert_eq!(server.baton(&["get", "/guarded"]).stdout, "v\n");
+    let refused = server.baton(&["set", "/guarded", "x"]);
+    assert_eq!(refused.code, 7, "{refused:?}");
+    assert!(refused.stderr.contains("/guarded"), "{refused:?}");
+    let set = server.baton(&["--auth", "digest:alice:pw1", "set", "/guarded", "x"]);
+    assert_eq!(set.code, 0, "{set:?}");
+    let wrong = server.baton(&["--auth", "nope:x", "get", "/guarded"]);
+    assert_eq!(wrong.code, 7, "{wrong:?}");
+
+    // acl get: masked without ADMIN, whole with it.
+    let masked = server.baton(&["acl", "get", "/guarded"]);
+    assert_eq!(masked.stdout, "digest:alice:x:cdrwa\nworld:anyone:r\n", "{masked:?}");
+    let whole = server.baton(&["--auth", "digest:alice:pw1", "acl", "get", "/guarded"]);
+    assert_eq!(whole.stdout, format!("digest:{alice_id}:cdrwa\nworld:anyone:r\n"));
+    let opened = server.baton(&[
+        "--auth",
+        "digest:alice:pw1",
+        "acl",
+        "set",
+        "/guarded",
+        "world:anyone:cdrwa",
+    ]);
+    assert_eq!(opened.code, 0, "{opened:?}");
+    assert_eq!(server.baton(&["set", "/guarded", "y"]).code, 0);
+    let bad = server.baton(&["acl", "set", "/guarded", "world:anyone:rz"]);
+    assert_eq!(bad.code, 2, "a malformed ACL is a usage error: {bad:?}");
+
+    let who = server.baton(&["--auth", "digest:alice:pw1", "whoami"]);
+    assert!(
+        who.stdout.contains("digest:alice\n") && who.stdout.contains("ip:127.0.0.1\n"),
+        "{who:?}"
+    );
+    assert!(!who.stdout.contains(&alice_id), "whoami shows no digest: {who:?}");
+
+    // Quotas: hard limits refuse, get shows limits and usage, rm lifts them.
+    assert_eq!(server.baton(&["quota", "set", "/guarded", "--count", "2", "--hard"]).code, 0);
+    assert_eq!(server.baton(&["create", "/guarded/a"]).code, 0);
+    let over = server.baton(&["create", "/guarded/b"]);
+    assert_eq!(over.code, 3, "{over:?}");
+    assert!(over.stderr.contains("quota"), "{over:?}");
+    let shown = server.baton(&["quota", "get", "/guarded"]);
+    assert_eq!(
+        shown.stdout,
+        "Output quota for /guarded count=-1,bytes=-1,countHardLimit=2,byteHardLimit=-1\n\
+         Output stat for /guarded count=2,bytes=1\n",
+        "{shown:?}"
+    );
+    assert_eq!(server.baton(&["quota", "rm", "/guarded"]).code, 0);
+    assert_eq!(server.baton(&["create", "/guarded/b"]).code, 0);
+}

@@ -129,11 +129,11 @@ pub(crate) async fn create_protected(
 ) -> Result<OwnedNode, ClientError> {
     let nonce = next_nonce();
     let marker = format!("{label}-{:016x}-{nonce:x}-", session.session_id());
-    let options = CreateOptions { mode: CreateMode::EphemeralSequential, ttl_ms: 0 };
+    let options = CreateOptions::mode(CreateMode::EphemeralSequential);
     let mut cleanup = Cleanup { session, dir, marker: &marker, armed: true };
     let mut last = None;
     for _ in 0..RETRIES_MAX {
-        match session.create_with(&format!("{dir}/{marker}"), data.clone(), options).await {
+        match session.create_with(&format!("{dir}/{marker}"), data.clone(), options.clone()).await {
             Ok((path, stat)) => {
                 cleanup.armed = false;
                 return Ok(OwnedNode {

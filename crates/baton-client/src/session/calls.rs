@@ -1,6 +1,7 @@
 //! The tree operations of a [`Session`], with the results of [`crate::Client`]'s, and
 //! the variants that also set a watch.
 
+use baton_api::auth::Credential;
 use baton_api::{
     convert,
     pb::{self, reply::Result as Outcome, request::Op},
@@ -8,7 +9,7 @@ use baton_api::{
     status::ErrorCode,
 };
 use baton_znode::{
-    CreateMode, CreateOp, DeleteOp, MultiOp, OpResult, SetDataOp, Stat,
+    Acl, CreateMode, CreateOp, DeleteOp, Id, MultiOp, OpResult, SetDataOp, Stat,
     watch::{RemoveKind, SpecKind},
 };
 use bytes::Bytes;
@@ -25,8 +26,7 @@ impl Session {
         data: impl Into<Bytes>,
         mode: CreateMode,
     ) -> Result<String, ClientError> {
-        let options = CreateOptions { mode, ttl_ms: 0 };
-        Ok(self.create_with(path, data, options).await?.0)
+        Ok(self.create_with(path, data, CreateOptions::mode(mode)).await?.0)
     }
 
     /// Creates a znode with the given mode and TTL; returns the path created and its Stat.
@@ -37,7 +37,7 @@ impl Session {
         options: CreateOptions,
     ) -> Result<(String, Stat), ClientError> {
         let op = CreateOp {
-            acl: baton_znode::acl::open_acl(),
+            acl: options.acl,
             path: path.to_owned(),
             data: data.into(),
             mode: options.mode,
@@ -50,6 +50,52 @@ impl Session {
                 Ok((created.path, stat))
             }
             other => Err(unexpected("create", &other)),
+        }
+    }
+
+    /// A node's ACL and Stat (READ or ADMIN needed; digests masked without ADMIN).
+    pub async fn get_acl(&self, path: &str) -> Result<(Acl, Stat), ClientError> {
+        let request = pb::GetAclRequest { path: path.to_owned() };
+        match self.outcome(Op::GetAcl(request), WatchIntent::None).await? {
+            Outcome::GetAcl(got) => {
+                let acl = convert::acl_from_pb(got.acl, path)
+                    .map_err(|s| ClientError::from_status(&s, ""))?;
+                Ok((acl, required_stat(got.stat.as_ref(), path)?))
+            }
+            other => Err(unexpected("get_acl", &other)),
+        }
+    }
+
+    /// Replaces a node's ACL if its ACL version is `version` (-1 = any); needs ADMIN.
+    pub async fn set_acl(&self, path: &str, acl: &Acl, version: i32) -> Result<Stat, ClientError> {
+        let request =
+            pb::SetAclRequest { path: path.to_owned(), acl: convert::acl_to_pb(acl), version };
+        match self.outcome(Op::SetAcl(request), WatchIntent::None).await? {
+            Outcome::SetAcl(set) => required_stat(set.stat.as_ref(), path),
+            other => Err(unexpected("set_acl", &other)),
+        }
+    }
+
+    /// Adds what `credential` proves to the session's identities (ZooKeeper's
+    /// addAuthInfo); kept for reconnects. Wrong credentials fail with `AUTH_FAILED`
+    /// and the session gains nothing.
+    pub async fn add_auth(&self, credential: Credential) -> Result<(), ClientError> {
+        match self.outcome(Op::AddAuth(credential.to_pb()), WatchIntent::None).await? {
+            Outcome::Empty(_) => {
+                self.inner.shared.add_credential(credential);
+                Ok(())
+            }
+            other => Err(unexpected("add_auth", &other)),
+        }
+    }
+
+    /// The identities the session's requests run with (a digest shows its user only).
+    pub async fn who_am_i(&self) -> Result<Vec<Id>, ClientError> {
+        match self.outcome(Op::WhoAmI(pb::WhoAmIRequest {}), WatchIntent::None).await? {
+            Outcome::WhoAmI(who) => {
+                Ok(who.identities.into_iter().map(|i| Id { scheme: i.scheme, id: i.id }).collect())
+            }
+            other => Err(unexpected("who_am_i", &other)),
         }
     }
 
@@ -273,6 +319,9 @@ fn unexpected(call: &str, outcome: &Outcome) -> ClientError {
         Outcome::Multi(_) => "multi",
         Outcome::Sync(_) => "sync",
         Outcome::Empty(_) => "empty",
+        Outcome::GetAcl(_) => "get_acl",
+        Outcome::SetAcl(_) => "set_acl",
+        Outcome::WhoAmI(_) => "who_am_i",
     };
     malformed(&format!("a {kind} result answering {call}"))
 }

@@ -15,7 +15,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use baton_api::{pb, session::watch_event_from_pb, session::watch_spec_to_pb};
+use baton_api::{auth::Credential, pb, session::watch_event_from_pb, session::watch_spec_to_pb};
 use baton_znode::watch::SpecKind;
 use bytes::Bytes;
 use tokio::{
@@ -198,6 +198,7 @@ impl Task {
             timeout_ms: self.options.timeout_ms,
             last_zxid_seen: last_zxid,
             watches: self.watches.specs().iter().map(watch_spec_to_pb).collect(),
+            auth: self.shared.credentials().iter().map(Credential::to_pb).collect(),
         };
         let outbound_max = self.options.pending_requests_max + OUTBOUND_SLACK;
         let (live, connected) =

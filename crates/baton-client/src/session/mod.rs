@@ -26,7 +26,7 @@ mod watches;
 
 use std::{sync::Arc, time::Duration};
 
-use baton_api::{pb, status::ErrorCode};
+use baton_api::{auth::Credential, pb, status::ErrorCode};
 use tokio::{
     sync::{mpsc, oneshot, watch},
     time::Instant,
@@ -67,6 +67,9 @@ pub struct SessionOptions {
     /// The most events a persistent watch holds for its consumer; a consumer further
     /// behind gets [`ClientError::WatchLagged`] and the watch ends.
     pub watch_events_max: usize,
+    /// Credentials the session starts with (sent in its Connect, and again on every
+    /// reconnect with those added later by [`Session::add_auth`]).
+    pub credentials: Vec<Credential>,
 }
 
 impl Default for SessionOptions {
@@ -76,6 +79,7 @@ impl Default for SessionOptions {
             request_timeout: REQUEST_TIMEOUT,
             pending_requests_max: PENDING_REQUESTS_MAX,
             watch_events_max: WATCH_EVENTS_MAX,
+            credentials: Vec::new(),
         }
     }
 }
@@ -114,6 +118,9 @@ impl Session {
     ) -> Result<Session, ClientError> {
         let servers = parse_endpoints(endpoints)?;
         let shared = Arc::new(Shared::new());
+        for credential in &options.credentials {
+            shared.add_credential(credential.clone());
+        }
         let (submit, submitted) = mpsc::channel(SUBMIT_QUEUE_MAX);
         let (first_tx, first_rx) = oneshot::channel();
         let task = conn::Task::new(servers, options.clone(), shared.clone(), submitted);

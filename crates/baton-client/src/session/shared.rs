@@ -6,6 +6,7 @@ use std::sync::{
     atomic::{AtomicU32, AtomicU64, Ordering},
 };
 
+use baton_api::auth::Credential;
 use tokio::sync::watch;
 
 use super::state::{Input, SessionState};
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     shutdown: watch::Sender<bool>,
     /// The server the session is (or was last) connected to.
     endpoint: Mutex<String>,
+    /// Credentials the session authenticated with: sent again in the Connect of
+    /// every reconnect, so the identities survive a move to another server.
+    credentials: Mutex<Vec<Credential>>,
 }
 
 impl Shared {
@@ -38,6 +42,19 @@ impl Shared {
             end: Mutex::new(None),
             shutdown: watch::Sender::new(false),
             endpoint: Mutex::new(String::new()),
+            credentials: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn credentials(&self) -> Vec<Credential> {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps a credential the server accepted (once).
+    pub(crate) fn add_credential(&self, credential: Credential) {
+        let mut credentials = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        if !credentials.contains(&credential) {
+            credentials.push(credential);
         }
     }
 

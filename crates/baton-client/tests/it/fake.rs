@@ -13,7 +13,7 @@ use baton_znode::{OpResult, TxnOp};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, Response, Status};
 
-use crate::fake_tree::{FakeTree, header};
+use crate::fake_tree::{FakeTree, header, no_acl};
 
 /// An address on which nothing listens: bound, then released.
 pub async fn closed_port() -> String {
@@ -184,5 +184,48 @@ impl Baton for Service {
     ) -> Result<Response<pb::SyncResponse>, Status> {
         let path = request.into_inner().path;
         Ok(Response::new(pb::SyncResponse { header: header(self.tree().zxid()), path }))
+    }
+
+    // Access control is tested against the real server.
+    async fn get_acl(
+        &self,
+        _: Request<pb::GetAclRequest>,
+    ) -> Result<Response<pb::GetAclResponse>, Status> {
+        Err(no_acl())
+    }
+
+    async fn set_acl(
+        &self,
+        _: Request<pb::SetAclRequest>,
+    ) -> Result<Response<pb::SetAclResponse>, Status> {
+        Err(no_acl())
+    }
+
+    async fn who_am_i(
+        &self,
+        _: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        Err(no_acl())
+    }
+
+    async fn set_quota(
+        &self,
+        _: Request<pb::SetQuotaRequest>,
+    ) -> Result<Response<pb::SetQuotaResponse>, Status> {
+        Err(no_acl())
+    }
+
+    async fn get_quota(
+        &self,
+        _: Request<pb::GetQuotaRequest>,
+    ) -> Result<Response<pb::GetQuotaResponse>, Status> {
+        Err(no_acl())
+    }
+
+    async fn remove_quota(
+        &self,
+        _: Request<pb::RemoveQuotaRequest>,
+    ) -> Result<Response<pb::RemoveQuotaResponse>, Status> {
+        Err(no_acl())
     }
 }

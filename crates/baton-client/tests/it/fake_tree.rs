@@ -225,6 +225,8 @@ impl FakeTree {
                 Outcome::Empty(pb::EmptyResponse { header: header(zxid) })
             }
             Op::Ping(_) => Outcome::Empty(pb::EmptyResponse { header: header(zxid) }),
+            // Access control is tested against the real server.
+            Op::GetAcl(_) | Op::SetAcl(_) | Op::AddAuth(_) | Op::WhoAmI(_) => fail(&no_acl()),
             Op::Create(_)
             | Op::Delete(_)
             | Op::Set(_)
@@ -235,6 +237,16 @@ impl FakeTree {
             }
         })
     }
+}
+
+/// What the fake answers to access-control calls: it has none.
+pub fn no_acl() -> Status {
+    baton_api::status::error_status(
+        baton_api::status::ErrorCode::Unimplemented,
+        "the fake server has no access control",
+        "",
+        None,
+    )
 }
 
 pub fn header(zxid: u64) -> Option<pb::ResponseHeader> {

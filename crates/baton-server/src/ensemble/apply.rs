@@ -30,6 +30,22 @@ const RECENT_RESULTS_MAX: usize = 4_096;
 pub(super) const APPLY_SLICE: Duration = Duration::from_millis(10);
 
 impl Driver {
+    /// Soft quota limits only warn: a log line each and a counter.
+    fn soft_quota_warnings(&self, zxid: u64, warnings: &[baton_znode::QuotaWarning]) {
+        for warning in warnings {
+            Metrics::add(&self.shared.metrics.quota_soft_exceeded_total, 1);
+            tracing::warn!(
+                quota = %warning.quota_path,
+                zxid = %format_args!("{zxid:#x}"),
+                count = warning.usage.count,
+                bytes = warning.usage.bytes,
+                count_soft = ?warning.limits.count_soft,
+                bytes_soft = ?warning.limits.bytes_soft,
+                "soft quota exceeded"
+            );
+        }
+    }
+
     /// Applies backlog entries, oldest first, for up to [`APPLY_SLICE`] (at least one).
     pub(super) fn apply_slice(&mut self, book: &mut Book) -> Result<(), ServerError> {
         let (mut applied, mut failed) = (0, 0);
@@ -52,6 +68,9 @@ impl Driver {
             };
             let result = tree.apply(&txn);
             self.shared.sessions.applied(&txn.op, zxid, &result);
+            if let Ok(applied) = &result {
+                self.soft_quota_warnings(zxid, &applied.quota_warnings);
+            }
             let result = result.map(|a| a.result);
             applied += 1;
             failed += u64::from(result.is_err());

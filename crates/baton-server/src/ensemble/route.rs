@@ -4,7 +4,7 @@
 
 use baton_api::peer::{Sessions, forward_request::Kind};
 use baton_quorum::{QuorumError, zab::Role};
-use baton_znode::{Txn, TxnOp, encode_txn};
+use baton_znode::{Auth, Txn, TxnOp, encode_txn};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -30,8 +30,8 @@ impl Driver {
             write => write,
         };
         match (status.role, status.broadcasting, write) {
-            (Role::Leading, true, Write::Txn { session, op, reply }) => {
-                match self.propose(book, session, op) {
+            (Role::Leading, true, Write::Txn { session, auth, op, reply }) => {
+                match self.propose(book, session, auth, op) {
                     Ok(zxid) => book.waiting.entry(zxid).or_default().push(Pending::Txn(reply)),
                     Err(error) => {
                         let _ = reply.send(Err(error));
@@ -52,7 +52,7 @@ impl Driver {
                 // before — sharing one with the round's other writes, or a no-op.
                 let barrier = match book.barrier {
                     Some(zxid) => Ok(zxid),
-                    None => self.propose(book, 0, TxnOp::Multi(Vec::new())),
+                    None => self.propose(book, 0, Auth::none(), TxnOp::Multi(Vec::new())),
                 };
                 match barrier {
                     Ok(zxid) => self.wait_for(book, zxid, Pending::Sync(reply)),
@@ -67,14 +67,8 @@ impl Driver {
                     return;
                 };
                 match write {
-                    Write::Txn { session, op, reply } => {
-                        let txn = Txn {
-                            auth: baton_znode::acl::Auth::none(),
-                            zxid: 0,
-                            time_ms: 0,
-                            session,
-                            op,
-                        };
+                    Write::Txn { session, auth, op, reply } => {
+                        let txn = Txn { auth, zxid: 0, time_ms: 0, session, op };
                         forwarder
                             .send(Kind::Txn(encode_txn(&txn).into()), Some(Pending::Txn(reply)));
                     }
@@ -97,16 +91,16 @@ impl Driver {
     }
 
     /// Proposes a txn (this member leads and broadcasts); it is this round's barrier.
-    fn propose(&mut self, book: &mut Book, session: u64, op: TxnOp) -> Result<u64, WriteError> {
+    fn propose(
+        &mut self,
+        book: &mut Book,
+        session: u64,
+        auth: Auth,
+        op: TxnOp,
+    ) -> Result<u64, WriteError> {
         let time_ms = now_ms(book);
         let proposed = self.node.propose_with(|zxid| {
-            let txn = Txn {
-                auth: baton_znode::acl::Auth::none(),
-                zxid: zxid.as_u64(),
-                time_ms,
-                session,
-                op,
-            };
+            let txn = Txn { auth, zxid: zxid.as_u64(), time_ms, session, op };
             Bytes::from(encode_txn(&txn))
         });
         let zxid = proposed.map_err(|error| quorum_write_error(&error))?.as_u64();

@@ -243,7 +243,7 @@ impl PeerService {
                     tokio::spawn(reply(0, ForwardError::BadRequest));
                 }
                 Ok(txn) => {
-                    let queued = self.writes.queue(txn.session, txn.op);
+                    let queued = self.writes.queue(txn.session, txn.auth, txn.op);
                     tokio::spawn(answer_when_done(queued, |done| done.zxid, reply));
                 }
             },

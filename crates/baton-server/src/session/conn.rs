@@ -8,9 +8,14 @@
 //! own writes. Replies therefore leave in request order, and always after the
 //! watch events of the changes they reflect (those were queued when the change was
 //! applied).
+//!
+//! The stream's identities (its address, certificate and the credentials of its
+//! Connect) grow with each AddAuth, in request order: the reader stamps every
+//! write and read with the identities it had when it was read.
 
 use std::{sync::Arc, time::Instant};
 
+use baton_api::auth::Credential;
 use baton_api::{
     convert,
     pb::{self, request::Op, session_response::Kind},
@@ -18,13 +23,16 @@ use baton_api::{
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
 use baton_znode::{
-    DataTree, OpResult, TxnOp, ZnodeError, validate_op, validate_path, watch::WatchKind,
+    Auth, DataTree, OpResult, TxnOp, ZnodeError, validate_op, validate_path, watch::WatchKind,
 };
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Status, Streaming};
 
 use super::{Outgoing, SESSION_INFLIGHT_MAX};
 use crate::{
+    access,
+    auth::add_identities,
+    grpc::identities_to_pb,
     metrics::Metrics,
     shared::Shared,
     write_queue::{TxnReply, WriteError, WriteQueue},
@@ -35,6 +43,8 @@ pub(super) struct Conn {
     pub(super) writes: WriteQueue,
     pub(super) session: u64,
     pub(super) conn_id: u64,
+    /// Who the stream is when it starts.
+    pub(super) auth: Auth,
     pub(super) incoming: Streaming<pb::SessionRequest>,
     pub(super) out: mpsc::Sender<Outgoing>,
 }
@@ -51,8 +61,8 @@ enum Slot {
         outcome: oneshot::Receiver<Result<u64, WriteError>>,
         received: Instant,
     },
-    /// Answered when its turn comes.
-    Read { xid: u64, watch: bool, op: Op },
+    /// Answered when its turn comes, with the identities it was sent with.
+    Read { xid: u64, watch: bool, op: Op, auth: Auth },
     /// Already answered (a request refused before it was queued).
     Ready(pb::Reply),
 }
@@ -64,6 +74,7 @@ enum WriteKind {
     Set,
     Multi,
     Close,
+    SetAcl,
 }
 
 impl WriteKind {
@@ -75,6 +86,7 @@ impl WriteKind {
             WriteKind::Set => "set",
             WriteKind::Multi => "multi",
             WriteKind::Close => "close",
+            WriteKind::SetAcl => "set_acl",
         }
     }
 }
@@ -87,25 +99,34 @@ fn read_name(op: &Op) -> &'static str {
         Op::Children(_) => "children",
         Op::AddWatch(_) => "add_watch",
         Op::RemoveWatch(_) => "remove_watch",
+        Op::GetAcl(_) => "get_acl",
         _ => "ping",
     }
 }
 
 pub(super) fn spawn(conn: Conn) {
     let (slots, queued) = mpsc::channel(SESSION_INFLIGHT_MAX);
-    let Conn { shared, writes, session, conn_id, incoming, out } = conn;
-    tokio::spawn(read_requests(Arc::clone(&shared), writes, session, conn_id, incoming, slots));
+    let Conn { shared, writes, session, conn_id, auth, incoming, out } = conn;
+    let reader = Reader { shared: Arc::clone(&shared), writes, session, auth };
+    tokio::spawn(read_requests(reader, conn_id, incoming, slots));
     tokio::spawn(respond(shared, session, conn_id, queued, out));
 }
 
-async fn read_requests(
+/// What the reader task keeps: the stream's identities change with AddAuth.
+struct Reader {
     shared: Arc<Shared>,
     writes: WriteQueue,
     session: u64,
+    auth: Auth,
+}
+
+async fn read_requests(
+    mut reader: Reader,
     conn_id: u64,
     mut incoming: Streaming<pb::SessionRequest>,
     slots: mpsc::Sender<Slot>,
 ) {
+    let (shared, session) = (Arc::clone(&reader.shared), reader.session);
     loop {
         let request = match incoming.message().await {
             Ok(Some(pb::SessionRequest { kind: Some(pb::session_request::Kind::Request(r)) })) => r,
@@ -133,48 +154,95 @@ async fn read_requests(
         if closing {
             shared.sessions.set_closing(session, conn_id);
         }
-        let slot = slot_for(&shared, &writes, session, request);
+        let slot = reader.slot_for(request);
         if slots.send(slot).await.is_err() || closing {
             break;
         }
     }
 }
 
-fn slot_for(shared: &Shared, writes: &WriteQueue, session: u64, request: pb::Request) -> Slot {
-    let xid = request.xid;
-    let queue = |kind: WriteKind, op: Result<TxnOp, Status>| -> Slot {
-        let op = match op {
-            Ok(op) => op,
-            Err(status) => return Slot::Ready(error_reply(xid, &status)),
+impl Reader {
+    fn slot_for(&mut self, request: pb::Request) -> Slot {
+        let xid = request.xid;
+        let (shared, writes, session) = (&self.shared, &self.writes, self.session);
+        let auth = self.auth.clone();
+        let queue = |kind: WriteKind, op: Result<TxnOp, Status>| -> Slot {
+            let op = match op {
+                Ok(op) => op,
+                Err(status) => return Slot::Ready(error_reply(xid, &status)),
+            };
+            let checked = baton_znode::acl::fixup_op(op, &auth)
+                .and_then(|op| validate_op(&op, &shared.limits).map(|()| op));
+            let op = match checked {
+                Ok(op) => op,
+                Err(error) => return Slot::Ready(error_reply(xid, &txn_error_status(&error))),
+            };
+            match writes.queue(session, auth.clone(), op) {
+                Ok(outcome) => Slot::Write { xid, kind, outcome, received: Instant::now() },
+                Err(error) => Slot::Ready(error_reply(xid, &error.status())),
+            }
         };
-        if let Err(error) = validate_op(&op, &shared.limits) {
-            return Slot::Ready(error_reply(xid, &txn_error_status(&error)));
+        match request.op {
+            Some(Op::Create(create)) => {
+                queue(WriteKind::Create, convert::create_op_from_pb(create).map(TxnOp::Create))
+            }
+            Some(Op::Delete(delete)) => {
+                queue(WriteKind::Delete, Ok(TxnOp::Delete(convert::delete_op_from_pb(delete))))
+            }
+            Some(Op::Set(set)) => {
+                queue(WriteKind::Set, Ok(TxnOp::SetData(convert::set_op_from_pb(set))))
+            }
+            Some(Op::Multi(multi)) => {
+                queue(WriteKind::Multi, convert::multi_ops_from_pb(multi).map(TxnOp::Multi))
+            }
+            Some(Op::SetAcl(set)) => {
+                queue(WriteKind::SetAcl, convert::set_acl_op_from_pb(set).map(TxnOp::SetAcl))
+            }
+            Some(Op::Close(_)) => queue(WriteKind::Close, Ok(TxnOp::CloseSession { session })),
+            Some(Op::Sync(sync)) => match writes.queue_sync() {
+                Ok(outcome) => {
+                    Slot::Sync { xid, path: sync.path, outcome, received: Instant::now() }
+                }
+                Err(error) => Slot::Ready(error_reply(xid, &error.status())),
+            },
+            Some(Op::AddAuth(add)) => Slot::Ready(self.add_auth(xid, &add)),
+            Some(Op::WhoAmI(_)) => {
+                let zxid = shared.read_tree().map(|tree| tree.last_zxid()).unwrap_or(0);
+                let identities = identities_to_pb(&self.auth);
+                let body = pb::WhoAmIResponse { header: header(zxid), identities };
+                Slot::Ready(reply(xid, zxid, pb::reply::Result::WhoAmI(body)))
+            }
+            Some(op) => Slot::Read { xid, watch: request.watch, op, auth },
+            None => Slot::Ready(error_reply(xid, &bad("a Request must carry an op"))),
         }
-        match writes.queue(session, op) {
-            Ok(outcome) => Slot::Write { xid, kind, outcome, received: Instant::now() },
-            Err(error) => Slot::Ready(error_reply(xid, &error.status())),
+    }
+
+    /// Adds what the credentials prove to the stream's identities, or answers
+    /// AUTH_FAILED and adds nothing.
+    fn add_auth(&mut self, xid: u64, add: &pb::AddAuthRequest) -> pb::Reply {
+        let _timer = self.shared.metrics.time("add_auth");
+        let proved = Credential::from_pb(add)
+            .and_then(|credential| self.shared.auth.authenticate(&credential));
+        match proved {
+            Ok(ids) => {
+                self.auth = add_identities(&self.auth, ids);
+                let zxid = self.shared.read_tree().map(|tree| tree.last_zxid()).unwrap_or(0);
+                reply(
+                    xid,
+                    zxid,
+                    pb::reply::Result::Empty(pb::EmptyResponse { header: header(zxid) }),
+                )
+            }
+            Err(status) => {
+                Metrics::add(&self.shared.metrics.auth_failures_total, 1);
+                tracing::info!(
+                    session = %format_args!("0x{:016x}", self.session),
+                    scheme = %add.scheme,
+                    "session authentication refused"
+                );
+                error_reply(xid, &status)
+            }
         }
-    };
-    match request.op {
-        Some(Op::Create(create)) => {
-            queue(WriteKind::Create, convert::create_op_from_pb(create).map(TxnOp::Create))
-        }
-        Some(Op::Delete(delete)) => {
-            queue(WriteKind::Delete, Ok(TxnOp::Delete(convert::delete_op_from_pb(delete))))
-        }
-        Some(Op::Set(set)) => {
-            queue(WriteKind::Set, Ok(TxnOp::SetData(convert::set_op_from_pb(set))))
-        }
-        Some(Op::Multi(multi)) => {
-            queue(WriteKind::Multi, convert::multi_ops_from_pb(multi).map(TxnOp::Multi))
-        }
-        Some(Op::Close(_)) => queue(WriteKind::Close, Ok(TxnOp::CloseSession { session })),
-        Some(Op::Sync(sync)) => match writes.queue_sync() {
-            Ok(outcome) => Slot::Sync { xid, path: sync.path, outcome, received: Instant::now() },
-            Err(error) => Slot::Ready(error_reply(xid, &error.status())),
-        },
-        Some(op) => Slot::Read { xid, watch: request.watch, op },
-        None => Slot::Ready(error_reply(xid, &bad("a Request must carry an op"))),
     }
 }
 
@@ -206,14 +274,14 @@ async fn respond(
                 };
                 (reply, false)
             }
-            Slot::Read { xid, watch, op } => {
+            Slot::Read { xid, watch, op, auth } => {
                 // A read's reply is queued before the read lock is let go: a change
                 // applied after the read (and the event it fires on a watch this read
                 // set) can only be queued after it. Otherwise the client would see
                 // the event before the reply that set the watch.
                 let Ok(permit) = out.reserve().await else { break };
                 let _timer = shared.metrics.time(read_name(&op));
-                read(&shared, session, xid, watch, op, permit);
+                read(&shared, session, xid, (watch, &auth), op, permit);
                 continue;
             }
         };
@@ -232,7 +300,7 @@ fn read(
     shared: &Shared,
     session: u64,
     xid: u64,
-    watch: bool,
+    (watch, auth): (bool, &Auth),
     op: Op,
     permit: mpsc::Permit<'_, Outgoing>,
 ) {
@@ -250,7 +318,7 @@ fn read(
         return;
     };
     let zxid = tree.last_zxid();
-    let reply = match read_op(shared, &tree, session, watch, op) {
+    let reply = match read_op(shared, &tree, session, (watch, auth), op) {
         Ok(result) => reply(xid, zxid, result),
         Err(status) => error_reply(xid, &status),
     };
@@ -262,7 +330,7 @@ fn read_op(
     shared: &Shared,
     tree: &DataTree,
     session: u64,
-    watch: bool,
+    (watch, auth): (bool, &Auth),
     op: Op,
 ) -> Result<pb::reply::Result, Status> {
     use pb::reply::Result as R;
@@ -280,19 +348,21 @@ fn read_op(
     let znode = |e: ZnodeError| znode_error_status(&e);
     match op {
         Op::Get(get) => {
+            access::may_read(tree, &get.path, auth).map_err(znode)?;
             let (data, stat) = tree.get(&get.path).map_err(znode)?;
             set_watch(&get.path, WatchKind::Data)?;
             let stat = Some(convert::stat_to_pb(&stat));
             Ok(R::Get(pb::GetResponse { header: header(zxid), data, stat }))
         }
         Op::Exists(exists) => {
-            let stat = tree.stat(&exists.path).map_err(znode)?;
+            let stat = access::stat_checked(tree, &exists.path, auth).map_err(znode)?;
             // On a missing node too: it fires when the node is created.
             set_watch(&exists.path, WatchKind::Data)?;
             let stat = stat.as_ref().map(convert::stat_to_pb);
             Ok(R::Exists(pb::ExistsResponse { header: header(zxid), stat }))
         }
         Op::Children(children) => {
+            access::may_read(tree, &children.path, auth).map_err(znode)?;
             let (names, stat) = tree.children(&children.path).map_err(znode)?;
             crate::grpc::listing_fits(&children.path, &names)?;
             set_watch(&children.path, WatchKind::Child)?;
@@ -318,10 +388,26 @@ fn read_op(
                 .map_err(|e| baton_api::status::watch_error_status(&e))?;
             Ok(R::Empty(pb::EmptyResponse { header: header(zxid) }))
         }
+        Op::GetAcl(get) => {
+            let (acl, stat) = access::acl_checked(tree, &get.path, auth).map_err(znode)?;
+            Ok(R::GetAcl(pb::GetAclResponse {
+                header: header(zxid),
+                acl: convert::acl_to_pb(&acl),
+                stat: Some(convert::stat_to_pb(&stat)),
+            }))
+        }
         Op::Ping(_) => Ok(R::Empty(pb::EmptyResponse { header: header(zxid) })),
-        // Writes never become a Read slot.
-        Op::Create(_) | Op::Delete(_) | Op::Set(_) | Op::Multi(_) | Op::Sync(_) | Op::Close(_) => {
-            Err(error_status(ErrorCode::SystemError, "internal error: a write read", "", None))
+        // Writes, auth and whoami never become a Read slot.
+        Op::Create(_)
+        | Op::Delete(_)
+        | Op::Set(_)
+        | Op::Multi(_)
+        | Op::Sync(_)
+        | Op::Close(_)
+        | Op::SetAcl(_)
+        | Op::AddAuth(_)
+        | Op::WhoAmI(_) => {
+            Err(error_status(ErrorCode::SystemError, "internal error: not a read", "", None))
         }
     }
 }
@@ -352,6 +438,9 @@ fn write_reply(xid: u64, kind: WriteKind, outcome: Result<TxnReply, WriteError>)
             results: results.iter().map(convert::op_result_to_pb).collect(),
         }),
         (WriteKind::Close, OpResult::SessionClosed) => R::Empty(pb::EmptyResponse { header: h }),
+        (WriteKind::SetAcl, OpResult::AclSet { stat }) => {
+            R::SetAcl(pb::SetAclResponse { header: h, stat: Some(convert::stat_to_pb(&stat)) })
+        }
         (_, other) => {
             let message = format!("internal error: unexpected {other:?}");
             return error_reply(xid, &error_status(ErrorCode::SystemError, message, "", None));

@@ -8,20 +8,25 @@
 //! Then `Connected` is sent, followed by the events the client missed while away
 //! (its watches are set again, as ZooKeeper's setWatches), and the stream is
 //! handed to [`super::conn`].
+//!
+//! The stream's identities are its address, its client certificate and what the
+//! Connect's credentials prove; a credential refused fails the stream with
+//! AUTH_FAILED before any session is created or resumed.
 
 use std::{sync::Arc, time::Duration};
 
 use baton_api::{
+    auth::{CREDENTIALS_MAX, Credential},
     pb::{self, sessions_server::Sessions},
     session::{watch_event_to_pb, watch_spec_from_pb},
     status::{ErrorCode, error_status, txn_error_status},
 };
-use baton_znode::TxnOp;
+use baton_znode::{Auth, TxnOp};
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{SESSION_OUTBOUND_MAX, SESSIONS_MAX, conn, ids::new_password, outbound::Outbound};
-use crate::{shared::Shared, write_queue::WriteQueue};
+use crate::{auth::base_identities, metrics::Metrics, shared::Shared, write_queue::WriteQueue};
 
 /// How long a client may take to send its Connect after opening the stream.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,6 +65,7 @@ impl Sessions for SessionsService {
         if !self.shared.serving() {
             return Err(status(ErrorCode::ConnectionLoss, "the server is not serving"));
         }
+        let remote = request.remote_addr();
         let mut incoming = request.into_inner();
         let first = tokio::time::timeout(CONNECT_TIMEOUT, incoming.message())
             .await
@@ -70,6 +76,7 @@ impl Sessions for SessionsService {
                 return Err(status(ErrorCode::BadArguments, "the first message must be a Connect"));
             }
         };
+        let auth = self.authenticate(remote, &connect.auth)?;
         let (session, password, timeout_ms) = if connect.session_id == 0 {
             self.create(connect.timeout_ms).await?
         } else {
@@ -119,6 +126,7 @@ impl Sessions for SessionsService {
             writes: self.writes.clone(),
             session,
             conn_id,
+            auth,
             incoming,
             out,
         });
@@ -127,6 +135,34 @@ impl Sessions for SessionsService {
 }
 
 impl SessionsService {
+    /// The identities a stream starts with; AUTH_FAILED if a credential is refused.
+    fn authenticate(
+        &self,
+        remote: Option<std::net::SocketAddr>,
+        credentials: &[pb::AddAuthRequest],
+    ) -> Result<Auth, Status> {
+        if credentials.len() > CREDENTIALS_MAX {
+            let message = format!("a Connect may carry at most {CREDENTIALS_MAX} credentials");
+            return Err(status(ErrorCode::AuthFailed, message));
+        }
+        let mut ids = base_identities(remote, None);
+        for add in credentials {
+            let proved = Credential::from_pb(add)
+                .and_then(|credential| self.shared.auth.authenticate(&credential));
+            match proved {
+                Ok(more) => {
+                    ids.extend(more.into_iter().filter(|id| !ids.contains(id)).collect::<Vec<_>>())
+                }
+                Err(refused) => {
+                    Metrics::add(&self.shared.metrics.auth_failures_total, 1);
+                    tracing::info!(scheme = %add.scheme, "session authentication refused at connect");
+                    return Err(refused);
+                }
+            }
+        }
+        Ok(Auth::new(ids))
+    }
+
     /// Logs a new session; returns (id, password, negotiated timeout).
     async fn create(&self, requested_ms: u32) -> Result<(u64, u64, u32), Status> {
         let hub = &self.shared.sessions;

@@ -37,7 +37,7 @@ async fn bad_requests_get_their_code_and_change_nothing() {
     let c = server.client.clone();
     let big = vec![b'x'; DATA_BYTES_MAX + 1];
     let persistent = CreateMode::Persistent;
-    let ttl_on_persistent = CreateOptions { mode: persistent, ttl_ms: 5_000 };
+    let ttl_on_persistent = CreateOptions { ttl_ms: 5_000, ..CreateOptions::mode(persistent) };
     let ephemeral_in_multi = MultiOp::Create(baton_znode::CreateOp {
         acl: baton_znode::acl::open_acl(),
         path: "/e".into(),

@@ -31,11 +31,15 @@ async fn a_standalone_data_directory_of_release_0_1_opens_with_all_its_data() {
     copy_fixture(dir.path());
     let mut server = TestServer::start_in(dir, &[]).await;
 
-    // The very tree the old server had: same zxid, same digest.
+    // The very tree the old server had: same zxid, same digest. The old server's
+    // digest was 15c74406cb02d85c; since ACLs are part of every node's hash, the same
+    // tree with every node's ACL open (what a tree before ACLs means) digests to this.
     let status = server.status().await;
     assert_eq!(status.last_zxid, 0x2_0000_0002_u64, "{status:?}");
     assert_eq!(status.node_count, 16, "{status:?}");
-    assert_eq!(status.digest, "15c74406cb02d85c");
+    assert_eq!(status.digest, "051438d0dc76ef2b");
+    let (acl, _) = server.client.get_acl("/app/config").await.unwrap();
+    assert_eq!(acl, baton_client::acl::open_acl(), "nodes from before ACLs are open");
     assert_eq!(status.role, Role::Leading);
     assert_eq!(status.ensemble.current_epoch, 3, "a new epoch above both old runs");
     // From the snapshot (run 1) and from the log after it (run 2).

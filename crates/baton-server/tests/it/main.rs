@@ -1,6 +1,7 @@
 //! End to end: real `baton-server` processes on 127.0.0.1 (port 0) with temporary
 //! data directories, driven through baton-client, raw gRPC, raw TCP and HTTP.
 
+mod acl;
 mod api;
 mod backup;
 mod bad_input;
@@ -13,5 +14,6 @@ mod limits;
 mod lock;
 mod metrics;
 mod reaper;
+mod secure_ensemble;
 mod sessions;
 mod support;

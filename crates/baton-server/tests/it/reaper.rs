@@ -11,15 +11,15 @@ use crate::support::{DEADLINE, TestServer};
 async fn containers_and_ttl_nodes_are_reaped() {
     let server = TestServer::start(&["--reap-interval-ms", "100"]).await;
     let c = &server.client;
-    let container = CreateOptions { mode: CreateMode::Container, ttl_ms: 0 };
-    let ttl = CreateOptions { mode: CreateMode::PersistentWithTtl, ttl_ms: 200 };
+    let container = CreateOptions::mode(CreateMode::Container);
+    let ttl = CreateOptions { ttl_ms: 200, ..CreateOptions::mode(CreateMode::PersistentWithTtl) };
 
-    c.create_with("/never-had-a-child", "", container).await.unwrap();
+    c.create_with("/never-had-a-child", "", container.clone()).await.unwrap();
     c.create_with("/c", "", container).await.unwrap();
     c.create("/c/child", "", CreateMode::Persistent).await.unwrap();
     // Created before /t with the same TTL: by the time /t is due, so is this one,
     // except that it has a child.
-    c.create_with("/t-parent", "", ttl).await.unwrap();
+    c.create_with("/t-parent", "", ttl.clone()).await.unwrap();
     c.create("/t-parent/child", "", CreateMode::Persistent).await.unwrap();
     c.create_with("/t", "", ttl).await.unwrap();
 
