@@ -97,15 +97,7 @@ impl Output {
             Output::Identities { ids } => ids.iter().try_for_each(|id| writeln!(out, "{id}")),
             // zkCli's listquota lines, in ZooKeeper 3.7's StatsTrack form.
             Output::Quota { path, limits, usage } => {
-                let n = |v: Option<u64>| v.map_or(-1, i128::from);
-                writeln!(
-                    out,
-                    "Output quota for {path} count={},bytes={},countHardLimit={},byteHardLimit={}",
-                    n(limits.count_soft),
-                    n(limits.bytes_soft),
-                    n(limits.count_hard),
-                    n(limits.bytes_hard)
-                )?;
+                writeln!(out, "Output quota for {path} {}", limits.to_stats_track())?;
                 writeln!(out, "Output stat for {path} count={},bytes={}", usage.count, usage.bytes)
             }
             Output::Digest { id } => writeln!(out, "{id}"),

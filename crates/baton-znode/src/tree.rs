@@ -9,6 +9,7 @@ mod acl_cache;
 mod apply;
 mod node;
 mod quota;
+pub(crate) use quota::format_limits;
 mod snapshot;
 mod store;
 #[cfg(test)]

@@ -96,6 +96,14 @@ pub struct QuotaLimits {
     pub bytes_hard: Option<u64>,
 }
 
+impl QuotaLimits {
+    /// ZooKeeper 3.7's `StatsTrack` text, as kept in the limits node and as zkCli's
+    /// `listquota` prints it: `count=..,bytes=..=;byteHardLimit=..;countHardLimit=..`.
+    pub fn to_stats_track(&self) -> String {
+        crate::tree::format_limits(self)
+    }
+}
+
 /// What a subtree under a quota holds now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct QuotaUsage {

@@ -249,7 +249,7 @@ fn acls_auth_and_quotas_from_the_command_line() {
     let shown = server.baton(&["quota", "get", "/guarded"]);
     assert_eq!(
         shown.stdout,
-        "Output quota for /guarded count=-1,bytes=-1,countHardLimit=2,byteHardLimit=-1\n\
+        "Output quota for /guarded count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2\n\
          Output stat for /guarded count=2,bytes=1\n",
         "{shown:?}"
     );
