@@ -230,6 +230,20 @@ impl WatchRegistry {
     /// The events a txn's changes fire, in change order; one-shot watches that fire
     /// are removed.
     pub fn trigger(&mut self, changes: &[Change], zxid: u64) -> Vec<(WatcherId, WatchEvent)> {
+        self.trigger_visible(changes, zxid, |_, _| true)
+    }
+
+    /// As [`WatchRegistry::trigger`], but a persistent-recursive watch reports a
+    /// change only if `visible(watcher, change)`: such a watch sees a whole subtree,
+    /// and a watcher must not learn of nodes its identities may not read (ZooKeeper
+    /// 3.9.2 checks READ there too). The other kinds were set on the node itself by
+    /// a read that was checked.
+    pub fn trigger_visible(
+        &mut self,
+        changes: &[Change],
+        zxid: u64,
+        mut visible: impl FnMut(WatcherId, &Change) -> bool,
+    ) -> Vec<(WatcherId, WatchEvent)> {
         let mut events = Vec::new();
         for change in changes {
             let mut fired: BTreeSet<WatcherId> = BTreeSet::new();
@@ -245,10 +259,16 @@ impl WatchRegistry {
             // A persistent watch sees every kind of change of its own path.
             self.collect(&change.path, WatchKind::Persistent, &mut fired);
             if self.recursive_count > 0 && change.kind != ChangeKind::NodeChildrenChanged {
+                let mut recursive = BTreeSet::new();
                 let mut at = Some(change.path.as_str());
                 while let Some(p) = at {
-                    self.collect(p, WatchKind::PersistentRecursive, &mut fired);
+                    self.collect(p, WatchKind::PersistentRecursive, &mut recursive);
                     at = path::parent(p);
+                }
+                for watcher in recursive {
+                    if !fired.contains(&watcher) && visible(watcher, change) {
+                        fired.insert(watcher);
+                    }
                 }
             }
             let event = WatchEvent { kind: change.kind, path: change.path.clone(), zxid };

@@ -67,7 +67,7 @@ impl Driver {
                 Err(error) => return Err(self.bad_record(zxid, error.to_string())),
             };
             let result = tree.apply(&txn);
-            self.shared.sessions.applied(&txn.op, zxid, &result);
+            self.shared.sessions.applied(&tree, &txn.op, zxid, &result);
             if let Ok(applied) = &result {
                 self.soft_quota_warnings(zxid, &applied.quota_warnings);
             }

@@ -107,7 +107,7 @@ fn read_name(op: &Op) -> &'static str {
 pub(super) fn spawn(conn: Conn) {
     let (slots, queued) = mpsc::channel(SESSION_INFLIGHT_MAX);
     let Conn { shared, writes, session, conn_id, auth, incoming, out } = conn;
-    let reader = Reader { shared: Arc::clone(&shared), writes, session, auth };
+    let reader = Reader { shared: Arc::clone(&shared), writes, session, conn_id, auth };
     tokio::spawn(read_requests(reader, conn_id, incoming, slots));
     tokio::spawn(respond(shared, session, conn_id, queued, out));
 }
@@ -117,6 +117,7 @@ struct Reader {
     shared: Arc<Shared>,
     writes: WriteQueue,
     session: u64,
+    conn_id: u64,
     auth: Auth,
 }
 
@@ -226,6 +227,7 @@ impl Reader {
         match proved {
             Ok(ids) => {
                 self.auth = add_identities(&self.auth, ids);
+                self.shared.sessions.set_auth(self.session, self.conn_id, self.auth.clone());
                 let zxid = self.shared.read_tree().map(|tree| tree.last_zxid()).unwrap_or(0);
                 reply(
                     xid,

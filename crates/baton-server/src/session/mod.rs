@@ -38,7 +38,7 @@ use baton_api::{
     status::{ErrorCode, error_status},
 };
 use baton_znode::{
-    Applied, DataTree, TxnError, TxnOp,
+    Applied, Auth, Change, ChangeKind, DataTree, Perms, TxnError, TxnOp,
     watch::{WatchLimits, WatchRegistry},
 };
 use tokio::sync::{mpsc, oneshot};
@@ -73,6 +73,9 @@ struct Conn {
     kill: Option<oneshot::Sender<Status>>,
     /// The client asked to close: its close reply, not a kill, ends the stream.
     closing: bool,
+    /// The stream's identities (they grow with AddAuth): what its
+    /// persistent-recursive watches may report.
+    auth: Auth,
 }
 
 impl Conn {
@@ -132,7 +135,13 @@ impl SessionHub {
     }
 
     /// Called by the driver for each applied txn, under the tree's write lock.
-    pub(crate) fn applied(&self, op: &TxnOp, zxid: u64, result: &Result<Applied, TxnError>) {
+    pub(crate) fn applied(
+        &self,
+        tree: &DataTree,
+        op: &TxnOp,
+        zxid: u64,
+        result: &Result<Applied, TxnError>,
+    ) {
         let Ok(applied) = result else { return };
         let now = self.now_ms();
         match op {
@@ -153,12 +162,16 @@ impl SessionHub {
         if applied.changes.is_empty() {
             return;
         }
-        let events = lock(&self.watches).trigger(&applied.changes, zxid);
+        let mut watches = lock(&self.watches);
+        let mut conns = lock(&self.conns);
+        let events = watches.trigger_visible(&applied.changes, zxid, |session, change| {
+            conns.get(&session).is_some_and(|conn| may_see(tree, &conn.auth, change))
+        });
+        drop(watches);
         if events.is_empty() {
             return;
         }
         let mut slow = Vec::new();
-        let mut conns = lock(&self.conns);
         for (session, event) in events {
             let Some(conn) = conns.get(&session) else { continue };
             let message = pb::SessionResponse {
@@ -231,17 +244,25 @@ impl SessionHub {
     fn attach(
         &self,
         session: u64,
+        auth: Auth,
         out: mpsc::Sender<Outgoing>,
         kill: oneshot::Sender<Status>,
     ) -> u64 {
         let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Conn { conn_id, out, kill: Some(kill), closing: false };
+        let conn = Conn { conn_id, out, kill: Some(kill), closing: false, auth };
         let old = lock(&self.conns).insert(session, conn);
         if let Some(old) = old {
             let message = format!("session 0x{session:016x} moved to another connection");
             old.kill(error_status(ErrorCode::SessionMoved, message, "", None));
         }
         conn_id
+    }
+
+    /// The stream's identities grew (AddAuth).
+    fn set_auth(&self, session: u64, conn_id: u64, auth: Auth) {
+        if let Some(conn) = lock(&self.conns).get_mut(&session).filter(|c| c.conn_id == conn_id) {
+            conn.auth = auth;
+        }
     }
 
     /// Forgets a stream that ended (if it is still the session's current one) and
@@ -262,4 +283,23 @@ impl SessionHub {
             conn.closing = true;
         }
     }
+}
+
+/// Whether a persistent-recursive watch with `auth` may report `change`: READ on the
+/// node, or for a deletion on its parent (whoever may list the parent sees the name
+/// go). A node a later op of the same txn removed is judged by its nearest ancestor
+/// still there.
+fn may_see(tree: &DataTree, auth: &Auth, change: &Change) -> bool {
+    let mut at = match change.kind {
+        ChangeKind::NodeDeleted => baton_znode::parent(&change.path),
+        _ => Some(change.path.as_str()),
+    };
+    while let Some(path) = at {
+        match tree.authorize(path, auth, Perms::READ) {
+            Ok(()) => return true,
+            Err(baton_znode::ZnodeError::NoNode { .. }) => at = baton_znode::parent(path),
+            Err(_) => return false,
+        }
+    }
+    false
 }

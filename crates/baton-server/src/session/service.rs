@@ -117,7 +117,7 @@ impl Sessions for SessionsService {
             // The queue is new and far larger than one connect's events are allowed to be.
             let _ = out.try_send(Ok(pb::SessionResponse { kind: Some(kind) }));
         }
-        let conn_id = hub.attach(session, out.clone(), kill);
+        let conn_id = hub.attach(session, auth.clone(), out.clone(), kill);
         drop(tree);
         tracing::debug!(session = %session_hex(session), timeout_ms, "session connected");
 

@@ -279,3 +279,34 @@ async fn quotas_hard_and_soft() {
         c.create(&format!("/q/n{i}"), "0123456789", CreateMode::Persistent).await.unwrap();
     }
 }
+
+/// A persistent-recursive watch reports only what its session may read: the creation
+/// and changes of a node alice keeps to herself never reach an anonymous watcher, a
+/// public sibling's do, and once the watcher authenticates as alice hers do too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_watches_report_only_readable_nodes() {
+    let server = TestServer::start(&[]).await;
+    let endpoints = [server.process.endpoint()];
+    let watcher = Session::connect(&endpoints, SessionOptions::default()).await.unwrap();
+    let mut watch = watcher.add_watch("/w", true).await.unwrap();
+    let owner = as_alice(&server).await;
+    let hers = vec![AclEntry { perms: Perms::ALL, id: alice_id() }];
+    let private = CreateOptions { acl: hers, ..CreateOptions::default() };
+    owner.create("/w", "", CreateMode::Persistent).await.unwrap();
+    owner.create_with("/w/private", "", private.clone()).await.unwrap();
+    owner.set("/w/private", "x", -1).await.unwrap();
+    owner.create("/w/public", "", CreateMode::Persistent).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|(_, path): &(_, String)| path != "/w/public") {
+        let event = watch.recv().await.expect("the watch is open").unwrap();
+        seen.push((event.kind, event.path));
+    }
+    use baton_client::ChangeKind::NodeCreated;
+    assert_eq!(seen, vec![(NodeCreated, "/w".into()), (NodeCreated, "/w/public".into())]);
+
+    watcher.add_auth(alice()).await.unwrap();
+    owner.set("/w/private", "y", -1).await.unwrap();
+    let event = watch.recv().await.expect("the watch is open").unwrap();
+    assert_eq!(event.path, "/w/private");
+    watcher.close().await.unwrap();
+}
