@@ -98,6 +98,10 @@ pub(crate) struct Metrics {
     pub(crate) fsync_seconds: Histogram,
     /// Request durations, one histogram per entry of [`OPS`].
     requests: [Histogram; OPS.len()],
+    // TLS: reloads of the material (on a file change or SIGHUP) and refused handshakes.
+    pub(crate) tls_reloads_total: AtomicU64,
+    pub(crate) tls_reload_errors_total: AtomicU64,
+    pub(crate) tls_handshake_failures_total: AtomicU64,
 }
 
 /// Values read at render time rather than counted.
@@ -185,6 +189,21 @@ impl Metrics {
                 &self.write_queue_full_total,
             ),
             ("baton_elections_total", "Elections this member started.", &self.elections_total),
+            (
+                "baton_tls_reloads_total",
+                "TLS material reloaded (a file changed, or SIGHUP).",
+                &self.tls_reloads_total,
+            ),
+            (
+                "baton_tls_reload_errors_total",
+                "TLS reloads that failed (the material in use stayed).",
+                &self.tls_reload_errors_total,
+            ),
+            (
+                "baton_tls_handshake_failures_total",
+                "TLS handshakes refused on any port.",
+                &self.tls_handshake_failures_total,
+            ),
         ];
         for (name, help, value) in counters {
             let value = value.load(Relaxed);
