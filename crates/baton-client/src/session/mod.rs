@@ -41,7 +41,7 @@ use self::{
     shared::Shared,
     state::Input,
 };
-use crate::{ClientError, REQUEST_TIMEOUT, parse_endpoints};
+use crate::{ClientError, ClientTls, REQUEST_TIMEOUT, parse_endpoints_with};
 
 /// The session timeout asked for when none is given (the server clamps it).
 pub const SESSION_TIMEOUT_MS_DEFAULT: u32 = 10_000;
@@ -67,6 +67,8 @@ pub struct SessionOptions {
     /// The most events a persistent watch holds for its consumer; a consumer further
     /// behind gets [`ClientError::WatchLagged`] and the watch ends.
     pub watch_events_max: usize,
+    /// TLS to every endpoint (`host:port` or `https://host:port`); `None`: plain text.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for SessionOptions {
@@ -76,6 +78,7 @@ impl Default for SessionOptions {
             request_timeout: REQUEST_TIMEOUT,
             pending_requests_max: PENDING_REQUESTS_MAX,
             watch_events_max: WATCH_EVENTS_MAX,
+            tls: None,
         }
     }
 }
@@ -112,7 +115,7 @@ impl Session {
         endpoints: &[String],
         options: SessionOptions,
     ) -> Result<Session, ClientError> {
-        let servers = parse_endpoints(endpoints)?;
+        let servers = parse_endpoints_with(endpoints, options.tls.as_ref())?;
         let shared = Arc::new(Shared::new());
         let (submit, submitted) = mpsc::channel(SUBMIT_QUEUE_MAX);
         let (first_tx, first_rx) = oneshot::channel();
