@@ -68,6 +68,19 @@ impl PeerLinks {
     }
 }
 
+/// A failed call's message and the errors under it: a refused TLS handshake says
+/// why only there (an unknown CA, a certificate without the serverAuth usage, ...).
+fn with_sources(status: &Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        source = error.source();
+    }
+    text
+}
+
 /// Whether a failed call means the link itself is gone, not that the peer refused
 /// what was sent.
 fn link_lost(status: &Status) -> bool {
@@ -149,7 +162,8 @@ async fn send_loop(
             }
             Err(status) => {
                 if !failing {
-                    tracing::warn!(peer, %addr, error = %status.message(), "cannot reach peer; dropping frames until it is back");
+                    let error = with_sources(&status);
+                    tracing::warn!(peer, %addr, %error, "cannot reach peer; dropping frames until it is back");
                     if link_lost(&status) {
                         let _ = lost.try_send(peer);
                     }
