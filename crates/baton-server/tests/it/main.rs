@@ -15,3 +15,4 @@ mod metrics;
 mod reaper;
 mod sessions;
 mod support;
+mod tls;
