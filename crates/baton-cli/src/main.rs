@@ -32,7 +32,7 @@ mod status;
 mod watch;
 
 use anyhow::Context;
-use baton_client::{Client, SessionOptions};
+use baton_client::{Client, ConnectOptions, SessionOptions};
 use clap::Parser;
 
 use crate::args::{Cli, Command, SessionCommand, TreeCommand};
@@ -59,15 +59,19 @@ fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<i32> {
-    let options =
-        SessionOptions { timeout_ms: cli.session_timeout_ms, ..SessionOptions::default() };
+    let tls = cli.tls();
+    let options = SessionOptions {
+        timeout_ms: cli.session_timeout_ms,
+        tls: tls.clone(),
+        ..SessionOptions::default()
+    };
     let endpoints = &cli.endpoints;
     match cli.command {
         Command::Tree(TreeCommand::Create(create)) if create.ephemeral => {
             hold::create_ephemeral(endpoints, options, create, cli.json).await
         }
         Command::Tree(command) => {
-            let client = Client::connect(endpoints).await?;
+            let client = Client::connect_with(endpoints, ConnectOptions { tls }).await?;
             let output = run::run(&client, command).await?;
             output::print(&output, cli.json).context("writing the output")?;
             Ok(output.exit_code())
