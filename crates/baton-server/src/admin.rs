@@ -1,4 +1,4 @@
-//! The admin HTTP port: `/health`, `/status` (JSON), `/metrics` (Prometheus text)
+//! The admin HTTP port: `/health`, `/ready`, `/status` (JSON), `/metrics` (Prometheus text)
 //! and `/snapshot` (a backup: the encoded tree, see `restore`).
 
 use std::{future::Future, sync::Arc};
@@ -33,6 +33,7 @@ pub(crate) async fn serve(
     };
     let app = Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/snapshot", get(snapshot))
@@ -51,6 +52,16 @@ async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         (StatusCode::OK, "ok\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
+    }
+}
+
+/// Readiness as the gRPC `baton.v1.Ready` reports it, for HTTP(S) probes (a kubelet's
+/// gRPC probe cannot speak TLS).
+async fn ready(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    if shared.ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
     }
 }
 

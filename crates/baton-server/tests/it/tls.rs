@@ -156,6 +156,8 @@ async fn client_certificates_are_required_checked_and_refusals_logged_sparingly(
     );
     let no_cert = AdminTls { ca: pki.ca.ca().to_path_buf(), client: None };
     assert!(http_get_with(admin, "/health", Some(&no_cert)).await.is_err_or_not_ok());
+    let ready = http_get_with(admin, "/ready", Some(&pki.admin())).await.expect("GET /ready");
+    assert_eq!(ready, (200, "ready\n".to_owned()), "readiness for HTTPS probes");
     let failures = tls_metric(&server, &pki.admin(), "baton_tls_handshake_failures_total").await;
     assert!(failures >= 6, "six refused handshakes, {failures} counted");
     // Refusals from one address are logged once a minute, not once each.
