@@ -119,14 +119,16 @@ async fn client_certificates_are_required_checked_and_refusals_logged_sparingly(
     let endpoint = server.endpoint();
 
     // A TLS client with a certificate: unary calls and a session (`https://` too).
-    let client = connect_tls(&[endpoint.clone()], pki.client(Some(&pki.alice))).await.unwrap();
+    let client =
+        connect_tls(std::slice::from_ref(&endpoint), pki.client(Some(&pki.alice))).await.unwrap();
     client.create("/tls", "on", CreateMode::Persistent).await.expect("a write over TLS");
     let options = SessionOptions { tls: Some(pki.client(Some(&pki.alice))), ..Default::default() };
     let session = Session::connect(&[format!("https://{endpoint}")], options).await.unwrap();
     assert_eq!(session.get("/tls").await.expect("a session read over TLS").0, "on".as_bytes());
 
     // Plain text to the TLS port fails as a lost connection naming the endpoint.
-    let plain = async { Client::connect(&[endpoint.clone()]).await?.exists("/").await }.await;
+    let plain =
+        async { Client::connect(std::slice::from_ref(&endpoint)).await?.exists("/").await }.await;
     match plain {
         Err(error @ ClientError::ConnectionLoss { .. }) => {
             assert!(error.to_string().contains(&endpoint), "{error}");
@@ -144,7 +146,7 @@ async fn client_certificates_are_required_checked_and_refusals_logged_sparingly(
     }
     // A client that does not trust the server's CA says why, naming the endpoint.
     let untrusting = ClientTls { ca: Some(pki.stranger.ca().to_path_buf()), ..pki.client(None) };
-    let error = connect_tls(&[endpoint.clone()], untrusting).await.unwrap_err();
+    let error = connect_tls(std::slice::from_ref(&endpoint), untrusting).await.unwrap_err();
     let text = error.to_string();
     assert!(text.contains(&endpoint) && text.contains("UnknownIssuer"), "{text}");
 
@@ -205,7 +207,8 @@ async fn certificates_rotate_on_disk_and_on_sighup_without_a_restart() {
     // The server's own copies of its certificate and key, rewritten below.
     let mut server = tls_server(dir.path(), &pki, "required");
     let endpoint = server.endpoint();
-    let old = connect_tls(&[endpoint.clone()], pki.client(Some(&pki.alice))).await.unwrap();
+    let old =
+        connect_tls(std::slice::from_ref(&endpoint), pki.client(Some(&pki.alice))).await.unwrap();
     old.create("/before", "", CreateMode::Persistent).await.unwrap();
     let probe = || client_config(pki.ca.ca(), Some(&pki.alice), b"h2").expect("a client config");
     let client_addr = server.client_addr();
