@@ -1,5 +1,5 @@
-//! `cargo xtask deploy-check`: the Kubernetes manifests in deploy/k8s are valid and
-//! agree with the server.
+//! `cargo xtask deploy-check`: the Kubernetes manifests in deploy/k8s, and their TLS
+//! variant in deploy/k8s-tls, are valid and agree with the server.
 //!
 //! 1. Every resource passes `kubernetes-validate --strict` (PyPI; it bundles the API
 //!    schemas and works offline), installed into a virtualenv under
@@ -10,6 +10,11 @@
 //!    StatefulSet, its headless Service and the peer port; the ensemble size is
 //!    `replicas`; gRPC probes go to the client port and readiness asks for the
 //!    server's readiness service; the Services target ports the container has.
+//!    The TLS variant: its Services and PodDisruptionBudget are deploy/k8s's (copies,
+//!    identical); every TLS file variable names a file in a mounted Secret; the
+//!    probes are HTTPS GETs on the admin port (a kubelet's gRPC probe cannot speak
+//!    TLS): `/ready` (which the admin port must serve) for readiness, `/status` else;
+//!    and the admin port asks no client certificate (kubelets present none).
 //! 3. Self-test: a manifest broken on purpose (a wrong type for the schema, an
 //!    unknown variable and a port that does not match) must be refused by both.
 //!
@@ -30,6 +35,11 @@ const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 const RESOURCES: [&str; 4] =
     ["service-peers.yaml", "service-client.yaml", "statefulset.yaml", "pdb.yaml"];
 
+/// Where the TLS variant lives.
+const TLS_DIR: &str = "deploy/k8s-tls";
+/// The TLS variant's files that are copies of deploy/k8s's.
+const TLS_COPIES: [&str; 3] = ["service-peers.yaml", "service-client.yaml", "pdb.yaml"];
+
 pub fn run(root: &Path, server_help: &str) -> Result<()> {
     let dir = root.join("deploy/k8s");
     let ready_service = ready_service_name(root)?;
@@ -38,10 +48,20 @@ pub fn run(root: &Path, server_help: &str) -> Result<()> {
     if !problems.is_empty() {
         bail!("deploy/k8s disagrees with the server:\n- {}", problems.join("\n- "));
     }
-    eprintln!("deploy-check: manifests agree with baton-server --help");
+    let tls_dir = root.join(TLS_DIR);
+    let mut problems = Manifests::read_tls(&tls_dir)?.check(server_help, &ready_service);
+    problems.extend(tls_copies_differ(&dir, &tls_dir)?);
+    if !admin_serves_ready(root)? {
+        problems.push("the admin port serves no /ready for the HTTPS probes".into());
+    }
+    if !problems.is_empty() {
+        bail!("{TLS_DIR} disagrees with the server:\n- {}", problems.join("\n- "));
+    }
+    eprintln!("deploy-check: manifests (and the TLS variant) agree with baton-server --help");
 
     let validator = install_validator(root)?;
-    let files: Vec<PathBuf> = RESOURCES.iter().map(|f| dir.join(f)).collect();
+    let mut files: Vec<PathBuf> = RESOURCES.iter().map(|f| dir.join(f)).collect();
+    files.push(tls_dir.join("statefulset.yaml"));
     validate(&validator, &files)?;
     eprintln!("deploy-check: kubernetes-validate --strict passed");
 
@@ -69,6 +89,29 @@ pub fn break_statefulset(text: &str) -> String {
     text.replacen("replicas: 3", "replicas: \"three\"", 1)
         .replacen("BATON_LOG_FORMAT", "BATON_NO_SUCH_FLAG", 1)
         .replacen("0.0.0.0:7181", "0.0.0.0:7999", 1)
+}
+
+/// The TLS variant's copies of deploy/k8s's files that differ from them.
+fn tls_copies_differ(dir: &Path, tls_dir: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for name in TLS_COPIES {
+        let read = |dir: &Path| {
+            let path = dir.join(name);
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        if read(dir)? != read(tls_dir)? {
+            problems.push(format!("{TLS_DIR}/{name} is not deploy/k8s/{name}"));
+        }
+    }
+    Ok(problems)
+}
+
+/// Whether the admin port serves `/ready`, read from its source.
+fn admin_serves_ready(root: &Path) -> Result<bool> {
+    let path = root.join("crates/baton-server/src/admin.rs");
+    let source =
+        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(source.contains(".route(\"/ready\""))
 }
 
 /// The readiness service name the server reports, read from its source.
@@ -131,6 +174,8 @@ fn validate(validator: &Path, files: &[PathBuf]) -> Result<()> {
 pub struct Manifests {
     pub statefulset: String,
     pub services: Vec<String>,
+    /// The TLS variant (HTTPS probes on the admin port, certificates from Secrets).
+    pub tls: bool,
 }
 
 impl Manifests {
@@ -142,7 +187,12 @@ impl Manifests {
         Ok(Manifests {
             statefulset: read("statefulset.yaml")?,
             services: vec![read("service-peers.yaml")?, read("service-client.yaml")?],
+            tls: false,
         })
+    }
+
+    pub fn read_tls(dir: &Path) -> Result<Manifests> {
+        Ok(Manifests { tls: true, ..Manifests::read(dir)? })
     }
 
     /// Every disagreement found (empty: none).
@@ -200,6 +250,10 @@ impl Manifests {
                 scalar(sts, "replicas")
             ));
         }
+        if self.tls {
+            problems.extend(self.check_tls(&env, &port_of("admin")));
+            return problems;
+        }
         for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
             let Some(block) = block(sts, probe) else {
                 problems.push(format!("no {probe}"));
@@ -215,6 +269,12 @@ impl Manifests {
                 problems.push(format!("{probe} asks for service {asked:?}, not {wanted:?}"));
             }
         }
+        problems.extend(self.check_services(&port_of));
+        problems
+    }
+
+    fn check_services(&self, port_of: &dyn Fn(&str) -> Option<u16>) -> Vec<String> {
+        let mut problems = Vec::new();
         for service in &self.services {
             for line in service.lines() {
                 if let Some(target) = line.trim().strip_prefix("targetPort:") {
@@ -228,6 +288,69 @@ impl Manifests {
         }
         problems
     }
+
+    /// The TLS variant: certificate files from mounted Secrets, HTTPS probes on the
+    /// admin port, no client certificate asked there, and the Services' ports.
+    fn check_tls(&self, env: &[(String, String)], admin: &Option<u16>) -> Vec<String> {
+        let sts = &self.statefulset;
+        let mut problems = Vec::new();
+        let mounts = secret_mounts(sts);
+        let files: Vec<&(String, String)> = env
+            .iter()
+            .filter(|(n, _)| {
+                n.contains("TLS_") && ["CERT", "KEY", "CA"].iter().any(|s| n.ends_with(s))
+            })
+            .collect();
+        for wanted in ["BATON_TLS_CERT", "BATON_PEER_TLS_CERT", "BATON_ADMIN_TLS_CERT"] {
+            if !files.iter().any(|(n, _)| n == wanted) {
+                problems.push(format!("{wanted} is not set"));
+            }
+        }
+        for (name, file) in files {
+            if !mounts.iter().any(|m| file.starts_with(&format!("{m}/"))) {
+                problems.push(format!("{name} {file} is not in a mounted Secret"));
+            }
+        }
+        if env.iter().any(|(n, _)| n == "BATON_ADMIN_TLS_CA") {
+            problems.push("BATON_ADMIN_TLS_CA asks kubelets' probes for a certificate".into());
+        }
+        for (probe, path) in [
+            ("readinessProbe", "/ready"),
+            ("livenessProbe", "/status"),
+            ("startupProbe", "/status"),
+        ] {
+            let Some(block) = block(sts, probe) else {
+                problems.push(format!("no {probe}"));
+                continue;
+            };
+            let port = scalar(&block, "port").and_then(|p| p.parse::<u16>().ok());
+            let https =
+                block.contains("httpGet:") && scalar(&block, "scheme").as_deref() == Some("HTTPS");
+            if !https || port != *admin || scalar(&block, "path").as_deref() != Some(path) {
+                problems.push(format!("{probe} is not an HTTPS GET of {path} on the admin port"));
+            }
+        }
+        let ports = container_ports(sts);
+        let port_of = |name: &str| ports.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
+        problems.extend(self.check_services(&port_of));
+        problems
+    }
+}
+
+/// The mount paths of the volumes that are Secrets.
+fn secret_mounts(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let secret_volumes: Vec<&str> = lines
+        .windows(2)
+        .filter(|w| w[1] == "secret:")
+        .filter_map(|w| w[0].strip_prefix("- name: "))
+        .collect();
+    lines
+        .windows(2)
+        .filter_map(|w| Some((w[0].strip_prefix("- name: ")?, w[1].strip_prefix("mountPath: ")?)))
+        .filter(|(name, _)| secret_volumes.contains(name))
+        .map(|(_, path)| path.trim().to_owned())
+        .collect()
 }
 
 /// The first `key: value` line's value, unquoted.
@@ -302,6 +425,36 @@ mod tests {
         let ready = ready_service_name(&root()).unwrap();
         assert_eq!(ready, "baton.v1.Ready");
         assert_eq!(manifests.check(HELP, &ready), Vec::<String>::new());
+    }
+
+    /// ... and of the TLS variant's.
+    const TLS_HELP: &str = "[env: BATON_TLS_CERT=] [env: BATON_TLS_KEY=] [env: BATON_TLS_CA=] \
+        [env: BATON_CLIENT_AUTH=] [env: BATON_PEER_TLS_CERT=] [env: BATON_PEER_TLS_KEY=] \
+        [env: BATON_PEER_TLS_CA=] [env: BATON_ADMIN_TLS_CERT=] [env: BATON_ADMIN_TLS_KEY=]";
+
+    #[test]
+    fn the_tls_variant_agrees_with_the_server_and_its_base() {
+        let help = format!("{HELP} {TLS_HELP}");
+        let tls = Manifests::read_tls(&root().join(TLS_DIR)).unwrap();
+        assert_eq!(tls.check(&help, "baton.v1.Ready"), Vec::<String>::new());
+        assert!(
+            tls_copies_differ(&root().join("deploy/k8s"), &root().join(TLS_DIR))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(admin_serves_ready(&root()).unwrap());
+
+        let outside = tls.statefulset.replacen("/etc/baton/tls/peer/tls.key", "/tmp/key", 1);
+        let outside = Manifests { statefulset: outside, ..tls.clone() };
+        let problems = outside.check(&help, "baton.v1.Ready");
+        assert!(problems.iter().any(|p| p.contains("BATON_PEER_TLS_KEY")), "{problems:?}");
+        let grpc = tls.statefulset.replacen("path: /ready", "path: /health", 1);
+        let grpc = Manifests { statefulset: grpc, ..tls.clone() };
+        let problems = grpc.check(&help, "baton.v1.Ready");
+        assert!(problems.iter().any(|p| p.contains("readinessProbe")), "{problems:?}");
+        // The plain manifests are not a TLS variant.
+        let plain = Manifests { tls: true, ..Manifests::read(&root().join("deploy/k8s")).unwrap() };
+        assert!(plain.check(&help, "baton.v1.Ready").len() >= 3);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The command line, as clap derive types, and the flag combinations it resolves to.
 
-use baton_client::{Acl, CreateMode, CreateOptions, Credential, SESSION_TIMEOUT_MS_DEFAULT, acl};
+use std::path::PathBuf;
+
+use baton_client::{
+    Acl, ClientTls, CreateMode, CreateOptions, Credential, SESSION_TIMEOUT_MS_DEFAULT, acl,
+};
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit;
@@ -48,6 +52,21 @@ pub struct Cli {
     #[arg(long, global = true, env = "BATON_AUTH", value_name = "SCHEME:CREDENTIALS",
           value_parser = parse_credential, hide_env_values = true)]
     pub auth: Vec<Credential>,
+    // TLS to the servers' client port: with any of these flags every endpoint is
+    // dialled with TLS (host:port or https://host:port).
+    /// CA (PEM) the servers' certificates must chain to (default: the built-in Mozilla
+    /// roots). Turns TLS on.
+    #[arg(long, global = true, env = "BATON_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) presented to servers that ask for one; with --tls-key.
+    /// Turns TLS on.
+    #[arg(long, global = true, env = "BATON_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, global = true, env = "BATON_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -293,6 +312,20 @@ impl CreateArgs {
             ttl_ms: self.ttl.unwrap_or(0),
             acl: self.acl.clone().unwrap_or_default(),
         }
+    }
+}
+
+impl Cli {
+    /// The TLS options the `--tls-*` flags give; `None` (plain text) without any.
+    pub fn tls(&self) -> Option<ClientTls> {
+        if self.tls_ca.is_none() && self.tls_cert.is_none() && self.tls_key.is_none() {
+            return None;
+        }
+        Some(ClientTls {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        })
     }
 }
 

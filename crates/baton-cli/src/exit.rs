@@ -43,7 +43,7 @@ Errors are printed as one line on stderr: `baton: <message>`.";
 /// The exit code of a failed command.
 pub fn for_error(error: &anyhow::Error) -> i32 {
     match error.downcast_ref::<ClientError>() {
-        Some(ClientError::InvalidEndpoint { .. }) => USAGE,
+        Some(ClientError::InvalidEndpoint { .. } | ClientError::InvalidTls { .. }) => USAGE,
         Some(ClientError::WatchLagged { .. } | ClientError::TooManyRequests { .. }) => LOCAL_ERROR,
         Some(e) if e.is_session_end() || e.code() == ErrorCode::SessionExpired => SESSION_EXPIRED,
         Some(e) if matches!(e.code(), ErrorCode::NoAuth | ErrorCode::AuthFailed) => ACCESS_DENIED,

@@ -32,7 +32,7 @@ mod status;
 mod watch;
 
 use anyhow::Context;
-use baton_client::{Client, SessionOptions};
+use baton_client::{Client, ConnectOptions, SessionOptions};
 use clap::Parser;
 
 use crate::args::{Cli, Command, SessionCommand, TreeCommand};
@@ -59,9 +59,11 @@ fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<i32> {
+    let tls = cli.tls();
     let options = SessionOptions {
         timeout_ms: cli.session_timeout_ms,
         credentials: cli.auth.clone(),
+        tls: tls.clone(),
         ..SessionOptions::default()
     };
     let endpoints = &cli.endpoints;
@@ -80,7 +82,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             hold::create_ephemeral(endpoints, options, create, cli.json).await
         }
         Command::Tree(command) => {
-            let client = Client::connect(endpoints).await?;
+            let client = Client::connect_with(endpoints, ConnectOptions { tls }).await?;
             client.set_credentials(cli.auth.clone());
             let output = run::run(&client, command).await?;
             output::print(&output, cli.json).context("writing the output")?;

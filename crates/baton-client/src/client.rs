@@ -21,8 +21,8 @@ use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{
-    ClientError,
-    endpoint::{ServerAddr, parse_endpoints},
+    ClientError, ConnectOptions,
+    endpoint::{ServerAddr, parse_endpoints_with},
     error::with_sources,
 };
 
@@ -138,7 +138,16 @@ impl Client {
     /// answers within [`CONNECT_TIMEOUT`], trying them in order. The whole list is kept for
     /// reconnecting later.
     pub async fn connect(endpoints: &[String]) -> Result<Client, ClientError> {
-        let servers = parse_endpoints(endpoints)?;
+        Client::connect_with(endpoints, ConnectOptions::default()).await
+    }
+
+    /// [`Client::connect`] with options: with [`ConnectOptions::tls`], every endpoint
+    /// (`host:port` or `https://host:port`) is dialled with TLS.
+    pub async fn connect_with(
+        endpoints: &[String],
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        let servers = parse_endpoints_with(endpoints, options.tls.as_ref())?;
         let (index, rpc) = dial_from(&servers, 0).await?;
         let conn = Connection { index, generation: 0, rpc };
         Ok(Client {
@@ -493,9 +502,16 @@ async fn dial_from(
 
 pub(crate) async fn dial(server: &ServerAddr) -> Result<Channel, String> {
     let endpoint = Endpoint::from(server.uri.clone()).connect_timeout(CONNECT_TIMEOUT);
-    // `connect_timeout` bounds the TCP connect only; the outer timeout bounds the HTTP/2
-    // handshake too, so a port that accepts and then says nothing cannot stall us.
-    match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
+    // `connect_timeout` bounds the TCP connect only (the TLS handshake too, when the
+    // connector is ours); the outer timeout bounds the HTTP/2 handshake too, so a port
+    // that accepts and then says nothing cannot stall us.
+    let connect = async {
+        match &server.tls {
+            None => endpoint.connect().await,
+            Some(tls) => endpoint.connect_with_connector(tls.clone()).await,
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(channel)) => Ok(channel),
         Ok(Err(error)) => Err(with_sources(&error.to_string(), &error)),
         Err(_) => Err(format!("no answer within {} ms", CONNECT_TIMEOUT.as_millis())),

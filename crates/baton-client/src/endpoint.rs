@@ -1,18 +1,22 @@
 //! Parsing of the endpoints a client is given: `host:port`, optionally written with an
-//! `http://` scheme. TLS does not exist yet, so `https://` is refused rather than silently
-//! spoken in plain text.
+//! `http://` scheme, or `https://` when TLS options are given ([`crate::ClientTls`]).
+//! With TLS options every endpoint is dialled with TLS, `host:port` included; without
+//! them `https://` is refused rather than silently spoken in plain text.
 
 use tonic::transport::Uri;
 
-use crate::ClientError;
+use crate::{ClientError, ClientTls, tls::TlsDial};
 
 /// One server address, as given and as dialled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {
     /// `host:port`, the form used in messages.
     pub authority: String,
-    /// `http://host:port/`, the form tonic dials.
+    /// `http://host:port/`, the form tonic dials (TLS, when there is, is the
+    /// connector's: the scheme stays `http`).
     pub uri: Uri,
+    /// TLS to this server, when options were given.
+    pub(crate) tls: Option<TlsDial>,
 }
 
 impl std::fmt::Display for ServerAddr {
@@ -24,6 +28,10 @@ impl std::fmt::Display for ServerAddr {
 /// Parses one endpoint. Surrounding whitespace is ignored (lists come from flags and
 /// environment variables, where `a:1, b:2` is a natural thing to type).
 pub fn parse_endpoint(endpoint: &str) -> Result<ServerAddr, ClientError> {
+    parse(endpoint, None)
+}
+
+fn parse(endpoint: &str, tls: Option<&TlsDial>) -> Result<ServerAddr, ClientError> {
     let invalid = |reason: &str| ClientError::InvalidEndpoint {
         endpoint: endpoint.to_owned(),
         reason: reason.to_owned(),
@@ -32,12 +40,18 @@ pub fn parse_endpoint(endpoint: &str) -> Result<ServerAddr, ClientError> {
     if trimmed.is_empty() {
         return Err(invalid("empty endpoint"));
     }
-    let rest = match trimmed.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some((scheme, _)) => {
+    let rest = match (trimmed.split_once("://"), tls) {
+        (Some(("http", rest)), None) | (Some(("https", rest)), Some(_)) => rest,
+        (Some(("https", _)), None) => {
+            return Err(invalid("https:// needs TLS options (a CA, or the default roots)"));
+        }
+        (Some(("http", _)), Some(_)) => {
+            return Err(invalid("http:// with TLS options (use host:port or https://)"));
+        }
+        (Some((scheme, _)), _) => {
             return Err(invalid(&format!("unsupported scheme {scheme:?} (use host:port)")));
         }
-        None => trimmed,
+        (None, _) => trimmed,
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains(['/', '?', '#', '@']) {
@@ -51,20 +65,29 @@ pub fn parse_endpoint(endpoint: &str) -> Result<ServerAddr, ClientError> {
     }
     match uri.port_u16() {
         Some(0) => Err(invalid("port 0 cannot be dialled")),
-        Some(_) => Ok(ServerAddr { authority: authority.to_owned(), uri }),
+        Some(_) => Ok(ServerAddr { authority: authority.to_owned(), uri, tls: tls.cloned() }),
         None => Err(invalid("missing port (expected host:port)")),
     }
 }
 
 /// Parses a list of endpoints; the list must not be empty.
 pub fn parse_endpoints(endpoints: &[String]) -> Result<Vec<ServerAddr>, ClientError> {
+    parse_endpoints_with(endpoints, None)
+}
+
+/// Parses a list of endpoints to be dialled with `tls` (its files are read now).
+pub fn parse_endpoints_with(
+    endpoints: &[String],
+    tls: Option<&ClientTls>,
+) -> Result<Vec<ServerAddr>, ClientError> {
     if endpoints.is_empty() {
         return Err(ClientError::InvalidEndpoint {
             endpoint: String::new(),
             reason: "no endpoints given".to_owned(),
         });
     }
-    endpoints.iter().map(|e| parse_endpoint(e)).collect()
+    let tls = tls.map(|tls| tls.config().map(TlsDial::new)).transpose()?;
+    endpoints.iter().map(|e| parse(e, tls.as_ref())).collect()
 }
 
 #[cfg(test)]
@@ -105,6 +128,39 @@ mod tests {
             let err = parse_endpoint(bad).unwrap_err();
             assert!(matches!(err, ClientError::InvalidEndpoint { .. }), "{bad:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn https_only_with_tls_options_and_then_for_every_endpoint() {
+        let tls = ClientTls::default();
+        let list = ["https://127.0.0.1:7181/".to_owned(), "b:2".to_owned()];
+        let addrs = parse_endpoints_with(&list, Some(&tls)).unwrap();
+        assert_eq!(addrs[0].authority, "127.0.0.1:7181");
+        assert!(addrs.iter().all(|a| a.tls.is_some()), "host:port too is dialled with TLS");
+        let plain = parse_endpoints(&["b:2".to_owned()]).unwrap();
+        assert!(plain[0].tls.is_none());
+        let err = parse_endpoints(&list).unwrap_err();
+        assert!(err.to_string().contains("https:// needs TLS options"), "{err}");
+        let err = parse_endpoints_with(&["http://a:1".to_owned()], Some(&tls)).unwrap_err();
+        assert!(err.to_string().contains("http:// with TLS options"), "{err}");
+    }
+
+    #[test]
+    fn unusable_tls_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("ca.pem");
+        let tls = ClientTls { ca: Some(missing.clone()), ..ClientTls::default() };
+        let err = parse_endpoints_with(&["a:1".to_owned()], Some(&tls)).unwrap_err();
+        assert!(matches!(err, ClientError::InvalidTls { .. }), "{err:?}");
+        assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+        let garbage = dir.path().join("key.pem");
+        std::fs::write(&garbage, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n").unwrap();
+        let tls = ClientTls { cert: Some(garbage.clone()), key: None, ca: None };
+        let err = parse_endpoints_with(&["a:1".to_owned()], Some(&tls)).unwrap_err();
+        assert!(err.to_string().contains("needs its key"), "{err}");
+        let tls = ClientTls { cert: Some(missing.clone()), key: Some(garbage.clone()), ca: None };
+        let err = parse_endpoints_with(&["a:1".to_owned()], Some(&tls)).unwrap_err();
+        assert!(!err.to_string().contains("c2VjcmV0"), "no key bytes in errors: {err}");
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub enum ClientError {
     /// The watch was removed ([`crate::Session::remove_watch`]) before it fired.
     #[error("watch on {path} removed")]
     WatchRemoved { path: String },
+    /// TLS options that cannot be used: a file that cannot be read, is not PEM, a key
+    /// that does not match its certificate. (A refused handshake is a
+    /// [`ClientError::ConnectionLoss`] naming the endpoint and the reason.)
+    #[error("invalid TLS options: {reason}")]
+    InvalidTls { reason: String },
 }
 
 impl ClientError {
@@ -46,7 +51,9 @@ impl ClientError {
         match self {
             ClientError::Api { code, .. } => *code,
             ClientError::ConnectionLoss { .. } => ErrorCode::ConnectionLoss,
-            ClientError::InvalidEndpoint { .. } => ErrorCode::BadArguments,
+            ClientError::InvalidEndpoint { .. } | ClientError::InvalidTls { .. } => {
+                ErrorCode::BadArguments
+            }
             ClientError::SessionExpired { .. } | ClientError::Closed => ErrorCode::SessionExpired,
             ClientError::AuthFailed { .. } => ErrorCode::AuthFailed,
             ClientError::TooManyRequests { .. } | ClientError::WatchLagged { .. } => {

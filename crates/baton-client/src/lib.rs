@@ -3,7 +3,9 @@
 //! Two ways in:
 //! - [`Client`]: one-shot calls, no session. [`Client::connect`] takes a list of
 //!   `host:port` endpoints, connects to the first that answers and moves on to the next
-//!   server when a connection is lost.
+//!   server when a connection is lost. [`Client::connect_with`] takes
+//!   [`ConnectOptions`], TLS ([`ClientTls`]) among them; [`SessionOptions::tls`] is the
+//!   same for a session.
 //! - [`Session`]: a ZooKeeper-style session on one ordered stream: ephemeral nodes,
 //!   one-shot watches ([`Session::get_watch`], [`Session::exists_watch`],
 //!   [`Session::children_watch`]) and persistent ones ([`Session::add_watch`]), a state
@@ -33,6 +35,7 @@
 //!   manager, the state machine (see its own docs).
 //! - [`recipes`]: lock, leader election, barrier, queue.
 //! - `endpoint`: parsing of endpoint strings.
+//! - `tls`: [`ClientTls`], [`ConnectOptions`] and the TLS connector.
 //! - `error`: [`ClientError`].
 //!
 //! # What this crate must never do
@@ -52,6 +55,7 @@ mod error;
 pub mod recipes;
 mod recursive;
 mod session;
+mod tls;
 
 pub use baton_api::{auth::Credential, status::ErrorCode};
 pub use baton_znode::{
@@ -63,7 +67,7 @@ pub use baton_znode::{
     watch::{RemoveKind, WatchEvent},
 };
 pub use client::{CONNECT_TIMEOUT, Client, CreateOptions, REQUEST_TIMEOUT};
-pub use endpoint::{ServerAddr, parse_endpoint, parse_endpoints};
+pub use endpoint::{ServerAddr, parse_endpoint, parse_endpoints, parse_endpoints_with};
 pub use error::ClientError;
 pub use recursive::{DELETE_RECURSIVE_ROUNDS_MAX, child_path};
 pub use session::{
@@ -71,3 +75,4 @@ pub use session::{
     SESSION_TIMEOUT_MS_DEFAULT, SUBMIT_QUEUE_MAX, Session, SessionOptions, SessionState,
     WATCH_EVENTS_MAX, Watch,
 };
+pub use tls::{ClientTls, ConnectOptions};

@@ -1,4 +1,4 @@
-//! The admin HTTP port: `/health`, `/status` (JSON), `/metrics` (Prometheus text)
+//! The admin HTTP port: `/health`, `/ready`, `/status` (JSON), `/metrics` (Prometheus text)
 //! and `/snapshot` (a backup: the encoded tree, see `restore`).
 
 use std::{future::Future, sync::Arc};
@@ -17,24 +17,34 @@ use crate::{
     ServerError,
     metrics::Gauges,
     shared::{Membership, Shared},
+    tls::{Reloadable, TlsIncoming},
 };
 
-/// Serves the admin port until `shutdown` resolves.
+/// Serves the admin port until `shutdown` resolves, over TLS when `tls` has material.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    tls: Option<Arc<Reloadable<rustls::ServerConfig>>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let failed = |error: std::io::Error| ServerError::Serve {
+        what: "admin HTTP",
+        message: error.to_string(),
+    };
     let app = Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/snapshot", get(snapshot))
-        .with_state(shared);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|error| ServerError::Serve { what: "admin HTTP", message: error.to_string() })
+        .with_state(Arc::clone(&shared));
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(failed),
+        Some(material) => {
+            let incoming = TlsIncoming::start(listener, material, false, shared).map_err(failed)?;
+            axum::serve(incoming, app).with_graceful_shutdown(shutdown).await.map_err(failed)
+        }
+    }
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
@@ -42,6 +52,16 @@ async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         (StatusCode::OK, "ok\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
+    }
+}
+
+/// Readiness as the gRPC `baton.v1.Ready` reports it, for HTTP(S) probes (a kubelet's
+/// gRPC probe cannot speak TLS).
+async fn ready(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    if shared.ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
     }
 }
 

@@ -29,7 +29,7 @@ use baton_znode::{
 };
 use tonic::Status;
 
-use crate::ServerError;
+use crate::{ServerError, tls::client_subject};
 
 /// How often a changed `--digest-users` file is noticed, at most.
 const USERS_RECHECK: Duration = Duration::from_secs(1);
@@ -134,7 +134,7 @@ impl Authenticator {
     /// The identities of one unary call: its address, its certificate and the
     /// credentials in its `baton-auth` metadata.
     pub(crate) fn call_auth<T>(&self, request: &tonic::Request<T>) -> Result<Auth, Status> {
-        let mut ids = base_identities(request.remote_addr(), None);
+        let mut ids = base_identities(request.remote_addr(), client_subject(request));
         for credential in credentials_from_metadata(request.metadata())? {
             ids.extend(self.authenticate(&credential)?);
         }

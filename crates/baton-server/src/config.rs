@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use baton_znode::Limits;
 use clap::{ArgAction, Parser};
 
-use crate::ServerError;
+use crate::{ServerError, tls::ClientAuth};
 
 /// Largest gRPC message a client may send, by default: the largest znode data (1 MiB)
 /// with room for a path and framing, times four so that a multi of a few big ops fits.
@@ -146,6 +146,51 @@ pub struct Config {
     /// yields its digest identity, as in ZooKeeper. Re-read when it changes.
     #[arg(long, env = "BATON_DIGEST_USERS", value_name = "FILE")]
     pub digest_users: Option<PathBuf>,
+    // TLS. Without these flags every port speaks plain text. The files are PEM; they
+    // are read again when they change on disk and on SIGHUP.
+    /// Client gRPC port: this server's certificate chain (PEM). With --tls-key.
+    #[arg(long, env = "BATON_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Client gRPC port: the private key of --tls-cert (PEM).
+    #[arg(long, env = "BATON_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Client gRPC port: the CA (PEM) client certificates must chain to.
+    #[arg(long, env = "BATON_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client gRPC port: whether clients present a certificate (optional and required
+    /// need --tls-ca).
+    #[arg(long, env = "BATON_CLIENT_AUTH", value_enum, default_value_t = ClientAuth::None)]
+    pub client_auth: ClientAuth,
+
+    /// Peer port and the links this member dials: its certificate (PEM, with both the
+    /// serverAuth and clientAuth usages). Peers always use mutual TLS: all three
+    /// --peer-tls-* flags go together.
+    #[arg(long, env = "BATON_PEER_TLS_CERT", value_name = "FILE")]
+    pub peer_tls_cert: Option<PathBuf>,
+
+    /// Peer port: the private key of --peer-tls-cert (PEM).
+    #[arg(long, env = "BATON_PEER_TLS_KEY", value_name = "FILE")]
+    pub peer_tls_key: Option<PathBuf>,
+
+    /// Peer port: the CA (PEM) every member's certificate must chain to.
+    #[arg(long, env = "BATON_PEER_TLS_CA", value_name = "FILE")]
+    pub peer_tls_ca: Option<PathBuf>,
+
+    /// Admin HTTP port: this server's certificate chain (PEM). With --admin-tls-key.
+    #[arg(long, env = "BATON_ADMIN_TLS_CERT", value_name = "FILE")]
+    pub admin_tls_cert: Option<PathBuf>,
+
+    /// Admin HTTP port: the private key of --admin-tls-cert (PEM).
+    #[arg(long, env = "BATON_ADMIN_TLS_KEY", value_name = "FILE")]
+    pub admin_tls_key: Option<PathBuf>,
+
+    /// Admin HTTP port: a CA (PEM); with it, clients must present a certificate
+    /// chaining to it.
+    #[arg(long, env = "BATON_ADMIN_TLS_CA", value_name = "FILE")]
+    pub admin_tls_ca: Option<PathBuf>,
 }
 
 /// One member of the ensemble: its id and its peer address (`host:port`, a DNS
@@ -225,7 +270,7 @@ impl Config {
         if self.request_bytes_max > u32::MAX as usize / 2 {
             return Err(ServerError::Config("--request-bytes-max is too large".to_owned()));
         }
-        Ok(())
+        self.validate_tls()
     }
 
     /// The limits checked on every request before it becomes a txn.
@@ -279,6 +324,61 @@ impl Config {
 
     pub fn reap_interval(&self) -> Duration {
         Duration::from_millis(self.reap_interval_ms.unwrap_or(self.tick_ms))
+    }
+
+    /// The TLS flags go in sets, and every file they name must be there (whether
+    /// its content is usable is known when it is loaded, at start).
+    fn validate_tls(&self) -> Result<(), ServerError> {
+        let bad = |message: String| Err(ServerError::Config(message));
+        let pair = |cert: &Option<PathBuf>, key: &Option<PathBuf>, flags: (&str, &str)| match (
+            cert, key,
+        ) {
+            (Some(_), None) => bad(format!("{} needs {}", flags.0, flags.1)),
+            (None, Some(_)) => bad(format!("{} needs {}", flags.1, flags.0)),
+            _ => Ok(()),
+        };
+        pair(&self.tls_cert, &self.tls_key, ("--tls-cert", "--tls-key"))?;
+        pair(&self.admin_tls_cert, &self.admin_tls_key, ("--admin-tls-cert", "--admin-tls-key"))?;
+        if self.tls_ca.is_some() && self.tls_cert.is_none() {
+            return bad("--tls-ca needs --tls-cert and --tls-key".to_owned());
+        }
+        if self.client_auth != ClientAuth::None && self.tls_ca.is_none() {
+            return bad(format!(
+                "--client-auth {:?} needs --tls-ca (the CA client certificates chain to)",
+                self.client_auth
+            )
+            .to_lowercase());
+        }
+        if self.admin_tls_ca.is_some() && self.admin_tls_cert.is_none() {
+            return bad("--admin-tls-ca needs --admin-tls-cert and --admin-tls-key".to_owned());
+        }
+        let peer = [&self.peer_tls_cert, &self.peer_tls_key, &self.peer_tls_ca];
+        let given = peer.iter().filter(|f| f.is_some()).count();
+        if given != 0 && given != 3 {
+            return bad(
+                "--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together (peers use mutual TLS)"
+                    .to_owned(),
+            );
+        }
+        let files = [
+            ("--tls-cert", &self.tls_cert),
+            ("--tls-key", &self.tls_key),
+            ("--tls-ca", &self.tls_ca),
+            ("--peer-tls-cert", &self.peer_tls_cert),
+            ("--peer-tls-key", &self.peer_tls_key),
+            ("--peer-tls-ca", &self.peer_tls_ca),
+            ("--admin-tls-cert", &self.admin_tls_cert),
+            ("--admin-tls-key", &self.admin_tls_key),
+            ("--admin-tls-ca", &self.admin_tls_ca),
+        ];
+        for (flag, file) in files {
+            if let Some(file) = file
+                && let Err(error) = std::fs::metadata(file)
+            {
+                return bad(format!("{flag} {}: {error}", file.display()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -364,5 +464,40 @@ mod tests {
         assert!(Config::try_parse_from(["baton-server", "--peers", "1=nohost"]).is_err());
         assert!(Config::try_parse_from(["baton-server", "--peers", "x=a:1"]).is_err());
         assert!(!parse(&[]).ensemble());
+    }
+
+    #[test]
+    fn tls_flags_go_in_sets_and_name_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.pem");
+        std::fs::write(&file, "").unwrap();
+        let file = file.to_str().unwrap();
+        let error = parse(&["--tls-cert", file]).validate().unwrap_err();
+        assert!(error.to_string().contains("--tls-cert needs --tls-key"), "{error}");
+        let error = parse(&["--tls-cert", file, "--tls-key", file, "--client-auth", "required"])
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().contains("--client-auth required needs --tls-ca"), "{error}");
+        let error =
+            parse(&["--peer-tls-cert", file, "--peer-tls-ca", file]).validate().unwrap_err();
+        assert!(error.to_string().contains("go together"), "{error}");
+        let missing = dir.path().join("missing.pem");
+        let missing = missing.to_str().unwrap();
+        let error =
+            parse(&["--admin-tls-cert", missing, "--admin-tls-key", file]).validate().unwrap_err();
+        assert!(error.to_string().contains(&format!("--admin-tls-cert {missing}")), "{error}");
+        parse(&[
+            "--tls-cert",
+            file,
+            "--tls-key",
+            file,
+            "--tls-ca",
+            file,
+            "--client-auth",
+            "optional",
+        ])
+        .validate()
+        .expect("a full set is valid");
+        assert!(Config::try_parse_from(["baton-server", "--client-auth", "sometimes"]).is_err());
     }
 }

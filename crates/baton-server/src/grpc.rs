@@ -16,8 +16,7 @@ use baton_api::{
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
 use baton_znode::{Auth, DataTree, MultiOp, OpResult, TxnOp, ZnodeError, validate_op};
-use tokio::net::TcpListener;
-use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+use tonic::{Request, Response, Status, transport::server::Connected};
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -41,15 +40,22 @@ pub const READY_SERVICE_NAME: &str = "baton.v1.Ready";
 /// How often readiness is re-evaluated.
 const READY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Serves `Baton`, health and reflection on `listener` until `shutdown`; requests
-/// larger than `request_bytes_max` are refused by tonic before they are decoded.
-pub(crate) async fn serve(
-    listener: TcpListener,
+/// Serves `Baton`, health and reflection on the connections of `incoming` (TCP, or
+/// TLS: see `server::run`) until `shutdown`; requests larger than `request_bytes_max`
+/// are refused by tonic before they are decoded.
+pub(crate) async fn serve<I, IO, IE>(
+    incoming: I,
     service: BatonService,
     sessions: SessionsService,
     request_bytes_max: usize,
     mut shutdown: ShutdownListener,
-) -> Result<(), ServerError> {
+) -> Result<(), ServerError>
+where
+    I: tokio_stream::Stream<Item = Result<IO, IE>>,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Connected + Unpin + Send + 'static,
+    IO::ConnectInfo: Clone + Send + Sync + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let failed = |message: String| ServerError::Serve { what: "client gRPC", message };
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in ["", SERVICE_NAME, SESSIONS_SERVICE_NAME] {
@@ -64,7 +70,6 @@ pub(crate) async fn serve(
         .map_err(|error| failed(format!("reflection: {error}")))?;
     let baton = BatonServer::new(service).max_decoding_message_size(request_bytes_max);
     let sessions = SessionsServer::new(sessions).max_decoding_message_size(request_bytes_max);
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stopped = async move {
         shutdown.recv().await;
         readiness.abort();

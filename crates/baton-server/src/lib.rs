@@ -39,6 +39,8 @@
 //! - `shutdown`: one trigger, many listeners.
 //! - `clock`: the wall clock, read in one place.
 //! - `error`: [`ServerError`].
+//! - `tls`: TLS on the client, peer and admin ports: material reloaded while serving,
+//!   the acceptor, the peer connector, the client certificate's subject.
 
 mod access;
 mod admin;
@@ -61,8 +63,11 @@ mod snapshotter;
 mod storage;
 mod write_queue;
 
+mod tls;
+
 pub use config::{Config, REQUEST_BYTES_MAX_DEFAULT};
 pub use error::ServerError;
 pub use grpc::{READY_SERVICE_NAME, SERVICE_NAME};
 pub use restore::restore_snapshot;
 pub use server::{SHUTDOWN_GRACE, run};
+pub use tls::ClientAuth;

@@ -108,6 +108,10 @@ pub(crate) struct Metrics {
     pub(crate) fsync_seconds: Histogram,
     /// Request durations, one histogram per entry of [`OPS`].
     requests: [Histogram; OPS.len()],
+    // TLS: reloads of the material (on a file change or SIGHUP) and refused handshakes.
+    pub(crate) tls_reloads_total: AtomicU64,
+    pub(crate) tls_reload_errors_total: AtomicU64,
+    pub(crate) tls_handshake_failures_total: AtomicU64,
 }
 
 /// Values read at render time rather than counted.
@@ -204,6 +208,21 @@ impl Metrics {
                 "baton_quota_soft_exceeded_total",
                 "Applied txns that left a soft quota limit exceeded.",
                 &self.quota_soft_exceeded_total,
+            ),
+            (
+                "baton_tls_reloads_total",
+                "TLS material reloaded (a file changed, or SIGHUP).",
+                &self.tls_reloads_total,
+            ),
+            (
+                "baton_tls_reload_errors_total",
+                "TLS reloads that failed (the material in use stayed).",
+                &self.tls_reload_errors_total,
+            ),
+            (
+                "baton_tls_handshake_failures_total",
+                "TLS handshakes refused on any port.",
+                &self.tls_handshake_failures_total,
             ),
         ];
         for (name, help, value) in counters {

@@ -22,7 +22,7 @@ use crate::{
     ensemble::{
         cache::LogCache,
         driver::Driver,
-        transport::{self, PeerService},
+        transport::{self, PeerLinks, PeerService},
     },
     grpc::{self, BatonService},
     metrics::Metrics,
@@ -32,6 +32,7 @@ use crate::{
     shutdown::Shutdown,
     snapshotter::{self, SNAPSHOT_REQUESTS_MAX, SnapshotTrigger},
     storage::Storage,
+    tls::{self, PeerDialer, Reloadable, TlsIncoming, TlsSetup},
     write_queue::write_queue,
 };
 
@@ -62,6 +63,7 @@ struct Addresses {
 /// and close the store. Returns the first error of any part.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     config.validate()?;
+    let tls = TlsSetup::load(&config)?;
     let (dir, fsync) = (config.data_dir.clone(), config.fsync);
     let recovered = tokio::task::spawn_blocking(move || recovery::open(&dir, fsync))
         .await
@@ -128,7 +130,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         bytes_since_last: logged.1,
     };
     let (inbound, inbound_rx) = mpsc::channel(transport::INBOUND_MESSAGES_MAX);
-    let (lost_sender, lost) = mpsc::channel(transport::LOST_REPORTS_MAX);
+    let (lost_reports, lost) = mpsc::channel(transport::LOST_REPORTS_MAX);
+    let dialer = tls.peer_client.clone().map_or(PeerDialer::Plain, PeerDialer::MutualTls);
+    let lost_sender = PeerLinks::new(lost_reports, dialer);
     let zab = ZabConfig {
         id: config.id,
         members: peers.iter().map(|(id, _)| *id).collect(),
@@ -180,7 +184,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         // The peer protocol outlives the driver's drain: a stopping leader needs
         // its followers' ACKs to commit what it proposed (see DRAIN_MAX).
-        tokio::spawn(serve_peers(listener, service, peers_stop.listener()))
+        let material = tls.peer_server.clone();
+        let shared = Arc::clone(&shared);
+        tokio::spawn(serve_peers(listener, service, material, shared, peers_stop.listener()))
     });
     let driver_task = spawn_driver(&stop, driver.run());
     let snapshot_task = tokio::spawn(snapshotter::run(
@@ -199,17 +205,40 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tokio::spawn(session::expiry::run(Arc::clone(&shared), writes.clone(), stop.listener()));
     let sessions = SessionsService::new(Arc::clone(&shared), writes.clone());
     let service = BatonService::new(Arc::clone(&shared), writes);
-    let grpc_task = tokio::spawn(grpc::serve(
-        client_listener,
-        service,
-        sessions,
-        config.request_bytes_max,
-        stop.listener(),
-    ));
+    let bytes_max = config.request_bytes_max;
+    let grpc_task = match tls.client.clone() {
+        None => {
+            // Nagle off, as on the TLS port: replies are small and latency-bound.
+            let incoming = TcpIncoming::from(client_listener).with_nodelay(Some(true));
+            tokio::spawn(grpc::serve(incoming, service, sessions, bytes_max, stop.listener()))
+        }
+        Some(material) => {
+            let incoming = TlsIncoming::start(client_listener, material, true, Arc::clone(&shared))
+                .map_err(|source| ServerError::Bind {
+                    what: "client gRPC",
+                    addr: addresses.client_addr,
+                    source,
+                })?;
+            tokio::spawn(grpc::serve(incoming, service, sessions, bytes_max, stop.listener()))
+        }
+    };
     let mut admin_stop = stop.listener();
     let admin_shutdown = async move { admin_stop.recv().await };
+    let admin_tls = tls.admin.clone();
     let admin_task =
-        tokio::spawn(admin::serve(admin_listener, Arc::clone(&shared), admin_shutdown));
+        tokio::spawn(admin::serve(admin_listener, Arc::clone(&shared), admin_tls, admin_shutdown));
+    if tls.any() {
+        tracing::info!(
+            client = tls.client.is_some(),
+            peer = tls.peer_server.is_some(),
+            admin = tls.admin.is_some(),
+            "TLS on"
+        );
+    }
+    let reload_task = {
+        let (shared, stopping) = (Arc::clone(&shared), stop.listener());
+        tokio::spawn(async move { tls::watch(&tls, shared, stopping).await })
+    };
 
     // Clients are served once the driver says the node broadcasts and has applied
     // what it knew committed. An ensemble of one gets there on its own (it applies
@@ -249,6 +278,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(task) => finish("peer gRPC", task).await,
         None => Ok(()),
     };
+    let _ = reload_task.await;
     let _ = reaper_task.await;
     let _ = expiry_task.await;
     let _ = snapshot_task.await;
@@ -280,24 +310,36 @@ fn spawn_driver(
 /// Node ticks per `--tick-ms` (see where the ensemble's ZabConfig is made).
 const NODE_TICKS_PER_TICK: u32 = 10;
 
-/// Serves the peer protocol until shutdown.
+/// Serves the peer protocol until shutdown; with `tls`, only to members whose
+/// certificate chains to the peer CA (mutual TLS).
 async fn serve_peers(
     listener: TcpListener,
     service: PeerService,
+    tls: Option<Arc<Reloadable<rustls::ServerConfig>>>,
+    shared: Arc<Shared>,
     mut shutdown: crate::shutdown::ShutdownListener,
 ) -> Result<(), ServerError> {
-    // Nagle off on every accepted link: the builder's tcp_nodelay applies only to
-    // listeners tonic binds itself, and a reply held back by Nagle waits for the
-    // peer's delayed ACK (~40 ms) — a commit round stalled by it.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let failed = |message: String| ServerError::Serve { what: "peer gRPC", message };
     let server = PeerServer::new(service)
         .max_decoding_message_size(transport::PEER_MESSAGE_BYTES_MAX)
         .max_encoding_message_size(transport::PEER_MESSAGE_BYTES_MAX);
-    tonic::transport::Server::builder()
-        .add_service(server)
-        .serve_with_incoming_shutdown(incoming, async move { shutdown.recv().await })
-        .await
-        .map_err(|error| ServerError::Serve { what: "peer gRPC", message: error.to_string() })
+    let router = tonic::transport::Server::builder().add_service(server);
+    let stopped = async move { shutdown.recv().await };
+    // Nagle off on every accepted link: the builder's tcp_nodelay applies only to
+    // listeners tonic binds itself, and a reply held back by Nagle waits for the
+    // peer's delayed ACK (~40 ms) — a commit round stalled by it.
+    let served = match tls {
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            router.serve_with_incoming_shutdown(incoming, stopped).await
+        }
+        Some(material) => {
+            let incoming = TlsIncoming::start(listener, material, true, shared)
+                .map_err(|error| failed(error.to_string()))?;
+            router.serve_with_incoming_shutdown(incoming, stopped).await
+        }
+    };
+    served.map_err(|error| failed(error.to_string()))
 }
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ServerError> {

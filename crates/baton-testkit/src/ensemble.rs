@@ -13,7 +13,7 @@ use std::{
 use baton_api::admin::Status;
 
 use crate::{
-    Error, Launch, STARTUP_TIMEOUT, ServerProcess, converged, fetch_status, fixed_free_port,
+    AdminTls, Error, Launch, STARTUP_TIMEOUT, ServerProcess, converged, fixed_free_port,
     server_bin, settled, wait::POLL_INTERVAL,
 };
 
@@ -43,6 +43,8 @@ pub struct EnsembleSpec {
     /// `RUST_LOG` for the members.
     pub rust_log: String,
     pub members: Vec<MemberSpec>,
+    /// HTTPS to the members' admin ports (when they have TLS).
+    pub admin_tls: Option<AdminTls>,
 }
 
 /// `1=127.0.0.1:p1,2=127.0.0.1:p2,…`, the form `--peers` takes.
@@ -86,6 +88,7 @@ impl EnsembleSpec {
             args: Vec::new(),
             rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
             members,
+            admin_tls: None,
         }
     }
 
@@ -126,6 +129,7 @@ impl EnsembleSpec {
             args,
             log: self.dir.join(format!("member-{id}.log")),
             rust_log: self.rust_log.clone(),
+            admin_tls: self.admin_tls.clone(),
             ..Launch::with_bin(&data_dir, self.bin.clone())
         }
     }
@@ -255,7 +259,7 @@ impl Ensemble {
         if member.pid().is_none() || member.paused() {
             return None;
         }
-        fetch_status(member.admin_addr()).await.ok()
+        member.status().await.ok()
     }
 
     /// Every member's `/status`, as [`Ensemble::status`].

@@ -28,6 +28,9 @@
 //!   settled (one leader every member follows) or converged (equal trees).
 //! - `status`: the typed `/status` client ([`fetch_status`]), [`http_get`] for the rest
 //!   of the admin port, and the [`settled`] and [`converged`] checks.
+//! - `tls`: [`TestPki`], a test PKI made with rcgen (CAs, server, member and client
+//!   certificates, an expired one, a client-only one) and the flags that turn a
+//!   server's TLS on; [`AdminTls`], HTTPS to an admin port; raw handshakes.
 //! - `wait`: [`wait_until`] and [`wait_until_async`].
 //! - `rng`: [`Rng`], the one seeded generator of the tests and tools.
 //! - `error`: [`Error`].
@@ -40,6 +43,7 @@ mod process;
 mod rng;
 mod server;
 mod status;
+mod tls;
 mod wait;
 
 pub use bin::{run_server, server_bin};
@@ -49,7 +53,10 @@ pub use ports::{FIXED_PORTS, fixed_free_port};
 pub use process::{Process, ProcessSpec, Signal, alive, signal};
 pub use rng::Rng;
 pub use server::{Launch, STARTUP_TIMEOUT, ServerProcess};
-pub use status::{STATUS_TIMEOUT, converged, fetch_status, http_get, settled};
+pub use status::{
+    STATUS_TIMEOUT, converged, fetch_status, fetch_status_with, http_get, http_get_with, settled,
+};
+pub use tls::{AdminTls, CertFiles, TestPki, client_config, served_certificate, tls_connect};
 pub use wait::{POLL_INTERVAL, wait_until, wait_until_async};
 
 /// The typed `/status` document, re-exported for the kit's users.

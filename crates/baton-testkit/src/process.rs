@@ -26,6 +26,8 @@ pub enum Signal {
     Stop,
     /// Thawed after [`Signal::Stop`].
     Cont,
+    /// SIGHUP: a server reloads its TLS material.
+    Hup,
 }
 
 impl Signal {
@@ -35,6 +37,7 @@ impl Signal {
             Signal::Kill => "SIGKILL",
             Signal::Stop => "SIGSTOP",
             Signal::Cont => "SIGCONT",
+            Signal::Hup => "SIGHUP",
         }
     }
 
@@ -44,6 +47,7 @@ impl Signal {
             Signal::Kill => rustix::process::Signal::KILL,
             Signal::Stop => rustix::process::Signal::STOP,
             Signal::Cont => rustix::process::Signal::CONT,
+            Signal::Hup => rustix::process::Signal::HUP,
         }
     }
 }

@@ -15,8 +15,8 @@ use baton_api::admin::Status;
 use serde::Deserialize;
 
 use crate::{
-    Error, Process, ProcessSpec, bin::baton_variables, fetch_status, fixed_free_port,
-    process::read_log, server_bin, wait_until,
+    AdminTls, Error, Process, ProcessSpec, bin::baton_variables, fetch_status_with,
+    fixed_free_port, process::read_log, server_bin, wait_until,
 };
 
 /// How long a server may take to recover, bind and print its address line.
@@ -44,6 +44,8 @@ pub struct Launch {
     /// A command the server's command line is appended to, e.g. a shell that prepares
     /// a file system and `exec`s the server (so the pid stays the server's).
     pub wrapper: Vec<String>,
+    /// HTTPS to the admin port (when it has TLS): how `/status` is asked.
+    pub admin_tls: Option<AdminTls>,
 }
 
 impl Launch {
@@ -68,6 +70,7 @@ impl Launch {
             log: PathBuf::from(log),
             rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
             wrapper: Vec::new(),
+            admin_tls: None,
         }
     }
 
@@ -288,6 +291,11 @@ impl ServerProcess {
         self.process()?.stop(within)
     }
 
+    /// SIGHUP: the server reloads its TLS material.
+    pub fn hangup(&mut self) -> Result<(), Error> {
+        self.process()?.signal(crate::Signal::Hup)
+    }
+
     /// SIGSTOP.
     pub fn pause(&mut self) -> Result<(), Error> {
         self.process()?.pause()
@@ -333,9 +341,9 @@ impl ServerProcess {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// Its `/status`.
+    /// Its `/status` (over HTTPS when the launch says how).
     pub async fn status(&self) -> Result<Status, Error> {
-        fetch_status(self.admin_addr()).await
+        fetch_status_with(self.admin_addr(), self.launch.admin_tls.as_ref()).await
     }
 }
 

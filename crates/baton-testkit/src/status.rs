@@ -6,7 +6,10 @@ use std::{net::SocketAddr, time::Duration};
 use baton_api::admin::{Role, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::Error;
+use crate::{
+    Error,
+    tls::{AdminTls, client_config, tls_connect},
+};
 
 /// How long one `/status` request may take before the member counts as not answering.
 pub const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -15,11 +18,36 @@ const RESPONSE_BYTES_MAX: u64 = 16 << 20;
 
 /// A minimal HTTP/1.1 GET (for the admin port): the status code and the body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    http_get_with(addr, path, None).await
+}
+
+/// [`http_get`] over HTTPS when `tls` is given.
+pub async fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    tls: Option<&AdminTls>,
+) -> std::io::Result<(u16, String)> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
-    stream.take(RESPONSE_BYTES_MAX).read_to_end(&mut response).await?;
+    match tls {
+        None => {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.write_all(request.as_bytes()).await?;
+            stream.take(RESPONSE_BYTES_MAX).read_to_end(&mut response).await?;
+        }
+        Some(tls) => {
+            let config = client_config(&tls.ca, tls.client.as_ref(), b"http/1.1")?;
+            let mut stream = tls_connect(addr, config).await?;
+            stream.write_all(request.as_bytes()).await?;
+            // A server may close without close_notify after `Connection: close`.
+            match stream.take(RESPONSE_BYTES_MAX).read_to_end(&mut response).await {
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+    }
     let text = String::from_utf8_lossy(&response);
     let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(invalid)?;
@@ -47,8 +75,13 @@ fn dechunk(mut body: &str) -> String {
 
 /// The server's `/status`, within [`STATUS_TIMEOUT`].
 pub async fn fetch_status(admin: SocketAddr) -> Result<Status, Error> {
+    fetch_status_with(admin, None).await
+}
+
+/// [`fetch_status`] over HTTPS when `tls` is given.
+pub async fn fetch_status_with(admin: SocketAddr, tls: Option<&AdminTls>) -> Result<Status, Error> {
     let failed = |reason: String| Error::Admin { addr: admin, reason };
-    let answer = tokio::time::timeout(STATUS_TIMEOUT, http_get(admin, "/status"))
+    let answer = tokio::time::timeout(STATUS_TIMEOUT, http_get_with(admin, "/status", tls))
         .await
         .map_err(|_| failed(format!("no answer within {STATUS_TIMEOUT:?}")))?
         .map_err(|e| failed(e.to_string()))?;

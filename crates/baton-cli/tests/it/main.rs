@@ -6,6 +6,7 @@
 mod cli;
 mod server;
 mod sessions;
+mod tls;
 
 use cli::{baton, baton_with_stdin};
 use server::Server;

@@ -41,7 +41,7 @@ use self::{
     shared::Shared,
     state::Input,
 };
-use crate::{ClientError, REQUEST_TIMEOUT, parse_endpoints};
+use crate::{ClientError, ClientTls, REQUEST_TIMEOUT, parse_endpoints_with};
 
 /// The session timeout asked for when none is given (the server clamps it).
 pub const SESSION_TIMEOUT_MS_DEFAULT: u32 = 10_000;
@@ -70,6 +70,8 @@ pub struct SessionOptions {
     /// Credentials the session starts with (sent in its Connect, and again on every
     /// reconnect with those added later by [`Session::add_auth`]).
     pub credentials: Vec<Credential>,
+    /// TLS to every endpoint (`host:port` or `https://host:port`); `None`: plain text.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for SessionOptions {
@@ -80,6 +82,7 @@ impl Default for SessionOptions {
             pending_requests_max: PENDING_REQUESTS_MAX,
             watch_events_max: WATCH_EVENTS_MAX,
             credentials: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -116,7 +119,7 @@ impl Session {
         endpoints: &[String],
         options: SessionOptions,
     ) -> Result<Session, ClientError> {
-        let servers = parse_endpoints(endpoints)?;
+        let servers = parse_endpoints_with(endpoints, options.tls.as_ref())?;
         let shared = Arc::new(Shared::new());
         for credential in &options.credentials {
             shared.add_credential(credential.clone());

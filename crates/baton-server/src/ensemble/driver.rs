@@ -55,7 +55,7 @@ use tokio::{
 use super::{
     apply::fail_waiting,
     cache::LogCache,
-    transport::{Forwarded, Forwarder, LostPeers, Outbound, Pending},
+    transport::{Forwarded, Forwarder, Outbound, PeerLinks, Pending},
 };
 use crate::{
     ServerError,
@@ -84,7 +84,7 @@ pub(crate) struct Driver {
     pub(crate) outbound: Outbound,
     /// Peers the transport could not reach (see [`Node::peer_unreachable`]).
     pub(crate) lost: mpsc::Receiver<u64>,
-    pub(crate) lost_sender: LostPeers,
+    pub(crate) lost_sender: PeerLinks,
     /// Every member (this one included): id and peer address.
     pub(crate) peers: Arc<[(u64, String)]>,
     pub(crate) tick: Duration,

@@ -70,6 +70,7 @@ fn start(store: MemStore) -> Harness {
     let node = Node::new(config, recovered.epochs, &cache, base);
     let peers = vec![(1, "127.0.0.1:1".to_owned())];
     let (lost_sender, lost) = mpsc::channel(transport::LOST_REPORTS_MAX);
+    let lost_sender = transport::PeerLinks::new(lost_sender, crate::tls::PeerDialer::Plain);
     let (_inbound, inbound) = mpsc::channel(1);
     let stop = Shutdown::new();
     let driver = Driver {

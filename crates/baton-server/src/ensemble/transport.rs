@@ -19,11 +19,12 @@ use baton_znode::decode_txn;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
-use tonic::{Request, Response, Status, Streaming, transport::Endpoint};
+use tonic::{Request, Response, Status, Streaming, transport::Channel};
 
 use crate::{
     shared::Shared,
     shutdown::ShutdownListener,
+    tls::PeerDialer,
     write_queue::{WriteError, WriteQueue},
 };
 
@@ -41,9 +42,44 @@ pub(crate) const FORWARD_REPLIES_MAX: usize = 1_024;
 /// peer is all it needs).
 pub(crate) const LOST_REPORTS_MAX: usize = 64;
 
-/// Where the transport reports a peer it could not reach (connection refused or
-/// broken), for the driver to tell its node.
-pub(crate) type LostPeers = mpsc::Sender<u64>;
+/// What every link to a peer is given: how to dial (plain text, or mutual TLS with
+/// this member's current certificate) and where to report a peer it could not reach
+/// (connection refused or broken, a refused handshake), for the driver to tell its node.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerLinks {
+    lost: mpsc::Sender<u64>,
+    dialer: PeerDialer,
+}
+
+impl PeerLinks {
+    pub(crate) fn new(lost: mpsc::Sender<u64>, dialer: PeerDialer) -> PeerLinks {
+        PeerLinks { lost, dialer }
+    }
+
+    /// Reports `peer` lost; a full queue drops the report (one per peer is all it needs).
+    pub(crate) fn try_send(&self, peer: u64) -> Result<(), mpsc::error::TrySendError<u64>> {
+        self.lost.try_send(peer)
+    }
+
+    fn client(&self, addr: &str) -> Result<PeerClient<Channel>, tonic::transport::Error> {
+        Ok(PeerClient::new(self.dialer.channel(addr)?)
+            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX))
+    }
+}
+
+/// A failed call's message and the errors under it: a refused TLS handshake says
+/// why only there (an unknown CA, a certificate without the serverAuth usage, ...).
+fn with_sources(status: &Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        source = error.source();
+    }
+    text
+}
 
 /// Whether a failed call means the link itself is gone, not that the peer refused
 /// what was sent.
@@ -52,12 +88,6 @@ fn link_lost(status: &Status) -> bool {
         status.code(),
         tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
     )
-}
-
-pub(crate) fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_millis(500))
-        .tcp_nodelay(true))
 }
 
 /// The senders to every other member.
@@ -70,7 +100,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     /// Starts a sender task per peer (they end when `Outbound` is dropped). A peer
     /// whose link fails is reported to `lost` (once per failure, not per frame).
-    pub(crate) fn start(me: u64, peers: &[(u64, String)], lost: &LostPeers) -> Outbound {
+    pub(crate) fn start(me: u64, peers: &[(u64, String)], lost: &PeerLinks) -> Outbound {
         let mut senders = BTreeMap::new();
         for (id, addr) in peers.iter().filter(|(id, _)| *id != me) {
             let (sender, receiver) = mpsc::channel(OUTBOUND_FRAMES_MAX);
@@ -100,12 +130,10 @@ async fn send_loop(
     peer: u64,
     addr: String,
     mut frames: mpsc::Receiver<Bytes>,
-    lost: LostPeers,
+    lost: PeerLinks,
 ) {
-    let client = match endpoint(&addr) {
-        Ok(endpoint) => PeerClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
-            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX),
+    let client = match lost.client(&addr) {
+        Ok(client) => client,
         Err(error) => {
             tracing::error!(peer, %addr, %error, "bad peer address; nothing will be sent to it");
             return;
@@ -134,7 +162,8 @@ async fn send_loop(
             }
             Err(status) => {
                 if !failing {
-                    tracing::warn!(peer, %addr, error = %status.message(), "cannot reach peer; dropping frames until it is back");
+                    let error = with_sources(&status);
+                    tracing::warn!(peer, %addr, %error, "cannot reach peer; dropping frames until it is back");
                     if link_lost(&status) {
                         let _ = lost.try_send(peer);
                     }
@@ -331,7 +360,7 @@ impl Forwarder {
         addr: &str,
         done: mpsc::Sender<Forwarded>,
         queue_max: usize,
-        lost: LostPeers,
+        lost: PeerLinks,
     ) -> Forwarder {
         let (requests, receiver) = mpsc::channel(queue_max);
         let addr = addr.to_owned();
@@ -366,14 +395,12 @@ async fn forward_loop(
     addr: String,
     mut requests: mpsc::Receiver<(ForwardRequest, Option<Pending>)>,
     done: mpsc::Sender<Forwarded>,
-    lost_link: LostPeers,
+    lost_link: PeerLinks,
 ) {
     let lost = |why: String| WriteError::Unknown(format!("leader {leader} at {addr}: {why}"));
     let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
-    let client = match endpoint(&addr) {
-        Ok(endpoint) => PeerClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
-            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX),
+    let client = match lost_link.client(&addr) {
+        Ok(client) => client,
         Err(error) => {
             while let Some((_, Some(p))) = requests.recv().await {
                 p.fail(lost(error.to_string()));

@@ -26,7 +26,10 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{SESSION_OUTBOUND_MAX, SESSIONS_MAX, conn, ids::new_password, outbound::Outbound};
-use crate::{auth::base_identities, metrics::Metrics, shared::Shared, write_queue::WriteQueue};
+use crate::{
+    auth::base_identities, metrics::Metrics, shared::Shared, tls::client_subject,
+    write_queue::WriteQueue,
+};
 
 /// How long a client may take to send its Connect after opening the stream.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,7 +68,7 @@ impl Sessions for SessionsService {
         if !self.shared.serving() {
             return Err(status(ErrorCode::ConnectionLoss, "the server is not serving"));
         }
-        let remote = request.remote_addr();
+        let (remote, subject) = (request.remote_addr(), client_subject(&request));
         let mut incoming = request.into_inner();
         let first = tokio::time::timeout(CONNECT_TIMEOUT, incoming.message())
             .await
@@ -76,7 +79,7 @@ impl Sessions for SessionsService {
                 return Err(status(ErrorCode::BadArguments, "the first message must be a Connect"));
             }
         };
-        let auth = self.authenticate(remote, &connect.auth)?;
+        let auth = self.authenticate(base_identities(remote, subject), &connect.auth)?;
         let (session, password, timeout_ms) = if connect.session_id == 0 {
             self.create(connect.timeout_ms).await?
         } else {
@@ -138,14 +141,13 @@ impl SessionsService {
     /// The identities a stream starts with; AUTH_FAILED if a credential is refused.
     fn authenticate(
         &self,
-        remote: Option<std::net::SocketAddr>,
+        mut ids: Vec<baton_znode::Id>,
         credentials: &[pb::AddAuthRequest],
     ) -> Result<Auth, Status> {
         if credentials.len() > CREDENTIALS_MAX {
             let message = format!("a Connect may carry at most {CREDENTIALS_MAX} credentials");
             return Err(status(ErrorCode::AuthFailed, message));
         }
-        let mut ids = base_identities(remote, None);
         for add in credentials {
             let proved = Credential::from_pb(add)
                 .and_then(|credential| self.shared.auth.authenticate(&credential));

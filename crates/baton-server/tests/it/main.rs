@@ -17,3 +17,4 @@ mod reaper;
 mod secure_ensemble;
 mod sessions;
 mod support;
+mod tls;
