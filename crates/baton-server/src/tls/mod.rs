@@ -32,5 +32,4 @@ pub(crate) use connector::PeerDialer;
 pub use material::ClientAuth;
 pub(crate) use material::{Reloadable, TlsSetup};
 pub(crate) use reload::watch;
-#[allow(unused_imports, reason = "the access-control checks are its users")]
 pub(crate) use subject::client_subject;
