@@ -54,6 +54,9 @@ enum Cmd {
         /// The criterion benchmarks (tree apply, commit-log append+flush) instead.
         #[arg(long)]
         micro: bool,
+        /// Baton with TLS on its client and peer ports (baton-bench --tls).
+        #[arg(long, conflicts_with = "micro")]
+        tls: bool,
         /// With --micro: only benchmarks whose name contains this. Otherwise: flags
         /// for baton-bench.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -140,8 +143,14 @@ enum ClusterCmd {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Ci => ci(),
-        Cmd::Bench { quick, micro: false, args } => bench(quick, &args),
-        Cmd::Bench { quick, micro: true, args } => {
+        Cmd::Bench { quick, micro: false, tls, args } => {
+            let mut args = args;
+            if tls {
+                args.push("--tls".to_owned());
+            }
+            bench(quick, &args)
+        }
+        Cmd::Bench { quick, micro: true, args, .. } => {
             // Only the criterion targets: libtest's harness (lib, tests) knows no --quick.
             let mut args_bench = vec![
                 "bench",

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use baton_client::{CreateMode, CreateOp, ErrorCode, MultiOp, Session, SessionOptions};
+use baton_client::{ClientTls, CreateMode, CreateOp, ErrorCode, MultiOp, Session, SessionOptions};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -66,7 +66,13 @@ pub enum Watcher {
 impl Conn {
     /// Connects to `endpoints[first]` (the others, in order after it, are where a
     /// session may move).
-    pub async fn connect(kind: Kind, endpoints: &[String], first: usize) -> Result<Conn> {
+    /// `tls`: how to reach Baton's members when they use TLS.
+    pub async fn connect(
+        kind: Kind,
+        endpoints: &[String],
+        first: usize,
+        tls: Option<&ClientTls>,
+    ) -> Result<Conn> {
         let n = endpoints.len();
         let ordered: Vec<String> = (0..n).map(|i| endpoints[(first + i) % n].clone()).collect();
         let connect = async {
@@ -74,6 +80,7 @@ impl Conn {
                 Kind::Baton => {
                     let options = SessionOptions {
                         timeout_ms: SESSION_TIMEOUT.as_millis() as u32,
+                        tls: tls.cloned(),
                         ..SessionOptions::default()
                     };
                     Ok(Conn::Baton(Session::connect(&ordered, options).await?))

@@ -58,6 +58,9 @@ pub struct Options {
     pub skip_failover: bool,
     /// Only the measurements whose name contains this (for profiling one of them).
     pub only: Option<String>,
+    /// Baton with TLS on its client and peer ports (client certificates required,
+    /// mutual TLS between members), from a test PKI made in `dir`.
+    pub tls: bool,
 }
 
 impl Options {
@@ -82,6 +85,7 @@ impl Options {
             baton_args: Vec::new(),
             skip_failover: false,
             only: None,
+            tls: false,
         }
     }
 

@@ -41,6 +41,10 @@ struct Cli {
     /// Extra flags for every Baton member, e.g. --baton-arg=--tick-ms=500.
     #[arg(long = "baton-arg", allow_hyphen_values = true)]
     baton_args: Vec<String>,
+    /// Baton with TLS on its client and peer ports (client certificates required,
+    /// mutual TLS between members), from a test PKI made under --dir.
+    #[arg(long)]
+    tls: bool,
 }
 
 #[tokio::main]
@@ -70,6 +74,7 @@ async fn main() -> Result<()> {
     options.skip_failover = cli.skip_failover;
     options.only = cli.only.clone();
     options.baton_args = cli.baton_args.clone();
+    options.tls = cli.tls;
 
     let started = std::time::Instant::now();
     let report = baton_bench::run(&options).await?;

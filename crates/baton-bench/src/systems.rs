@@ -18,7 +18,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use baton_testkit::{EnsembleSpec, Process, ProcessSpec, fixed_free_port};
+use baton_client::ClientTls;
+use baton_testkit::{EnsembleSpec, Process, ProcessSpec, TestPki, fixed_free_port};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -107,18 +108,23 @@ enum Members {
 pub struct Ensemble {
     pub kind: Kind,
     members: Members,
+    /// How clients reach Baton's members when they use TLS.
+    pub client_tls: Option<ClientTls>,
 }
 
 impl Ensemble {
     /// Configures and starts `n` members under `dir`.
     pub fn start(kind: Kind, n: u32, dir: &Path, options: &crate::Options) -> Result<Ensemble> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let members = match kind {
-            Kind::Baton => Members::Baton(baton_ensemble(n, dir, options)?),
-            Kind::ZooKeeper => Members::Other(zookeeper_members(n, dir)?),
-            Kind::Etcd => Members::Other(etcd_members(n, dir)?),
+        let (members, client_tls) = match kind {
+            Kind::Baton => {
+                let (members, tls) = baton_ensemble(n, dir, options)?;
+                (Members::Baton(members), tls)
+            }
+            Kind::ZooKeeper => (Members::Other(zookeeper_members(n, dir)?), None),
+            Kind::Etcd => (Members::Other(etcd_members(n, dir)?), None),
         };
-        let mut ensemble = Ensemble { kind, members };
+        let mut ensemble = Ensemble { kind, members, client_tls };
         ensemble.start_all()?;
         Ok(ensemble)
     }
@@ -263,14 +269,44 @@ fn baton_id(index: usize) -> u32 {
     index as u32 + 1
 }
 
-/// Baton's members, configured; [`Ensemble::start`] starts them.
-fn baton_ensemble(n: u32, dir: &Path, options: &crate::Options) -> Result<baton_testkit::Ensemble> {
+/// Baton's members, configured and started; with `options.tls`, TLS on their client
+/// and peer ports, and the options of a client they accept.
+fn baton_ensemble(
+    n: u32,
+    dir: &Path,
+    options: &crate::Options,
+) -> Result<(baton_testkit::Ensemble, Option<ClientTls>)> {
     let mut spec = EnsembleSpec::new(dir, n)?;
     spec.bin = options.baton_bin.clone();
     spec.args = options.baton_args.clone();
     spec.rust_log = std::env::var("BENCH_BATON_LOG").unwrap_or_else(|_| "warn".into());
+    let client_tls = if options.tls {
+        let pki = TestPki::new(&dir.join("pki"), "bench")?;
+        let server = pki.server("member", "member")?;
+        let client = pki.client("client", "bench")?;
+        let path = |p: &Path| p.display().to_string();
+        let (cert, key, ca) = (path(&server.cert), path(&server.key), path(pki.ca()));
+        for (flag, value) in [
+            ("--tls-cert", &cert),
+            ("--tls-key", &key),
+            ("--tls-ca", &ca),
+            ("--client-auth", &"required".to_owned()),
+            ("--peer-tls-cert", &cert),
+            ("--peer-tls-key", &key),
+            ("--peer-tls-ca", &ca),
+        ] {
+            spec.args.extend([flag.to_owned(), value.clone()]);
+        }
+        Some(ClientTls {
+            ca: Some(pki.ca().to_path_buf()),
+            cert: Some(client.cert),
+            key: Some(client.key),
+        })
+    } else {
+        None
+    };
     let members = spec.start()?;
-    Ok(members)
+    Ok((members, client_tls))
 }
 
 fn zookeeper_members(n: u32, dir: &Path) -> Result<Vec<Member>> {
@@ -406,7 +442,7 @@ mod tests {
                 process: None,
             })
             .collect();
-        Ensemble { kind: Kind::Etcd, members: Members::Other(members) }
+        Ensemble { kind: Kind::Etcd, members: Members::Other(members), client_tls: None }
     }
 
     #[test]

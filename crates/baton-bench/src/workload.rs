@@ -22,6 +22,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use baton_client::ClientTls;
 use baton_testkit::Rng;
 use bytes::Bytes;
 use tokio::{
@@ -92,7 +93,8 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
     wait_ready(&mut ensemble, None).await?;
     let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
 
-    let setup = Conn::connect(kind, &endpoints, 0).await?;
+    let tls = ensemble.client_tls.clone();
+    let setup = Conn::connect(kind, &endpoints, 0, tls.as_ref()).await?;
     for parent in ["/bench", "/bench/w", "/bench/m"] {
         setup
             .create_if_absent(parent, &Bytes::new())
@@ -106,7 +108,7 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
     }
 
     let most = SHAPES.iter().map(|s| s.0).max().unwrap_or(1);
-    let conns = connect_many(kind, &endpoints, most).await?;
+    let conns = connect_many(kind, &endpoints, most, tls.as_ref()).await?;
     let mut rows = Vec::new();
     for mix in [Mix::Write, Mix::Read, Mix::ReadMostly] {
         for (clients, in_flight) in SHAPES {
@@ -154,7 +156,8 @@ async fn wait_ready(ensemble: &mut Ensemble, only: Option<usize>) -> Result<()> 
         loop {
             ensemble.check_alive()?;
             let attempt = async {
-                let conn = Conn::connect(ensemble.kind, &endpoints[index..=index], 0).await?;
+                let tls = ensemble.client_tls.as_ref();
+                let conn = Conn::connect(ensemble.kind, &endpoints[index..=index], 0, tls).await?;
                 conn.create_if_absent("/bench", &Bytes::new()).await?;
                 Ok::<_, anyhow::Error>(())
             };
@@ -172,16 +175,22 @@ async fn wait_ready(ensemble: &mut Ensemble, only: Option<usize>) -> Result<()> 
 }
 
 /// `n` connections, spread evenly over the members.
-async fn connect_many(kind: Kind, endpoints: &[String], n: usize) -> Result<Vec<Conn>> {
+async fn connect_many(
+    kind: Kind,
+    endpoints: &[String],
+    n: usize,
+    tls: Option<&ClientTls>,
+) -> Result<Vec<Conn>> {
     let mut conns = Vec::with_capacity(n);
     // A few at a time: a thousand handshakes at once would time some of them out.
     for start in (0..n).step_by(50) {
         let mut set = JoinSet::new();
         for i in start..(start + 50).min(n) {
-            let endpoints = endpoints.to_vec();
-            set.spawn(
-                async move { (i, Conn::connect(kind, &endpoints, i % endpoints.len()).await) },
-            );
+            let (endpoints, tls) = (endpoints.to_vec(), tls.cloned());
+            set.spawn(async move {
+                let first = i % endpoints.len();
+                (i, Conn::connect(kind, &endpoints, first, tls.as_ref()).await)
+            });
         }
         let mut batch: Vec<(usize, Conn)> = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -294,7 +303,8 @@ async fn watch_fanout(
     value: &Bytes,
 ) -> Result<Row> {
     let endpoints = ensemble.endpoints();
-    let watchers = connect_many(ensemble.kind, &endpoints, options.watchers).await?;
+    let tls = ensemble.client_tls.as_ref();
+    let watchers = connect_many(ensemble.kind, &endpoints, options.watchers, tls).await?;
     let (events, mut arrivals) = mpsc::unbounded_channel::<Instant>();
     let mut tasks = JoinSet::new();
     for conn in &watchers {
@@ -434,7 +444,8 @@ fn loaded_key(index: usize) -> String {
 
 /// Loads `options.znodes` keys; returns the load's row and the memory row after it.
 async fn bulk_load(ensemble: &Ensemble, options: &Options, value: &Bytes) -> Result<(Row, Row)> {
-    let conns = connect_many(ensemble.kind, &ensemble.endpoints(), 8).await?;
+    let tls = ensemble.client_tls.as_ref();
+    let conns = connect_many(ensemble.kind, &ensemble.endpoints(), 8, tls).await?;
     let batches = options.znodes.div_ceil(LOAD_BATCH);
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = ensemble.cpu_secs();
@@ -515,7 +526,8 @@ async fn restart(ensemble: &mut Ensemble, options: &Options, value: &Bytes) -> R
     loop {
         ensemble.check_alive()?;
         let attempt = async {
-            let conn = Conn::connect(ensemble.kind, &endpoints, 0).await?;
+            let conn =
+                Conn::connect(ensemble.kind, &endpoints, 0, ensemble.client_tls.as_ref()).await?;
             conn.get(&last).await?;
             conn.set(&key(0), value).await?;
             Ok::<_, anyhow::Error>(())

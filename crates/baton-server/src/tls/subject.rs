@@ -112,7 +112,7 @@ mod tests {
 
     fn cert_with(
         subject: &[(DnType, &str)],
-        ca: Option<(&rcgen::Issuer<'_, KeyPair>,)>,
+        issuer: Option<&rcgen::Issuer<'_, KeyPair>>,
     ) -> (rcgen::Certificate, KeyPair) {
         let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
         let mut dn = DistinguishedName::new();
@@ -121,8 +121,8 @@ mod tests {
         }
         params.distinguished_name = dn;
         let key = KeyPair::generate().unwrap();
-        let cert = match ca {
-            Some((issuer,)) => params.signed_by(&key, issuer).unwrap(),
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(&key, issuer).unwrap(),
             None => params.self_signed(&key).unwrap(),
         };
         (cert, key)
@@ -155,11 +155,10 @@ mod tests {
         let ca_key = KeyPair::generate().unwrap();
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let (server_cert, server_key) =
-            cert_with(&[(DnType::CommonName, "server")], Some((&issuer,)));
+        let (server_cert, server_key) = cert_with(&[(DnType::CommonName, "server")], Some(&issuer));
         let (client_cert, client_key) = cert_with(
             &[(DnType::OrganizationName, "Example"), (DnType::CommonName, "alice")],
-            Some((&issuer,)),
+            Some(&issuer),
         );
         let mut roots = RootCertStore::empty();
         roots.add(ca_cert.der().clone()).unwrap();
