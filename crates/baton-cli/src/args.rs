@@ -104,7 +104,8 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
-    /// Print each server's role in its ensemble, one line per admin endpoint:
+    /// Print each server's role in its ensemble, one line per admin endpoint (HTTPS
+    /// with the --tls-* flags):
     /// id, role, leader, broadcast, epoch, logged / committed / applied zxids, znodes,
     /// sessions and tree digest (equal digests: equal trees). Exits 4 if one is unreachable.
     /// Print the digest id of USER:PASSWORD, `user:base64(sha1(user:password))`, for

@@ -90,7 +90,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Watch(watch) => watch::run(endpoints, options, watch, cli.json).await,
         Command::Lock(lock) => lock::run(endpoints, options, lock).await,
-        Command::Status { admin } => status::run(&admin, cli.json).await,
+        Command::Status { admin } => status::run(&admin, tls.as_ref(), cli.json).await,
         Command::Session { command: SessionCommand::Open { timeout_ms, hold_ms } } => {
             let options =
                 SessionOptions { timeout_ms: timeout_ms.unwrap_or(options.timeout_ms), ..options };

@@ -1,11 +1,13 @@
 //! `baton status`: each server's place in its ensemble, from its admin port's
-//! `/status` (plain HTTP/1.1 over a TCP stream: one GET, no client library).
+//! `/status` (HTTP/1.1 over a TCP stream, or over TLS with the `--tls-*` flags: one
+//! GET, no HTTP client library).
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use baton_api::admin::Status;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use baton_client::ClientTls;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest `/status` body read.
 const STATUS_BYTES_MAX: u64 = 1024 * 1024;
@@ -13,11 +15,15 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Prints one line (one JSON object with `json`) per admin endpoint; exits 0 if
 /// every endpoint answered, 4 (connection) otherwise.
-pub(crate) async fn run(admin: &[String], json: bool) -> anyhow::Result<i32> {
+pub(crate) async fn run(
+    admin: &[String],
+    tls: Option<&ClientTls>,
+    json: bool,
+) -> anyhow::Result<i32> {
     let mut failed = false;
     let mut answers = Vec::new();
     for endpoint in admin {
-        answers.push((endpoint, fetch(endpoint).await));
+        answers.push((endpoint, fetch(endpoint, tls).await));
     }
     // Lag: how many txns a member has applied fewer than the most advanced one
     // (zxids of one epoch count txns; across epochs it is shown as "behind").
@@ -80,15 +86,28 @@ fn line(status: &Status) -> String {
     out
 }
 
-async fn fetch(endpoint: &str) -> anyhow::Result<Status> {
-    let body = tokio::time::timeout(TIMEOUT, get(endpoint, "/status"))
+async fn fetch(endpoint: &str, tls: Option<&ClientTls>) -> anyhow::Result<Status> {
+    let body = tokio::time::timeout(TIMEOUT, get(endpoint, tls, "/status"))
         .await
         .with_context(|| format!("no answer within {TIMEOUT:?}"))??;
     serde_json::from_str(&body).context("the /status answer is not a Baton status")
 }
 
-async fn get(endpoint: &str, path: &str) -> anyhow::Result<String> {
-    let mut stream = tokio::net::TcpStream::connect(endpoint).await.context("connecting")?;
+async fn get(endpoint: &str, tls: Option<&ClientTls>, path: &str) -> anyhow::Result<String> {
+    match tls {
+        Some(tls) => exchange(tls.connect_https(endpoint).await?, endpoint, path).await,
+        None => {
+            let stream = tokio::net::TcpStream::connect(endpoint).await.context("connecting")?;
+            exchange(stream, endpoint, path).await
+        }
+    }
+}
+
+async fn exchange(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    endpoint: &str,
+    path: &str,
+) -> anyhow::Result<String> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {endpoint}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.context("sending the request")?;
     let mut response = Vec::new();

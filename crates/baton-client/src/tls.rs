@@ -127,6 +127,29 @@ impl ClientTls {
     }
 }
 
+impl ClientTls {
+    /// Dials `host:port` and shakes hands for HTTP/1.1 (an admin port: `/status`,
+    /// `/metrics`), verifying the server as a client connection does.
+    pub async fn connect_https(
+        &self,
+        endpoint: &str,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
+        let mut config = Arc::unwrap_or_clone(self.config()?);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let lost =
+            |reason: String| ClientError::ConnectionLoss { endpoint: endpoint.to_owned(), reason };
+        let host = endpoint.rsplit_once(':').map_or(endpoint, |(host, _)| host);
+        let host = host.trim_matches(['[', ']']).to_owned();
+        let name = ServerName::try_from(host.clone())
+            .map_err(|_| lost(format!("{host} is not a host name or an IP address")))?;
+        let tcp = TcpStream::connect(endpoint).await.map_err(|e| lost(e.to_string()))?;
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| lost(format!("TLS handshake: {e}")))
+    }
+}
+
 /// A prepared configuration, shared by every endpoint of a client or session.
 #[derive(Clone)]
 pub(crate) struct TlsDial {

@@ -1,6 +1,6 @@
 //! `--tls-ca`, `--tls-cert` and `--tls-key` reach the one-shot client and the session
-//! commands: a server that requires client certificates answers `baton` with them,
-//! and refuses it without.
+//! commands and `status` (the HTTPS admin port): a server that requires client
+//! certificates answers `baton` with them, and refuses it without.
 
 use baton_testkit::{Launch, ServerProcess, TestPki};
 
@@ -26,7 +26,14 @@ fn tls_flags_reach_the_client_and_the_session_commands() {
         ca.clone(),
         "--client-auth".into(),
         "required".into(),
+        "--admin-tls-cert".into(),
+        path(&server_cert.cert),
+        "--admin-tls-key".into(),
+        path(&server_cert.key),
+        "--admin-tls-ca".into(),
+        ca.clone(),
     ];
+    launch.admin_tls = Some(pki.admin_client(&alice));
     let server = ServerProcess::launch(launch).expect("a TLS server");
     let endpoint = server.endpoint();
     let tls = ["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key];
@@ -43,6 +50,13 @@ fn tls_flags_reach_the_client_and_the_session_commands() {
     // A session command (create -e holds a session for --hold-ms).
     let held = with_tls(&["create", "-e", "/eph", "--hold-ms", "50"]);
     assert_eq!(held.ok(), "/eph\n");
+
+    // status reads the HTTPS admin port with the same flags.
+    let admin = server.admin_addr().to_string();
+    let status = with_tls(&["status", "--admin", &admin]);
+    assert!(status.ok().contains("leading"), "{status:?}");
+    let plain = baton(&endpoint, &["status", "--admin", &admin]);
+    assert_eq!(plain.code, CONNECTION_LOSS, "{plain:?}");
 
     // Without a client certificate the server refuses; without TLS too.
     let no_cert = baton(&endpoint, &["--tls-ca", &ca, "exists", "/"]);
