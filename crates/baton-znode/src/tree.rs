@@ -142,6 +142,8 @@ impl DataTree {
     /// Applies a txn. Deterministic. A failed txn changes nothing but the last zxid.
     /// Client ops are checked against the ACLs with `txn.auth` (a refusal is
     /// `NoAuth`) and against the quotas; server-made ops (sessions, reaping) are not.
+    /// An op of a session (`txn.session` != 0) that is not open fails with
+    /// `SessionExpired`, except opening and closing it.
     /// Panics (assertion) if `txn.zxid` is not greater than `last_zxid()`.
     pub fn apply(&mut self, txn: &Txn) -> Result<Applied, TxnError> {
         self.apply_txn(txn)

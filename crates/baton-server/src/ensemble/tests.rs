@@ -9,7 +9,7 @@ use baton_quorum::{
     Zxid,
     zab::{Entry, Node, ZabConfig},
 };
-use baton_znode::{CreateMode, CreateOp, Limits, TxnOp};
+use baton_znode::{Auth, CreateMode, CreateOp, Limits, TxnOp, ZnodeError};
 use bytes::Bytes;
 use tokio::{sync::mpsc, task::JoinHandle};
 
@@ -151,4 +151,24 @@ async fn a_failed_flush_fails_its_writes_and_stops_the_driver() {
     let lost = h.shared.read_tree().unwrap().stat("/lost").unwrap();
     assert_eq!(lost, None, "nothing unflushed is applied");
     assert_eq!(h.writes.sync().await.unwrap_err(), WriteError::ShuttingDown);
+}
+
+/// A session's write queued behind the close of its session (it was on its way —
+/// forwarded, or waiting in a queue — when the session expired, and the client was
+/// told so) is refused when it applies, not done after the close.
+#[tokio::test]
+async fn a_write_behind_its_sessions_close_is_refused() {
+    let h = start(MemStore::new());
+    let session = 0x0100_0000_0000_0001;
+    let open = TxnOp::CreateSession { session, timeout_ms: 2_000, password: 7 };
+    assert!(h.writes.submit(session, open).await.unwrap().result.is_ok());
+    let close = h.writes.queue(session, Auth::none(), TxnOp::CloseSession { session }).unwrap();
+    let late = h.writes.queue(session, Auth::none(), create("/late")).unwrap();
+    assert!(close.await.unwrap().unwrap().result.is_ok());
+    let late = late.await.unwrap().unwrap();
+    let error = late.result.expect_err("a write of a closed session");
+    assert_eq!(error, ZnodeError::SessionExpired { session }.into());
+    assert_eq!(h.shared.read_tree().unwrap().stat("/late").unwrap(), None);
+    h.stop.trigger();
+    h.driver.await.unwrap().unwrap();
 }

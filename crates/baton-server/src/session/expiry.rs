@@ -47,9 +47,8 @@ pub(crate) async fn run(shared: Arc<Shared>, writes: WriteQueue, mut shutdown: S
                     }
                     Err(error) => {
                         tracing::warn!(%error, "could not log the close of an expired session");
-                        // Due again at the next round.
                         let now = shared.sessions.now_ms();
-                        shared.sessions.tracker().add(session, 0, now);
+                        shared.sessions.tracker().close_failed(session, now);
                     }
                 }
             });

@@ -74,6 +74,18 @@ impl SessionTracker {
     }
 
     /// Marks a session as closing (an explicit close is on its way through the log).
+    /// The close of an expired session could not be logged (this member stopped
+    /// leading, or its queue was full): the session is due again at the next
+    /// round, and keeps its own timeout, so that a touch (a new leader gives every
+    /// session a full timeout) gives it a full timeout again, not none.
+    pub fn close_failed(&mut self, session: u64, now_ms: u64) {
+        let Some(entry) = self.sessions.get(&session).copied() else { return };
+        self.add(session, 0, now_ms);
+        if let Some(added) = self.sessions.get_mut(&session) {
+            added.timeout_ms = entry.timeout_ms;
+        }
+    }
+
     pub fn set_closing(&mut self, session: u64) {
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.closing = true;
@@ -188,6 +200,25 @@ mod tests {
         assert_eq!(t.expired(20, 3), vec![0, 1, 2]);
         assert_eq!(t.expired(20, 3), vec![3, 4]);
         assert_eq!(t.len(), 5, "tracked until removed");
+    }
+
+    /// A leader whose close of an expired session failed (it stopped leading) gave
+    /// the session a timeout of 0: once it led again, the new leader's full timeout
+    /// for every session was none, and it expired the live session at once.
+    #[test]
+    fn a_failed_close_is_due_at_once_and_keeps_the_timeout() {
+        let mut t = SessionTracker::new(100);
+        t.add(1, 1_000, 0);
+        assert_eq!(t.expired(1_000, 10), vec![1]);
+        t.close_failed(1, 1_050);
+        assert_eq!(t.expired(1_100, 10), vec![1], "due again at the next round");
+        t.close_failed(1, 1_150);
+        assert!(t.touch(1, 1_150), "heard from again (or a new leader's full timeout)");
+        assert!(t.expired(2_100, 10).is_empty());
+        assert_eq!(t.expired(2_200, 10), vec![1]);
+        t.remove(1);
+        t.close_failed(1, 2_300);
+        assert_eq!(t.len(), 0, "a session closed meanwhile is not tracked again");
     }
 
     #[test]

@@ -74,6 +74,16 @@ impl DataTree {
         op: &TxnOp,
         j: &mut Journal,
     ) -> Result<OpResult, TxnError> {
+        // A session's ops run only while it is open, as ZooKeeper's leader checks
+        // each request's session before it becomes a txn. A write still on its way
+        // when its session closed (its client was told the session expired) is
+        // ordered after the close: it must fail, not take effect late. Txns
+        // without a session (unary calls, the server's own) are not concerned;
+        // opening and closing check their session themselves.
+        let session_op = matches!(op, TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. });
+        if ctx.session != 0 && !session_op && !self.sessions.contains_key(&ctx.session) {
+            return Err(ZnodeError::SessionExpired { session: ctx.session }.into());
+        }
         let result = match op {
             TxnOp::Create(op) => self.create(ctx, op, j)?,
             TxnOp::Delete(op) => self.delete(ctx, op, j)?,

@@ -80,3 +80,37 @@ fn deleting_an_ephemeral_forgets_it_in_its_session() {
     let close = ok(&mut tree, TxnOp::CloseSession { session: 1 });
     assert!(close.changes.is_empty());
 }
+
+/// A client's write that was still on its way when its session closed (the close
+/// was ordered first, and the client was told its session expired) must not take
+/// effect after the close: found by the nemesis as a write acknowledged as failed
+/// ("session expired") that showed up later in the log.
+#[test]
+fn a_closed_sessions_writes_fail_and_change_nothing() {
+    let mut tree = DataTree::new();
+    open(&mut tree, 1);
+    ok(&mut tree, create("/r", "a"));
+    ok_as(&mut tree, 1, set("/r", "b", -1));
+    ok(&mut tree, TxnOp::CloseSession { session: 1 });
+    let late = [
+        set("/r", "c", -1),
+        create("/s", ""),
+        delete("/r", -1),
+        TxnOp::Multi(vec![MultiOp::SetData(set_op("/r", "c", -1))]),
+        TxnOp::SetAcl(crate::SetAclOp {
+            path: "/r".into(),
+            acl: crate::acl::open_acl(),
+            version: -1,
+        }),
+    ];
+    for op in late {
+        let e = fails_as(&mut tree, 1, op);
+        assert_eq!(e, ZnodeError::SessionExpired { session: 1 }.into());
+    }
+    // A session never opened is refused alike.
+    let e = fails_as(&mut tree, 2, set("/r", "c", -1));
+    assert_eq!(e, ZnodeError::SessionExpired { session: 2 }.into());
+    assert_eq!(&tree.get("/r").unwrap().0[..], b"b");
+    // Txns without a session (unary calls, the server's own) are not concerned.
+    ok(&mut tree, set("/r", "d", -1));
+}
