@@ -143,9 +143,13 @@ impl Shared {
         *self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = membership;
     }
 
-    /// True when this server may expire sessions: only the leader does.
+    /// True when this server may expire sessions: only the leader does, and only in
+    /// broadcast. Before that its deadlines are stale (every session gets a full
+    /// timeout when it is established) and the close it would log cannot be
+    /// proposed anyway.
     pub(crate) fn expires_sessions(&self) -> bool {
-        self.membership().role == Role::Leading
+        let membership = self.membership();
+        membership.role == Role::Leading && membership.broadcasting
     }
 
     pub(crate) fn serving(&self) -> bool {
