@@ -402,8 +402,11 @@ async fn forward_loop(
     let client = match lost_link.client(&addr) {
         Ok(client) => client,
         Err(error) => {
-            while let Some((_, Some(p))) = requests.recv().await {
-                p.fail(lost(error.to_string()));
+            // Touches have no waiter; every write and barrier behind them gets its answer.
+            while let Some((_, pending)) = requests.recv().await {
+                if let Some(p) = pending {
+                    p.fail(lost(error.to_string()));
+                }
             }
             return;
         }
@@ -477,7 +480,34 @@ async fn forward_loop(
     for (_, waiting) in pending {
         waiting.fail(lost("the stream to the leader ended".into()));
     }
-    while let Ok((_, Some(waiting))) = requests.try_recv() {
-        waiting.fail(lost("the stream to the leader ended".into()));
+    // As above: a touch (no waiter) must not end the draining early.
+    while let Ok((_, waiting)) = requests.try_recv() {
+        if let Some(waiting) = waiting {
+            waiting.fail(lost("the stream to the leader ended".into()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forwarder that cannot reach its leader answers every write and barrier
+    /// queued behind a touch (which has no waiter), not only those before it.
+    #[tokio::test]
+    async fn an_unreachable_leader_fails_what_waits_behind_a_touch() {
+        let (lost, _lost_reports) = mpsc::channel(LOST_REPORTS_MAX);
+        let (done, _done) = mpsc::channel(8);
+        let links = PeerLinks::new(lost, PeerDialer::default());
+        // Not a host:port a URI can hold: the channel cannot even be made.
+        let forwarder = Forwarder::start(2, "bad address", done, 8, links);
+        forwarder.send(Kind::Touch(baton_api::peer::Sessions { sessions: vec![7] }), None);
+        let (reply, outcome) = oneshot::channel();
+        forwarder.send(Kind::Sync(true), Some(Pending::Sync(reply)));
+        let outcome = tokio::time::timeout(Duration::from_secs(10), outcome)
+            .await
+            .expect("answered in time")
+            .expect("answered, not dropped");
+        assert!(matches!(outcome, Err(WriteError::Unknown(_))), "{outcome:?}");
     }
 }
