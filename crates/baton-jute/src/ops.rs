@@ -171,11 +171,13 @@ codes! {
 
 codes! {
     /// ZooKeeper's `Watcher.WatcherType`: which watches removeWatches and checkWatches
-    /// act on.
+    /// act on (the persistent kinds since ZooKeeper 3.6).
     pub enum WatcherType {
         Children = 1,
         Data = 2,
         Any = 3,
+        Persistent = 4,
+        PersistentRecursive = 5,
     }
 }
 
