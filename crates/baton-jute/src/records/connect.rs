@@ -44,6 +44,22 @@ fn decode_read_only(reader: &mut Reader) -> Result<Option<bool>, DecodeError> {
     if reader.is_empty() { Ok(None) } else { reader.read_bool().map(Some) }
 }
 
+/// A client's flag, read as ZooKeeper's server reads it (Java's `readBoolean`: any
+/// byte but 0 is true), and whatever follows it ignored, as ZooKeeper ignores it:
+/// clients that pad their handshake must still connect.
+fn decode_client_read_only(reader: &mut Reader) -> Result<Option<bool>, DecodeError> {
+    if reader.is_empty() {
+        return Ok(None);
+    }
+    let flag = match reader.read_bool() {
+        Ok(flag) => flag,
+        Err(DecodeError::InvalidBoolean { .. }) => true,
+        Err(other) => return Err(other),
+    };
+    reader.skip_rest();
+    Ok(Some(flag))
+}
+
 impl Record for ConnectRequest {
     const BYTES_MIN: usize = 4 + 8 + 4 + 8 + 4;
 
@@ -63,7 +79,7 @@ impl Record for ConnectRequest {
             timeout_ms: reader.read_i32()?,
             session_id: reader.read_i64()?,
             passwd: Bytes::decode(reader)?,
-            read_only: decode_read_only(reader)?,
+            read_only: decode_client_read_only(reader)?,
         })
     }
 }

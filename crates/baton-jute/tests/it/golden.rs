@@ -49,14 +49,16 @@ fn connect_request_with_read_only_is_45_bytes() {
     assert_eq!(ConnectRequest::from_bytes(bytes.into()), Ok(connect_request(Some(true))));
 }
 
+/// As ZooKeeper's server: the byte after the password is the flag (any non-zero
+/// byte is true) and whatever follows is ignored.
 #[test]
-fn connect_request_with_two_extra_bytes_is_refused() {
+fn connect_request_bytes_after_the_flag_are_ignored() {
     let mut bytes = connect_request_bytes();
-    bytes.extend([0x00, 0x00]);
-    assert_eq!(
-        ConnectRequest::from_bytes(bytes.into()),
-        Err(DecodeError::TrailingBytes { remaining: 1 })
-    );
+    bytes.extend([0x00, 0x07]);
+    assert_eq!(ConnectRequest::from_bytes(bytes.into()), Ok(connect_request(Some(false))));
+    let mut bytes = connect_request_bytes();
+    bytes.push(0x02);
+    assert_eq!(ConnectRequest::from_bytes(bytes.into()), Ok(connect_request(Some(true))));
 }
 
 #[test]
