@@ -80,8 +80,14 @@ proptest! {
         let mut bytes = encode_txn(&txn);
         mutate(&mut bytes, &mutations);
         if let Ok(decoded) = decode_txn(&bytes) {
-            // Whatever decodes re-encodes to the same bytes: one txn, one encoding.
-            prop_assert_eq!(encode_txn(&decoded), bytes);
+            if bytes.first() == Some(&1) {
+                // A version-1 txn (before ACLs) is written again as version 2, the
+                // only version written: it must keep its meaning.
+                prop_assert_eq!(decode_txn(&encode_txn(&decoded)), Ok(decoded));
+            } else {
+                // Whatever decodes re-encodes to the same bytes: one txn, one encoding.
+                prop_assert_eq!(encode_txn(&decoded), bytes);
+            }
         }
     }
 
