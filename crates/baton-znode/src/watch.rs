@@ -491,6 +491,36 @@ mod tests {
         );
     }
 
+    /// Only recursive deliveries ask `visible`; a watcher that also holds a one-shot
+    /// or persistent watch on the node itself gets that event regardless.
+    #[test]
+    fn visibility_filters_recursive_deliveries_only() {
+        let mut reg = WatchRegistry::default();
+        reg.add(1, "/a", WatchKind::PersistentRecursive).unwrap();
+        reg.add(2, "/a", WatchKind::PersistentRecursive).unwrap();
+        reg.add(2, "/a/secret", WatchKind::Data).unwrap();
+        let changes = [
+            change("/a/secret", ChangeKind::NodeDataChanged),
+            change("/a/open", ChangeKind::NodeDataChanged),
+        ];
+        let mut asked = Vec::new();
+        let events = reg.trigger_visible(&changes, 7, |watcher, change| {
+            asked.push((watcher, change.path.clone()));
+            change.path != "/a/secret"
+        });
+        assert_eq!(
+            fired(&events),
+            vec![
+                (2, "/a/secret", ChangeKind::NodeDataChanged),
+                (1, "/a/open", ChangeKind::NodeDataChanged),
+                (2, "/a/open", ChangeKind::NodeDataChanged),
+            ]
+        );
+        // Watcher 2's one-shot data watch delivered /a/secret: it was not asked for it.
+        assert!(!asked.contains(&(2, "/a/secret".to_owned())), "{asked:?}");
+        assert!(asked.contains(&(1, "/a/secret".to_owned())), "{asked:?}");
+    }
+
     #[test]
     fn remove_by_kind_and_no_watcher_error() {
         let mut reg = WatchRegistry::default();
