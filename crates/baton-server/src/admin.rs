@@ -1,11 +1,12 @@
 //! The admin HTTP port: `/health`, `/ready`, `/status` (JSON), `/metrics` (Prometheus text)
-//! and `/snapshot` (a backup: the encoded tree, see `restore`).
+//! `/snapshot` (a backup: the encoded tree, see `restore`) and `/commands/<name>`
+//! (ZooKeeper's four-letter words, see `fourlw`).
 
 use std::{future::Future, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::State,
+    extract::{Path, State},
     http::{StatusCode, header},
     response::IntoResponse,
     routing::get,
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     ServerError,
+    fourlw::{self, Refusal, Words},
     metrics::Gauges,
     shared::{Membership, Shared},
     tls::{Reloadable, TlsIncoming},
@@ -24,6 +26,7 @@ use crate::{
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    words: Words,
     tls: Option<Arc<Reloadable<rustls::ServerConfig>>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
@@ -37,7 +40,12 @@ pub(crate) async fn serve(
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/snapshot", get(snapshot))
-        .with_state(Arc::clone(&shared));
+        .with_state(Arc::clone(&shared))
+        .merge(
+            Router::new()
+                .route("/commands/{name}", get(command))
+                .with_state((Arc::clone(&shared), Arc::new(words))),
+        );
     match tls {
         None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(failed),
         Some(material) => {
@@ -133,4 +141,18 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse,
     };
     let text = shared.metrics.render(gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}
+
+/// A four-letter word as text, with ZooKeeper's sentence (403) for one outside the
+/// whitelist.
+async fn command(
+    State((shared, words)): State<(Arc<Shared>, Arc<Words>)>,
+    Path(name): Path<String>,
+) -> impl IntoResponse {
+    let text_plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    match fourlw::answer(&name, &shared, &words) {
+        Ok(text) => (StatusCode::OK, text_plain, text),
+        Err(Refusal::NotWhitelisted(sentence)) => (StatusCode::FORBIDDEN, text_plain, sentence),
+        Err(Refusal::Unknown) => (StatusCode::NOT_FOUND, text_plain, String::new()),
+    }
 }

@@ -191,6 +191,21 @@ pub struct Config {
     /// chaining to it.
     #[arg(long, env = "BATON_ADMIN_TLS_CA", value_name = "FILE")]
     pub admin_tls_ca: Option<PathBuf>,
+
+    /// ZooKeeper's four-letter words the admin port answers at `/commands/<name>`:
+    /// names separated by commas, or `*` for all (ZooKeeper's `4lw.commands.whitelist`,
+    /// with its default: `srvr` only).
+    #[arg(
+        long = "4lw-whitelist",
+        env = "BATON_4LW_WHITELIST",
+        default_value = crate::fourlw::WHITELIST_DEFAULT,
+        value_parser = parse_whitelist,
+    )]
+    pub four_lw_whitelist: String,
+}
+
+fn parse_whitelist(text: &str) -> Result<String, String> {
+    crate::fourlw::Whitelist::parse(text).map(|_| text.to_owned())
 }
 
 /// One member of the ensemble: its id and its peer address (`host:port`, a DNS

@@ -30,6 +30,7 @@
 //!   backlog, the log cache and the peer transport.
 //! - `grpc`: the `baton.v1.Baton` service, gRPC health and reflection.
 //! - `admin`: `/health`, `/status`, `/metrics` over HTTP.
+//! - `fourlw`: ZooKeeper's four-letter words (`srvr`, `mntr`, ...) as text, for any port.
 //! - `session`: sessions (tracker, expiry, the `baton.v1.Sessions` stream) and
 //!   where watch events go.
 //! - `reaper`: deletes expired containers and TTL nodes through the write path.
@@ -50,6 +51,7 @@ mod config;
 mod disk;
 mod ensemble;
 mod error;
+mod fourlw;
 mod grpc;
 mod metrics;
 mod reaper;

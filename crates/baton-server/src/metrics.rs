@@ -43,6 +43,19 @@ pub(crate) struct Histogram {
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
+    max_micros: AtomicU64,
+    /// `u64::MAX` minus the shortest duration seen: inverted so that the default, 0,
+    /// means "none yet" and `fetch_max` keeps the minimum.
+    min_micros_inverted: AtomicU64,
+}
+
+/// Request durations over every op, for the four-letter words' `Latency min/avg/max`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct LatencySummary {
+    pub(crate) count: u64,
+    pub(crate) sum_micros: u64,
+    pub(crate) min_micros: u64,
+    pub(crate) max_micros: u64,
 }
 
 impl Histogram {
@@ -52,7 +65,10 @@ impl Histogram {
             self.buckets[i].fetch_add(1, Relaxed);
         }
         self.count.fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Relaxed);
+        self.max_micros.fetch_max(micros, Relaxed);
+        self.min_micros_inverted.fetch_max(u64::MAX - micros, Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -149,6 +165,26 @@ impl Metrics {
         if let Some(index) = OPS.iter().position(|o| *o == op) {
             self.requests[index].observe(took);
         }
+    }
+
+    /// Every request histogram folded into one (a request of no recorded op is not in it).
+    pub(crate) fn latency(&self) -> LatencySummary {
+        let mut total = LatencySummary { min_micros: u64::MAX, ..LatencySummary::default() };
+        for histogram in &self.requests {
+            let count = histogram.count.load(Relaxed);
+            if count == 0 {
+                continue;
+            }
+            total.count += count;
+            total.sum_micros = total.sum_micros.saturating_add(histogram.sum_micros.load(Relaxed));
+            total.max_micros = total.max_micros.max(histogram.max_micros.load(Relaxed));
+            let min = u64::MAX - histogram.min_micros_inverted.load(Relaxed);
+            total.min_micros = total.min_micros.min(min);
+        }
+        if total.count == 0 {
+            total.min_micros = 0;
+        }
+        total
     }
 
     pub(crate) fn render(&self, gauges: Gauges) -> String {

@@ -24,6 +24,7 @@ use crate::{
         driver::Driver,
         transport::{self, PeerLinks, PeerService},
     },
+    fourlw,
     grpc::{self, BatonService},
     metrics::Metrics,
     reaper, recovery,
@@ -225,8 +226,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut admin_stop = stop.listener();
     let admin_shutdown = async move { admin_stop.recv().await };
     let admin_tls = tls.admin.clone();
-    let admin_task =
-        tokio::spawn(admin::serve(admin_listener, Arc::clone(&shared), admin_tls, admin_shutdown));
+    let whitelist =
+        fourlw::Whitelist::parse(&config.four_lw_whitelist).map_err(ServerError::Config)?;
+    let mut effective = config.clone();
+    effective.client_addr = addresses.client_addr;
+    effective.admin_addr = addresses.admin_addr;
+    let words = fourlw::Words::new(&effective, whitelist);
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        Arc::clone(&shared),
+        words,
+        admin_tls,
+        admin_shutdown,
+    ));
     if tls.any() {
         tracing::info!(
             client = tls.client.is_some(),

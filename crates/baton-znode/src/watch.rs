@@ -219,6 +219,17 @@ impl WatchRegistry {
         self.by_watcher.is_empty()
     }
 
+    /// Number of watchers holding at least one watch.
+    pub fn watcher_count(&self) -> usize {
+        self.by_watcher.values().filter(|watches| !watches.is_empty()).count()
+    }
+
+    /// Number of distinct watched paths (a path watched for data and for children
+    /// counts once, as ZooKeeper's `wchs` counts it).
+    pub fn path_count(&self) -> usize {
+        self.by_path.keys().map(|(path, _)| path).collect::<HashSet<_>>().len()
+    }
+
     /// The watches of one watcher, sorted.
     pub fn watches_of(&self, watcher: WatcherId) -> Vec<(String, WatchKind)> {
         let mut watches: Vec<(String, WatchKind)> =

@@ -9,6 +9,7 @@ mod compat;
 mod disk_full;
 mod durability;
 mod ensemble;
+mod fourlw;
 mod health;
 mod limits;
 mod lock;
