@@ -150,9 +150,13 @@ async fn command(
     Path(name): Path<String>,
 ) -> impl IntoResponse {
     let text_plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    match fourlw::answer(&name, &shared, &words) {
-        Ok(text) => (StatusCode::OK, text_plain, text),
-        Err(Refusal::NotWhitelisted(sentence)) => (StatusCode::FORBIDDEN, text_plain, sentence),
-        Err(Refusal::Unknown) => (StatusCode::NOT_FOUND, text_plain, String::new()),
+    // Off the async runtime: `dirs` walks the data directory and the rest take locks
+    // the driver holds for whole batches.
+    let answered = tokio::task::spawn_blocking(move || fourlw::answer(&name, &shared, &words));
+    match answered.await {
+        Ok(Ok(text)) => (StatusCode::OK, text_plain, text),
+        Ok(Err(Refusal::NotWhitelisted(sentence))) => (StatusCode::FORBIDDEN, text_plain, sentence),
+        Ok(Err(Refusal::Unknown)) => (StatusCode::NOT_FOUND, text_plain, String::new()),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, text_plain, String::new()),
     }
 }

@@ -126,23 +126,24 @@ pub(crate) fn answer(name: &str, shared: &Shared, words: &Words) -> Result<Strin
             "{name} is not executed because it is not in the whitelist.\n"
         )));
     }
-    let needs_serving = matches!(name, "srvr" | "stat" | "mntr" | "wchs" | "cons");
-    if needs_serving && !shared.serving() {
-        return Ok(NOT_SERVING.to_owned());
+    // These need the process only: ZooKeeper answers them while it elects too.
+    match name {
+        "ruok" => return Ok("imok".to_owned()),
+        "isro" => return Ok("rw".to_owned()),
+        "conf" => return Ok(lines(&words.conf)),
+        "envi" => return Ok(envi(shared)),
+        "dirs" => return Ok(dirs(shared)),
+        _ => {}
     }
-    let Ok(facts) = Facts::read(shared) else {
-        return Ok(NOT_SERVING.to_owned());
+    let facts = match Facts::read(shared) {
+        Ok(facts) if shared.serving() => facts,
+        _ => return Ok(NOT_SERVING.to_owned()),
     };
     Ok(match name {
-        "ruok" => "imok".to_owned(),
-        "isro" => "rw".to_owned(),
         "srvr" => srvr(&facts),
         "stat" => stat(&facts),
         "mntr" => mntr(&facts),
-        "conf" => lines(&words.conf),
-        "envi" => envi(shared),
         "wchs" => wchs(&facts),
-        "dirs" => dirs(shared),
         _ => cons(&facts),
     })
 }
@@ -187,10 +188,12 @@ impl Facts {
             let followers = membership.peers.len() as u64 - 1;
             (followers, if membership.broadcasting { followers } else { 0 })
         });
+        // Before the watches' lock: the session hub's lock order is tracker → watches.
+        let connections = shared.sessions.session_count() as u64;
         let watches = shared.sessions.watches();
         Ok(Facts {
             latency: shared.metrics.latency(),
-            connections: shared.sessions.session_count() as u64,
+            connections,
             outstanding: shared
                 .metrics
                 .write_queue_depth
