@@ -7,7 +7,11 @@ use std::fmt::Write;
 
 use baton_api::admin::Role;
 
-use crate::{config::Config, shared::Shared};
+use crate::{
+    config::Config,
+    session::tracker::{TIMEOUT_TICKS_MAX, TIMEOUT_TICKS_MIN},
+    shared::Shared,
+};
 
 /// The version every text reports: ZooKeeper's tools compare it against the ZooKeeper
 /// release whose protocol they expect, so it names the one Baton speaks, then Baton's.
@@ -96,9 +100,8 @@ impl Words {
             ("dataDir", config.data_dir.display().to_string()),
             ("dataLogDir", config.data_dir.display().to_string()),
             ("tickTime", config.tick_ms.to_string()),
-            ("maxClientCnxns", "0".to_owned()),
-            ("minSessionTimeout", (config.tick_ms * 2).to_string()),
-            ("maxSessionTimeout", (config.tick_ms * 20).to_string()),
+            ("minSessionTimeout", config.tick_ms.saturating_mul(TIMEOUT_TICKS_MIN).to_string()),
+            ("maxSessionTimeout", config.tick_ms.saturating_mul(TIMEOUT_TICKS_MAX).to_string()),
             ("initLimit", config.init_limit.to_string()),
             ("syncLimit", config.sync_limit.to_string()),
             ("serverId", config.id.to_string()),

@@ -284,6 +284,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn latency_folds_every_op() {
+        let metrics = Metrics::default();
+        assert_eq!(metrics.latency(), LatencySummary::default());
+        metrics.observe("get", Duration::from_micros(300));
+        metrics.observe("create", Duration::from_millis(7));
+        metrics.observe("get", Duration::from_millis(2));
+        let latency = metrics.latency();
+        assert_eq!(latency.count, 3);
+        assert_eq!(latency.sum_micros, 9_300);
+        assert_eq!((latency.min_micros, latency.max_micros), (300, 7_000));
+    }
+
+    #[test]
     fn renders_prometheus_text() {
         let metrics = Metrics::default();
         Metrics::add(&metrics.writes_total, 3);
