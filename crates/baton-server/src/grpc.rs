@@ -15,7 +15,7 @@ use baton_api::{
     },
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
-use baton_znode::{Auth, DataTree, MultiOp, OpResult, TxnOp, ZnodeError, validate_op};
+use baton_znode::{Auth, DataTree, MultiOp, OpResult, QuotaLimits, TxnOp, ZnodeError, validate_op};
 use tonic::{Request, Response, Status, transport::server::Connected};
 use tonic_health::ServingStatus;
 
@@ -367,7 +367,8 @@ impl Baton for BatonService {
         let path = request.into_inner().path;
         let ((limits, usage), zxid) = self.read(|tree| {
             access::may_read(tree, &path, &auth)?;
-            tree.quota(&path).ok_or_else(|| ZnodeError::NoNode { path: quota_path(&path) })
+            tree.quota(&path)
+                .ok_or_else(|| ZnodeError::NoNode { path: QuotaLimits::node_of(&path) })
         })?;
         Ok(Response::new(pb::GetQuotaResponse {
             header: header(zxid),
@@ -390,11 +391,6 @@ impl Baton for BatonService {
             (other, _) => Err(unexpected(&other)),
         }
     }
-}
-
-/// Where the quota on `path` would be kept: what a missing quota's NO_NODE names.
-fn quota_path(path: &str) -> String {
-    format!("{}/quota{path}", baton_znode::RESERVED_PREFIX)
 }
 
 /// The identities as a caller may see them: a digest's user, never its hash.

@@ -9,7 +9,7 @@ mod acl_cache;
 mod apply;
 mod node;
 mod quota;
-pub(crate) use quota::format_limits;
+pub(crate) use quota::{format_limits, limits_node};
 mod snapshot;
 mod store;
 #[cfg(test)]

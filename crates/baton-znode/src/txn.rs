@@ -102,6 +102,11 @@ impl QuotaLimits {
     pub fn to_stats_track(&self) -> String {
         crate::tree::format_limits(self)
     }
+
+    /// The node the quota on `path` is kept in (`/baton/quota<path>/limits`).
+    pub fn node_of(path: &str) -> String {
+        crate::tree::limits_node(path)
+    }
 }
 
 /// What a subtree under a quota holds now.

@@ -15,7 +15,6 @@
 
 use std::{sync::Arc, time::Instant};
 
-use baton_api::auth::Credential;
 use baton_api::{
     convert,
     pb::{self, request::Op, session_response::Kind},
@@ -31,7 +30,6 @@ use tonic::{Status, Streaming};
 use super::{Outgoing, SESSION_INFLIGHT_MAX};
 use crate::{
     access,
-    auth::add_identities,
     grpc::identities_to_pb,
     metrics::Metrics,
     shared::Shared,
@@ -222,11 +220,9 @@ impl Reader {
     /// AUTH_FAILED and adds nothing.
     fn add_auth(&mut self, xid: u64, add: &pb::AddAuthRequest) -> pb::Reply {
         let _timer = self.shared.metrics.time("add_auth");
-        let proved = Credential::from_pb(add)
-            .and_then(|credential| self.shared.auth.authenticate(&credential));
-        match proved {
-            Ok(ids) => {
-                self.auth = add_identities(&self.auth, ids);
+        match super::authenticated(&self.shared, self.session, &self.auth, add) {
+            Ok(auth) => {
+                self.auth = auth;
                 self.shared.sessions.set_auth(self.session, self.conn_id, self.auth.clone());
                 let zxid = self.shared.read_tree().map(|tree| tree.last_zxid()).unwrap_or(0);
                 reply(
@@ -235,15 +231,7 @@ impl Reader {
                     pb::reply::Result::Empty(pb::EmptyResponse { header: header(zxid) }),
                 )
             }
-            Err(status) => {
-                Metrics::add(&self.shared.metrics.auth_failures_total, 1);
-                tracing::info!(
-                    session = %format_args!("0x{:016x}", self.session),
-                    scheme = %add.scheme,
-                    "session authentication refused"
-                );
-                error_reply(xid, &status)
-            }
+            Err(status) => error_reply(xid, &status),
         }
     }
 }

@@ -303,3 +303,27 @@ fn may_see(tree: &DataTree, auth: &Auth, change: &Change) -> bool {
     }
     false
 }
+
+/// `auth` with what one credential of a session proves (a Connect's or an AddAuth's),
+/// or AUTH_FAILED, counted and logged by scheme only (never the secret).
+fn authenticated(
+    shared: &crate::shared::Shared,
+    session: u64,
+    auth: &Auth,
+    add: &pb::AddAuthRequest,
+) -> Result<Auth, Status> {
+    let proved = baton_api::auth::Credential::from_pb(add)
+        .and_then(|credential| shared.auth.authenticate(&credential));
+    match proved {
+        Ok(ids) => Ok(crate::auth::add_identities(auth, ids)),
+        Err(refused) => {
+            crate::metrics::Metrics::add(&shared.metrics.auth_failures_total, 1);
+            tracing::info!(
+                session = %format_args!("0x{session:016x}"),
+                scheme = %add.scheme,
+                "session authentication refused"
+            );
+            Err(refused)
+        }
+    }
+}

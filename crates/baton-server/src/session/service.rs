@@ -16,7 +16,7 @@
 use std::{sync::Arc, time::Duration};
 
 use baton_api::{
-    auth::{CREDENTIALS_MAX, Credential},
+    auth::CREDENTIALS_MAX,
     pb::{self, sessions_server::Sessions},
     session::{watch_event_to_pb, watch_spec_from_pb},
     status::{ErrorCode, error_status, txn_error_status},
@@ -26,10 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{SESSION_OUTBOUND_MAX, SESSIONS_MAX, conn, ids::new_password, outbound::Outbound};
-use crate::{
-    auth::base_identities, metrics::Metrics, shared::Shared, tls::client_subject,
-    write_queue::WriteQueue,
-};
+use crate::{auth::base_identities, shared::Shared, tls::client_subject, write_queue::WriteQueue};
 
 /// How long a client may take to send its Connect after opening the stream.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,28 +138,19 @@ impl SessionsService {
     /// The identities a stream starts with; AUTH_FAILED if a credential is refused.
     fn authenticate(
         &self,
-        mut ids: Vec<baton_znode::Id>,
+        ids: Vec<baton_znode::Id>,
         credentials: &[pb::AddAuthRequest],
     ) -> Result<Auth, Status> {
         if credentials.len() > CREDENTIALS_MAX {
             let message = format!("a Connect may carry at most {CREDENTIALS_MAX} credentials");
             return Err(status(ErrorCode::AuthFailed, message));
         }
+        let mut auth = Auth::new(ids);
         for add in credentials {
-            let proved = Credential::from_pb(add)
-                .and_then(|credential| self.shared.auth.authenticate(&credential));
-            match proved {
-                Ok(more) => {
-                    ids.extend(more.into_iter().filter(|id| !ids.contains(id)).collect::<Vec<_>>())
-                }
-                Err(refused) => {
-                    Metrics::add(&self.shared.metrics.auth_failures_total, 1);
-                    tracing::info!(scheme = %add.scheme, "session authentication refused at connect");
-                    return Err(refused);
-                }
-            }
+            // No session yet: a refused Connect is logged as session 0.
+            auth = super::authenticated(&self.shared, 0, &auth, add)?;
         }
-        Ok(Auth::new(ids))
+        Ok(auth)
     }
 
     /// Logs a new session; returns (id, password, negotiated timeout).

@@ -273,7 +273,7 @@ fn check_limits(path: &str, limits: &QuotaLimits) -> Result<(), ZnodeError> {
     Ok(())
 }
 
-fn limits_node(path: &str) -> String {
+pub(crate) fn limits_node(path: &str) -> String {
     format!("{QUOTA_ROOT}{path}/{LIMITS_NODE}")
 }
 
