@@ -2,8 +2,8 @@
 //! baton-server processes on 127.0.0.1 (started by baton-testkit), for trying things out.
 //!
 //! Everything lives under `target/cluster/`: `member-N/` (data dir), `member-N.log`
-//! (stderr), and `state` (one line per member: id, pid, client, admin and peer
-//! ports). The members outlive the command that started them; they are stopped by the
+//! (stderr), and `state` (one line per member: id, pid, client, admin, peer and
+//! ZooKeeper-protocol ports). The members outlive the command that started them; they are stopped by the
 //! pids recorded there, never by name.
 
 use std::{
@@ -31,6 +31,7 @@ struct Member {
     client: u16,
     admin: u16,
     peer: u16,
+    zk: u16,
 }
 
 impl Member {
@@ -51,7 +52,7 @@ fn read_state(root: &Path) -> Result<Vec<Member>> {
     text.lines()
         .map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let [id, pid, client, admin, peer] = f[..] else {
+            let [id, pid, client, admin, peer, zk] = f[..] else {
                 bail!("bad line in {}: {line:?}", path.display());
             };
             Ok(Member {
@@ -60,6 +61,7 @@ fn read_state(root: &Path) -> Result<Vec<Member>> {
                 client: client.parse()?,
                 admin: admin.parse()?,
                 peer: peer.parse()?,
+                zk: zk.parse()?,
             })
         })
         .collect()
@@ -68,7 +70,7 @@ fn read_state(root: &Path) -> Result<Vec<Member>> {
 fn write_state(root: &Path, members: &[Member]) -> Result<()> {
     let text: String = members
         .iter()
-        .map(|m| format!("{} {} {} {} {}\n", m.id, m.pid, m.client, m.admin, m.peer))
+        .map(|m| format!("{} {} {} {} {} {}\n", m.id, m.pid, m.client, m.admin, m.peer, m.zk))
         .collect();
     fs::write(dir(root).join("state"), text).context("writing the cluster state")
 }
@@ -91,6 +93,7 @@ fn recorded(root: &Path, tick_ms: u64, members: &[Member]) -> EnsembleSpec {
             client_addr: loopback(m.client),
             admin_addr: loopback(m.admin),
             peer_addr: loopback(m.peer),
+            zk_addr: loopback(m.zk),
             peers: peers.clone(),
         })
         .collect();
@@ -129,13 +132,17 @@ fn wait_ready(members: &[Member]) -> Result<u32> {
 }
 
 fn print(members: &[Member], leader: Option<u32>) {
-    println!("{:<4} {:<8} {:<17} {:<17} {:<17} data dir", "id", "pid", "client", "admin", "peer");
+    println!(
+        "{:<4} {:<8} {:<17} {:<17} {:<17} {:<17} data dir",
+        "id", "pid", "client", "admin", "peer", "zookeeper"
+    );
     for m in members {
         let pid = if alive(m.pid) { m.pid.to_string() } else { "down".into() };
         let mark = if Some(m.id) == leader { " (leader)" } else { "" };
         println!(
-            "{:<4} {:<8} 127.0.0.1:{:<7} 127.0.0.1:{:<7} 127.0.0.1:{:<7} target/cluster/member-{}{mark}",
-            m.id, pid, m.client, m.admin, m.peer, m.id
+            "{:<4} {:<8} 127.0.0.1:{:<7} 127.0.0.1:{:<7} 127.0.0.1:{:<7} 127.0.0.1:{:<7} \
+             target/cluster/member-{}{mark}",
+            m.id, pid, m.client, m.admin, m.peer, m.zk, m.id
         );
     }
     let endpoints: Vec<String> =
@@ -143,6 +150,8 @@ fn print(members: &[Member], leader: Option<u32>) {
     let admins: Vec<String> = members.iter().map(|m| format!("127.0.0.1:{}", m.admin)).collect();
     println!("\n  baton --endpoints {} ls /", endpoints.join(","));
     println!("  baton status --admin {}", admins.join(","));
+    let zk: Vec<String> = members.iter().map(|m| format!("127.0.0.1:{}", m.zk)).collect();
+    println!("  zkCli.sh -server {} ls /", zk.join(","));
 }
 
 /// SIGTERM, then SIGKILL whatever still runs after [`STOP_TIMEOUT`].
@@ -187,6 +196,7 @@ pub fn up(
             client: m.client_addr.port(),
             admin: m.admin_addr.port(),
             peer: m.peer_addr.port(),
+            zk: m.zk_addr.port(),
         })
         .collect();
     write_state(root, &members)?;

@@ -27,6 +27,12 @@ pub struct Config {
     #[arg(long, env = "BATON_ADMIN_ADDR", default_value = "127.0.0.1:7180")]
     pub admin_addr: SocketAddr,
 
+    /// Address of ZooKeeper's client protocol (jute over TCP), for ZooKeeper clients
+    /// and tools (port 0 picks a free port; `off` listens for none). With client TLS
+    /// on, this port speaks TLS too (ZooKeeper's secureClientPort).
+    #[arg(long, env = "BATON_ZK_ADDR", default_value = "127.0.0.1:2181")]
+    pub zk_addr: ZkAddr,
+
     /// Largest data of one znode, in bytes.
     #[arg(long, env = "BATON_DATA_BYTES_MAX", default_value_t = 1024 * 1024)]
     pub data_bytes_max: usize,
@@ -206,6 +212,24 @@ pub struct Config {
 
 fn parse_whitelist(text: &str) -> Result<String, String> {
     crate::fourlw::Whitelist::parse(text).map(|_| text.to_owned())
+}
+
+/// Where the ZooKeeper-protocol listener binds, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZkAddr(pub Option<SocketAddr>);
+
+impl std::str::FromStr for ZkAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.trim() == "off" {
+            return Ok(ZkAddr(None));
+        }
+        text.trim()
+            .parse()
+            .map(|addr| ZkAddr(Some(addr)))
+            .map_err(|_| format!("`{text}` is not HOST:PORT (an IP address and a port) or `off`"))
+    }
 }
 
 /// One member of the ensemble: its id and its peer address (`host:port`, a DNS
@@ -442,6 +466,9 @@ mod tests {
         let config = parse(&[]);
         assert_eq!(config.client_addr.to_string(), "127.0.0.1:7181");
         assert_eq!(config.admin_addr.to_string(), "127.0.0.1:7180");
+        assert_eq!(config.zk_addr, ZkAddr(Some("127.0.0.1:2181".parse().unwrap())));
+        assert_eq!(parse(&["--zk-addr", "off"]).zk_addr, ZkAddr(None));
+        assert!(Config::try_parse_from(["baton-server", "--zk-addr", "2181"]).is_err());
         assert_eq!(config.limits(), Limits::default());
         assert!(config.fsync);
         assert_eq!(config.reap_interval(), Duration::from_millis(2_000));

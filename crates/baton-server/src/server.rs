@@ -50,6 +50,9 @@ struct Addresses {
     /// Only when there are peers to talk to.
     #[serde(skip_serializing_if = "Option::is_none")]
     peer_addr: Option<SocketAddr>,
+    /// ZooKeeper's client protocol, unless `--zk-addr off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zk_addr: Option<SocketAddr>,
 }
 
 /// Runs a server until `shutdown` resolves (or a fatal error): a member of the
@@ -81,11 +84,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let admin_listener = bind(config.admin_addr, "admin HTTP").await?;
     // An ensemble of one has nobody to talk to: it listens for no peer.
     let peer_listener = if alone { None } else { Some(bind(config.peer_addr, "peer gRPC").await?) };
+    let zk_listener = match config.zk_addr.0 {
+        Some(addr) => Some((bind(addr, "ZooKeeper protocol").await?, addr)),
+        None => None,
+    };
     let addresses = Addresses {
         client_addr: local_addr(&client_listener, config.client_addr, "client gRPC")?,
         admin_addr: local_addr(&admin_listener, config.admin_addr, "admin HTTP")?,
         peer_addr: match &peer_listener {
             Some(listener) => Some(local_addr(listener, config.peer_addr, "peer gRPC")?),
+            None => None,
+        },
+        zk_addr: match &zk_listener {
+            Some((listener, addr)) => Some(local_addr(listener, *addr, "ZooKeeper protocol")?),
             None => None,
         },
     };

@@ -24,6 +24,8 @@ pub struct MemberSpec {
     pub id: u32,
     pub client_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// ZooKeeper's client protocol.
+    pub zk_addr: SocketAddr,
     /// Where it listens for its peers.
     pub peer_addr: SocketAddr,
     /// Its `--peers`: every member's id and the address this member reaches it at (the
@@ -67,6 +69,7 @@ impl EnsembleSpec {
                 id,
                 client_addr: loopback(fixed_free_port()?),
                 admin_addr: loopback(fixed_free_port()?),
+                zk_addr: loopback(fixed_free_port()?),
                 peer_addr: loopback(fixed_free_port()?),
                 peers: String::new(),
             });
@@ -126,6 +129,7 @@ impl EnsembleSpec {
             bin: self.bin.clone(),
             client_addr: member.client_addr,
             admin_addr: member.admin_addr,
+            zk_addr: Some(member.zk_addr),
             args,
             log: self.dir.join(format!("member-{id}.log")),
             rust_log: self.rust_log.clone(),

@@ -35,6 +35,8 @@ pub struct Launch {
     /// Port 0 lets the OS choose.
     pub client_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// ZooKeeper's client protocol; None turns it off (`--zk-addr off`).
+    pub zk_addr: Option<SocketAddr>,
     /// More flags (`--id`, `--peers`, limits, ...).
     pub args: Vec<String>,
     /// Where stderr goes (appended across restarts).
@@ -66,6 +68,7 @@ impl Launch {
             data_dir: data_dir.to_path_buf(),
             client_addr: any,
             admin_addr: any,
+            zk_addr: Some(any),
             args: Vec::new(),
             log: PathBuf::from(log),
             rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
@@ -84,6 +87,7 @@ impl Launch {
     pub fn on_fixed_ports(mut self) -> Result<Launch, Error> {
         self.client_addr = SocketAddr::from(([127, 0, 0, 1], fixed_free_port()?));
         self.admin_addr = SocketAddr::from(([127, 0, 0, 1], fixed_free_port()?));
+        self.zk_addr = Some(SocketAddr::from(([127, 0, 0, 1], fixed_free_port()?)));
         Ok(self)
     }
 
@@ -100,6 +104,8 @@ impl Launch {
         args.push(self.data_dir.clone().into());
         args.extend(["--client-addr".into(), self.client_addr.to_string().into()]);
         args.extend(["--admin-addr".into(), self.admin_addr.to_string().into()]);
+        let zk = self.zk_addr.map_or_else(|| "off".to_owned(), |addr| addr.to_string());
+        args.extend(["--zk-addr".into(), zk.into()]);
         args.extend(self.args.iter().map(Into::into));
         let mut spec = ProcessSpec::new(self.name.clone(), program, self.log.clone())
             .args(args)
@@ -115,6 +121,7 @@ struct Addresses {
     client_addr: SocketAddr,
     admin_addr: SocketAddr,
     peer_addr: Option<SocketAddr>,
+    zk_addr: Option<SocketAddr>,
 }
 
 /// A `baton-server` the kit started, killed (SIGKILL) on drop; its log is printed if a
@@ -211,6 +218,9 @@ impl ServerProcess {
         };
         self.launch.client_addr = addresses.client_addr;
         self.launch.admin_addr = addresses.admin_addr;
+        if self.launch.zk_addr.is_some() {
+            self.launch.zk_addr = addresses.zk_addr;
+        }
         self.peer_addr = addresses.peer_addr;
         self.process = Some(process);
         Ok(())
@@ -244,6 +254,17 @@ impl ServerProcess {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.launch.admin_addr
+    }
+
+    /// Where it speaks ZooKeeper's client protocol (unless turned off).
+    pub fn zk_addr(&self) -> Option<SocketAddr> {
+        self.launch.zk_addr
+    }
+
+    /// `host:port` of the ZooKeeper-protocol port, as ZooKeeper clients take it; panics
+    /// if the server was started without one.
+    pub fn zk_endpoint(&self) -> String {
+        self.zk_addr().expect("the server was started with --zk-addr off").to_string()
     }
 
     /// The peer address it announced (members only).
@@ -406,6 +427,8 @@ mod tests {
                 "--client-addr",
                 "127.0.0.1:0",
                 "--admin-addr",
+                "127.0.0.1:0",
+                "--zk-addr",
                 "127.0.0.1:0",
                 "--id",
                 "2"
