@@ -1,7 +1,7 @@
-//! One client connection to any of the three systems, with the operations the
-//! workloads use. Baton through `baton-client`'s [`Session`] (the ZooKeeper-style
-//! session: one ordered stream, requests pipelined on it), ZooKeeper through the
-//! `zookeeper-client` crate, etcd through tonic stubs generated from
+//! One client connection to any of the systems, with the operations the workloads use.
+//! Baton through `baton-client`'s [`Session`] (the ZooKeeper-style session: one
+//! ordered stream, requests pipelined on it), ZooKeeper and baton-zk (Baton's
+//! ZooKeeper-protocol port) through the `zookeeper-client` crate, etcd through tonic stubs generated from
 //! `proto/etcd_subset.proto` (the KV, Watch and Maintenance calls of etcd's v3 API).
 //!
 //! A connection prefers the member it is given and fails over to the others where the
@@ -85,7 +85,7 @@ impl Conn {
                     };
                     Ok(Conn::Baton(Session::connect(&ordered, options).await?))
                 }
-                Kind::ZooKeeper => {
+                Kind::ZooKeeper | Kind::BatonZk => {
                     let client = zookeeper_client::Client::connector()
                         .with_session_timeout(SESSION_TIMEOUT)
                         .with_connection_timeout(CONNECT_TIMEOUT)

@@ -1,13 +1,15 @@
 //! A side-by-side load benchmark: Baton, Apache ZooKeeper and etcd, each started as a
 //! 3-member ensemble of real processes on 127.0.0.1 with fsync on, run through the same
-//! workloads by the same load generator, reported in one table with ratios.
+//! workloads by the same load generator, reported in one table with ratios. A fourth
+//! system, baton-zk, is Baton's ensemble driven by the ZooKeeper driver through its
+//! ZooKeeper-protocol ports: same client and workload code as ZooKeeper, another server.
 //!
 //! # Layout
 //! - [`procs`]: a member process's RSS and CPU time, from /proc.
 //! - [`systems`]: how each system's ensemble is configured, started (through
 //!   baton-testkit: Baton's members as its ensemble, ZooKeeper's and etcd's as its
 //!   processes), killed, restarted and asked for its leader.
-//! - [`driver`]: one client connection of any of the three, with the operations the
+//! - [`driver`]: one client connection of any of them, with the operations the
 //!   workloads use (create, set, get, batched create, persistent watch).
 //! - [`workload`]: the closed-loop workloads, the watch fan-out, failover, the bulk
 //!   load and the restart.
@@ -68,13 +70,21 @@ impl Options {
     pub fn wants(&self, name: &str) -> bool {
         self.only.as_deref().is_none_or(|only| name.contains(only))
     }
+
+    /// Whether `kind`'s server-side measurements (memory and restart with the loaded
+    /// znodes) are another system's in this run: baton-zk's members are Baton's, the
+    /// same binary with the same flags holding the same tree, so with `baton` in the
+    /// run they would measure the same thing twice.
+    pub fn server_measured_by_other(&self, kind: Kind) -> bool {
+        kind == Kind::BatonZk && self.systems.contains(&Kind::Baton)
+    }
 }
 
 impl Options {
     /// The full run: every workload long enough for stable percentiles, 1M znodes.
     pub fn full(dir: PathBuf, baton_bin: PathBuf) -> Options {
         Options {
-            systems: vec![Kind::Baton, Kind::ZooKeeper, Kind::Etcd],
+            systems: vec![Kind::Baton, Kind::BatonZk, Kind::ZooKeeper, Kind::Etcd],
             workload_time: Duration::from_secs(8),
             znodes: 1_000_000,
             watchers: 1_000,
@@ -89,10 +99,11 @@ impl Options {
         }
     }
 
-    /// The short run CI does: Baton alone, every workload briefly, 10,000 znodes.
+    /// The short run CI does: Baton through both of its client protocols, every
+    /// workload briefly, 10,000 znodes.
     pub fn quick(dir: PathBuf, baton_bin: PathBuf) -> Options {
         Options {
-            systems: vec![Kind::Baton],
+            systems: vec![Kind::Baton, Kind::BatonZk],
             workload_time: Duration::from_secs(1),
             znodes: 10_000,
             watchers: 100,
@@ -115,7 +126,7 @@ pub async fn run(options: &Options) -> Result<Report> {
         .with_context(|| format!("creating {}", options.dir.display()))?;
     let mut report = Report::default();
     for &kind in &options.systems {
-        if let Err(reason) = systems::available(kind) {
+        if let Err(reason) = systems::available(kind, options.tls) {
             eprintln!("bench: skipping {}: {reason}", kind.name());
             report.skipped.push((kind, reason));
             continue;
@@ -125,6 +136,26 @@ pub async fn run(options: &Options) -> Result<Report> {
             .await
             .with_context(|| format!("benchmarking {}", kind.name()))?;
         report.rows.extend(rows);
+        if kind == Kind::BatonZk {
+            report.notes.push(baton_zk_note(options));
+        }
     }
     Ok(report)
+}
+
+/// What baton-zk's rows measure, for the report.
+fn baton_zk_note(options: &Options) -> String {
+    let mut note = "baton-zk: Baton's ensemble (the same binary, flags and members as baton) \
+        driven by the ZooKeeper driver (zookeeper-client) through the members' \
+        ZooKeeper-protocol ports; its CPU and RSS columns are the three baton-server \
+        processes."
+        .to_owned();
+    if options.server_measured_by_other(Kind::BatonZk) {
+        note.push_str(&format!(
+            " Memory and restart with {} znodes are not measured again: the same server \
+             holding the same tree, see baton's rows.",
+            options.znodes
+        ));
+    }
+    note
 }

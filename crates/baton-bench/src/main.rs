@@ -10,11 +10,12 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "baton-bench", about = "Baton, ZooKeeper and etcd under the same load")]
 struct Cli {
-    /// The short run: Baton alone (unless --systems says otherwise), 1 s per
-    /// workload, 10,000 znodes, 100 watchers.
+    /// The short run: Baton alone through both of its protocols (baton, baton-zk;
+    /// unless --systems says otherwise), 1 s per workload, 10,000 znodes, 100 watchers.
     #[arg(long)]
     quick: bool,
-    /// The systems, comma separated: baton, zookeeper, etcd.
+    /// The systems, comma separated: baton, baton-zk (Baton's server through its
+    /// ZooKeeper port, driven by the ZooKeeper driver), zookeeper, etcd.
     #[arg(long, value_delimiter = ',')]
     systems: Option<Vec<String>>,
     /// Seconds per throughput workload.

@@ -1,5 +1,6 @@
 //! The results: one row per system and workload, printed as a markdown table, then the
-//! ratios of the first system (Baton) to each other one.
+//! ratios of the first system (Baton) to each other one, and of baton-zk to ZooKeeper
+//! (the same client library against both servers).
 
 use std::fmt::Write as _;
 
@@ -31,6 +32,8 @@ pub struct Row {
 pub struct Report {
     pub rows: Vec<Row>,
     pub skipped: Vec<(Kind, String)>,
+    /// What some rows measure, printed under the table.
+    pub notes: Vec<String>,
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -96,46 +99,63 @@ impl Report {
         for (kind, reason) in &self.skipped {
             let _ = writeln!(out, "\n{} skipped: {reason}", kind.name());
         }
-        let Some(first) = self.rows.first().map(|r| r.system) else { return out };
-        let peers: Vec<Kind> = {
-            let mut peers = Vec::new();
-            for row in &self.rows {
-                if row.system != first && !peers.contains(&row.system) {
-                    peers.push(row.system);
-                }
-            }
-            peers
-        };
-        for peer in peers {
-            let _ = writeln!(
-                out,
-                "\n{a} / {b} (throughput: higher is better for {a}; p99, CPU, RSS, time: lower is better)\n",
-                a = first.name(),
-                b = peer.name()
-            );
-            out.push_str("| workload | throughput | p99 | CPU / op | RSS (all) | time |\n");
-            out.push_str("|---|---:|---:|---:|---:|---:|\n");
-            for row in self.rows.iter().filter(|r| r.system == first) {
-                let Some(other) = self.find(peer, &row.workload) else { continue };
-                let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
-                    _ => "–".to_owned(),
-                };
-                let p99 = |r: &Row| r.latency_ms.map(|l| l[1]);
-                let rss = |r: &Row| (r.rss.0 > 0).then_some(r.rss.0 as f64);
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} |",
-                    row.workload,
-                    ratio(row.throughput, other.throughput),
-                    ratio(p99(row), p99(other)),
-                    ratio(row.cpu_per_kop, other.cpu_per_kop),
-                    ratio(rss(row), rss(other)),
-                    ratio(row.secs, other.secs),
-                );
-            }
+        for note in &self.notes {
+            let _ = writeln!(out, "\n{note}");
+        }
+        for (a, b) in self.pairs() {
+            self.ratios(&mut out, a, b);
         }
         out
+    }
+
+    /// The systems compared: the first to each other, then baton-zk to ZooKeeper.
+    fn pairs(&self) -> Vec<(Kind, Kind)> {
+        let mut systems: Vec<Kind> = Vec::new();
+        for row in &self.rows {
+            if !systems.contains(&row.system) {
+                systems.push(row.system);
+            }
+        }
+        let Some((&first, peers)) = systems.split_first() else { return Vec::new() };
+        let mut pairs: Vec<(Kind, Kind)> = peers.iter().map(|&peer| (first, peer)).collect();
+        let same_client = (Kind::BatonZk, Kind::ZooKeeper);
+        if first != Kind::BatonZk
+            && [same_client.0, same_client.1].iter().all(|k| systems.contains(k))
+        {
+            pairs.push(same_client);
+        }
+        pairs
+    }
+
+    /// The ratios of `a` to `b` over the workloads both ran.
+    fn ratios(&self, out: &mut String, a: Kind, b: Kind) {
+        let _ = writeln!(
+            out,
+            "\n{a} / {b} (throughput: higher is better for {a}; p99, CPU, RSS, time: lower is better)\n",
+            a = a.name(),
+            b = b.name()
+        );
+        out.push_str("| workload | throughput | p99 | CPU / op | RSS (all) | time |\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|\n");
+        for row in self.rows.iter().filter(|r| r.system == a) {
+            let Some(other) = self.find(b, &row.workload) else { continue };
+            let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+                _ => "–".to_owned(),
+            };
+            let p99 = |r: &Row| r.latency_ms.map(|l| l[1]);
+            let rss = |r: &Row| (r.rss.0 > 0).then_some(r.rss.0 as f64);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                row.workload,
+                ratio(row.throughput, other.throughput),
+                ratio(p99(row), p99(other)),
+                ratio(row.cpu_per_kop, other.cpu_per_kop),
+                ratio(rss(row), rss(other)),
+                ratio(row.secs, other.secs),
+            );
+        }
     }
 }
 
@@ -162,6 +182,7 @@ mod tests {
         let report = Report {
             rows: vec![row(Kind::Baton, 40_000.0, 1.0), row(Kind::ZooKeeper, 10_000.0, 4.0)],
             skipped: vec![(Kind::Etcd, "etcd not found".into())],
+            notes: Vec::new(),
         };
         let text = report.markdown();
         assert!(
@@ -170,5 +191,27 @@ mod tests {
         );
         assert!(text.contains("etcd skipped: etcd not found"), "{text}");
         assert!(text.contains("| baton | read, 32 in flight | 40000 | 0.50 | 1.00 | 2.00 | 0 | 0.500 | 30, 10 | – |"), "{text}");
+    }
+
+    #[test]
+    fn baton_zk_is_also_compared_with_zookeeper() {
+        let report = Report {
+            rows: vec![
+                row(Kind::Baton, 40_000.0, 1.0),
+                row(Kind::BatonZk, 30_000.0, 2.0),
+                row(Kind::ZooKeeper, 10_000.0, 4.0),
+            ],
+            skipped: Vec::new(),
+            notes: vec!["baton-zk: what it is".into()],
+        };
+        let text = report.markdown();
+        let titles: Vec<&str> = text.lines().filter(|l| l.ends_with("lower is better)")).collect();
+        assert_eq!(titles.len(), 3, "{text}");
+        assert!(titles[0].starts_with("baton / baton-zk "), "{text}");
+        assert!(titles[1].starts_with("baton / zookeeper "), "{text}");
+        assert!(titles[2].starts_with("baton-zk / zookeeper "), "{text}");
+        let after = text.split(titles[2]).nth(1).unwrap_or_default();
+        assert!(after.contains("| read, 32 in flight | 3.00× | 0.50× |"), "{text}");
+        assert!(text.contains("\nbaton-zk: what it is\n"), "{text}");
     }
 }

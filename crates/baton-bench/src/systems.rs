@@ -1,9 +1,12 @@
-//! The three systems as 3-member ensembles on 127.0.0.1: their configuration (each
-//! with its own documented defaults for timing, fsync on), how they are started, and how
-//! to ask which member leads.
+//! The systems as 3-member ensembles on 127.0.0.1: their configuration (each with its
+//! own documented defaults for timing, fsync on), how they are started, and how to ask
+//! which member leads.
 //!
 //! - Baton: baton-testkit's ensemble (`baton-server` with `--id`, `--peers` and its
 //!   defaults: tick 2 s, fsync on); the leader is the one whose `/status` says so.
+//! - baton-zk: the same Baton ensemble, started the same way, whose clients are the
+//!   ZooKeeper driver on the members' ZooKeeper-protocol ports (`--zk-addr`): the same
+//!   client library and workload code as ZooKeeper's, only the server differs.
 //! - ZooKeeper (Debian's 3.8 package): `QuorumPeerMain` on a `zoo.cfg` per member with
 //!   ZooKeeper's sample timing (tickTime 2000, initLimit 10, syncLimit 5), the admin
 //!   server off, no per-address connection cap (every client is on 127.0.0.1), and the
@@ -40,6 +43,8 @@ pub const ZOOKEEPER_JARS: [&str; 3] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Baton,
+    /// Baton's server, its clients speaking ZooKeeper's protocol.
+    BatonZk,
     ZooKeeper,
     Etcd,
 }
@@ -48,6 +53,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Baton => "baton",
+            Kind::BatonZk => "baton-zk",
             Kind::ZooKeeper => "zookeeper",
             Kind::Etcd => "etcd",
         }
@@ -56,17 +62,26 @@ impl Kind {
     pub fn parse(name: &str) -> Result<Kind> {
         match name {
             "baton" => Ok(Kind::Baton),
+            "baton-zk" => Ok(Kind::BatonZk),
             "zookeeper" | "zk" => Ok(Kind::ZooKeeper),
             "etcd" => Ok(Kind::Etcd),
-            other => bail!("unknown system {other:?} (baton, zookeeper, etcd)"),
+            other => bail!("unknown system {other:?} (baton, baton-zk, zookeeper, etcd)"),
         }
+    }
+
+    /// Whether the members are `baton-server` processes.
+    pub fn is_baton(self) -> bool {
+        matches!(self, Kind::Baton | Kind::BatonZk)
     }
 }
 
-/// Whether `kind` can be started here; if not, why (what to install).
-pub fn available(kind: Kind) -> Result<(), String> {
+/// Whether `kind` can be started here (`tls`: Baton with TLS on); if not, why.
+pub fn available(kind: Kind, tls: bool) -> Result<(), String> {
     match kind {
         Kind::Baton => Ok(()),
+        // The driver's ZooKeeper client is built without TLS.
+        Kind::BatonZk if tls => Err("the ZooKeeper driver does not use TLS".to_owned()),
+        Kind::BatonZk => Ok(()),
         Kind::ZooKeeper => {
             for jar in ZOOKEEPER_JARS {
                 if !Path::new(jar).exists() {
@@ -117,7 +132,7 @@ impl Ensemble {
     pub fn start(kind: Kind, n: u32, dir: &Path, options: &crate::Options) -> Result<Ensemble> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let (members, client_tls) = match kind {
-            Kind::Baton => {
+            Kind::Baton | Kind::BatonZk => {
                 let (members, tls) = baton_ensemble(n, dir, options)?;
                 (Members::Baton(members), tls)
             }
@@ -153,8 +168,12 @@ impl Ensemble {
         self.len() == 0
     }
 
+    /// Where clients reach the members (baton-zk: their ZooKeeper-protocol ports).
     pub fn endpoints(&self) -> Vec<String> {
         match &self.members {
+            Members::Baton(ensemble) if self.kind == Kind::BatonZk => {
+                ensemble.ids().into_iter().map(|id| ensemble.member(id).zk_endpoint()).collect()
+            }
             Members::Baton(ensemble) => ensemble.endpoints(),
             Members::Other(members) => {
                 members.iter().map(|m| format!("127.0.0.1:{}", m.client_port)).collect()

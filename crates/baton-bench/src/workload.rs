@@ -134,7 +134,15 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
         rows.push(row);
     }
     drop(conns);
-    if options.wants("load") || options.wants("memory") || options.wants("restart") {
+    if options.server_measured_by_other(kind) {
+        // The load goes through this system's client path; what the server holds
+        // after it and how it restarts are measured once, for the other system.
+        if options.wants("load") {
+            let (load, _) = bulk_load(&ensemble, options, &value).await?;
+            progress(&load);
+            rows.push(load);
+        }
+    } else if options.wants("load") || options.wants("memory") || options.wants("restart") {
         let (load, memory) = bulk_load(&ensemble, options, &value).await?;
         progress(&load);
         progress(&memory);
