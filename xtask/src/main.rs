@@ -42,11 +42,13 @@ enum Cmd {
     /// Everything CI runs, in order: format check, clippy with warnings denied, the
     /// whole test suite, the quick benchmark and deploy-check.
     Ci,
-    /// Baton, ZooKeeper and etcd as 3-member ensembles under the same workloads, one
+    /// Baton (also as baton-zk: through its ZooKeeper port with ZooKeeper's driver),
+    /// ZooKeeper and etcd as 3-member ensembles under the same workloads, one
     /// table with ratios (baton-bench; peers it cannot start are skipped). Flags after
     /// `--` go to baton-bench (`--systems`, `--secs`, `--znodes`, `--watchers`, ...).
     Bench {
-        /// The short run: Baton alone, every workload briefly, on the dev-profile
+        /// The short run: Baton alone (baton and baton-zk, its two client protocols),
+        /// every workload briefly, on the dev-profile
         /// binaries the tests use (what CI runs: it checks the harness end to end,
         /// its numbers are not the benchmark's). With --micro: criterion's --quick.
         #[arg(long)]
@@ -75,7 +77,8 @@ enum Cmd {
     /// Fault testing: a real ensemble under kills, pauses, partitions, slow and
     /// broken links and damaged logs while clients record a history that is then
     /// checked. Flags go to baton-nemesis (`--nodes 3|5 --time SECS --faults
-    /// kill,pause,partition,delay,drop,disk|all --workload register,set,lock,members --round-robin
+    /// kill,pause,partition,delay,drop,disk|all --workload
+    /// register,set,lock,members,zk-register --round-robin
     /// --seed S --clients N`).
     Nemesis {
         /// Run every fault kind alone and all together against every workload, each
@@ -325,7 +328,7 @@ fn nemesis(matrix: Option<u64>, broken: Option<&str>, args: &[String]) -> Result
         Some(secs) => {
             let mut runs = Vec::new();
             for faults in ["kill", "pause", "partition", "delay,drop", "disk", "all"] {
-                for workload in ["register", "set", "lock", "members"] {
+                for workload in ["register", "set", "lock", "members", "zk-register"] {
                     let mut run: Vec<String> = args.to_vec();
                     run.extend(
                         ["--faults", faults, "--workload", workload, "--time"].map(String::from),

@@ -145,6 +145,12 @@ pub async fn run(options: Options) -> Result<Report> {
         let ctx = Arc::new(Ctx {
             clock: Clock::start(),
             endpoints: bed.ensemble.endpoints_from(0),
+            zk_endpoints: bed
+                .ensemble
+                .ids()
+                .into_iter()
+                .map(|id| bed.ensemble.member(id).zk_endpoint())
+                .collect(),
             stop: Default::default(),
             session: SessionOptions {
                 // The longest the servers grant at this tick (20 ticks).
@@ -235,6 +241,9 @@ impl Running {
             Workload::Lock => Running::Lock(workload::lock::Lock::start(ctx, clients, rng).await?),
             Workload::Members => {
                 Running::Members(workload::members::Members::start(ctx, clients, rng).await?)
+            }
+            Workload::ZkRegister => {
+                Running::Register(workload::zk_register::start(ctx, clients, rng).await?)
             }
         })
     }

@@ -136,8 +136,11 @@ mod tests {
             assert_eq!(args.expect("a known workload").workload, [workload]);
         }
         assert_eq!(Args::try_parse_from(["baton-nemesis"]).unwrap().workload, [Workload::Register]);
-        let all =
-            Args::try_parse_from(["baton-nemesis", "--workload", "register,set,lock,members"]);
+        let all = Args::try_parse_from([
+            "baton-nemesis",
+            "--workload",
+            "register,set,lock,members,zk-register",
+        ]);
         assert_eq!(all.expect("a list of workloads").workload, Workload::ALL);
         let unknown = Args::try_parse_from(["baton-nemesis", "--workload", "membres"]);
         let error = unknown.expect_err("an unknown workload is refused");

@@ -1,5 +1,6 @@
-//! The short nemesis of every CI run: the four workloads at once on one real
-//! 3-member ensemble, under every fault kind in turn (fixed seed). Longer runs:
+//! The short nemesis of every CI run: the four baton-client workloads at once on one
+//! real 3-member ensemble, under every fault kind in turn (fixed seed), and a shorter
+//! run of the register through ZooKeeper's protocol. Longer runs:
 //! `cargo xtask nemesis --matrix SECS` (see docs/reliability.md).
 
 use std::time::Duration;
@@ -8,6 +9,8 @@ use baton_nemesis::{Options, faults, run, workload::Workload};
 
 /// Seconds of faults (extended until every fault kind was injected once).
 const SECONDS: u64 = 30;
+/// The same for the ZooKeeper-protocol register (two fault kinds).
+const ZK_SECONDS: u64 = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_workload_survives_every_fault_kind() {
@@ -17,7 +20,7 @@ async fn every_workload_survives_every_fault_kind() {
         time: Duration::from_secs(SECONDS),
         faults: faults::ALL.to_vec(),
         round_robin: true,
-        workloads: Workload::ALL.to_vec(),
+        workloads: Workload::BATON_CLIENT.to_vec(),
         seed: 100,
         clients: 4,
         tick_ms: 100,
@@ -44,6 +47,34 @@ async fn every_workload_survives_every_fault_kind() {
         let injected = report.faults.injected.get(&fault.to_string()).copied().unwrap_or(0);
         assert!(injected > 0, "fault {fault} was never injected: {:?}", report.faults.injected);
     }
+    assert!(report.passed(), "the nemesis run found problems:\n{}", report.summary());
+}
+
+/// The register through ZooKeeper's protocol: `zookeeper-client` sessions on the
+/// members' ZooKeeper ports, moving between members while a member is killed and
+/// while one is cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_register_through_zookeepers_protocol_survives_kills_and_partitions() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = Options {
+        nodes: 3,
+        time: Duration::from_secs(ZK_SECONDS),
+        faults: vec![faults::Fault::Kill, faults::Fault::Partition],
+        round_robin: true,
+        workloads: vec![Workload::ZkRegister],
+        seed: 7,
+        clients: 4,
+        tick_ms: 100,
+        server_bin: baton_testkit::server_bin(),
+        dir: dir.path().join("zk-register"),
+        server_args: Vec::new(),
+    };
+    let report = run(options).await.expect("the nemesis harness ran");
+    eprintln!("{}", report.summary());
+    for line in report.faults.lines.iter().chain(&report.verdict.anomalies) {
+        eprintln!("  {line}");
+    }
+    assert!(report.verdict.ops > 100, "too few operations to mean anything");
     assert!(report.passed(), "the nemesis run found problems:\n{}", report.summary());
 }
 

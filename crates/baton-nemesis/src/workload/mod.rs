@@ -8,11 +8,14 @@
 //!   token; no two holders may increment from the same value, tokens never go back.
 //! - [`members`]: ephemeral nodes as group membership; a node exists exactly while its
 //!   session lives.
+//! - [`zk_register`]: the register workload with clients that speak ZooKeeper's
+//!   protocol (`zookeeper-client` sessions on the members' `--zk-addr` ports).
 
 pub mod lock;
 pub mod members;
 pub mod register;
 pub mod set;
+pub mod zk_register;
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -37,6 +40,8 @@ pub struct Ctx {
     pub clock: Clock,
     /// Every member's client endpoint.
     pub endpoints: Vec<String>,
+    /// Every member's ZooKeeper-protocol endpoint, in the order of `endpoints`.
+    pub zk_endpoints: Vec<String>,
     pub stop: AtomicBool,
     pub session: SessionOptions,
     /// The pause between two calls of one client.
@@ -55,6 +60,12 @@ impl Ctx {
     pub fn endpoints_for(&self, worker: usize) -> Vec<String> {
         let n = self.endpoints.len();
         (0..n).map(|i| self.endpoints[(worker + i) % n].clone()).collect()
+    }
+
+    /// Client `worker`'s ZooKeeper connection string's hosts, as [`Ctx::endpoints_for`].
+    pub fn zk_endpoints_for(&self, worker: usize) -> Vec<String> {
+        let n = self.zk_endpoints.len();
+        (0..n).map(|i| self.zk_endpoints[(worker + i) % n].clone()).collect()
     }
 
     /// A new session for `worker` (with a fresh process number), retried until one
@@ -149,10 +160,20 @@ pub enum Workload {
     Set,
     Lock,
     Members,
+    ZkRegister,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] =
+    pub const ALL: [Workload; 5] = [
+        Workload::Register,
+        Workload::Set,
+        Workload::Lock,
+        Workload::Members,
+        Workload::ZkRegister,
+    ];
+
+    /// The workloads whose clients use baton-client (the short CI run has them all).
+    pub const BATON_CLIENT: [Workload; 4] =
         [Workload::Register, Workload::Set, Workload::Lock, Workload::Members];
 
     /// The name the command line, the summary and the data directory use.
@@ -162,6 +183,7 @@ impl Workload {
             Workload::Set => "set",
             Workload::Lock => "lock",
             Workload::Members => "members",
+            Workload::ZkRegister => "zk-register",
         }
     }
 }

@@ -9,6 +9,9 @@
 //! one its zxid's write wrote. That order is then a linearization; if it breaks real
 //! time, none exists with the zxids the servers reported. Plain reads must return
 //! written values, never go back per client and key, and see the client's own writes.
+//!
+//! [`Register`] is shared with [`super::zk_register`], whose clients make the same
+//! calls through ZooKeeper's protocol.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -40,29 +43,55 @@ pub enum Ret {
     Read(String, u64),
 }
 
-fn path(key: usize) -> String {
-    format!("{DIR}/k{key}")
+/// Key `key`'s znode under `dir`.
+pub fn path(dir: &str, key: usize) -> String {
+    format!("{dir}/k{key}")
 }
 
+/// The registers of one workload: clients of one protocol on keys under one
+/// directory (the register workload's through baton-client, zk-register's through
+/// ZooKeeper's protocol), one history, one check.
 #[derive(Debug)]
 pub struct Register {
+    dir: &'static str,
     history: Arc<History<Call, Ret>>,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl Register {
+    /// The register workload: baton-client sessions.
     pub async fn start(ctx: &Arc<Ctx>, clients: usize, rng: &mut Rng) -> Result<Register> {
-        let history = Arc::new(History::new(ctx.clock));
-        let mut nodes = vec![(DIR.to_owned(), &b""[..])];
-        nodes.extend((0..KEYS).map(|key| (path(key), INITIAL.as_bytes())));
-        create_all(ctx, &nodes).await?;
-        let workers = (0..clients)
-            .map(|worker| tokio::spawn(client(ctx.clone(), history.clone(), worker, rng.fork())))
-            .collect();
-        Ok(Register { history, workers })
+        Register::start_with(ctx, DIR, clients, rng, |ctx, history, worker, rng| {
+            tokio::spawn(client(ctx, history, worker, rng))
+        })
+        .await
     }
 
-    /// Waits for the clients, reads every key from every member, and checks.
+    /// Creates the keys under `dir`, then `spawn`s each client (its context, the
+    /// shared history, its number and its random source).
+    pub async fn start_with<F>(
+        ctx: &Arc<Ctx>,
+        dir: &'static str,
+        clients: usize,
+        rng: &mut Rng,
+        spawn: F,
+    ) -> Result<Register>
+    where
+        F: Fn(Arc<Ctx>, Arc<History<Call, Ret>>, usize, Rng) -> JoinHandle<()>,
+    {
+        let history = Arc::new(History::new(ctx.clock));
+        let mut nodes = vec![(dir.to_owned(), &b""[..])];
+        nodes.extend((0..KEYS).map(|key| (path(dir, key), INITIAL.as_bytes())));
+        create_all(ctx, &nodes).await?;
+        let workers =
+            (0..clients).map(|worker| spawn(ctx.clone(), history.clone(), worker, rng.fork()));
+        let workers = workers.collect();
+        Ok(Register { dir, history, workers })
+    }
+
+    /// Waits for the clients, reads every key from every member (through
+    /// baton-client, whichever protocol the clients spoke: the zxids must agree), and
+    /// checks.
     pub async fn finish(self, ctx: &Ctx) -> Result<Verdict> {
         let events = finish_history(ctx, self.workers, &self.history).await?;
         let mut finals: Vec<BTreeMap<usize, (String, u64)>> = Vec::new();
@@ -70,7 +99,7 @@ impl Register {
             let session = session_on(endpoint, &ctx.session).await?;
             let mut values = BTreeMap::new();
             for key in 0..KEYS {
-                let p = path(key);
+                let p = path(self.dir, key);
                 let (data, stat) = settle(&format!("final read of {p} on {endpoint}"), || async {
                     session.sync(&p).await?;
                     session.get(&p).await
@@ -94,32 +123,43 @@ impl Register {
     }
 }
 
+/// What one client does next: write (4 in 10), synced read (3 in 10) or plain read.
+pub fn next_call(rng: &mut Rng, worker: usize, writes: &mut u64) -> Call {
+    let key = rng.below(KEYS as u64) as usize;
+    let roll = rng.below(10);
+    if roll < 4 {
+        *writes += 1;
+        Call::Write { key, value: format!("w{worker}-{writes}") }
+    } else {
+        Call::Read { key, synced: roll < 7 }
+    }
+}
+
 async fn client(ctx: Arc<Ctx>, history: Arc<History<Call, Ret>>, worker: usize, mut rng: Rng) {
     let mut writes = 0u64;
     'sessions: while let Some((session, process)) = ctx.session(worker).await {
         while !ctx.stopped() {
-            let key = rng.below(KEYS as u64) as usize;
-            let p = path(key);
+            let call = next_call(&mut rng, worker, &mut writes);
             let invoke = history.now();
-            let roll = rng.below(10);
-            let (call, outcome) = if roll < 4 {
-                writes += 1;
-                let value = format!("w{worker}-{writes}");
-                let result = session.set(&p, Bytes::from(value.clone()), -1).await;
-                (Call::Write { key, value }, Outcome::of(result, |stat| Ret::Written(stat.mzxid)))
-            } else {
-                let synced = roll < 7;
-                let result = async {
-                    if synced {
-                        session.sync(&p).await?;
-                    }
-                    session.get(&p).await
+            let outcome = match &call {
+                Call::Write { key, value } => {
+                    let result =
+                        session.set(&path(DIR, *key), Bytes::from(value.clone()), -1).await;
+                    Outcome::of(result, |stat| Ret::Written(stat.mzxid))
                 }
-                .await;
-                let outcome = Outcome::of(result, |(data, stat)| {
-                    Ret::Read(String::from_utf8_lossy(&data).into_owned(), stat.mzxid)
-                });
-                (Call::Read { key, synced }, outcome)
+                Call::Read { key, synced } => {
+                    let p = path(DIR, *key);
+                    let result = async {
+                        if *synced {
+                            session.sync(&p).await?;
+                        }
+                        session.get(&p).await
+                    }
+                    .await;
+                    Outcome::of(result, |(data, stat)| {
+                        Ret::Read(String::from_utf8_lossy(&data).into_owned(), stat.mzxid)
+                    })
+                }
             };
             let ended = matches!(&outcome, Outcome::Fail(_)) && session.end_error().is_some();
             history.record(process, invoke, call, outcome);
