@@ -379,5 +379,6 @@ async fn sessions_and_watches_are_shared_with_grpc() {
 
     // Counted while open.
     assert_eq!(server.metric("baton_zk_connections").await, 1);
+    assert_eq!(server.status().await.zk_connections, 1);
     grpc.close().await.unwrap();
 }
