@@ -34,6 +34,9 @@
 //! - `wait`: [`wait_until`] and [`wait_until_async`].
 //! - `zookeeper`: [`ZkEnsemble`], a real Apache ZooKeeper ensemble to hold Baton's
 //!   ZooKeeper listener against, and [`zookeeper_available`].
+//! - `zk_client`: [`ZkClient`], a raw ZooKeeper-protocol client for tests, on
+//!   baton-jute: any request under any opcode, replies and watch events kept in the
+//!   order they arrived, raw bytes for bad-input tests.
 //! - `rng`: [`Rng`], the one seeded generator of the tests and tools.
 //! - `error`: [`Error`].
 
@@ -47,6 +50,7 @@ mod server;
 mod status;
 mod tls;
 mod wait;
+mod zk_client;
 mod zookeeper;
 
 pub use bin::{run_server, server_bin};
@@ -61,6 +65,7 @@ pub use status::{
 };
 pub use tls::{AdminTls, CertFiles, TestPki, client_config, served_certificate, tls_connect};
 pub use wait::{POLL_INTERVAL, wait_until, wait_until_async};
+pub use zk_client::{ZK_REPLY_TIMEOUT, ZkClient, ZkFrame};
 pub use zookeeper::{
     ZOOKEEPER_JARS, ZOOKEEPER_STARTUP_TIMEOUT, ZkEnsemble, four_letter_word, zookeeper_available,
 };
