@@ -72,3 +72,5 @@ pub use zookeeper::{
 
 /// The typed `/status` document, re-exported for the kit's users.
 pub use baton_api::admin::{Ensemble as EnsembleStatus, Role, Status};
+/// The jute records [`ZkClient`] sends and decodes, for its users.
+pub use baton_jute as jute;

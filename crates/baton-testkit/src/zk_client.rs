@@ -61,6 +61,7 @@ pub struct ZkClient {
     next_xid: i32,
     session: ConnectResponse,
     received: Vec<ZkFrame>,
+    last_zxid_seen: i64,
     /// How long each wait may take.
     pub timeout: Duration,
 }
@@ -123,6 +124,7 @@ impl ZkClient {
             next_xid: 1,
             session: ConnectResponse::default(),
             received: Vec::new(),
+            last_zxid_seen: 0,
             timeout: ZK_REPLY_TIMEOUT,
         };
         client.send_raw(&encode_record_frame(request)).await?;
@@ -151,10 +153,10 @@ impl ZkClient {
         std::mem::take(&mut self.received)
     }
 
-    /// The highest zxid any reply header carried (what a client reports as
-    /// `lastZxidSeen` when it reconnects).
+    /// The highest zxid a reply header carried (what a client reports as
+    /// `lastZxidSeen` when it reconnects), taken or not.
     pub fn last_zxid_seen(&self) -> i64 {
-        self.received.iter().map(|frame| frame.header.zxid).max().unwrap_or(0)
+        self.last_zxid_seen
     }
 
     /// Sends `body` under `op` with the next xid and waits for its reply; frames that
@@ -223,6 +225,9 @@ impl ZkClient {
         let header = ReplyHeader::from_bytes(payload.slice(..ReplyHeader::BYTES_MIN))
             .map_err(|error| invalid(format!("reply header: {error}")))?;
         let frame = ZkFrame { header, body };
+        if !frame.is_event() {
+            self.last_zxid_seen = self.last_zxid_seen.max(frame.header.zxid);
+        }
         self.received.push(frame.clone());
         Ok(frame)
     }

@@ -231,11 +231,14 @@ fn configure(
         .join(":");
     let log = dir.join(format!("member-{id}.log"));
     // A test member starts often and runs briefly: the quick JIT tier and the serial
-    // collector start fastest on a small machine.
+    // collector start fastest on a small machine. Members that start before their
+    // peers back off between election rounds, doubling up to a minute by default: a
+    // second keeps the first election short when the JVMs start slowly.
     Ok(ProcessSpec::new(format!("zookeeper member {id}"), java, log).args([
         HEAP,
         "-XX:TieredStopAtLevel=1",
         "-XX:+UseSerialGC",
+        "-Dzookeeper.fastleader.maxNotificationInterval=1000",
         "-cp",
         class_path.as_str(),
         "org.apache.zookeeper.server.quorum.QuorumPeerMain",
