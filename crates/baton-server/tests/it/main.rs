@@ -19,3 +19,4 @@ mod secure_ensemble;
 mod sessions;
 mod support;
 mod tls;
+mod zk_diff;
