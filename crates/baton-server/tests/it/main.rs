@@ -20,3 +20,4 @@ mod sessions;
 mod support;
 mod tls;
 mod zk;
+mod zk_diff;
