@@ -253,8 +253,9 @@ async fn bad_input_closes_that_connection_only() {
     raw.send(&[0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]).await;
     assert!(raw.closed().await);
 
-    // After a handshake: a truncated record (getData whose path is cut short), a
-    // negative vector length (setACL), a length over the limit.
+    // After a handshake: a truncated record (getData whose path is cut short) and a
+    // negative vector length (setACL) are answered MARSHALLINGERROR, as ZooKeeper
+    // answers them, and the connection goes on; a length over the limit closes it.
     let truncated = jute::encode_frame(|w| {
         RequestHeader { xid: 1, op: OpCode::GetData.code() }.encode(w);
         w.write_i32(100);
@@ -266,17 +267,26 @@ async fn bad_input_closes_that_connection_only() {
         w.write_i32(-7);
         w.write_i32(-1);
     });
-    let oversized = over.to_be_bytes();
-    for bad in [&truncated[..], &negative[..], &oversized[..]] {
+    for bad in [&truncated, &negative] {
         let (mut raw, _) = Raw::new_session(addr).await;
         raw.send(bad).await;
-        assert!(raw.closed().await, "{bad:?}");
+        let mut reader = jute::Reader::new(raw.frame().await.expect("an answer"));
+        let header = ReplyHeader::decode(&mut reader).unwrap();
+        assert_eq!((header.xid, header.err), (1, ErrorCode::MarshallingError.code()));
+        let (header, _) = raw.call_as(jute::xid::PING, OpCode::Ping.code(), &()).await;
+        assert_eq!(header.err, 0, "the connection goes on");
     }
+    let (mut raw, _) = Raw::new_session(addr).await;
+    raw.send(&over.to_be_bytes()).await;
+    assert!(raw.closed().await);
 
-    // An unknown opcode is answered UNIMPLEMENTED and the connection goes on.
+    // An unknown opcode is answered UNIMPLEMENTED, then the connection closes (as
+    // ZooKeeper does).
     let (mut raw, _) = Raw::new_session(addr).await;
     let (header, _) = raw.call_as(1, 999, &()).await;
     assert_eq!(header.err, ErrorCode::Unimplemented.code());
+    assert!(raw.closed().await);
+    let (mut raw, _) = Raw::new_session(addr).await;
     let (header, _) = raw.call_as(jute::xid::PING, OpCode::Ping.code(), &()).await;
     assert_eq!((header.xid, header.err), (jute::xid::PING, 0));
     // Reconfig is not enabled, as in a ZooKeeper without reconfigEnabled.
@@ -381,4 +391,24 @@ async fn sessions_and_watches_are_shared_with_grpc() {
     assert_eq!(server.metric("baton_zk_connections").await, 1);
     assert_eq!(server.status().await.zk_connections, 1);
     grpc.close().await.unwrap();
+}
+
+/// A sequential node's suffix is its parent's cversion (`%010d`), which counts
+/// deletes of children as well as creates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_suffixes_follow_the_cversion() {
+    let server = TestServer::start(&[]).await;
+    let (mut zk, _) = Raw::new_session(zk_addr(&server)).await;
+    assert_eq!(zk.call(OpCode::Create, &create("/q", b"", 0)).await.0.err, 0);
+    let mut names: Vec<String> = Vec::new();
+    for step in 0..4 {
+        if step == 2 {
+            let delete = jute::DeleteRequest { path: names[1].clone(), version: -1 };
+            assert_eq!(zk.call(OpCode::Delete, &delete).await.0.err, 0);
+        }
+        let (header, body) = zk.call(OpCode::Create, &create("/q/n-", b"", 2)).await;
+        assert_eq!(header.err, 0);
+        names.push(jute::CreateResponse::from_bytes(body).unwrap().path);
+    }
+    assert_eq!(names, ["/q/n-0000000000", "/q/n-0000000001", "/q/n-0000000003", "/q/n-0000000004"]);
 }
