@@ -19,3 +19,5 @@ mod secure_ensemble;
 mod sessions;
 mod support;
 mod tls;
+mod zk_kazoo;
+mod zk_support;
