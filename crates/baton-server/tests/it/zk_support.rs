@@ -46,6 +46,11 @@ impl ZkEnsemble {
             .collect();
         hosts.join(",")
     }
+
+    /// The member whose ZooKeeper port is `endpoint` (`host:port`).
+    pub fn member_at(&self, endpoint: &str) -> Option<u32> {
+        self.members.ids().into_iter().find(|id| self.members.member(*id).zk_endpoint() == endpoint)
+    }
 }
 
 /// The first python that can import kazoo (the one on PATH may be a different
