@@ -19,5 +19,6 @@ mod secure_ensemble;
 mod sessions;
 mod support;
 mod tls;
+mod zk_cli;
 mod zk_kazoo;
 mod zk_support;
