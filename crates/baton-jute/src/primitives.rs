@@ -161,6 +161,11 @@ impl Writer {
         Self { output }
     }
 
+    /// Bytes already in jute's form (a record encoded earlier), as they are.
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
+    }
+
     pub fn write_i32(&mut self, value: i32) {
         self.output.put_i32(value);
     }

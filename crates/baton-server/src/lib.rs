@@ -64,6 +64,7 @@ mod shutdown;
 mod snapshotter;
 mod storage;
 mod write_queue;
+mod zk;
 
 mod tls;
 

@@ -16,7 +16,7 @@ pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
 
 /// The operations whose latency is recorded, the `op` label of
 /// `baton_request_duration_seconds` (requests on sessions and unary calls alike).
-pub(crate) const OPS: [&str; 18] = [
+pub(crate) const OPS: [&str; 21] = [
     "create",
     "delete",
     "set",
@@ -35,6 +35,9 @@ pub(crate) const OPS: [&str; 18] = [
     "set_quota",
     "remove_quota",
     "who_am_i",
+    "set_watches",
+    "get_ephemerals",
+    "count_descendants",
 ];
 
 /// A Prometheus histogram of durations: cumulative counts are derived at render.
@@ -128,6 +131,9 @@ pub(crate) struct Metrics {
     pub(crate) tls_reloads_total: AtomicU64,
     pub(crate) tls_reload_errors_total: AtomicU64,
     pub(crate) tls_handshake_failures_total: AtomicU64,
+    /// ZooKeeper-protocol connections with a session: open now (a gauge), and ever.
+    pub(crate) zk_connections: AtomicU64,
+    pub(crate) zk_connections_total: AtomicU64,
 }
 
 /// Values read at render time rather than counted.
@@ -215,6 +221,8 @@ impl Metrics {
         }
         gauge(&mut out, "baton_sessions", "Open sessions.", gauges.sessions);
         gauge(&mut out, "baton_watches", "Watches set on this server.", gauges.watches);
+        let zk = self.zk_connections.load(Relaxed);
+        gauge(&mut out, "baton_zk_connections", "Open ZooKeeper-protocol connections.", zk);
         let depth = self.write_queue_depth.load(Relaxed);
         gauge(&mut out, "baton_write_queue_depth", "Writes waiting for the driver.", depth);
         let counters = [
@@ -259,6 +267,11 @@ impl Metrics {
                 "baton_tls_handshake_failures_total",
                 "TLS handshakes refused on any port.",
                 &self.tls_handshake_failures_total,
+            ),
+            (
+                "baton_zk_connections_total",
+                "ZooKeeper-protocol connections that opened a session.",
+                &self.zk_connections_total,
             ),
         ];
         for (name, help, value) in counters {

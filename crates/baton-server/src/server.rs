@@ -35,6 +35,7 @@ use crate::{
     storage::Storage,
     tls::{self, PeerDialer, Reloadable, TlsIncoming, TlsSetup},
     write_queue::write_queue,
+    zk,
 };
 
 /// How long the listeners may take to finish their requests and close their
@@ -177,7 +178,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         outbound: transport::Outbound::start(config.id, &peers, &lost_sender),
         lost,
         lost_sender,
-        peers: peers.into(),
+        peers: peers.clone().into(),
         tick: Duration::from_millis(config.tick_ms) / NODE_TICKS_PER_TICK,
         batch_txns_max: config.batch_txns_max,
         forward_queue_max: config.write_queue_max,
@@ -216,6 +217,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let expiry_task =
         tokio::spawn(session::expiry::run(Arc::clone(&shared), writes.clone(), stop.listener()));
     let sessions = SessionsService::new(Arc::clone(&shared), writes.clone());
+    let zk_sessions = sessions.clone();
     let service = BatonService::new(Arc::clone(&shared), writes);
     let bytes_max = config.request_bytes_max;
     let grpc_task = match tls.client.clone() {
@@ -243,6 +245,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     effective.client_addr = addresses.client_addr;
     effective.admin_addr = addresses.admin_addr;
     let words = fourlw::Words::new(&effective, whitelist);
+    let zk_task = zk_listener.map(|(listener, _)| {
+        let port = zk::ZkPort {
+            shared: Arc::clone(&shared),
+            sessions: zk_sessions,
+            words: words.clone(),
+            members: peers.clone(),
+            frame_bytes_max: baton_jute::FRAME_BYTES_MAX_DEFAULT.max(bytes_max),
+        };
+        tokio::spawn(zk::serve(listener, tls.client.clone(), port, stop.listener()))
+    });
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
         Arc::clone(&shared),
@@ -297,6 +309,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     peers_stop.trigger();
     let grpc_result = finish("client gRPC", grpc_task).await;
     let admin_result = finish("admin HTTP", admin_task).await;
+    let zk_result = match zk_task {
+        Some(task) => finish("ZooKeeper protocol", task).await,
+        None => Ok(()),
+    };
     let peer_result = match peer_task {
         Some(task) => finish("peer gRPC", task).await,
         None => Ok(()),
@@ -312,7 +328,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             joined.map_err(|_| task_failed("storage thread", &"it panicked"))?.map_err(Into::into)
         });
     tracing::info!("stopped");
-    driver_result.and(storage_result).and(grpc_result).and(admin_result).and(peer_result)
+    driver_result
+        .and(storage_result)
+        .and(grpc_result)
+        .and(admin_result)
+        .and(peer_result)
+        .and(zk_result)
 }
 
 /// Runs a driver; its failure stops the server.

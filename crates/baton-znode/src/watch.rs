@@ -194,6 +194,28 @@ impl WatchRegistry {
         if removed { Ok(()) } else { Err(WatchError::NoWatcher { path: path.to_owned() }) }
     }
 
+    /// Whether the watcher has a watch on `path` of a kind `which` matches (ZooKeeper's
+    /// checkWatches): nothing is removed.
+    pub fn check(
+        &self,
+        watcher: WatcherId,
+        path: &str,
+        which: RemoveKind,
+    ) -> Result<(), WatchError> {
+        let kinds = [
+            WatchKind::Data,
+            WatchKind::Child,
+            WatchKind::Persistent,
+            WatchKind::PersistentRecursive,
+        ];
+        let mine = self.by_watcher.get(&watcher);
+        let found = kinds
+            .into_iter()
+            .filter(|k| which.matches(*k))
+            .any(|kind| mine.is_some_and(|keys| keys.contains(&(path.to_owned(), kind))));
+        if found { Ok(()) } else { Err(WatchError::NoWatcher { path: path.to_owned() }) }
+    }
+
     /// Forgets every watch of a watcher (its session closed or expired).
     pub fn remove_watcher(&mut self, watcher: WatcherId) {
         let Some(keys) = self.by_watcher.remove(&watcher) else { return };
@@ -541,7 +563,11 @@ mod tests {
             reg.remove(1, "/a", RemoveKind::Child),
             Err(WatchError::NoWatcher { path: "/a".into() })
         );
+        reg.check(1, "/a", RemoveKind::PersistentRecursive).unwrap();
+        assert!(reg.check(1, "/a", RemoveKind::Child).is_err());
+        assert!(reg.check(2, "/a", RemoveKind::Any).is_err(), "another watcher's watch");
         reg.remove(1, "/a", RemoveKind::PersistentRecursive).unwrap();
+        assert!(reg.check(1, "/a", RemoveKind::PersistentRecursive).is_err(), "check removed it");
         assert_eq!(reg.recursive_count, 0);
         assert_eq!(reg.watches_of(1), vec![("/a".to_owned(), WatchKind::Data)]);
         reg.remove(1, "/a", RemoveKind::Any).unwrap();

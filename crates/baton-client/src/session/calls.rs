@@ -263,8 +263,11 @@ impl Session {
     /// end their stream. The server's answer (e.g. that there was no such watch) is
     /// returned; the watches are removed here either way.
     pub async fn remove_watch(&self, path: &str, which: RemoveKind) -> Result<(), ClientError> {
-        let request =
-            pb::RemoveWatchRequest { path: path.to_owned(), kind: remove_kind_to_pb(which) as i32 };
+        let request = pb::RemoveWatchRequest {
+            path: path.to_owned(),
+            kind: remove_kind_to_pb(which) as i32,
+            check_only: false,
+        };
         let intent = WatchIntent::Remove { path: path.to_owned(), which };
         match self.outcome(Op::RemoveWatch(request), intent).await? {
             Outcome::Empty(_) => Ok(()),
@@ -322,6 +325,8 @@ fn unexpected(call: &str, outcome: &Outcome) -> ClientError {
         Outcome::GetAcl(_) => "get_acl",
         Outcome::SetAcl(_) => "set_acl",
         Outcome::WhoAmI(_) => "who_am_i",
+        Outcome::GetEphemerals(_) => "get_ephemerals",
+        Outcome::CountDescendants(_) => "count_descendants",
     };
     malformed(&format!("a {kind} result answering {call}"))
 }

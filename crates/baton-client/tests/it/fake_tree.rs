@@ -227,6 +227,8 @@ impl FakeTree {
             Op::Ping(_) => Outcome::Empty(pb::EmptyResponse { header: header(zxid) }),
             // Access control is tested against the real server.
             Op::GetAcl(_) | Op::SetAcl(_) | Op::AddAuth(_) | Op::WhoAmI(_) => fail(&no_acl()),
+            // The client does not send these (ZooKeeper-protocol ops, tested on the server).
+            Op::SetWatches(_) | Op::GetEphemerals(_) | Op::CountDescendants(_) => fail(&no_acl()),
             Op::Create(_)
             | Op::Delete(_)
             | Op::Set(_)

@@ -18,16 +18,19 @@ use std::{sync::Arc, time::Instant};
 use baton_api::{
     convert,
     pb::{self, request::Op, session_response::Kind},
-    session::{persistent_kind_from_pb, remove_kind_from_pb},
+    session::{
+        persistent_kind_from_pb, remove_kind_from_pb, watch_event_to_pb, watch_spec_from_pb,
+    },
     status::{ErrorCode, error_status, txn_error_status, znode_error_status},
 };
 use baton_znode::{
     Auth, DataTree, OpResult, TxnOp, ZnodeError, validate_op, validate_path, watch::WatchKind,
 };
 use tokio::sync::{mpsc, oneshot};
-use tonic::{Status, Streaming};
+use tokio_stream::StreamExt;
+use tonic::Status;
 
-use super::{Outgoing, SESSION_INFLIGHT_MAX};
+use super::{Incoming, Outgoing, SESSION_INFLIGHT_MAX, SESSION_OUTBOUND_MAX};
 use crate::{
     access,
     grpc::identities_to_pb,
@@ -43,7 +46,7 @@ pub(super) struct Conn {
     pub(super) conn_id: u64,
     /// Who the stream is when it starts.
     pub(super) auth: Auth,
-    pub(super) incoming: Streaming<pb::SessionRequest>,
+    pub(super) incoming: Incoming,
     pub(super) out: mpsc::Sender<Outgoing>,
 }
 
@@ -98,6 +101,8 @@ fn read_name(op: &Op) -> &'static str {
         Op::AddWatch(_) => "add_watch",
         Op::RemoveWatch(_) => "remove_watch",
         Op::GetAcl(_) => "get_acl",
+        Op::GetEphemerals(_) => "get_ephemerals",
+        Op::CountDescendants(_) => "count_descendants",
         _ => "ping",
     }
 }
@@ -122,12 +127,12 @@ struct Reader {
 async fn read_requests(
     mut reader: Reader,
     conn_id: u64,
-    mut incoming: Streaming<pb::SessionRequest>,
+    mut incoming: Incoming,
     slots: mpsc::Sender<Slot>,
 ) {
     let (shared, session) = (Arc::clone(&reader.shared), reader.session);
     loop {
-        let request = match incoming.message().await {
+        let request = match incoming.next().await.transpose() {
             Ok(Some(pb::SessionRequest { kind: Some(pb::session_request::Kind::Request(r)) })) => r,
             Ok(Some(_)) => {
                 let error = bad("a session stream takes one Connect, then only Requests");
@@ -264,6 +269,14 @@ async fn respond(
                 };
                 (reply, false)
             }
+            Slot::Read { xid, op: Op::SetWatches(set), .. } => {
+                let _timer = shared.metrics.time("set_watches");
+                match set_watches(&shared, session, set, &out).await {
+                    Ok(zxid) => (reply(xid, zxid, empty(zxid)), false),
+                    Err(SetWatchesError::Refused(status)) => (error_reply(xid, &status), false),
+                    Err(SetWatchesError::Gone) => break,
+                }
+            }
             Slot::Read { xid, watch, op, auth } => {
                 // A read's reply is queued before the read lock is let go: a change
                 // applied after the read (and the event it fires on a watch this read
@@ -281,6 +294,68 @@ async fn respond(
         }
     }
     shared.sessions.detach(session, conn_id);
+}
+
+enum SetWatchesError {
+    Refused(Status),
+    /// The stream ended.
+    Gone,
+}
+
+/// Sets the watches of a resuming client again and queues the events of what changed
+/// after its relative zxid; returns the zxid of the tree it looked at. Each chunk is
+/// done under the tree's read lock with room reserved for all of its events first,
+/// so no later change's event can be queued ahead of a missed event of the same watch.
+async fn set_watches(
+    shared: &Shared,
+    session: u64,
+    set: pb::SetWatchesRequest,
+    out: &mpsc::Sender<Outgoing>,
+) -> Result<u64, SetWatchesError> {
+    let refused = |status| Err(SetWatchesError::Refused(status));
+    if set.watches.len() > super::service::RESUME_WATCHES_MAX {
+        let max = super::service::RESUME_WATCHES_MAX;
+        return refused(bad(&format!("setWatches may name at most {max} watches at once")));
+    }
+    let specs = match set.watches.into_iter().map(watch_spec_from_pb).collect::<Result<Vec<_>, _>>()
+    {
+        Ok(specs) => specs,
+        Err(status) => return refused(status),
+    };
+    let mut zxid = 0;
+    // Each spec gives at most one event; a chunk leaves room for the reply.
+    for chunk in specs.chunks(SESSION_OUTBOUND_MAX / 2) {
+        let Ok(permits) = out.reserve_many(chunk.len()).await else {
+            return Err(SetWatchesError::Gone);
+        };
+        let Ok(tree) = shared.read_tree() else {
+            return refused(error_status(
+                ErrorCode::SystemError,
+                "the server is failing",
+                "",
+                None,
+            ));
+        };
+        zxid = tree.last_zxid();
+        let missed = shared.sessions.watches().reregister(&tree, session, set.relative_zxid, chunk);
+        let missed = match missed {
+            Ok(missed) => missed,
+            Err(error) => return refused(baton_api::status::watch_error_status(&error)),
+        };
+        for (permit, event) in permits.zip(missed.iter()) {
+            let event = pb::SessionResponse { kind: Some(Kind::Event(watch_event_to_pb(event))) };
+            permit.send(Ok(event));
+        }
+        drop(tree);
+    }
+    if zxid == 0 {
+        zxid = shared.read_tree().map(|tree| tree.last_zxid()).unwrap_or(0);
+    }
+    Ok(zxid)
+}
+
+fn empty(zxid: u64) -> pb::reply::Result {
+    pb::reply::Result::Empty(pb::EmptyResponse { header: header(zxid) })
 }
 
 /// Runs a read, sets its watch and queues its reply, all under the tree's read
@@ -371,12 +446,28 @@ fn read_op(
         }
         Op::RemoveWatch(remove) => {
             let which = remove_kind_from_pb(remove.kind)?;
-            shared
-                .sessions
-                .watches()
-                .remove(session, &remove.path, which)
-                .map_err(|e| baton_api::status::watch_error_status(&e))?;
+            let mut watches = shared.sessions.watches();
+            let done = if remove.check_only {
+                watches.check(session, &remove.path, which)
+            } else {
+                watches.remove(session, &remove.path, which)
+            };
+            done.map_err(|e| baton_api::status::watch_error_status(&e))?;
             Ok(R::Empty(pb::EmptyResponse { header: header(zxid) }))
+        }
+        Op::GetEphemerals(get) => {
+            let mut paths: Vec<String> = tree
+                .ephemerals(session)
+                .into_iter()
+                .filter(|path| path.starts_with(&get.prefix))
+                .collect();
+            paths.sort_unstable();
+            Ok(R::GetEphemerals(pb::GetEphemeralsResponse { header: header(zxid), paths }))
+        }
+        Op::CountDescendants(count) => {
+            access::may_read(tree, &count.path, auth).map_err(znode)?;
+            let count = descendants(tree, &count.path).map_err(znode)?;
+            Ok(R::CountDescendants(pb::CountDescendantsResponse { header: header(zxid), count }))
         }
         Op::GetAcl(get) => {
             let (acl, stat) = access::acl_checked(tree, &get.path, auth).map_err(znode)?;
@@ -396,10 +487,31 @@ fn read_op(
         | Op::Close(_)
         | Op::SetAcl(_)
         | Op::AddAuth(_)
+        | Op::SetWatches(_)
         | Op::WhoAmI(_) => {
             Err(error_status(ErrorCode::SystemError, "internal error: not a read", "", None))
         }
     }
+}
+
+/// How many nodes are below `path` (not counting it). A walk of the subtree, as
+/// ZooKeeper's getAllChildrenNumber.
+fn descendants(tree: &DataTree, path: &str) -> Result<u64, ZnodeError> {
+    let mut count = 0u64;
+    let mut pending = vec![path.to_owned()];
+    while let Some(at) = pending.pop() {
+        let Ok((names, _)) = tree.children(&at) else {
+            // Only the root of the walk can be missing (the tree is read-locked).
+            if at == path {
+                return Err(ZnodeError::NoNode { path: path.to_owned() });
+            }
+            continue;
+        };
+        count += names.len() as u64;
+        let base = if at == "/" { "" } else { at.as_str() };
+        pending.extend(names.into_iter().map(|name| format!("{base}/{name}")));
+    }
+    Ok(count)
 }
 
 fn write_reply(xid: u64, kind: WriteKind, outcome: Result<TxnReply, WriteError>) -> pb::Reply {

@@ -64,6 +64,12 @@ pub(crate) const SESSIONS_MAX: usize = 100_000;
 
 pub(crate) type Outgoing = Result<pb::SessionResponse, Status>;
 
+/// A session stream's requests: a gRPC stream, or the translation of a ZooKeeper
+/// protocol connection.
+pub(crate) type Incoming = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<pb::SessionRequest, Status>> + Send + 'static>,
+>;
+
 /// A connected stream of a session.
 #[derive(Debug)]
 struct Conn {

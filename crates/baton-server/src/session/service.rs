@@ -25,7 +25,11 @@ use baton_znode::{Auth, TxnOp};
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{SESSION_OUTBOUND_MAX, SESSIONS_MAX, conn, ids::new_password, outbound::Outbound};
+use tokio_stream::StreamExt;
+
+use super::{
+    Incoming, SESSION_OUTBOUND_MAX, SESSIONS_MAX, conn, ids::new_password, outbound::Outbound,
+};
 use crate::{auth::base_identities, shared::Shared, tls::client_subject, write_queue::WriteQueue};
 
 /// How long a client may take to send its Connect after opening the stream.
@@ -62,14 +66,28 @@ impl Sessions for SessionsService {
         &self,
         request: Request<Streaming<pb::SessionRequest>>,
     ) -> Result<Response<Outbound>, Status> {
+        let (remote, subject) = (request.remote_addr(), client_subject(&request));
+        let incoming: Incoming = Box::pin(request.into_inner());
+        self.open(remote, subject, incoming).await.map(Response::new)
+    }
+}
+
+impl SessionsService {
+    /// Opens a session stream: its first message must be a Connect. The gRPC service
+    /// and the ZooKeeper protocol listener both come here.
+    pub(crate) async fn open(
+        &self,
+        remote: Option<std::net::SocketAddr>,
+        subject: Option<String>,
+        mut incoming: Incoming,
+    ) -> Result<Outbound, Status> {
         if !self.shared.serving() {
             return Err(status(ErrorCode::ConnectionLoss, "the server is not serving"));
         }
-        let (remote, subject) = (request.remote_addr(), client_subject(&request));
-        let mut incoming = request.into_inner();
-        let first = tokio::time::timeout(CONNECT_TIMEOUT, incoming.message())
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, incoming.next())
             .await
-            .map_err(|_| status(ErrorCode::BadArguments, "no Connect within the timeout"))??;
+            .map_err(|_| status(ErrorCode::BadArguments, "no Connect within the timeout"))?
+            .transpose()?;
         let connect = match first.and_then(|m| m.kind) {
             Some(pb::session_request::Kind::Connect(connect)) => connect,
             _ => {
@@ -130,11 +148,8 @@ impl Sessions for SessionsService {
             incoming,
             out,
         });
-        Ok(Response::new(Outbound::new(queue, killed)))
+        Ok(Outbound::new(queue, killed))
     }
-}
-
-impl SessionsService {
     /// The identities a stream starts with; AUTH_FAILED if a credential is refused.
     fn authenticate(
         &self,

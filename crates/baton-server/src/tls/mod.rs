@@ -32,4 +32,4 @@ pub(crate) use connector::PeerDialer;
 pub use material::ClientAuth;
 pub(crate) use material::{Reloadable, TlsSetup};
 pub(crate) use reload::watch;
-pub(crate) use subject::client_subject;
+pub(crate) use subject::{client_subject, subject_of};
