@@ -19,6 +19,7 @@ import time
 import uuid
 
 from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import KazooException
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
 DEADLINE_S = 30.0
@@ -51,9 +52,15 @@ def peer(client):
 
 
 def run(hosts):
-    states = []
+    states, timeline = [], []
+    started = time.monotonic()
+
+    def on_state(state):
+        states.append(state)
+        timeline.append(f"{time.monotonic() - started:.2f}s {state}")
+
     client = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT_S, randomize_hosts=False)
-    client.add_listener(states.append)
+    client.add_listener(on_state)
     try:
         client.start(timeout=DEADLINE_S)
     except Exception as error:  # noqa: BLE001 - nothing else can run
@@ -71,6 +78,7 @@ def run(hosts):
     ChildrenWatch(client, root, lambda children: children_seen.append(sorted(children)))
     DataWatch(client, ephemeral, lambda data, stat: eph_seen.append(data))
     wait_for(lambda: data_seen and children_seen and eph_seen, "the watchers' first calls")
+    watchers = (one_shot, data_seen, children_seen, eph_seen)
     session_id = client.client_id[0]
     first_peer = peer(client)
     print(f"connected {first_peer} {session_id:#x}", flush=True)
@@ -80,7 +88,21 @@ def run(hosts):
         lambda: states[-1] == KazooState.CONNECTED or KazooState.LOST in states,
         "CONNECTED again",
     )
-    expect(KazooState.LOST not in states, f"the session was lost: states {states}")
+    expect(KazooState.LOST not in states, f"the session was lost: {timeline}")
+    try:
+        after_the_loss(client, hosts, session_id, first_peer, root, watchers)
+    except KazooException as error:
+        raise Failure(f"{error!r} after the reconnect; states: {timeline}") from error
+    expect(KazooState.LOST not in states, f"the session was lost: {timeline}")
+    names = [str(s) for s in states]
+    client.stop()
+    client.close()
+    print(f"ok: session {session_id:#x} kept; states {names}")
+
+
+def after_the_loss(client, hosts, session_id, first_peer, root, watchers):
+    watched, ephemeral = f"{root}/watched", f"{root}/eph"
+    one_shot, data_seen, children_seen, eph_seen = watchers
     expect(client.client_id[0] == session_id, "a different session after the reconnect")
     second_peer = peer(client)
     expect(second_peer != first_peer, f"reconnected to the killed member {second_peer}")
@@ -108,11 +130,7 @@ def run(hosts):
     finally:
         other.stop()
         other.close()
-    expect(KazooState.LOST not in states, f"the session was lost: states {states}")
-    names = [str(s) for s in states]
-    client.stop()
-    client.close()
-    print(f"ok: session {session_id:#x} moved {first_peer} -> {second_peer}; states {names}")
+    print(f"moved {first_peer} -> {second_peer}", flush=True)
 
 
 def main(argv):
