@@ -21,4 +21,5 @@ mod support;
 mod tls;
 mod zk_cli;
 mod zk_kazoo;
+mod zk_rust_client;
 mod zk_support;
