@@ -20,4 +20,8 @@ mod sessions;
 mod support;
 mod tls;
 mod zk;
+mod zk_cli;
 mod zk_diff;
+mod zk_kazoo;
+mod zk_rust_client;
+mod zk_support;
