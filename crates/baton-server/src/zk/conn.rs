@@ -231,6 +231,18 @@ where
             Some(Kind::Event(event)) => Some(translate::encode_event(&event)),
             Some(Kind::Reply(reply)) => {
                 let pending = pending.recv().await.ok_or("a reply with no request")?;
+                // ZooKeeper never sends CONNECTIONLOSS: a member that cannot serve (it
+                // lost its leader, say) drops the connection, and the client resumes
+                // its session elsewhere.
+                if matches!(
+                    &reply.result,
+                    Some(pb::reply::Result::Error(error))
+                        if error.code == pb::ErrorCode::ConnectionLoss as i32
+                ) {
+                    let _ = writer.flush().await;
+                    let _ = writer.shutdown().await;
+                    return Err("this member cannot serve now");
+                }
                 let auth_failed = pending.shape == Shape::Auth
                     && matches!(reply.result, Some(pb::reply::Result::Error(_)));
                 let refused = matches!(pending.shape, Shape::Local(Local::Closing(_)));

@@ -24,6 +24,7 @@ pub(crate) const CONFIG_NODE: &str = "/zookeeper/config";
 /// ZooKeeper's quota node.
 pub(crate) const QUOTA_NODE: &str = "/zookeeper/quota";
 const CONFIG_NAME: &str = "config";
+const QUOTA_NAME: &str = "quota";
 
 /// What to do with the session's answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -766,8 +767,11 @@ pub(crate) fn encode_reply(
             ok(&|w| jute::Record::encode(&body, w))
         }
         (Shape::WhoAmI, P::WhoAmI(who)) => {
-            let client_info = who
-                .identities
+            // ZooKeeper lists what the client added before the connection's address.
+            let (ip, mut added): (Vec<_>, Vec<_>) =
+                who.identities.into_iter().partition(|id| id.scheme == "ip");
+            added.extend(ip);
+            let client_info = added
                 .into_iter()
                 .map(|id| jute::ClientInfo { auth_scheme: id.scheme, user: id.id })
                 .collect();
@@ -794,10 +798,12 @@ fn list(mut names: Vec<String>, listing: Listing) -> Vec<String> {
             }
         }
         Listing::Reserved => {
-            if !names.iter().any(|name| name == CONFIG_NAME) {
-                names.push(CONFIG_NAME.to_owned());
-                names.sort_unstable();
+            for name in [CONFIG_NAME, QUOTA_NAME] {
+                if !names.iter().any(|have| have == name) {
+                    names.push(name.to_owned());
+                }
             }
+            names.sort_unstable();
         }
     }
     names

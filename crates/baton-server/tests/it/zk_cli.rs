@@ -62,8 +62,7 @@ const STEPS: &[(&str, &str)] = &[
     ("setAcl /cli/acl auth::cdr", ""),
     // ZooKeeper 3.8 shows the id an `auth` ACL took from the session as `alice:x`.
     ("getAcl /cli/acl", "'digest,'alice:x\n: cdr"),
-    // differs: Baton lists the session's identities in the order they were added
-    // (`ip: 127.0.0.1` then `digest: alice`); ZooKeeper 3.8 lists the digest first.
+    // What the session added comes before the connection's address.
     ("whoami", "Auth scheme: User\ndigest: alice\nip: 127.0.0.1"),
     ("create /cli/world w world:anyone:r", "Created /cli/world"),
     ("getAcl /cli/world", "'world,'anyone\n: r"),
@@ -72,7 +71,6 @@ const STEPS: &[(&str, &str)] = &[
     ("create /cli/watched w", "Created /cli/watched"),
     ("sync /cli", "Sync is OK"),
     ("version", "ZooKeeper CLI version: <version>"),
-    // differs: Baton's /zookeeper has only `config` (`[config]`).
     ("ls /zookeeper", "[config, quota]"),
 ];
 
@@ -82,8 +80,8 @@ const STEPS: &[(&str, &str)] = &[
 const EVENTS: &[&str] = &[
     "WatchedEvent state:SyncConnected type:None path:null",
     "WatchedEvent state:SyncConnected type:NodeCreated path:/cli/watched",
-    // differs: Baton does not tell the closing session's own watch about the delete
-    // of its ephemeral (ZooKeeper delivers it before the close's reply).
+    // The closing session's own watch is told of its ephemeral's delete before the
+    // close's reply.
     "WatchedEvent state:SyncConnected type:NodeDeleted path:/cli/eph",
     "WatchedEvent state:Closed type:None path:null",
 ];
