@@ -61,11 +61,13 @@ async fn kazoo_session_survives_a_kill_of_its_member() {
     assert_eq!(member, leader, "kazoo connects to the first host it is given");
     ensemble.members.kill(member);
 
-    // differs: against Baton this fails now and then (1 run in 4 here) with
+    // differs: against Baton this fails in about half the runs here with
     // `ConnectionLoss() after the reconnect; states: [CONNECTED, SUSPENDED, CONNECTED]`,
     // CONNECTED again 10 ms after the kill: a follower takes the session back before it
-    // notices its leader is gone, then drops it. A ZooKeeper follower revalidates a
-    // session with its leader before it answers the reconnect.
+    // notices its leader is gone, then answers the next request with error code -4
+    // (CONNECTIONLOSS, raised by kazoo as ConnectionLoss; zk_rust_client sees the same
+    // code). A ZooKeeper follower revalidates a session with its leader before it
+    // answers the reconnect, and never puts -4 in a reply.
 
     let (status, output) = run.wait(deadline.saturating_duration_since(Instant::now()));
     assert!(
