@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use baton_testkit::wait_until;
 
-use crate::zk_support::{NO_KAZOO, Script, ZkEnsemble, python_with_kazoo, zk_script};
+use crate::zk_support::{BatonEnsemble, NO_KAZOO, Script, python_with_kazoo, zk_script};
 
 /// The recipes take a few seconds against ZooKeeper; this leaves room on a busy machine.
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(45);
@@ -19,7 +19,7 @@ async fn kazoo_recipes_with_clients_on_every_member() {
         eprintln!("{NO_KAZOO}");
         return;
     };
-    let ensemble = ZkEnsemble::start(3).await;
+    let ensemble = BatonEnsemble::start(3).await;
     let script = zk_script("kazoo_recipes.py");
     let hosts = ensemble.zk_hosts(1);
     let log = ensemble.dir().join("kazoo_recipes.log");
@@ -36,7 +36,7 @@ async fn kazoo_session_survives_a_kill_of_its_member() {
         eprintln!("{NO_KAZOO}");
         return;
     };
-    let mut ensemble = ZkEnsemble::start(3).await;
+    let mut ensemble = BatonEnsemble::start(3).await;
     // The leader first: its loss is the harder one (an election before any member
     // serves again), and kazoo tries the hosts in the order given.
     let leader = ensemble.members.leader().await.expect("a leader");

@@ -20,7 +20,7 @@ use zookeeper_client::{
     PersistentWatcher, SessionState, WatchedEvent,
 };
 
-use crate::{support::DEADLINE, zk_support::ZkEnsemble};
+use crate::{support::DEADLINE, zk_support::BatonEnsemble};
 
 /// Sessions of 4 s, the most 200 ms ticks allow.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
@@ -70,7 +70,7 @@ async fn wait_gone(client: &Client, path: &str, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zookeeper_client_crate_on_every_member() {
-    let ensemble = ZkEnsemble::start(3).await;
+    let ensemble = BatonEnsemble::start(3).await;
     let member = |id: u32| ensemble.members.member(id).zk_endpoint();
     let (a, b, c) =
         (connect(&member(1)).await, connect(&member(2)).await, connect(&member(3)).await);
@@ -312,7 +312,7 @@ fn connected_ports(candidates: &[u16]) -> Vec<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zookeeper_client_session_survives_a_kill_of_its_member() {
-    let mut ensemble = ZkEnsemble::start(3).await;
+    let mut ensemble = BatonEnsemble::start(3).await;
     let members: Vec<(u32, u16)> = ensemble
         .members
         .ids()

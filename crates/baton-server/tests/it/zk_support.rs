@@ -15,21 +15,22 @@ use crate::support::DEADLINE;
 /// What a test prints when the python side cannot run.
 pub const NO_KAZOO: &str = "skipped: kazoo not installed; run `cargo xtask deps`";
 
-/// Members in a temporary directory, each with a ZooKeeper port.
-pub struct ZkEnsemble {
+/// Baton members in a temporary directory, each with a ZooKeeper port (not to be
+/// confused with `baton_testkit::ZkEnsemble`, a real ZooKeeper).
+pub struct BatonEnsemble {
     pub members: baton_testkit::Ensemble,
     // Dropped last: the members must be gone before their directories.
     dir: tempfile::TempDir,
 }
 
-impl ZkEnsemble {
+impl BatonEnsemble {
     /// `n` members on 200 ms ticks (sessions of 0.4 to 4 s), settled under a leader.
-    pub async fn start(n: u32) -> ZkEnsemble {
+    pub async fn start(n: u32) -> BatonEnsemble {
         let dir = tempfile::tempdir().expect("temporary directory");
         let members = baton_testkit::Ensemble::start(dir.path(), n, &["--tick-ms", "200"])
             .expect("the members start");
         members.wait_settled(DEADLINE).await.expect("a leader every member follows");
-        ZkEnsemble { members, dir }
+        BatonEnsemble { members, dir }
     }
 
     pub fn dir(&self) -> &Path {

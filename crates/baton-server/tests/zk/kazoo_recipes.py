@@ -4,8 +4,10 @@ Usage: kazoo_recipes.py HOST:PORT[,HOST:PORT...]
 
 Every check runs against a fresh subtree of its own and uses clients spread over the
 given hosts (client i tries the hosts starting with the i-th), so a recipe's parties sit
-on different members. Each check prints `ok <name>` or `FAIL <name>: <why>`; the script
-exits 1 when one failed, 2 on bad usage. Waiting is for a condition with a deadline.
+on different members; a client that reads what another wrote syncs first (ZooKeeper
+promises one client its own writes, not another's). Each check prints `ok <name>` or
+`FAIL <name>: <why>`; the script exits 1 when one failed, 2 on bad usage. Waiting is
+for a condition with a deadline.
 """
 
 import os
@@ -212,6 +214,7 @@ def check_barrier(env):
     owner, w1, w2 = env.clients_n(3)
     path = env.path("barrier")
     Barrier(owner, path).create()
+    w1.sync(path)  # the create went through another member
     expect(not Barrier(w1, path).wait(timeout=0.2), "wait returns False while the barrier is up")
     passed = []
 
@@ -291,6 +294,7 @@ def check_tree_cache(env):
     path = env.path("tree")
     writer.create(f"{path}/a", b"a0", makepath=True)
     writer.create(f"{path}/a/x", b"x0")
+    watcher.sync(path)  # the writer is on another member
     events = []
     cache = TreeCache(watcher, path)
     cache.listen(events.append)
@@ -332,6 +336,7 @@ def check_watchers(env):
     watcher, writer = env.clients_n(2)
     path = env.path("watched")
     writer.create(path, b"v0", makepath=True)
+    watcher.sync(path)  # the writer is on another member
     data_seen, children_seen = [], []
 
     @DataWatch(watcher, path)
