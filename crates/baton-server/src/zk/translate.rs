@@ -767,11 +767,8 @@ pub(crate) fn encode_reply(
             ok(&|w| jute::Record::encode(&body, w))
         }
         (Shape::WhoAmI, P::WhoAmI(who)) => {
-            // ZooKeeper lists what the client added before the connection's address.
-            let (ip, mut added): (Vec<_>, Vec<_>) =
-                who.identities.into_iter().partition(|id| id.scheme == "ip");
-            added.extend(ip);
-            let client_info = added
+            let client_info = who
+                .identities
                 .into_iter()
                 .map(|id| jute::ClientInfo { auth_scheme: id.scheme, user: id.id })
                 .collect();
