@@ -212,6 +212,7 @@ impl Manifests {
             ("BATON_CLIENT_ADDR", "client"),
             ("BATON_ADMIN_ADDR", "admin"),
             ("BATON_PEER_ADDR", "peer"),
+            ("BATON_ZK_ADDR", "zookeeper"),
         ] {
             let listens = var(variable).and_then(port_in);
             if listens.is_none() || listens != port_of(port_name) {

@@ -13,6 +13,8 @@
 //!   or `--matrix` for every fault × workload pair.
 //!
 //! - `rolling-restart`: members restarted one by one under load, followers first.
+//! - `deps`: installs the Debian packages of ZooKeeper, kazoo and etcd that the
+//!   compatibility tests and the benchmark use (best effort; `ci` runs it first).
 //! - `deploy-check`: the Kubernetes manifests pass `kubernetes-validate --strict` and
 //!   agree with `baton-server --help`.
 //!
@@ -21,6 +23,7 @@
 
 mod cluster;
 mod deploy_check;
+mod deps;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -42,6 +45,10 @@ enum Cmd {
     /// Everything CI runs, in order: format check, clippy with warnings denied, the
     /// whole test suite, the quick benchmark and deploy-check.
     Ci,
+    /// Installs (apt) what the compatibility tests and the bench compare against:
+    /// ZooKeeper 3.8, its C client, kazoo and etcd. Best effort: where it cannot, it
+    /// says what to install, and the tests that need them skip.
+    Deps,
     /// Baton (also as baton-zk: through its ZooKeeper port with ZooKeeper's driver),
     /// ZooKeeper and etcd as 3-member ensembles under the same workloads, one
     /// table with ratios (baton-bench; peers it cannot start are skipped). Flags after
@@ -201,6 +208,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::DeployCheck => deploy_check(),
+        Cmd::Deps => deps::install(),
         Cmd::Sim { seeds, seed } => {
             let (name, value) = match seed {
                 Some(seed) => ("SIM_SEED", seed),
@@ -233,6 +241,8 @@ fn ci() -> Result<()> {
         // pip mostly waits on the network: deploy-check's validator is installed while
         // the rest runs (deploy-check itself still runs last).
         let validator = scope.spawn(|| deploy_check::install_validator(&root));
+        // So are the peers the compatibility tests run against (before the tests).
+        let peers = scope.spawn(deps::install);
         let mut step = |name: &str, run: &dyn Fn() -> Result<()>| {
             let started = Instant::now();
             let result = run();
@@ -247,7 +257,11 @@ fn ci() -> Result<()> {
         // and the client's test harnesses run `cargo build -p baton-server`, whose
         // features (the server's dependencies only) differ from the workspace's: the
         // server and much of what it uses would be built a second time.
-        step("test", &|| cargo_with_env(&["test", "--workspace"], "BATON_SERVER_BIN", &server))?;
+        let peers = peers.join().expect("installing the peers does not panic");
+        step("test", &|| {
+            peers.as_ref().map_err(|error| anyhow::anyhow!("{error:#}"))?;
+            cargo_with_env(&["test", "--workspace"], "BATON_SERVER_BIN", &server)
+        })?;
         step("bench --quick", &|| bench(true, &[]))?;
         let installed = validator.join().expect("installing the validator does not panic");
         step("deploy-check", &|| {

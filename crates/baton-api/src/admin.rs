@@ -79,6 +79,9 @@ pub struct Status {
     pub digest: String,
     pub sessions: u64,
     pub watches: u64,
+    /// Open ZooKeeper-protocol connections (each carries a session).
+    #[serde(default)]
+    pub zk_connections: u64,
     pub data_dir: String,
     pub client_addr: String,
 }
@@ -115,6 +118,7 @@ mod tests {
             digest: "00000000000000ff".into(),
             sessions: 0,
             watches: 0,
+            zk_connections: 0,
             data_dir: "/data".into(),
             client_addr: "127.0.0.1:2181".into(),
         }

@@ -41,6 +41,13 @@ impl Reader {
         }
     }
 
+    /// Whatever is left, taken: a body to decode apart from its header.
+    pub fn rest(&mut self) -> Bytes {
+        let rest = self.input.slice(self.position..);
+        self.position = self.input.len();
+        rest
+    }
+
     /// Drops whatever is left: for a body this crate does not interpret.
     pub fn skip_rest(&mut self) {
         self.position = self.input.len();

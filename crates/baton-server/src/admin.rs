@@ -87,6 +87,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Status>, Statu
         digest: format!("{:016x}", tree.digest()),
         sessions: tree.session_count() as u64,
         watches: shared.sessions.watch_count() as u64,
+        zk_connections: shared.metrics.zk_connections.load(std::sync::atomic::Ordering::Relaxed),
         data_dir: shared.data_dir.display().to_string(),
         client_addr: shared.client_addr.to_string(),
     };

@@ -251,7 +251,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             sessions: zk_sessions,
             words: words.clone(),
             members: peers.clone(),
-            frame_bytes_max: baton_jute::FRAME_BYTES_MAX_DEFAULT.max(bytes_max),
+            // ZooKeeper's jute.maxbuffer (1 MiB) and slack, or room for the largest
+            // data allowed when that is larger.
+            frame_bytes_max: baton_jute::FRAME_BYTES_MAX_DEFAULT
+                .max(config.data_bytes_max.saturating_add(64 * 1024)),
         };
         tokio::spawn(zk::serve(listener, tls.client.clone(), port, stop.listener()))
     });

@@ -32,6 +32,11 @@
 //!   certificates, an expired one, a client-only one) and the flags that turn a
 //!   server's TLS on; [`AdminTls`], HTTPS to an admin port; raw handshakes.
 //! - `wait`: [`wait_until`] and [`wait_until_async`].
+//! - `zookeeper`: [`ZkEnsemble`], a real Apache ZooKeeper ensemble to hold Baton's
+//!   ZooKeeper listener against, and [`zookeeper_available`].
+//! - `zk_client`: [`ZkClient`], a raw ZooKeeper-protocol client for tests, on
+//!   baton-jute: any request under any opcode, replies and watch events kept in the
+//!   order they arrived, raw bytes for bad-input tests.
 //! - `rng`: [`Rng`], the one seeded generator of the tests and tools.
 //! - `error`: [`Error`].
 
@@ -45,6 +50,8 @@ mod server;
 mod status;
 mod tls;
 mod wait;
+mod zk_client;
+mod zookeeper;
 
 pub use bin::{run_server, server_bin};
 pub use ensemble::{Ensemble, EnsembleSpec, MemberSpec, peer_list};
@@ -58,6 +65,12 @@ pub use status::{
 };
 pub use tls::{AdminTls, CertFiles, TestPki, client_config, served_certificate, tls_connect};
 pub use wait::{POLL_INTERVAL, wait_until, wait_until_async};
+pub use zk_client::{ZK_REPLY_TIMEOUT, ZkClient, ZkFrame};
+pub use zookeeper::{
+    ZOOKEEPER_JARS, ZOOKEEPER_STARTUP_TIMEOUT, ZkEnsemble, four_letter_word, zookeeper_available,
+};
 
 /// The typed `/status` document, re-exported for the kit's users.
 pub use baton_api::admin::{Ensemble as EnsembleStatus, Role, Status};
+/// The jute records [`ZkClient`] sends and decodes, for its users.
+pub use baton_jute as jute;

@@ -138,6 +138,7 @@ mod tests {
             digest: format!("{zxid:016x}"),
             sessions: 0,
             watches: 0,
+            zk_connections: 0,
             data_dir: String::new(),
             client_addr: String::new(),
         }

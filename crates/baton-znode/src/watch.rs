@@ -123,6 +123,11 @@ impl SpecKind {
             SpecKind::PersistentRecursive => WatchKind::PersistentRecursive,
         }
     }
+
+    /// Set until removed (as opposed to one-shot).
+    pub fn is_persistent(self) -> bool {
+        matches!(self, SpecKind::Persistent | SpecKind::PersistentRecursive)
+    }
 }
 
 /// The watches of every watcher, indexed both ways.

@@ -337,7 +337,17 @@ async fn set_watches(
             ));
         };
         zxid = tree.last_zxid();
-        let missed = shared.sessions.watches().reregister(&tree, session, set.relative_zxid, chunk);
+        let missed = if set.quiet_persistent {
+            let (persistent, one_shot): (Vec<_>, Vec<_>) =
+                chunk.iter().cloned().partition(|spec| spec.kind.is_persistent());
+            let mut watches = shared.sessions.watches();
+            persistent
+                .iter()
+                .try_for_each(|spec| watches.add(session, &spec.path, spec.kind.registered()))
+                .and_then(|()| watches.reregister(&tree, session, set.relative_zxid, &one_shot))
+        } else {
+            shared.sessions.watches().reregister(&tree, session, set.relative_zxid, chunk)
+        };
         let missed = match missed {
             Ok(missed) => missed,
             Err(error) => return refused(baton_api::status::watch_error_status(&error)),

@@ -149,28 +149,30 @@ impl SessionHub {
         result: &Result<Applied, TxnError>,
     ) {
         let Ok(applied) = result else { return };
-        let now = self.now_ms();
-        match op {
-            TxnOp::CreateSession { session, timeout_ms, .. } => {
-                lock(&self.tracker).add(*session, u64::from(*timeout_ms), now);
-            }
-            TxnOp::CloseSession { session } => {
-                lock(&self.tracker).remove(*session);
-                lock(&self.watches).remove_watcher(*session);
-                let conn = lock(&self.conns).remove(session);
-                if let Some(conn) = conn.filter(|c| !c.closing) {
-                    let message = format!("session 0x{session:016x} expired");
-                    conn.kill(error_status(ErrorCode::SessionExpired, message, "", None));
-                }
-            }
-            _ => {}
+        if let TxnOp::CreateSession { session, timeout_ms, .. } = op {
+            lock(&self.tracker).add(*session, u64::from(*timeout_ms), self.now_ms());
         }
-        if applied.changes.is_empty() {
-            return;
+        if !applied.changes.is_empty() {
+            self.dispatch(tree, &applied.changes, zxid);
         }
+        // After the events: a session closing on its own request is told of the deletes
+        // of its ephemerals before its close's reply, as ZooKeeper tells it.
+        if let TxnOp::CloseSession { session } = op {
+            lock(&self.tracker).remove(*session);
+            lock(&self.watches).remove_watcher(*session);
+            let conn = lock(&self.conns).remove(session);
+            if let Some(conn) = conn.filter(|c| !c.closing) {
+                let message = format!("session 0x{session:016x} expired");
+                conn.kill(error_status(ErrorCode::SessionExpired, message, "", None));
+            }
+        }
+    }
+
+    /// Queues the watch events of applied changes on the streams of their sessions.
+    fn dispatch(&self, tree: &DataTree, changes: &[Change], zxid: u64) {
         let mut watches = lock(&self.watches);
         let mut conns = lock(&self.conns);
-        let events = watches.trigger_visible(&applied.changes, zxid, |session, change| {
+        let events = watches.trigger_visible(changes, zxid, |session, change| {
             conns.get(&session).is_some_and(|conn| may_see(tree, &conn.auth, change))
         });
         drop(watches);

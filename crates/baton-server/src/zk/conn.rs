@@ -25,7 +25,7 @@ use tokio::{
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::Status;
 
-use super::translate::{self, Context, MultiReadParts, Pending, Shape, Translated};
+use super::translate::{self, Context, Local, MultiReadParts, Pending, Shape};
 use crate::{
     fourlw::{self, Refusal, Words},
     metrics::Metrics,
@@ -174,20 +174,25 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 return;
             }
         };
-        let (header, body) = match jute::decode_request(frame) {
-            Ok(decoded) => decoded,
+        let mut reader = jute::Reader::new(frame);
+        let header = match jute::RequestHeader::decode(&mut reader) {
+            Ok(header) => header,
             Err(error) => {
-                tracing::debug!(%error, "undecodable request on the ZooKeeper port; closing");
+                tracing::debug!(%error, "a request without a header on the ZooKeeper port; closing");
                 return;
             }
         };
-        let closing = matches!(body, jute::Request::CloseSession);
-        let translated = translate::translate(&header, body, &port.context, &mut next_xid);
-        let Translated::Session(parts) = translated else {
-            if let Translated::Close(why) = translated {
-                tracing::debug!(why, "a request the ZooKeeper port does not take; closing");
+        // A body that does not decode is answered, and the connection goes on (as
+        // ZooKeeper answers it).
+        let (parts, closing) = match jute::Request::decode(header.op, reader.rest()) {
+            Ok(body) => {
+                let closing = matches!(body, jute::Request::CloseSession);
+                (translate::translate(&header, body, &port.context, &mut next_xid), closing)
             }
-            return;
+            Err(error) => {
+                tracing::debug!(%error, op = header.op, "an undecodable request body");
+                (translate::malformed(header.xid, &mut next_xid), false)
+            }
         };
         for (request, pending) in parts {
             let request =
@@ -226,9 +231,22 @@ where
             Some(Kind::Event(event)) => Some(translate::encode_event(&event)),
             Some(Kind::Reply(reply)) => {
                 let pending = pending.recv().await.ok_or("a reply with no request")?;
+                // ZooKeeper never sends CONNECTIONLOSS: a member that cannot serve (it
+                // lost its leader, say) drops the connection, and the client resumes
+                // its session elsewhere.
+                if matches!(
+                    &reply.result,
+                    Some(pb::reply::Result::Error(error))
+                        if error.code == pb::ErrorCode::ConnectionLoss as i32
+                ) {
+                    let _ = writer.flush().await;
+                    let _ = writer.shutdown().await;
+                    return Err("this member cannot serve now");
+                }
                 let auth_failed = pending.shape == Shape::Auth
                     && matches!(reply.result, Some(pb::reply::Result::Error(_)));
-                close_after = pending.shape == Shape::Close || auth_failed;
+                let refused = matches!(pending.shape, Shape::Local(Local::Closing(_)));
+                close_after = pending.shape == Shape::Close || auth_failed || refused;
                 translate::encode_reply(&pending, reply, &mut parts)
             }
             None => None,

@@ -21,7 +21,10 @@ use bytes::Bytes;
 pub(crate) const ZOOKEEPER_ROOT: &str = "/zookeeper";
 /// ZooKeeper's dynamic configuration node.
 pub(crate) const CONFIG_NODE: &str = "/zookeeper/config";
+/// ZooKeeper's quota node.
+pub(crate) const QUOTA_NODE: &str = "/zookeeper/quota";
 const CONFIG_NAME: &str = "config";
+const QUOTA_NAME: &str = "quota";
 
 /// What to do with the session's answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,11 +70,16 @@ pub(crate) enum Shape {
     WhoAmI,
     /// Answered here; the session saw a ping.
     Local(Local),
+    /// A read of `/zookeeper/quota`, which ZooKeeper always has and Baton creates
+    /// with the first quota: while missing, it reads as an empty node.
+    QuotaRoot(Box<Shape>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Local {
     Error(ErrorCode),
+    /// An error, then the connection closes (ZooKeeper's answer to an unknown opcode).
+    Closing(ErrorCode),
     /// A body with err 0.
     Body(Bytes),
 }
@@ -93,15 +101,9 @@ pub(crate) struct Pending {
     pub(crate) shape: Shape,
 }
 
-/// What a decoded request becomes.
-#[derive(Debug)]
-pub(crate) enum Translated {
-    /// Requests for the session (several for a multiRead), and their pendings.
-    Session(Vec<(pb::Request, Pending)>),
-    /// The client asked for something the connection cannot go on after: a
-    /// multiRead holding a write (ZooKeeper drops such a connection too).
-    Close(&'static str),
-}
+/// What a decoded request becomes: requests for the session (several for a
+/// multiRead), each with its pending.
+pub(crate) type Translated = Vec<(pb::Request, Pending)>;
 
 /// Facts the translation needs from the server.
 #[derive(Debug, Clone, Default)]
@@ -148,7 +150,7 @@ pub(crate) fn translate(
     let xid = header.xid;
     let mut one = |op: Op, watch: bool, shape: Shape| {
         *next_xid += 1;
-        Translated::Session(vec![(request(*next_xid, watch, op), Pending { xid, shape })])
+        vec![(request(*next_xid, watch, op), Pending { xid, shape })]
     };
     let local = |code: ErrorCode| Shape::Local(Local::Error(code));
     use jute::Request as R;
@@ -182,8 +184,9 @@ pub(crate) fn translate(
                 let body = jute::ExistsResponse { stat: config_stat(context) };
                 return one(ping(), false, Shape::Local(Local::Body(record(&body))));
             }
+            let shape = quota_root(&exists.path, Shape::Exists);
             let op = pb::ExistsRequest { path: to_baton(exists.path) };
-            one(Op::Exists(op), exists.watch, Shape::Exists)
+            one(Op::Exists(op), exists.watch, shape)
         }
         R::GetData(get) => {
             if get.path == CONFIG_NODE {
@@ -191,8 +194,9 @@ pub(crate) fn translate(
                 let body = jute::GetDataResponse { data, stat: config_stat(context) };
                 return one(ping(), false, Shape::Local(Local::Body(record(&body))));
             }
+            let shape = quota_root(&get.path, Shape::GetData);
             let op = pb::GetRequest { path: to_baton(get.path) };
-            one(Op::Get(op), get.watch, Shape::GetData)
+            one(Op::Get(op), get.watch, shape)
         }
         R::SetData(set) => {
             let op = pb::SetRequest {
@@ -304,15 +308,27 @@ pub(crate) fn translate(
             let kind = match jute::AddWatchMode::from_code(add.mode) {
                 Some(jute::AddWatchMode::Persistent) => pb::WatchKind::Persistent,
                 Some(jute::AddWatchMode::PersistentRecursive) => pb::WatchKind::PersistentRecursive,
-                None => return one(ping(), false, local(ErrorCode::BadArguments)),
+                None => return one(ping(), false, local(ErrorCode::MarshallingError)),
             };
             let op = pb::AddWatchRequest { path: to_baton(add.path), kind: kind as i32 };
             one(Op::AddWatch(op), false, Shape::AddWatch)
         }
         R::WhoAmI => one(Op::WhoAmI(pb::WhoAmIRequest {}), false, Shape::WhoAmI),
         R::CloseSession => one(Op::Close(pb::CloseRequest {}), false, Shape::Close),
-        R::Unknown(_) => one(ping(), false, local(ErrorCode::Unimplemented)),
+        R::Unknown(_) => one(ping(), false, Shape::Local(Local::Closing(ErrorCode::Unimplemented))),
     }
+}
+
+/// A request whose body could not be decoded: ZooKeeper answers MARSHALLINGERROR and
+/// reads on.
+pub(crate) fn malformed(xid: i32, next_xid: &mut u64) -> Translated {
+    answered_here(xid, Local::Error(ErrorCode::MarshallingError), next_xid)
+}
+
+/// A request answered on the port: the session sees a ping, for the order.
+fn answered_here(xid: i32, local: Local, next_xid: &mut u64) -> Translated {
+    *next_xid += 1;
+    vec![(request(*next_xid, false, ping()), Pending { xid, shape: Shape::Local(local) })]
 }
 
 fn children(
@@ -326,8 +342,13 @@ fn children(
         ZOOKEEPER_ROOT => Listing::Reserved,
         _ => Listing::Plain,
     };
+    let shape = quota_root(&path, Shape::Children { stat, listing });
     let op = pb::ChildrenRequest { path: to_baton(path) };
-    one(Op::Children(op), watch, Shape::Children { stat, listing })
+    one(Op::Children(op), watch, shape)
+}
+
+fn quota_root(path: &str, shape: Shape) -> Shape {
+    if path == QUOTA_NODE { Shape::QuotaRoot(Box::new(shape)) } else { shape }
 }
 
 fn set_watches<const N: usize>(
@@ -345,20 +366,16 @@ fn set_watches<const N: usize>(
         .collect();
     // A negative zxid (a client that never saw one) is "before everything".
     let relative_zxid = u64::try_from(relative_zxid).unwrap_or(0);
-    let op = pb::SetWatchesRequest { relative_zxid, watches };
+    // ZooKeeper sets persistent watches again without events for what they missed.
+    let op = pb::SetWatchesRequest { relative_zxid, watches, quiet_persistent: true };
     one(Op::SetWatches(op), false, Shape::Empty)
 }
 
 fn multi_read(xid: i32, ops: Vec<MultiOp>, next_xid: &mut u64) -> Translated {
     let count = ops.len();
     if count == 0 {
-        *next_xid += 1;
         let body = record(&jute::MultiResponse::default());
-        let shape = Shape::Local(Local::Body(body));
-        return Translated::Session(vec![(
-            request(*next_xid, false, ping()),
-            Pending { xid, shape },
-        )]);
+        return answered_here(xid, Local::Body(body), next_xid);
     }
     let mut requests = Vec::with_capacity(count);
     for (index, op) in ops.into_iter().enumerate() {
@@ -367,28 +384,32 @@ fn multi_read(xid: i32, ops: Vec<MultiOp>, next_xid: &mut u64) -> Translated {
             MultiOp::GetChildren(get) => {
                 Op::Children(pb::ChildrenRequest { path: to_baton(get.path) })
             }
-            _ => return Translated::Close("a multiRead may hold only getData and getChildren"),
+            // Only reads: ZooKeeper cannot take it apart, and says so.
+            _ => return answered_here(xid, Local::Error(ErrorCode::MarshallingError), next_xid),
         };
         *next_xid += 1;
         let shape = Shape::MultiRead { index, count };
         requests.push((request(*next_xid, false, op), Pending { xid, shape }));
     }
-    Translated::Session(requests)
+    requests
 }
 
 /// A ZooKeeper create as Baton's. The opcode decides which modes are allowed, as
-/// ZooKeeper's server checks them: createContainer takes only CONTAINER, createTTL only
-/// the TTL modes with a TTL, the others no TTL mode; an ACL must not be empty.
+/// ZooKeeper's server checks them: createContainer always makes a container, createTTL
+/// takes only the TTL modes with a TTL, the others no TTL mode; an ACL must not be
+/// empty.
 fn create_op(
     create: jute::CreateRequest,
     ttl: Option<i64>,
     op: OpCode,
 ) -> Result<pb::CreateRequest, ErrorCode> {
-    let mode = CreateMode::from_code(create.flags).ok_or(ErrorCode::BadArguments)?;
+    // createContainer makes a container whatever the flags say, as ZooKeeper does.
+    let flags =
+        if op == OpCode::CreateContainer { CreateMode::Container.code() } else { create.flags };
+    let mode = CreateMode::from_code(flags).ok_or(ErrorCode::BadArguments)?;
     let ttl_mode =
         matches!(mode, CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl);
     let allowed = match op {
-        OpCode::CreateContainer => mode == CreateMode::Container,
         OpCode::CreateTtl => ttl_mode,
         _ => !ttl_mode,
     };
@@ -420,16 +441,17 @@ fn multi_ops(ops: Vec<MultiOp>) -> Result<(Vec<pb::Op>, Vec<bool>), ErrorCode> {
     for op in ops {
         let (op, plain_create) = match op {
             MultiOp::Create(create) => (O::Create(create_op(create, None, OpCode::Create)?), true),
+            // ZooKeeper answers every create of a multi with the path only.
             MultiOp::Create2(create) => {
-                (O::Create(create_op(create, None, OpCode::Create2)?), false)
+                (O::Create(create_op(create, None, OpCode::Create2)?), true)
             }
             MultiOp::CreateContainer(create) => {
-                (O::Create(create_op(create, None, OpCode::CreateContainer)?), false)
+                (O::Create(create_op(create, None, OpCode::CreateContainer)?), true)
             }
             MultiOp::CreateTtl(create) => {
                 let jute::CreateTtlRequest { path, data, acl, flags, ttl } = create;
                 let create = jute::CreateRequest { path, data, acl, flags };
-                (O::Create(create_op(create, Some(ttl), OpCode::CreateTtl)?), false)
+                (O::Create(create_op(create, Some(ttl), OpCode::CreateTtl)?), true)
             }
             MultiOp::Delete(delete) => (
                 O::Delete(pb::DeleteRequest {
@@ -450,8 +472,10 @@ fn multi_ops(ops: Vec<MultiOp>) -> Result<(Vec<pb::Op>, Vec<bool>), ErrorCode> {
                 O::Check(pb::CheckOp { path: to_baton(check.path), version: check.version }),
                 false,
             ),
-            // Reads in a write multi: ZooKeeper refuses the whole multi.
-            MultiOp::GetData(_) | MultiOp::GetChildren(_) => return Err(ErrorCode::BadArguments),
+            // Reads in a write multi: ZooKeeper cannot take it apart.
+            MultiOp::GetData(_) | MultiOp::GetChildren(_) => {
+                return Err(ErrorCode::MarshallingError);
+            }
         };
         converted.push(pb::Op { op: Some(op) });
         plain.push(plain_create);
@@ -619,9 +643,36 @@ pub(crate) fn encode_reply(
         let body = jute::MultiResponse { results: std::mem::take(&mut parts.results) };
         return ok(&|w| jute::Record::encode(&body, w));
     }
+    if let Shape::QuotaRoot(inner) = &pending.shape {
+        let inner = Pending { xid: pending.xid, shape: (**inner).clone() };
+        let missing = match &reply.result {
+            Some(P::Error(error)) => error.code == pb::ErrorCode::NoNode as i32,
+            Some(P::Exists(exists)) => exists.stat.is_none(),
+            _ => false,
+        };
+        if !missing {
+            return encode_reply(&inner, reply, parts);
+        }
+        let empty = match inner.shape {
+            Shape::Exists => {
+                P::Exists(pb::ExistsResponse { header: None, stat: Some(pb::Stat::default()) })
+            }
+            Shape::GetData => P::Get(pb::GetResponse {
+                header: None,
+                data: Bytes::new(),
+                stat: Some(pb::Stat::default()),
+            }),
+            _ => P::Children(pb::ChildrenResponse {
+                header: None,
+                children: Vec::new(),
+                stat: Some(pb::Stat::default()),
+            }),
+        };
+        return encode_reply(&inner, pb::Reply { result: Some(empty), ..reply }, parts);
+    }
     if let Shape::Local(local) = &pending.shape {
         return match local {
-            Local::Error(code) => failed(*code),
+            Local::Error(code) | Local::Closing(code) => failed(*code),
             Local::Body(body) => ok(&|w| w.write_raw(body)),
         };
     }
@@ -744,10 +795,12 @@ fn list(mut names: Vec<String>, listing: Listing) -> Vec<String> {
             }
         }
         Listing::Reserved => {
-            if !names.iter().any(|name| name == CONFIG_NAME) {
-                names.push(CONFIG_NAME.to_owned());
-                names.sort_unstable();
+            for name in [CONFIG_NAME, QUOTA_NAME] {
+                if !names.iter().any(|have| have == name) {
+                    names.push(name.to_owned());
+                }
             }
+            names.sort_unstable();
         }
     }
     names
