@@ -48,6 +48,21 @@ fn build_server(cargo: &OsStr, profile_dir: &Path) {
     if let Some(target_dir) = profile_dir.parent() {
         command.arg("--target-dir").arg(target_dir);
     }
+    // What cargo set for the test that runs this describes that test's package; build
+    // scripts that watch such variables (ring's) would see them change and run again,
+    // rebuilding much of the workspace twice per test run.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let of_the_test = name == "CARGO_MANIFEST_DIR"
+            || name == "CARGO_MANIFEST_PATH"
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_");
+        if of_the_test {
+            command.env_remove(name);
+        }
+    }
     match profile_dir.file_name().and_then(OsStr::to_str) {
         Some("debug") | None => {}
         Some("release") => {
