@@ -149,6 +149,7 @@ mod tests {
             "digest",
             "sessions",
             "watches",
+            "zk_connections",
             "data_dir",
             "client_addr",
         ];
@@ -159,6 +160,10 @@ mod tests {
         assert_eq!(value["role"], "following");
         assert_eq!(value["ensemble"]["leader"], 1);
         assert_eq!(value["ensemble"]["peers"][0], serde_json::json!([1, "127.0.0.1:2001"]));
+        let mut older = value.clone();
+        older.as_object_mut().unwrap().remove("zk_connections");
+        let older: Status = serde_json::from_value(older).expect("a server without the field");
+        assert_eq!(older.zk_connections, 0);
         let back: Status = serde_json::from_value(value).unwrap();
         assert_eq!(back, status());
         assert!(!back.leads());
