@@ -418,7 +418,8 @@ mod tests {
     /// What `baton-server --help` says of the variables the manifests use.
     const HELP: &str = "[env: BATON_ID_FROM_HOSTNAME=] [env: BATON_PEERS_DNS=] \
         [env: BATON_ENSEMBLE_SIZE=] [env: BATON_CLIENT_ADDR=] [env: BATON_ADMIN_ADDR=] \
-        [env: BATON_PEER_ADDR=] [env: BATON_DATA_DIR=] [env: BATON_LOG_FORMAT=]";
+        [env: BATON_PEER_ADDR=] [env: BATON_ZK_ADDR=] [env: BATON_DATA_DIR=] \
+        [env: BATON_LOG_FORMAT=]";
 
     #[test]
     fn the_manifests_agree_with_the_server() {
@@ -476,6 +477,10 @@ mod tests {
         let both = scaled.replacen("value: \"3\"", "value: \"5\"", 1);
         let five = Manifests { statefulset: both, ..manifests.clone() };
         assert_eq!(five.check(HELP, "baton.v1.Ready"), Vec::<String>::new(), "scaling to 5");
+
+        let zk = manifests.statefulset.replacen("0.0.0.0:2181", "0.0.0.0:2999", 1);
+        let zk = Manifests { statefulset: zk, ..manifests.clone() };
+        assert!(zk.check(HELP, "baton.v1.Ready").iter().any(|p| p.contains("BATON_ZK_ADDR")));
 
         let probe = manifests.statefulset.replacen("service: baton.v1.Ready", "service: x", 1);
         let probe = Manifests { statefulset: probe, ..manifests };
