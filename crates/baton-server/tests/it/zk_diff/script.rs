@@ -541,6 +541,9 @@ async fn set_watches(run: &mut Run) {
     create(run, "A", "/diff/swmissing", Some(""), PERSISTENT).await;
     sync(run, "F", "/diff").await;
     run.call("F", "Close", OpCode::CloseSession, &()).await;
+    // A is on another member: it sees F's close once it has synced (in ZooKeeper too,
+    // a member may answer a read before it has applied what another member answered).
+    sync(run, "A", "/diff").await;
     exists(run, "A", "/diff/feph", false).await;
 }
 
