@@ -53,6 +53,13 @@ pub enum RemoveKind {
 }
 
 impl RemoveKind {
+    /// The kinds of watch this names, in a fixed order.
+    fn kinds(self) -> impl Iterator<Item = WatchKind> {
+        [WatchKind::Data, WatchKind::Child, WatchKind::Persistent, WatchKind::PersistentRecursive]
+            .into_iter()
+            .filter(move |kind| self.matches(*kind))
+    }
+
     fn matches(self, kind: WatchKind) -> bool {
         match self {
             RemoveKind::Data => kind == WatchKind::Data,
@@ -186,14 +193,8 @@ impl WatchRegistry {
         path: &str,
         which: RemoveKind,
     ) -> Result<(), WatchError> {
-        let kinds = [
-            WatchKind::Data,
-            WatchKind::Child,
-            WatchKind::Persistent,
-            WatchKind::PersistentRecursive,
-        ];
         let mut removed = false;
-        for kind in kinds.into_iter().filter(|k| which.matches(*k)) {
+        for kind in which.kinds() {
             removed |= self.remove_one(watcher, &(path.to_owned(), kind));
         }
         if removed { Ok(()) } else { Err(WatchError::NoWatcher { path: path.to_owned() }) }
@@ -207,16 +208,9 @@ impl WatchRegistry {
         path: &str,
         which: RemoveKind,
     ) -> Result<(), WatchError> {
-        let kinds = [
-            WatchKind::Data,
-            WatchKind::Child,
-            WatchKind::Persistent,
-            WatchKind::PersistentRecursive,
-        ];
         let mine = self.by_watcher.get(&watcher);
-        let found = kinds
-            .into_iter()
-            .filter(|k| which.matches(*k))
+        let found = which
+            .kinds()
             .any(|kind| mine.is_some_and(|keys| keys.contains(&(path.to_owned(), kind))));
         if found { Ok(()) } else { Err(WatchError::NoWatcher { path: path.to_owned() }) }
     }

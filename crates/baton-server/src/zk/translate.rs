@@ -155,25 +155,14 @@ pub(crate) fn translate(
     let local = |code: ErrorCode| Shape::Local(Local::Error(code));
     use jute::Request as R;
     match body {
-        R::Create(create) => match create_op(create, None, OpCode::Create) {
-            Ok(op) => one(Op::Create(op), false, Shape::Create { stat: false }),
-            Err(code) => one(ping(), false, local(code)),
-        },
-        R::Create2(create) => match create_op(create, None, OpCode::Create2) {
-            Ok(op) => one(Op::Create(op), false, Shape::Create { stat: true }),
-            Err(code) => one(ping(), false, local(code)),
-        },
-        R::CreateContainer(create) => match create_op(create, None, OpCode::CreateContainer) {
-            Ok(op) => one(Op::Create(op), false, Shape::Create { stat: true }),
-            Err(code) => one(ping(), false, local(code)),
-        },
+        R::Create(create) => create_request(create, None, OpCode::Create, &mut one),
+        R::Create2(create) => create_request(create, None, OpCode::Create2, &mut one),
+        R::CreateContainer(create) => {
+            create_request(create, None, OpCode::CreateContainer, &mut one)
+        }
         R::CreateTtl(create) => {
-            let jute::CreateTtlRequest { path, data, acl, flags, ttl } = create;
-            let create = jute::CreateRequest { path, data, acl, flags };
-            match create_op(create, Some(ttl), OpCode::CreateTtl) {
-                Ok(op) => one(Op::Create(op), false, Shape::Create { stat: true }),
-                Err(code) => one(ping(), false, local(code)),
-            }
+            let (create, ttl) = without_ttl(create);
+            create_request(create, Some(ttl), OpCode::CreateTtl, &mut one)
         }
         R::Delete(delete) => {
             let op = pb::DeleteRequest { path: to_baton(delete.path), version: delete.version };
@@ -250,28 +239,8 @@ pub(crate) fn translate(
         R::MultiRead(multi) => multi_read(xid, multi.ops, next_xid),
         // Reconfiguration is not enabled (ZooKeeper's reconfigEnabled=false answer).
         R::Reconfig(_) => one(ping(), false, local(ErrorCode::ReconfigDisabled)),
-        R::CheckWatches(check) => match watcher_kind(check.watcher_type) {
-            Some(kind) => {
-                let op = pb::RemoveWatchRequest {
-                    path: to_baton(check.path),
-                    kind: kind as i32,
-                    check_only: true,
-                };
-                one(Op::RemoveWatch(op), false, Shape::Empty)
-            }
-            None => one(ping(), false, local(ErrorCode::BadArguments)),
-        },
-        R::RemoveWatches(remove) => match watcher_kind(remove.watcher_type) {
-            Some(kind) => {
-                let op = pb::RemoveWatchRequest {
-                    path: to_baton(remove.path),
-                    kind: kind as i32,
-                    check_only: false,
-                };
-                one(Op::RemoveWatch(op), false, Shape::Empty)
-            }
-            None => one(ping(), false, local(ErrorCode::BadArguments)),
-        },
+        R::CheckWatches(check) => remove_watch(check.path, check.watcher_type, true, &mut one),
+        R::RemoveWatches(remove) => remove_watch(remove.path, remove.watcher_type, false, &mut one),
         R::Auth(auth) => {
             let op = pb::AddAuthRequest { scheme: auth.scheme, auth: auth.auth };
             one(Op::AddAuth(op), false, Shape::Auth)
@@ -434,6 +403,44 @@ fn create_op(
     })
 }
 
+/// A create of any opcode: only create (1) is answered with the path alone.
+fn create_request(
+    create: jute::CreateRequest,
+    ttl: Option<i64>,
+    op: OpCode,
+    one: &mut impl FnMut(Op, bool, Shape) -> Translated,
+) -> Translated {
+    match create_op(create, ttl, op) {
+        Ok(request) => {
+            let shape = Shape::Create { stat: op != OpCode::Create };
+            one(Op::Create(request), false, shape)
+        }
+        Err(code) => one(ping(), false, Shape::Local(Local::Error(code))),
+    }
+}
+
+/// A createTTL's create and its TTL.
+fn without_ttl(create: jute::CreateTtlRequest) -> (jute::CreateRequest, i64) {
+    let jute::CreateTtlRequest { path, data, acl, flags, ttl } = create;
+    (jute::CreateRequest { path, data, acl, flags }, ttl)
+}
+
+/// removeWatches, or checkWatches (`check_only`): the session's RemoveWatch.
+fn remove_watch(
+    path: String,
+    watcher_type: i32,
+    check_only: bool,
+    one: &mut impl FnMut(Op, bool, Shape) -> Translated,
+) -> Translated {
+    match watcher_kind(watcher_type) {
+        Some(kind) => {
+            let op = pb::RemoveWatchRequest { path: to_baton(path), kind: kind as i32, check_only };
+            one(Op::RemoveWatch(op), false, Shape::Empty)
+        }
+        None => one(ping(), false, Shape::Local(Local::Error(ErrorCode::BadArguments))),
+    }
+}
+
 fn multi_ops(ops: Vec<MultiOp>) -> Result<(Vec<pb::Op>, Vec<bool>), ErrorCode> {
     use pb::op::Op as O;
     let mut converted = Vec::with_capacity(ops.len());
@@ -449,8 +456,7 @@ fn multi_ops(ops: Vec<MultiOp>) -> Result<(Vec<pb::Op>, Vec<bool>), ErrorCode> {
                 (O::Create(create_op(create, None, OpCode::CreateContainer)?), true)
             }
             MultiOp::CreateTtl(create) => {
-                let jute::CreateTtlRequest { path, data, acl, flags, ttl } = create;
-                let create = jute::CreateRequest { path, data, acl, flags };
+                let (create, ttl) = without_ttl(create);
                 (O::Create(create_op(create, Some(ttl), OpCode::CreateTtl)?), true)
             }
             MultiOp::Delete(delete) => (
