@@ -1,5 +1,5 @@
-//! ZooKeeper's own command-line client, zkCli.sh, against a server's ZooKeeper port:
-//! one session fed a script of commands on stdin, each answer compared with what
+//! ZooKeeper's own command-line client, zkCli.sh, against a member of a 3-member
+//! ensemble: one session fed a script of commands on stdin, each answer compared with what
 //! ZooKeeper 3.8 prints for the same script (zxids, times and the session id left
 //! out), then a second session that sees the first one's ephemeral gone.
 //!
@@ -18,7 +18,7 @@ use std::{
 
 use baton_testkit::wait_until;
 
-use crate::support::{DEADLINE, TestServer};
+use crate::{support::DEADLINE, zk_support::BatonEnsemble};
 
 /// Two JVM starts and some fifty requests; ZooKeeper's answers take about 2 s.
 const CLI_DEADLINE: Duration = Duration::from_secs(40);
@@ -215,9 +215,11 @@ async fn zkcli_session_answers_as_zookeeper_does() {
         );
         return;
     };
-    let server = TestServer::start(&[]).await;
-    let endpoint = server.process.zk_endpoint();
-    let dir = server.data_dir().parent().expect("the test's directory").to_path_buf();
+    let ensemble = BatonEnsemble::start(3).await;
+    // One member, for the session and for the second session that lists what the
+    // first left: it answers after applying the first one's close.
+    let endpoint = ensemble.members.member(1).zk_endpoint();
+    let dir = ensemble.dir().to_path_buf();
     // zkCli waits out a session timeout on every command when it has no session: fail
     // at once instead.
     let probe = zookeeper_client::Client::connector().with_fail_eagerly().connect(&endpoint);
