@@ -37,6 +37,15 @@ const ACK: u8 = 12;
 const COMMIT: u8 = 13;
 const PING: u8 = 14;
 const PING_ACK: u8 = 15;
+/// An AckEpoch from a damaged member (a tag of its own, so that a peer of an older
+/// version drops it instead of counting it).
+const ACK_EPOCH_DAMAGED: u8 = 16;
+
+/// A Vote's `looking` byte: settled, looking, or looking from a damaged member (a
+/// value an older peer's decoder refuses, so it never counts such a vote).
+const SETTLED: u8 = 0;
+const LOOKING: u8 = 1;
+const LOOKING_DAMAGED: u8 = 2;
 
 /// Smallest encoding of one entry (zxid varint + empty length): bounds a count.
 const ENTRY_BYTES_MIN: usize = 2;
@@ -47,13 +56,17 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
     out.varint(envelope.from);
     out.varint(envelope.to);
     match &envelope.message {
-        Message::Vote { round, leader, leader_zxid, leader_epoch, looking } => {
+        Message::Vote { round, leader, leader_zxid, leader_epoch, looking, damaged } => {
             out.0.push(VOTE);
             out.varint(*round);
             out.varint(*leader);
             out.zxid(*leader_zxid);
             out.varint(u64::from(*leader_epoch));
-            out.0.push(u8::from(*looking));
+            out.0.push(match (*looking, *damaged) {
+                (false, _) => SETTLED,
+                (true, false) => LOOKING,
+                (true, true) => LOOKING_DAMAGED,
+            });
         }
         Message::FollowerInfo { accepted_epoch, last_zxid } => {
             out.0.push(FOLLOWER_INFO);
@@ -64,8 +77,8 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
             out.0.push(LEADER_INFO);
             out.varint(u64::from(*epoch));
         }
-        Message::AckEpoch { current_epoch, last_zxid } => {
-            out.0.push(ACK_EPOCH);
+        Message::AckEpoch { current_epoch, last_zxid, damaged } => {
+            out.0.push(if *damaged { ACK_EPOCH_DAMAGED } else { ACK_EPOCH });
             out.varint(u64::from(*current_epoch));
             out.zxid(*last_zxid);
         }
@@ -141,18 +154,27 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, QuorumError> {
     let to = input.varint()?;
     let at = input.pos;
     let message = match input.u8()? {
-        VOTE => Message::Vote {
-            round: input.varint()?,
-            leader: input.varint()?,
-            leader_zxid: input.zxid()?,
-            leader_epoch: input.u32()?,
-            looking: input.bool()?,
-        },
+        VOTE => {
+            let (round, leader, leader_zxid, leader_epoch) =
+                (input.varint()?, input.varint()?, input.zxid()?, input.u32()?);
+            let state_at = input.pos;
+            let (looking, damaged) = match input.u8()? {
+                SETTLED => (false, false),
+                LOOKING => (true, false),
+                LOOKING_DAMAGED => (true, true),
+                other => return Err(input.invalid(state_at, format!("bad vote state {other}"))),
+            };
+            Message::Vote { round, leader, leader_zxid, leader_epoch, looking, damaged }
+        }
         FOLLOWER_INFO => {
             Message::FollowerInfo { accepted_epoch: input.u32()?, last_zxid: input.zxid()? }
         }
         LEADER_INFO => Message::LeaderInfo { epoch: input.u32()? },
-        ACK_EPOCH => Message::AckEpoch { current_epoch: input.u32()?, last_zxid: input.zxid()? },
+        tag @ (ACK_EPOCH | ACK_EPOCH_DAMAGED) => Message::AckEpoch {
+            current_epoch: input.u32()?,
+            last_zxid: input.zxid()?,
+            damaged: tag == ACK_EPOCH_DAMAGED,
+        },
         TRUNC => Message::Trunc { epoch: input.u32()?, zxid: input.zxid()? },
         DIFF => {
             let epoch = input.u32()?;
@@ -224,14 +246,6 @@ impl In<'_> {
             .ok_or_else(|| self.invalid(self.pos, "unexpected end of input".to_owned()))?;
         self.pos += 1;
         Ok(byte)
-    }
-
-    fn bool(&mut self) -> Result<bool, QuorumError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(self.invalid(self.pos - 1, format!("{other} is not a boolean"))),
-        }
     }
 
     /// A canonical LEB128 u64: at most 10 bytes, no redundant trailing zero byte.
@@ -306,23 +320,29 @@ mod tests {
 
     fn message() -> impl Strategy<Value = Message> {
         prop_oneof![
-            (any::<u64>(), any::<u64>(), zxid(), any::<u32>(), any::<bool>()).prop_map(
-                |(round, leader, leader_zxid, leader_epoch, looking)| Message::Vote {
-                    round,
-                    leader,
-                    leader_zxid,
-                    leader_epoch,
-                    looking
-                }
-            ),
+            (any::<u64>(), any::<u64>(), zxid(), any::<u32>(), any::<bool>(), any::<bool>())
+                .prop_map(|(round, leader, leader_zxid, leader_epoch, looking, damaged)| {
+                    Message::Vote {
+                        round,
+                        leader,
+                        leader_zxid,
+                        leader_epoch,
+                        looking,
+                        // Only a looking vote says whether its sender is damaged.
+                        damaged: looking && damaged,
+                    }
+                }),
             (any::<u32>(), zxid()).prop_map(|(accepted_epoch, last_zxid)| {
                 Message::FollowerInfo { accepted_epoch, last_zxid }
             }),
             any::<u32>().prop_map(|epoch| Message::LeaderInfo { epoch }),
-            (any::<u32>(), zxid()).prop_map(|(current_epoch, last_zxid)| Message::AckEpoch {
-                current_epoch,
-                last_zxid
-            }),
+            (any::<u32>(), zxid(), any::<bool>()).prop_map(
+                |(current_epoch, last_zxid, damaged)| Message::AckEpoch {
+                    current_epoch,
+                    last_zxid,
+                    damaged
+                }
+            ),
             (any::<u32>(), zxid()).prop_map(|(epoch, zxid)| Message::Trunc { epoch, zxid }),
             (any::<u32>(), zxid(), prop::collection::vec(entry(), 0..4))
                 .prop_map(|(epoch, prev, entries)| Message::Diff { epoch, prev, entries }),

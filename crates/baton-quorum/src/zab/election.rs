@@ -10,6 +10,12 @@
 //!
 //! Deciding here only nominates: the nominee becomes leader only if a quorum then
 //! agrees to its new epoch in discovery, which is what keeps one leader per epoch.
+//!
+//! A damaged member (its disk lost entries it had acknowledged) is no candidate: it
+//! never proposes or adopts a vote, its looking votes are marked damaged and count
+//! for nobody, and it only follows a leader that itself and a quorum of other
+//! members name. Otherwise it could elect a member whose history lacks what it
+//! acknowledged, and a quorum it was part of would no longer hold a committed entry.
 
 use std::collections::BTreeMap;
 
@@ -59,19 +65,24 @@ pub(crate) struct Election {
     settled: BTreeMap<ServerId, Vote>,
     resend_ticks: u32,
     ticks_to_resend: u32,
+    /// False for a damaged member: it votes for nobody and follows only an
+    /// established leader.
+    candidate: bool,
     /// A quorum agrees but not every member has voted: ticks left to wait for a
     /// better vote before deciding (ZooKeeper's finalize wait).
     finalize_in: Option<u32>,
 }
 
 impl Election {
-    /// Starts round `round` with this server's own candidacy; returns the votes to send.
+    /// Starts round `round` with this server's own candidacy (none if it is not a
+    /// `candidate`: a damaged member); returns the votes to send.
     pub(crate) fn start(
         id: ServerId,
         members: &[ServerId],
         round: u64,
         own: Vote,
         resend_ticks: u32,
+        candidate: bool,
     ) -> (Election, Vec<Envelope>) {
         let election = Election {
             id,
@@ -84,6 +95,7 @@ impl Election {
             settled: BTreeMap::new(),
             resend_ticks: resend_ticks.max(1),
             ticks_to_resend: resend_ticks.max(1),
+            candidate,
             finalize_in: None,
         };
         let out = election.broadcast();
@@ -123,13 +135,15 @@ impl Election {
         (self.broadcast(), decision)
     }
 
-    /// A vote from a peer. Returns the messages to send and the decision so far.
+    /// A vote from a peer (`damaged`: from a damaged member, which counts for
+    /// nothing). Returns the messages to send and the decision so far.
     pub(crate) fn on_vote(
         &mut self,
         from: ServerId,
         round: u64,
         vote: Vote,
         looking: bool,
+        damaged: bool,
     ) -> (Vec<Envelope>, Decision) {
         let mut out = Vec::new();
         if from == self.id || !self.members.contains(&from) || !self.members.contains(&vote.leader)
@@ -138,6 +152,10 @@ impl Election {
         }
         if !looking {
             self.settled.insert(from, vote);
+            return (out, self.settled_decision());
+        }
+        if damaged || !self.candidate {
+            // Neither side of this vote may elect anyone.
             return (out, self.settled_decision());
         }
         if round < self.round {
@@ -191,14 +209,15 @@ impl Election {
     }
 
     /// An established leader: it says so itself, and with this server a quorum
-    /// names it.
+    /// names it (a damaged member does not count itself: a quorum of others must).
     fn settled_decision(&self) -> Decision {
+        let me = usize::from(self.candidate);
         for (member, vote) in &self.settled {
             if vote.leader != *member || vote.leader == self.id {
                 continue;
             }
             let naming = self.settled.values().filter(|v| v.leader == vote.leader).count();
-            if naming + 1 >= self.quorum {
+            if naming + me >= self.quorum {
                 return Decision::Follow(vote.leader);
             }
         }
@@ -210,18 +229,20 @@ impl Election {
     }
 
     fn envelope(&self, to: ServerId) -> Envelope {
-        Envelope { from: self.id, to, message: vote_message(self.round, self.vote, true) }
+        let message = vote_message(self.round, self.vote, true, !self.candidate);
+        Envelope { from: self.id, to, message }
     }
 }
 
 /// The Vote message for `vote` in `round`.
-pub(crate) fn vote_message(round: u64, vote: Vote, looking: bool) -> Message {
+pub(crate) fn vote_message(round: u64, vote: Vote, looking: bool, damaged: bool) -> Message {
     Message::Vote {
         round,
         leader: vote.leader,
         leader_zxid: vote.zxid,
         leader_epoch: vote.epoch,
         looking,
+        damaged,
     }
 }
 
@@ -242,7 +263,8 @@ mod tests {
         let mut elections = BTreeMap::new();
         let mut wire = VecDeque::new();
         for &(id, epoch, counter) in candidates {
-            let (election, out) = Election::start(id, &members, 1, own(id, epoch, counter), 3);
+            let (election, out) =
+                Election::start(id, &members, 1, own(id, epoch, counter), 3, true);
             elections.insert(id, election);
             wire.extend(out);
         }
@@ -252,14 +274,14 @@ mod tests {
         while let Some(envelope) = wire.pop_front() {
             budget -= 1;
             assert!(budget > 0, "the election does not settle");
-            let Message::Vote { round, leader, leader_zxid, leader_epoch, looking } =
+            let Message::Vote { round, leader, leader_zxid, leader_epoch, looking, damaged } =
                 envelope.message
             else {
                 unreachable!("only votes here")
             };
             let vote = Vote { leader, zxid: leader_zxid, epoch: leader_epoch };
             let election = elections.get_mut(&envelope.to).unwrap();
-            let (out, decision) = election.on_vote(envelope.from, round, vote, looking);
+            let (out, decision) = election.on_vote(envelope.from, round, vote, looking, damaged);
             wire.extend(out);
             if decision != Decision::Undecided {
                 decisions.insert(envelope.to, decision);
@@ -290,32 +312,63 @@ mod tests {
     #[test]
     fn a_latecomer_follows_the_established_leader() {
         let members = [1, 2, 3];
-        let (mut late, _) = Election::start(3, &members, 1, own(3, 1, 99), 3);
+        let (mut late, _) = Election::start(3, &members, 1, own(3, 1, 99), 3, true);
         // Server 2 follows 1; that alone is not proof (1 has not said so itself).
-        let (_, decision) = late.on_vote(2, 7, own(1, 1, 5), false);
+        let (_, decision) = late.on_vote(2, 7, own(1, 1, 5), false, false);
         assert_eq!(decision, Decision::Undecided);
-        let (_, decision) = late.on_vote(1, 7, own(1, 1, 5), false);
+        let (_, decision) = late.on_vote(1, 7, own(1, 1, 5), false, false);
         assert_eq!(decision, Decision::Follow(1));
     }
 
     #[test]
     fn strangers_and_stale_rounds_change_nothing() {
         let members = [1, 2, 3];
-        let (mut e, _) = Election::start(1, &members, 5, own(1, 1, 1), 3);
-        let (out, decision) = e.on_vote(9, 5, own(9, 9, 9), true);
+        let (mut e, _) = Election::start(1, &members, 5, own(1, 1, 1), 3, true);
+        let (out, decision) = e.on_vote(9, 5, own(9, 9, 9), true, false);
         assert!(out.is_empty());
         assert_eq!(decision, Decision::Undecided);
-        let (out, _) = e.on_vote(2, 4, own(3, 9, 9), true);
+        let (out, _) = e.on_vote(2, 4, own(3, 9, 9), true, false);
         assert_eq!(e.vote(), own(1, 1, 1), "a stale round's vote is not adopted");
         assert_eq!(out.len(), 1, "the straggler is told the current vote");
-        let (_, _) = e.on_vote(2, 6, own(2, 1, 0), true);
+        let (_, _) = e.on_vote(2, 6, own(2, 1, 0), true, false);
         assert_eq!(e.round(), 6);
         assert_eq!(e.vote(), own(1, 1, 1), "a newer round keeps our better candidacy");
     }
 
     #[test]
+    fn a_damaged_member_elects_nobody_and_is_elected_by_nobody() {
+        let members = [1, 2, 3];
+        // 2 is damaged: its log ends at 1.9 but it lost what it acknowledged.
+        let (mut damaged, sent) = Election::start(2, &members, 1, own(2, 1, 9), 3, false);
+        let Message::Vote { damaged: marked, looking: true, .. } = sent[0].message else {
+            panic!("a looking vote: {sent:?}")
+        };
+        assert!(marked, "its votes say it is damaged");
+        // 1 (healthy, stale) hears it: neither adopts nor counts it.
+        let (mut healthy, _) = Election::start(1, &members, 1, own(1, 1, 5), 3, true);
+        let (out, decision) = healthy.on_vote(2, 1, own(2, 1, 9), true, true);
+        assert!(out.is_empty());
+        assert_eq!(decision, Decision::Undecided);
+        assert_eq!(healthy.vote(), own(1, 1, 5), "a damaged candidacy is not adopted");
+        for _ in 0..10 {
+            assert_eq!(healthy.tick().1, Decision::Undecided, "1 alone is no quorum");
+        }
+        // Nor does 2 adopt or count 1's vote.
+        let (_, decision) = damaged.on_vote(1, 1, own(1, 1, 5), true, false);
+        assert_eq!(decision, Decision::Undecided);
+        for _ in 0..10 {
+            assert_eq!(damaged.tick().1, Decision::Undecided);
+        }
+        // It follows a leader that itself and a quorum of others name.
+        let (_, decision) = damaged.on_vote(3, 4, own(3, 1, 7), false, false);
+        assert_eq!(decision, Decision::Undecided, "the leader alone is not a quorum of others");
+        let (_, decision) = damaged.on_vote(1, 4, own(3, 1, 7), false, false);
+        assert_eq!(decision, Decision::Follow(3));
+    }
+
+    #[test]
     fn votes_are_resent_every_few_ticks() {
-        let (mut e, sent) = Election::start(1, &[1, 2, 3], 1, own(1, 1, 1), 3);
+        let (mut e, sent) = Election::start(1, &[1, 2, 3], 1, own(1, 1, 1), 3, true);
         assert_eq!(sent.len(), 2);
         assert!(e.tick().0.is_empty());
         assert!(e.tick().0.is_empty());

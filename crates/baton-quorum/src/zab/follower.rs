@@ -151,6 +151,10 @@ impl Node {
                 }
                 self.epochs.current_epoch = epoch;
                 self.persist_epochs();
+                // The log is now the leader's history (durable with this Ready, before
+                // the ack leaves), and that holds every committed entry: whatever a
+                // damaged disk lost is back or was never committed.
+                self.damaged = false;
                 self.follower().phase = Phase::Synced { epoch };
                 self.send(from, Message::AckNewLeader { epoch, last_zxid });
             }
@@ -177,6 +181,7 @@ impl Node {
         let ack = Message::AckEpoch {
             current_epoch: self.epochs.current_epoch,
             last_zxid: self.last_appended,
+            damaged: self.damaged,
         };
         self.send(leader, ack);
     }

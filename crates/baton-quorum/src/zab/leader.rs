@@ -35,6 +35,10 @@ pub(crate) struct Leader {
     /// would let a follower adopt an epoch whose leader then steps down (and vote
     /// with it, over members holding newer committed entries).
     epoch_acks: BTreeMap<ServerId, Zxid>,
+    /// AckEpochs of damaged members (their logs lost entries they acknowledged):
+    /// they prove nothing about this leader's history and never count toward the
+    /// quorum; they are synced once a quorum of others acked.
+    damaged_acks: BTreeMap<ServerId, Zxid>,
     /// A quorum acked the epoch: later AckEpochs are synced at once.
     epoch_quorum: bool,
     /// Followers whose AckEpoch came and who were sent the history: they get every
@@ -68,6 +72,7 @@ impl Node {
             epoch: 0,
             infos,
             epoch_acks: BTreeMap::new(),
+            damaged_acks: BTreeMap::new(),
             epoch_quorum: false,
             syncing: BTreeSet::new(),
             history_sent: BTreeMap::new(),
@@ -139,6 +144,7 @@ impl Node {
                 // A (re)joining follower starts over.
                 let leader = self.leader();
                 leader.epoch_acks.remove(&from);
+                leader.damaged_acks.remove(&from);
                 leader.awaiting_snapshot.remove(&from);
                 leader.syncing.remove(&from);
                 leader.history_sent.remove(&from);
@@ -151,8 +157,12 @@ impl Node {
                     self.send(from, Message::LeaderInfo { epoch });
                 }
             }
-            Message::AckEpoch { current_epoch, last_zxid } if phase != Phase::Discovery => {
-                if (current_epoch, last_zxid) > (self.epochs.current_epoch, self.last_appended) {
+            Message::AckEpoch { current_epoch, last_zxid, damaged }
+                if phase != Phase::Discovery =>
+            {
+                if !damaged
+                    && (current_epoch, last_zxid) > (self.epochs.current_epoch, self.last_appended)
+                {
                     // A follower has a newer history: this server must not lead.
                     self.become_looking();
                     return;
@@ -162,12 +172,20 @@ impl Node {
                 if leader.syncing.contains(&from) {
                     return;
                 }
-                leader.epoch_acks.insert(from, last_zxid);
+                if damaged {
+                    // What a damaged log ends at is only what survived: it may be
+                    // "newer" than this leader yet lack committed entries. Sync it
+                    // to this history once others proved it the one to keep.
+                    leader.damaged_acks.insert(from, last_zxid);
+                } else {
+                    leader.epoch_acks.insert(from, last_zxid);
+                }
                 if !leader.epoch_quorum && leader.epoch_acks.len() + 1 < quorum {
                     return;
                 }
                 leader.epoch_quorum = true;
-                let acks = std::mem::take(&mut leader.epoch_acks);
+                let mut acks = std::mem::take(&mut leader.epoch_acks);
+                acks.append(&mut leader.damaged_acks);
                 for (follower, last_zxid) in acks {
                     self.leader().syncing.insert(follower);
                     self.sync_follower(follower, last_zxid, view);

@@ -27,14 +27,26 @@ pub struct Envelope {
 pub enum Message {
     /// Election: the sender's current vote. `round` is the sender's election round
     /// (logical clock); `looking` is false once the sender follows or leads, so a
-    /// late server learns the established leader.
-    Vote { round: u64, leader: ServerId, leader_zxid: Zxid, leader_epoch: u32, looking: bool },
+    /// late server learns the established leader. `damaged` (only ever with
+    /// `looking`): the sender lost part of what it acknowledged and is no candidate;
+    /// its vote counts for nothing, it only asks settled members who leads.
+    Vote {
+        round: u64,
+        leader: ServerId,
+        leader_zxid: Zxid,
+        leader_epoch: u32,
+        looking: bool,
+        damaged: bool,
+    },
     /// Discovery, follower → prospective leader.
     FollowerInfo { accepted_epoch: u32, last_zxid: Zxid },
     /// Discovery, leader → follower: the new epoch.
     LeaderInfo { epoch: u32 },
-    /// Discovery, follower → leader: accepted the new epoch.
-    AckEpoch { current_epoch: u32, last_zxid: Zxid },
+    /// Discovery, follower → leader: accepted the new epoch. `damaged`: the
+    /// follower's log lost entries it had acknowledged, so its history proves
+    /// nothing: the leader syncs it but does not count it toward the quorum that
+    /// shows the leader's history is the newest.
+    AckEpoch { current_epoch: u32, last_zxid: Zxid, damaged: bool },
     /// Sync: drop every entry after `zxid`.
     Trunc { epoch: u32, zxid: Zxid },
     /// Sync: entries the follower is missing; they follow `prev` in the leader's

@@ -51,6 +51,10 @@ pub struct NodeStatus {
     pub applied: Zxid,
     /// Peer messages dropped because they did not fit (stale, foreign, garbled).
     pub dropped_messages: u64,
+    /// The member's disk lost entries it had acknowledged, and it has not yet
+    /// taken a leader's history in their place: it is no candidate, its votes and
+    /// epoch acknowledgements count for nobody.
+    pub damaged: bool,
 }
 
 #[derive(Debug)]
@@ -79,6 +83,9 @@ pub struct Node {
     pub(crate) unloaded_upto: Zxid,
     pub(crate) ready: Ready,
     pub(crate) state: State,
+    /// See [`NodeStatus::damaged`]. Cleared once a leader's NEWLEADER is taken: the
+    /// log then holds that leader's history, which holds every committed entry.
+    pub(crate) damaged: bool,
     round: u64,
     dropped: u64,
 }
@@ -88,11 +95,37 @@ impl Node {
     /// persisted `epochs`, the log seen through `view`, and `applied`, the zxid its
     /// tree is at (everything up to it is committed).
     pub fn new(config: ZabConfig, epochs: Epochs, view: &dyn LogView, applied: Zxid) -> Node {
+        Node::recovering(config, epochs, view, applied, false)
+    }
+
+    /// As [`Node::new`], for a member that knows whether its disk is `damaged`: it
+    /// acknowledged entries its log no longer holds (the log ends before its
+    /// durable promise, or a record or snapshot below it failed its check). A
+    /// damaged member is no candidate and its votes and epoch acknowledgements
+    /// count for nobody until it has taken an established leader's history.
+    ///
+    /// # Panics
+    /// If a damaged member is alone: an ensemble of one has nobody to repair from,
+    /// and the driver must decide (refuse to start, or accept the loss) first.
+    pub fn recovering(
+        config: ZabConfig,
+        epochs: Epochs,
+        view: &dyn LogView,
+        applied: Zxid,
+        damaged: bool,
+    ) -> Node {
         assert!(config.members.contains(&config.id), "a member of its own ensemble");
+        assert!(!(damaged && config.members.len() == 1), "an ensemble of one cannot be repaired");
         let last_logged = view.last_logged().max(applied);
         let own = Vote { leader: config.id, zxid: last_logged, epoch: epochs.current_epoch };
-        let (election, out) =
-            Election::start(config.id, &config.members, 1, own, config.election_resend_ticks);
+        let (election, out) = Election::start(
+            config.id,
+            &config.members,
+            1,
+            own,
+            config.election_resend_ticks,
+            !damaged,
+        );
         let mut node = Node {
             config,
             epochs,
@@ -104,6 +137,7 @@ impl Node {
             unloaded_upto: last_logged,
             ready: Ready::default(),
             state: State::Looking(election),
+            damaged,
             round: 1,
             dropped: 0,
         };
@@ -160,9 +194,9 @@ impl Node {
             return;
         }
         match message {
-            Message::Vote { round, leader, leader_zxid, leader_epoch, looking } => {
+            Message::Vote { round, leader, leader_zxid, leader_epoch, looking, damaged } => {
                 let vote = Vote { leader, zxid: leader_zxid, epoch: leader_epoch };
-                self.on_vote(from, round, vote, looking);
+                self.on_vote(from, round, vote, looking, damaged);
             }
             Message::FollowerInfo { .. } if self.following().is_some() => {
                 // A member that chose this one as leader while it follows another:
@@ -171,7 +205,7 @@ impl Node {
                 let leader = self.following().unwrap_or_default();
                 let mine =
                     Vote { leader, zxid: self.last_appended, epoch: self.epochs.current_epoch };
-                self.send(from, vote_message(self.round, mine, false));
+                self.send(from, vote_message(self.round, mine, false, false));
             }
             message => match self.state {
                 State::Looking(_) => self.drop_message(),
@@ -231,6 +265,7 @@ impl Node {
             committed: self.committed,
             applied: self.applied,
             dropped_messages: self.dropped,
+            damaged: self.damaged,
         }
     }
 
@@ -342,15 +377,16 @@ impl Node {
             self.round,
             own,
             self.config.election_resend_ticks,
+            !self.damaged,
         );
         self.state = State::Looking(election);
         self.ready.persisted_messages.extend(out);
     }
 
-    fn on_vote(&mut self, from: ServerId, round: u64, vote: Vote, looking: bool) {
+    fn on_vote(&mut self, from: ServerId, round: u64, vote: Vote, looking: bool, damaged: bool) {
         let decision = match &mut self.state {
             State::Looking(election) => {
-                let (out, decision) = election.on_vote(from, round, vote, looking);
+                let (out, decision) = election.on_vote(from, round, vote, looking, damaged);
                 self.round = self.round.max(election.round());
                 self.ready.persisted_messages.extend(out);
                 decision
@@ -364,7 +400,7 @@ impl Node {
                 };
                 let mine =
                     Vote { leader, zxid: self.last_appended, epoch: self.epochs.current_epoch };
-                self.send(from, vote_message(round.max(self.round), mine, false));
+                self.send(from, vote_message(round.max(self.round), mine, false, false));
                 Decision::Undecided
             }
             // The member this one chose as leader, in discovery still, says it

@@ -2,7 +2,10 @@
 //! process: real `Node`s driven in the documented order over a simulated disk and
 //! network, with crashes (also between a batch's write and its fsync), restarts,
 //! snapshots with log purges, partitions, message loss, duplication and
-//! reordering. After every step: at most one leader per epoch, prefix agreement,
+//! reordering, and storage faults on a member that is down (its disk loses a
+//! flushed suffix — "fsync lied" —, an entry in the middle is corrupt so opening
+//! cuts the log there, or its snapshot is damaged with no older one: at most one
+//! damaged member at a time, while others crash). After every step: at most one leader per epoch, prefix agreement,
 //! applied zxids only grow. At the end (faults healed): every member applied every
 //! acknowledged write, writes and synced reads are linearizable per key, local
 //! reads are sequentially consistent and no client saw its zxid go back.
@@ -97,7 +100,7 @@ const SHARES: usize = 4;
 /// simulation stopped injecting it.
 const SEEDS_FOR_EVERY_FAULT_KIND: usize = 50;
 /// The faults every large enough share must have injected.
-const FAULT_KINDS: [&str; 10] = [
+const FAULT_KINDS: [&str; 14] = [
     "crash",
     "crash before fsync",
     "restart",
@@ -108,6 +111,10 @@ const FAULT_KINDS: [&str; 10] = [
     "reorder",
     "snapshot + purge",
     "snapshot prepared for a SNAP",
+    "disk: flushed suffix lost",
+    "disk: corrupt entry",
+    "disk: snapshot damaged",
+    "disk: acknowledged entries lost",
 ];
 
 /// Runs share `share` of [`seeds`]; panics naming the failing seed and the command
@@ -216,8 +223,21 @@ fn a_single_member_passes_the_same_checks() {
 /// seed must show it (an acknowledged write lost, or histories diverging).
 #[test]
 fn an_ack_before_fsync_driver_is_caught() {
-    let bugs = Bugs { ack_before_fsync: true };
+    let bugs = Bugs { ack_before_fsync: true, ..Bugs::default() };
     let caught = (1..=CI_SEEDS).find(|seed| std::panic::catch_unwind(|| run(*seed, bugs)).is_err());
     let seed = caught.expect("the simulation must catch ACK-before-fsync");
     eprintln!("ACK before fsync caught at seed {seed}");
+}
+
+/// The same simulation with the old recovery: a member whose disk lost entries it
+/// had acknowledged takes what is left as its history and votes with it (as
+/// ZooKeeper and etcd do). With another member down, the damaged one and a stale
+/// one form a quorum without the lost entries: some seed must show an
+/// acknowledged write lost or histories diverging.
+#[test]
+fn a_damaged_member_that_votes_is_caught() {
+    let bugs = Bugs { trust_damaged_log: true, ..Bugs::default() };
+    let caught = (1..=CI_SEEDS).find(|seed| std::panic::catch_unwind(|| run(*seed, bugs)).is_err());
+    let seed = caught.expect("the simulation must catch a damaged member that votes");
+    eprintln!("a damaged member that votes caught at seed {seed}");
 }

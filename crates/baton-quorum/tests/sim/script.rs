@@ -16,7 +16,7 @@
 //! Commands: `ensemble N`, `elect`, `tick [N]`, `settle`, `propose V...` (on the
 //! leader, then settle), `propose-on ID V`, `deliver`/`drop` with filters
 //! `from=ID to=ID kind=NAME`, `crash ID`, `start ID`, `isolate ID`, `rejoin ID`,
-//! `snapshot ID`, `status`, `applied ID`, `log ID`, `wire`.
+//! `snapshot ID`, `lose ID COUNT` (the disk of a member that is down loses its last COUNT logged entries), `status`, `applied ID`, `log ID`, `wire`.
 
 use std::fmt::Write as _;
 
@@ -34,18 +34,21 @@ fn z(zxid: Zxid) -> String {
 /// A message in one line, zxids as `epoch.counter`.
 fn show(envelope: &Envelope) -> String {
     let body = match &envelope.message {
-        Message::Vote { round, leader, leader_zxid, leader_epoch, looking } => format!(
-            "Vote round={round} leader={leader} zxid={} epoch={leader_epoch}{}",
+        Message::Vote { round, leader, leader_zxid, leader_epoch, looking, damaged } => format!(
+            "Vote round={round} leader={leader} zxid={} epoch={leader_epoch}{}{}",
             z(*leader_zxid),
-            if *looking { " looking" } else { "" }
+            if *looking { " looking" } else { "" },
+            if *damaged { " damaged" } else { "" }
         ),
         Message::FollowerInfo { accepted_epoch, last_zxid } => {
             format!("FollowerInfo accepted={accepted_epoch} last={}", z(*last_zxid))
         }
         Message::LeaderInfo { epoch } => format!("LeaderInfo epoch={epoch}"),
-        Message::AckEpoch { current_epoch, last_zxid } => {
-            format!("AckEpoch current={current_epoch} last={}", z(*last_zxid))
-        }
+        Message::AckEpoch { current_epoch, last_zxid, damaged } => format!(
+            "AckEpoch current={current_epoch} last={}{}",
+            z(*last_zxid),
+            if *damaged { " damaged" } else { "" }
+        ),
         Message::Trunc { epoch, zxid } => format!("Trunc epoch={epoch} zxid={}", z(*zxid)),
         Message::Diff { epoch, prev, entries } => {
             let zxids: Vec<String> = entries.iter().map(|e| z(e.zxid)).collect();
@@ -199,6 +202,11 @@ impl Runner {
             "isolate" => self.world()?.isolate(id(0)?, true),
             "rejoin" => self.world()?.isolate(id(0)?, false),
             "snapshot" => self.world()?.snapshot_member(id(0)?),
+            "lose" => {
+                let count =
+                    args.get(1).ok_or("missing count")?.parse().map_err(|e| format!("{e}"))?;
+                self.world()?.lose_logged(id(0)?, count);
+            }
             "status" => {
                 for member in 1..=self.members()? {
                     let world = self.world()?;
@@ -212,9 +220,10 @@ impl Runner {
                         Role::Leading => "leading".to_string(),
                     };
                     let phase = if s.broadcasting { " broadcasting" } else { "" };
+                    let damaged = if s.damaged { " damaged" } else { "" };
                     writeln!(
                         out,
-                        "{member}: {role}{phase} accepted={} current={} logged={} committed={} applied={}",
+                        "{member}: {role}{phase}{damaged} accepted={} current={} logged={} committed={} applied={}",
                         s.accepted_epoch,
                         s.current_epoch,
                         z(s.last_logged),

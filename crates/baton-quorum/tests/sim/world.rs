@@ -18,6 +18,9 @@ use crate::history::{Kind, LocalRead, Op};
 pub struct Bugs {
     /// Send messages (ACKs) before the entries they acknowledge are durable.
     pub ack_before_fsync: bool,
+    /// The old recovery: a member whose disk lost acknowledged entries takes what
+    /// is left as its history and votes with it (no promise is kept).
+    pub trust_damaged_log: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +64,23 @@ struct Disk {
     /// Entries at or below this were purged (they are in `snapshot`).
     purged_to: Zxid,
     snapshot: Option<(Zxid, Bytes)>,
+    /// The durable promise, kept apart from the log (the server's promise file):
+    /// every entry up to it was acknowledged, so the log must hold it. Written
+    /// after each flush, before anything that relies on the flush leaves; while
+    /// the member is damaged it never goes down.
+    promise: Zxid,
+}
+
+impl Disk {
+    /// Where the durable history ends: the last entry, else the snapshot.
+    fn end(&self) -> Zxid {
+        self.log.last().map_or(self.purged_to, |e| e.zxid)
+    }
+
+    /// The log lost entries the member had acknowledged.
+    fn damaged(&self) -> bool {
+        self.promise > self.end()
+    }
 }
 
 /// A member's applied state (its "tree"): every applied entry, in zxid order.
@@ -319,6 +339,58 @@ impl World {
         self.members[&id].disk.snapshot.is_some()
     }
 
+    /// Member `id`'s disk loses its last `count` logged entries although they were
+    /// flushed ("fsync lied", or the tail from a corrupt record on, which opening
+    /// truncates). For scripts and random faults; the member should be down.
+    pub fn lose_logged(&mut self, id: ServerId, count: usize) {
+        let log = &mut self.members.get_mut(&id).expect("member").disk.log;
+        log.truncate(log.len().saturating_sub(count));
+    }
+
+    /// Members whose disk lost acknowledged entries and that have not repaired yet.
+    fn damaged_members(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| match &m.node {
+                Some(node) => node.status().damaged,
+                None => m.disk.damaged(),
+            })
+            .count()
+    }
+
+    /// A storage fault on the disk of `id` (down): lose a flushed suffix, a corrupt
+    /// entry (opening cuts the log there), or a damaged snapshot (no older one is
+    /// kept, so the log after it no longer connects to anything and goes too).
+    fn damage_disk(&mut self, id: ServerId) {
+        let kind = self.rng.below(3);
+        let len = self.members[&id].disk.log.len();
+        match kind {
+            0 if len > 0 => {
+                let count = 1 + self.rng.below(len.min(8) as u64) as usize;
+                self.lose_logged(id, count);
+                self.fault("disk: flushed suffix lost");
+            }
+            1 if len > 0 => {
+                let at = self.rng.below(len as u64) as usize;
+                self.lose_logged(id, len - at);
+                self.fault("disk: corrupt entry");
+            }
+            2 => {
+                let disk = &mut self.members.get_mut(&id).expect("member").disk;
+                if disk.snapshot.take().is_none() {
+                    return;
+                }
+                disk.log.clear();
+                disk.purged_to = Zxid::ZERO;
+                self.fault("disk: snapshot damaged");
+            }
+            _ => return,
+        }
+        if self.members[&id].disk.damaged() {
+            self.fault("disk: acknowledged entries lost");
+        }
+    }
+
     /// Proposes on member `id` (which must lead) and runs its driver; messages stay
     /// in flight.
     pub fn propose_on(&mut self, id: ServerId, value: &str) -> Result<Zxid, String> {
@@ -364,8 +436,14 @@ impl World {
             Some((zxid, data)) => Applied::decode(*zxid, data),
             None => Applied::default(),
         };
+        let damaged = !self.options.bugs.trust_damaged_log && member.disk.damaged();
+        if !damaged {
+            // (The old recovery has no promise: what is left is the history.)
+            member.disk.promise = member.disk.end();
+        }
         let view = View { disk: &member.disk, snapshots: &member.snapshots };
-        member.node = Some(Node::new(cfg, member.disk.epochs, &view, member.applied.zxid));
+        let (epochs, applied) = (member.disk.epochs, member.applied.zxid);
+        member.node = Some(Node::recovering(cfg, epochs, &view, applied, damaged));
         self.drive(id);
     }
 
@@ -426,7 +504,10 @@ impl World {
                 }
                 member.disk.log.push(entry);
             }
-            let durable = member.disk.log.last().map_or(member.disk.purged_to, |e| e.zxid);
+            let durable = member.disk.end();
+            // The promise is durable before anything relying on this flush leaves.
+            let repaired = !member.node.as_ref().expect("running").status().damaged;
+            member.disk.promise = if repaired { durable } else { member.disk.promise.max(durable) };
             if !sent {
                 self.wire.extend(ready.persisted_messages);
             }
@@ -506,6 +587,11 @@ impl World {
             1..=3 => {
                 let id = 1 + self.rng.below(n);
                 if self.members[&id].node.is_none() {
+                    // Storage faults: one damaged member at a time (repaired from
+                    // the others), while others may crash meanwhile.
+                    if n > 1 && self.rng.one_in(3) && self.damaged_members() == 0 {
+                        self.damage_disk(id);
+                    }
                     self.start(id);
                     self.fault("restart");
                 }
