@@ -20,12 +20,15 @@
 //! - `sled_open`: opening sled (lock wait, contained panics, the "lost data" check).
 //! - `sled_sync`: the durability barrier (fdatasync of sled's files).
 //! - `mem`: [`MemStore`].
+//! - `promise`: [`PromiseFile`], what this member acknowledged, kept apart from the
+//!   log so that a log that lost acknowledged entries is known to be damaged.
 //! - `conformance`: the suite every store must pass.
 //! - `error`: [`LogError`], [`CorruptReason`].
 
 pub mod conformance;
 mod error;
 mod mem;
+mod promise;
 pub mod record;
 mod sled_codec;
 mod sled_open;
@@ -35,6 +38,7 @@ mod store;
 
 pub use error::{CorruptReason, LogError};
 pub use mem::MemStore;
+pub use promise::{PROMISE_FILE, Promise, PromiseFile, PromiseState};
 pub use sled_codec::{LOG_TREE, META_TREE, SNAPSHOTS_TREE};
 pub use sled_open::MARKER_FILE;
 pub use sled_store::{SledOptions, SledStore};
