@@ -42,6 +42,7 @@ pub fn checks<H: StoreHarness>() -> Vec<Check<H>> {
         ("purge_in_steps", purge_in_steps::<H>),
         ("purge_without_snapshots_keeps_log", purge_without_snapshots_keeps_log::<H>),
         ("purge_past_the_log_end", purge_past_the_log_end::<H>),
+        ("log_follows_what_went_before", log_follows_what_went_before::<H>),
         ("meta_round_trip", meta_round_trip::<H>),
         ("large_entries", large_entries::<H>),
         ("many_entries_paged", many_entries_paged::<H>),
@@ -327,6 +328,48 @@ pub fn purge_past_the_log_end<H: StoreHarness>(h: &mut H) {
     let store = h.reopen(store);
     assert_eq!(zxids(&store), [9, 10], "log after purge and reopen");
     assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(8)), "snapshot after reopen");
+}
+
+/// `log_follows` by the rules written on it: nothing for a log appended from
+/// nothing, the last entry a purge deleted (not the snapshot's zxid), the newest
+/// snapshot for an append into an emptied log; kept by truncations and reopens.
+pub fn log_follows_what_went_before<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    assert_eq!(store.log_follows(), None, "of an empty store");
+    // Gaps between zxids, as across epochs: the snapshot at 7 is no entry's zxid.
+    append(&mut store, [2, 4, 6]);
+    append(&mut store, [8, 10]);
+    assert_eq!(store.log_follows(), None, "a log appended from nothing");
+    store.save_snapshot(snapshot(7)).unwrap();
+    for last_deleted in [2, 4, 6] {
+        let step = store.purge_step(1, 1).unwrap();
+        assert_eq!(step.deleted, 1, "a purge step of one entry");
+        assert_eq!(store.log_follows(), Some(last_deleted), "after purging {last_deleted}");
+    }
+    assert!(store.purge_step(1, 1).unwrap().done, "entries up to 7 are all purged");
+    assert_eq!(store.log_follows(), Some(6), "the last entry deleted, not the snapshot's 7");
+
+    let mut store = h.reopen(store);
+    assert_eq!(store.log_follows(), Some(6), "after reopen");
+    store.truncate_after(8).unwrap();
+    assert_eq!(store.log_follows(), Some(6), "a truncation that keeps the first entry");
+
+    store.save_snapshot(snapshot(12)).unwrap();
+    assert_eq!(store.purge(1).unwrap(), 1, "the snapshot at 12 covers all of the log");
+    assert_eq!(store.log_follows(), None, "of an emptied log");
+    append(&mut store, [13, 14]);
+    assert_eq!(store.log_follows(), Some(12), "an emptied log goes on from the snapshot");
+    flush(&mut store);
+    let mut store = h.reopen(store);
+    assert_eq!(store.log_follows(), Some(12), "after reopen");
+
+    store.truncate_after(0).unwrap();
+    assert_eq!(store.log_follows(), None, "after truncating everything");
+    append(&mut store, [3]);
+    assert_eq!(store.log_follows(), None, "no snapshot below the first entry");
+    flush(&mut store);
+    let store = h.reopen(store);
+    assert_eq!(store.log_follows(), None, "after reopen");
 }
 
 pub fn meta_round_trip<H: StoreHarness>(h: &mut H) {

@@ -23,6 +23,9 @@ pub struct MemStore {
     /// suffix of `log`.
     unflushed_from: Option<u64>,
     snapshots: BTreeMap<u64, Bytes>,
+    /// What the first entry follows (see [`LogStore::log_follows`]); meaningless
+    /// while the log is empty.
+    follows: Option<u64>,
     meta: Meta,
     /// Fault injection: this many of the next flushes fail.
     flush_failures_pending: u32,
@@ -54,6 +57,7 @@ impl MemStore {
             log,
             unflushed_from: None,
             snapshots: self.snapshots.clone(),
+            follows: self.follows,
             meta: self.meta,
             flush_failures_pending: 0,
         }
@@ -81,6 +85,10 @@ impl LogStore for MemStore {
         check_append_order(self.last_zxid(), entries)?;
         if let Some(first) = entries.first() {
             self.unflushed_from.get_or_insert(first.zxid);
+            if self.log.is_empty() {
+                let newest = self.snapshots.keys().next_back().copied();
+                self.follows = newest.filter(|&zxid| zxid < first.zxid);
+            }
         }
         for entry in entries {
             self.log.insert(entry.zxid, entry.data.clone());
@@ -108,6 +116,10 @@ impl LogStore for MemStore {
 
     fn last_zxid(&self) -> Option<u64> {
         self.log.keys().next_back().copied()
+    }
+
+    fn log_follows(&self) -> Option<u64> {
+        if self.log.is_empty() { None } else { self.follows }
     }
 
     fn truncate_after(&mut self, zxid: u64) -> Result<(), LogError> {
@@ -139,6 +151,9 @@ impl LogStore for MemStore {
             self.log.range(..=oldest_kept).map(|(zxid, _)| *zxid).take(entries_max).collect();
         for zxid in &covered {
             self.log.remove(zxid);
+        }
+        if let Some(&last_deleted) = covered.last() {
+            self.follows = Some(last_deleted);
         }
         if covered.len() == entries_max {
             return Ok(PurgeStep { deleted: covered.len(), done: false });
