@@ -47,6 +47,12 @@
 //! newest snapshot, so the check could start there once logs grow long; today
 //! checking all of it is cheap enough. Opening is in `sled_open`: it also refuses a
 //! directory whose data sled lost wholesale ([`LogError::Lost`]).
+//!
+//! Damage that arrives after open is found by the background scrub
+//! ([`LogStore::scrub_step`], in `sled_scrub`), which reports it and cuts nothing:
+//! the repair (from peers) is the server's. A purge deletes a corrupt record that
+//! the kept snapshot covers and leaves one that may hold later entries, which the
+//! next open then cuts like any corrupt record.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -57,12 +63,14 @@ use sled::{Batch, IVec};
 use tracing::warn;
 
 use crate::error::CorruptReason;
+use crate::scrub::{ScrubCursor, ScrubStep};
 use crate::sled_codec::{
     BATCH_ENTRY_HEADER, BATCH_RECORD_BYTES_MAX, EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE,
     StoredRecord, check_link, decode_meta, decode_record, decode_snapshot, encode_meta,
     encode_record, key_zxid, zxid_key,
 };
 use crate::sled_open::{LOCK_WAIT_MS_DEFAULT, check_identity, open_sled, sync_new_dir};
+use crate::sled_scrub;
 use crate::sled_sync::DiskSync;
 use crate::store::{PurgeStep, check_append_order};
 use crate::{LogEntry, LogError, LogStore, Meta, Snapshot, record};
@@ -477,6 +485,10 @@ impl LogStore for SledStore {
     fn recovered_truncation(&self) -> usize {
         self.recovered_truncation
     }
+
+    fn scrub_step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, LogError> {
+        sled_scrub::scrub_step(&self.log, &self.snapshots, from, bytes_max)
+    }
 }
 
 /// Removes every key >= `from` in one batch; returns how many.
@@ -496,9 +508,38 @@ fn remove_from(tree: &sled::Tree, from: &[u8]) -> Result<usize, LogError> {
 /// tests, which can only reach a closed store's trees, cannot set this up).
 #[cfg(test)]
 impl SledStore {
-    /// Flips the last bit of the stored value under `zxid` in `tree`.
-    pub(crate) fn flip_stored(&self, tree: &str, zxid: u64) {
-        let tree = if tree == LOG_TREE { &self.log } else { &self.snapshots };
+    /// A store in a fresh directory whose log holds `batches`, each appended as one
+    /// record, and snapshots at `snapshots`.
+    pub(crate) fn with_records(
+        batches: &[std::ops::RangeInclusive<u64>],
+        snapshots: &[u64],
+    ) -> (tempfile::TempDir, SledStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(tmp.path()).expect("open the store");
+        for batch in batches {
+            store.append(&crate::conformance::entries(batch.clone())).unwrap();
+        }
+        for &zxid in snapshots {
+            let data = Bytes::from(format!("tree at {zxid}"));
+            store.save_snapshot(Snapshot { zxid, data }).unwrap();
+        }
+        let firsts: Vec<u64> = batches.iter().map(|batch| *batch.start()).collect();
+        assert_eq!(store.record_keys(), firsts, "one record per batch");
+        (tmp, store)
+    }
+
+    /// The sled tree `name` of this live store.
+    pub(crate) fn raw_tree(&self, name: &str) -> &sled::Tree {
+        match name {
+            LOG_TREE => &self.log,
+            SNAPSHOTS_TREE => &self.snapshots,
+            _ => &self.meta,
+        }
+    }
+
+    /// Flips the last bit of the stored value under `zxid` in tree `name`.
+    pub(crate) fn flip_stored(&self, name: &str, zxid: u64) {
+        let tree = self.raw_tree(name);
         let mut value = tree.get(zxid_key(zxid)).unwrap().expect("a stored value").to_vec();
         *value.last_mut().unwrap() ^= 0x01;
         tree.insert(zxid_key(zxid), value).unwrap();
@@ -523,23 +564,11 @@ mod tests {
         SledStore::open(dir).expect("open the store")
     }
 
-    /// A store whose log holds the given batches, one record each, and a snapshot
-    /// at `snapshot`.
     fn store(
         batches: &[std::ops::RangeInclusive<u64>],
         snapshot: u64,
     ) -> (tempfile::TempDir, SledStore) {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut store = open(tmp.path());
-        for batch in batches {
-            store.append(&entries(batch.clone())).unwrap();
-        }
-        store
-            .save_snapshot(Snapshot { zxid: snapshot, data: Bytes::from_static(b"tree") })
-            .unwrap();
-        let firsts: Vec<u64> = batches.iter().map(|batch| *batch.start()).collect();
-        assert_eq!(store.record_keys(), firsts, "one record per batch");
-        (tmp, store)
+        SledStore::with_records(batches, &[snapshot])
     }
 
     fn all(store: &SledStore) -> Vec<LogEntry> {

@@ -1,6 +1,7 @@
 use bytes::Bytes;
 
 use crate::LogError;
+use crate::scrub::{ScrubCursor, ScrubStep};
 
 /// One logged txn: its zxid and its encoded bytes (opaque to the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,9 @@ pub struct Meta {
 ///   does not cover.
 /// - `set_meta` is durable on return; `meta` of a store that never had one set
 ///   is `Meta::default()`.
+/// - `scrub_step` verifies what is stored, a bounded amount per call, and reports
+///   damage rather than failing on it. It only reads, and the store may change
+///   between steps without a change being reported as damage.
 pub trait LogStore: Send {
     /// Appends entries (not yet durable; see `flush`).
     fn append(&mut self, entries: &[LogEntry]) -> Result<(), LogError>;
@@ -152,6 +156,33 @@ pub trait LogStore: Send {
     /// If opening found and truncated a torn/corrupt tail: the number of records
     /// dropped. 0 otherwise.
     fn recovered_truncation(&self) -> usize;
+
+    /// One step of a background scrub, which finds damage that arrived after the
+    /// store was opened before anything needs the damaged record.
+    ///
+    /// Verifies stored records from `from` on: the log's records in zxid order,
+    /// each checked as open-time recovery checks it (its checksum, and its link to
+    /// the record before it; the first record's link is not checked, since its
+    /// predecessor may have been purged), then every snapshot's checksum. It stops
+    /// once `bytes_max` stored bytes were verified, after the record that reached
+    /// the limit, so every step verifies at least one record (if any is left) and
+    /// none verifies more than `bytes_max` plus one record. `ScrubCursor::default()`
+    /// starts a pass; `next` is `None` when the pass is done.
+    ///
+    /// Damage is reported in the step, never returned as an error (an error is an
+    /// I/O failure), and the walk goes on past it: a damaged record does not hide
+    /// the state of the records after it. After a damaged log record, the next
+    /// record's link can only be checked against the damaged record's range (it must
+    /// name an entry at or after its first zxid); every entry up to the next good
+    /// record is suspect anyway ([`crate::DamagedPart::LogRecord`]). On a log that
+    /// does not change during the pass, the first log damage reported is where
+    /// open-time recovery would truncate.
+    ///
+    /// It only reads, so the storage thread can run it between other operations.
+    /// The store may change between steps: the walk goes on from the same key,
+    /// records added or removed behind it are seen by the next pass, and a record
+    /// whose neighbour changed (by a purge or truncation) is not reported.
+    fn scrub_step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, LogError>;
 }
 
 /// Checks a batch against the append contract: strictly increasing zxids, all
