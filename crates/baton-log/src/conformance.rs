@@ -10,7 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use bytes::Bytes;
 
-use crate::{LogEntry, LogError, LogStore, Meta, Snapshot};
+use crate::{Damage, LogEntry, LogError, LogStore, Meta, ScrubCursor, ScrubStep, Snapshot};
 
 /// How the suite opens and restarts a store.
 pub trait StoreHarness {
@@ -42,9 +42,13 @@ pub fn checks<H: StoreHarness>() -> Vec<Check<H>> {
         ("purge_in_steps", purge_in_steps::<H>),
         ("purge_without_snapshots_keeps_log", purge_without_snapshots_keeps_log::<H>),
         ("purge_past_the_log_end", purge_past_the_log_end::<H>),
+        ("log_follows_what_went_before", log_follows_what_went_before::<H>),
         ("meta_round_trip", meta_round_trip::<H>),
         ("large_entries", large_entries::<H>),
         ("many_entries_paged", many_entries_paged::<H>),
+        ("scrub_of_a_clean_store", scrub_of_a_clean_store::<H>),
+        ("scrub_steps_are_bounded_and_resume", scrub_steps_are_bounded_and_resume::<H>),
+        ("scrub_across_purge_and_truncation", scrub_across_purge_and_truncation::<H>),
     ]
 }
 
@@ -70,6 +74,32 @@ pub fn entry(zxid: u64) -> LogEntry {
 
 pub fn entries(zxids: impl IntoIterator<Item = u64>) -> Vec<LogEntry> {
     zxids.into_iter().map(entry).collect()
+}
+
+/// Scrubs `store` from the start of a pass to its end in steps of `bytes_max`:
+/// the bytes each step verified, and all the damage found.
+pub fn scrub_pass<S: LogStore>(store: &S, bytes_max: usize) -> (Vec<usize>, Vec<Damage>) {
+    scrub_to_the_end(store, ScrubCursor::default(), bytes_max)
+}
+
+/// Like [`scrub_pass`], going on from `cursor`.
+pub fn scrub_to_the_end<S: LogStore>(
+    store: &S,
+    mut cursor: ScrubCursor,
+    bytes_max: usize,
+) -> (Vec<usize>, Vec<Damage>) {
+    const STEPS_MAX: usize = 1_000_000;
+    let (mut steps, mut damage) = (Vec::new(), Vec::new());
+    loop {
+        assert!(steps.len() < STEPS_MAX, "a scrub pass did not end");
+        let step = store.scrub_step(cursor, bytes_max).expect("scrub step failed");
+        steps.push(step.bytes);
+        damage.extend(step.damage);
+        match step.next {
+            Some(next) => cursor = next,
+            None => return (steps, damage),
+        }
+    }
 }
 
 fn all<S: LogStore>(store: &S) -> Vec<LogEntry> {
@@ -329,6 +359,48 @@ pub fn purge_past_the_log_end<H: StoreHarness>(h: &mut H) {
     assert_eq!(store.latest_snapshot().unwrap(), Some(snapshot(8)), "snapshot after reopen");
 }
 
+/// `log_follows` by the rules written on it: nothing for a log appended from
+/// nothing, the last entry a purge deleted (not the snapshot's zxid), the newest
+/// snapshot for an append into an emptied log; kept by truncations and reopens.
+pub fn log_follows_what_went_before<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    assert_eq!(store.log_follows(), None, "of an empty store");
+    // Gaps between zxids, as across epochs: the snapshot at 7 is no entry's zxid.
+    append(&mut store, [2, 4, 6]);
+    append(&mut store, [8, 10]);
+    assert_eq!(store.log_follows(), None, "a log appended from nothing");
+    store.save_snapshot(snapshot(7)).unwrap();
+    for last_deleted in [2, 4, 6] {
+        let step = store.purge_step(1, 1).unwrap();
+        assert_eq!(step.deleted, 1, "a purge step of one entry");
+        assert_eq!(store.log_follows(), Some(last_deleted), "after purging {last_deleted}");
+    }
+    assert!(store.purge_step(1, 1).unwrap().done, "entries up to 7 are all purged");
+    assert_eq!(store.log_follows(), Some(6), "the last entry deleted, not the snapshot's 7");
+
+    let mut store = h.reopen(store);
+    assert_eq!(store.log_follows(), Some(6), "after reopen");
+    store.truncate_after(8).unwrap();
+    assert_eq!(store.log_follows(), Some(6), "a truncation that keeps the first entry");
+
+    store.save_snapshot(snapshot(12)).unwrap();
+    assert_eq!(store.purge(1).unwrap(), 1, "the snapshot at 12 covers all of the log");
+    assert_eq!(store.log_follows(), None, "of an emptied log");
+    append(&mut store, [13, 14]);
+    assert_eq!(store.log_follows(), Some(12), "an emptied log goes on from the snapshot");
+    flush(&mut store);
+    let mut store = h.reopen(store);
+    assert_eq!(store.log_follows(), Some(12), "after reopen");
+
+    store.truncate_after(0).unwrap();
+    assert_eq!(store.log_follows(), None, "after truncating everything");
+    append(&mut store, [3]);
+    assert_eq!(store.log_follows(), None, "no snapshot below the first entry");
+    flush(&mut store);
+    let store = h.reopen(store);
+    assert_eq!(store.log_follows(), None, "after reopen");
+}
+
 pub fn meta_round_trip<H: StoreHarness>(h: &mut H) {
     let mut store = h.open();
     store.set_meta(Meta { accepted_epoch: 3, current_epoch: 2 }).unwrap();
@@ -384,4 +456,84 @@ pub fn many_entries_paged<H: StoreHarness>(h: &mut H) {
     }
     assert_eq!(seen, entries((0..COUNT).map(zxid)), "paged read of many entries");
     assert_bounds(&store, Some(zxid(0)), Some(zxid(COUNT - 1)), "with many entries");
+}
+
+/// Entries 0x10..=0x2f appended one at a time (so each is a record of its own, of
+/// one size) and flushed, snapshots at 0x14 and 0x20.
+fn scrub_store<H: StoreHarness>(h: &mut H) -> H::Store {
+    let mut store = h.open();
+    for zxid in 0x10..=0x2f {
+        append(&mut store, [zxid]);
+    }
+    flush(&mut store);
+    store.save_snapshot(snapshot(0x14)).unwrap();
+    store.save_snapshot(snapshot(0x20)).unwrap();
+    store
+}
+
+/// Records in [`scrub_store`]: 32 entries and 2 snapshots.
+const SCRUB_STORE_RECORDS: usize = 34;
+
+pub fn scrub_of_a_clean_store<H: StoreHarness>(h: &mut H) {
+    let store = h.open();
+    let step = store.scrub_step(ScrubCursor::default(), usize::MAX).unwrap();
+    assert_eq!(step, ScrubStep::default(), "scrub of an empty store");
+
+    let store = scrub_store(h);
+    let step = store.scrub_step(ScrubCursor::default(), usize::MAX).unwrap();
+    assert_eq!((step.next, &step.damage[..]), (None, &[][..]), "one unbounded step: all clean");
+    assert!(step.bytes > 0, "a step that verified records counted no bytes");
+
+    let store = h.reopen(store);
+    let again = store.scrub_step(ScrubCursor::default(), usize::MAX).unwrap();
+    assert_eq!(again, step, "the same pass after reopen");
+}
+
+/// Steps stop once `bytes_max` is reached, never later than one record past it,
+/// and together verify exactly what one unbounded step does.
+pub fn scrub_steps_are_bounded_and_resume<H: StoreHarness>(h: &mut H) {
+    let store = scrub_store(h);
+    let whole = store.scrub_step(ScrubCursor::default(), usize::MAX).unwrap().bytes;
+
+    let (singles, damage) = scrub_pass(&store, 1);
+    assert!(damage.is_empty(), "damage in a clean store: {damage:?}");
+    assert_eq!(singles.len(), SCRUB_STORE_RECORDS, "with bytes_max 1, one record per step");
+    assert!(singles.iter().all(|&bytes| bytes > 0), "a step verified nothing: {singles:?}");
+    assert_eq!(singles.iter().sum::<usize>(), whole, "steps of one record vs one pass");
+
+    let record_max = *singles.iter().max().unwrap();
+    let bytes_max = 3 * record_max;
+    let (steps, damage) = scrub_pass(&store, bytes_max);
+    assert!(damage.is_empty(), "damage in a clean store: {damage:?}");
+    assert!(steps.len() > 1, "a bounded pass took one step");
+    for (i, &bytes) in steps.iter().enumerate() {
+        assert!(bytes < bytes_max + record_max, "step {i}: {bytes} bytes, limit {bytes_max}");
+        if i + 1 < steps.len() {
+            assert!(bytes >= bytes_max, "step {i} stopped at {bytes} bytes, before the limit");
+        }
+    }
+    assert_eq!(steps.iter().sum::<usize>(), whole, "bounded steps vs one pass");
+}
+
+/// A purge and a truncation between steps change the records around the cursor:
+/// that is not damage.
+pub fn scrub_across_purge_and_truncation<H: StoreHarness>(h: &mut H) {
+    let mut store = scrub_store(h);
+    let mut cursor = ScrubCursor::default();
+    let steps = |store: &H::Store, count: usize, cursor: &mut ScrubCursor| {
+        for _ in 0..count {
+            let step = store.scrub_step(*cursor, 1).unwrap();
+            assert!(step.damage.is_empty(), "damage reported: {:?}", step.damage);
+            *cursor = step.next.expect("the pass ended early");
+        }
+    };
+    steps(&store, 5, &mut cursor);
+    // Deletes 0x10..=0x20, including the records the cursor saw last.
+    assert_eq!(store.purge(1).unwrap(), 17);
+    steps(&store, 8, &mut cursor);
+    // The cursor is past 0x28; the record it reaches next now follows 0x24.
+    store.truncate_after(0x24).unwrap();
+    append(&mut store, [0x2a]);
+    let (_, damage) = scrub_to_the_end(&store, cursor, 1);
+    assert!(damage.is_empty(), "damage reported: {damage:?}");
 }

@@ -68,6 +68,18 @@ pub enum CorruptReason {
     /// in between was lost.
     #[error("record names {prev:?} as its predecessor, but follows {expected:#x}")]
     BrokenLink { prev: Option<u64>, expected: u64 },
+    /// Found by a scrub: the record after one that failed its check must name an
+    /// entry inside it (at or after `damaged`, its first zxid) as its predecessor;
+    /// this one names another, so records are missing too, or do not belong.
+    #[error(
+        "record names {prev:?} as its predecessor, which is not in the damaged record \
+         before it (from {damaged:#x})"
+    )]
+    LinkAfterDamage { prev: Option<u64>, damaged: u64 },
     #[error("payload of {len} bytes does not have the expected layout")]
     BadPayload { len: usize },
+    /// Damage made on purpose ([`crate::MemStore::corrupt_entry`] and
+    /// [`crate::MemStore::corrupt_snapshot`]).
+    #[error("damaged on purpose (fault injection)")]
+    Injected,
 }

@@ -13,12 +13,16 @@
 //!
 //! # Layout
 //! - `store`: the [`LogStore`] trait and its contract, [`LogEntry`], [`Snapshot`], [`Meta`].
+//! - `scrub`: what a background scrub step reports ([`ScrubStep`], [`Damage`]) and
+//!   where a pass is ([`ScrubCursor`]).
 //! - `record`: the checksummed record every stored value is wrapped in.
 //! - `sled_store`: [`SledStore`], with what sled does and does not sync, and recovery.
 //! - `sled_codec`: keys and payloads of the sled trees (log records link to their
 //!   predecessor, so a lost record is caught like a corrupt one).
 //! - `sled_open`: opening sled (lock wait, contained panics, the "lost data" check).
 //! - `sled_sync`: the durability barrier (fdatasync of sled's files).
+//! - `sled_scrub`: the sled store's scrub step (checksums and links, reported, not
+//!   cut).
 //! - `mem`: [`MemStore`].
 //! - `promise`: [`PromiseFile`], what this member acknowledged, kept apart from the
 //!   log so that a log that lost acknowledged entries is known to be damaged.
@@ -30,8 +34,10 @@ mod error;
 mod mem;
 mod promise;
 pub mod record;
+mod scrub;
 mod sled_codec;
 mod sled_open;
+mod sled_scrub;
 mod sled_store;
 mod sled_sync;
 mod store;
@@ -39,6 +45,7 @@ mod store;
 pub use error::{CorruptReason, LogError};
 pub use mem::MemStore;
 pub use promise::{PROMISE_FILE, Promise, PromiseFile, PromiseState};
+pub use scrub::{Damage, DamagedPart, ScrubCursor, ScrubStep};
 pub use sled_codec::{LOG_TREE, META_TREE, SNAPSHOTS_TREE};
 pub use sled_open::MARKER_FILE;
 pub use sled_store::{SledOptions, SledStore};

@@ -176,6 +176,15 @@ pub(crate) fn key_zxid(what: &'static str, key: &[u8]) -> Result<u64, LogError> 
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// The smallest zxid whose key sorts after `key`, to go on past it in a walk (a
+/// short, malformed key sorts before its zero-padded zxid; of several long ones
+/// sharing their first 8 bytes, the later are passed over). `None` after
+/// u64::MAX.
+pub(crate) fn key_after(key: &[u8]) -> Option<u64> {
+    let zxid = key_prefix_zxid(key);
+    if key.len() < 8 { Some(zxid) } else { zxid.checked_add(1) }
+}
+
 /// Best-effort zxid of a malformed key, only to name it in an error.
 fn key_prefix_zxid(key: &[u8]) -> u64 {
     let mut bytes = [0; 8];

@@ -47,7 +47,14 @@
 //! newest snapshot, so the check could start there once logs grow long; today
 //! checking all of it is cheap enough. Opening is in `sled_open`: it also refuses a
 //! directory whose data sled lost wholesale ([`LogError::Lost`]).
+//!
+//! Damage that arrives after open is found by the background scrub
+//! ([`LogStore::scrub_step`], in `sled_scrub`), which reports it and cuts nothing:
+//! the repair (from peers) is the server's. A purge deletes a corrupt record that
+//! the kept snapshot covers and leaves one that may hold later entries, which the
+//! next open then cuts like any corrupt record.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::time::Duration;
 
@@ -56,12 +63,14 @@ use sled::{Batch, IVec};
 use tracing::warn;
 
 use crate::error::CorruptReason;
+use crate::scrub::{ScrubCursor, ScrubStep};
 use crate::sled_codec::{
     BATCH_ENTRY_HEADER, BATCH_RECORD_BYTES_MAX, EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE,
     StoredRecord, check_link, decode_meta, decode_record, decode_snapshot, encode_meta,
-    encode_record, zxid_key,
+    encode_record, key_zxid, zxid_key,
 };
 use crate::sled_open::{LOCK_WAIT_MS_DEFAULT, check_identity, open_sled, sync_new_dir};
+use crate::sled_scrub;
 use crate::sled_sync::DiskSync;
 use crate::store::{PurgeStep, check_append_order};
 use crate::{LogEntry, LogError, LogStore, Meta, Snapshot, record};
@@ -94,9 +103,10 @@ pub struct SledStore {
     meta: sled::Tree,
     snapshots: sled::Tree,
     sync: DiskSync,
-    /// Cached so that `first_zxid`/`last_zxid` never touch the tree.
+    /// Cached so that `first_zxid`/`last_zxid`/`log_follows` never touch the tree.
     first: Option<u64>,
     last: Option<u64>,
+    follows: Option<u64>,
     recovered_truncation: usize,
 }
 
@@ -127,6 +137,7 @@ impl SledStore {
             sync,
             first: None,
             last: None,
+            follows: None,
             recovered_truncation: 0,
         };
         let identity_ms = started.elapsed().as_millis();
@@ -184,13 +195,67 @@ impl SledStore {
     }
 
     fn refresh_bounds(&mut self) -> Result<(), LogError> {
-        let bound = |item: Option<(IVec, IVec)>| {
-            item.map(|(key, value)| decode_record(&key, &value).map(|r| (r.first(), r.last())))
-                .transpose()
+        self.refresh_front()?;
+        self.last = match self.log.last()? {
+            Some((key, value)) => Some(decode_record(&key, &value)?.last()),
+            None => None,
         };
-        self.first = bound(self.log.first()?)?.map(|(first, _)| first);
-        self.last = bound(self.log.last()?)?.map(|(_, last)| last);
         Ok(())
+    }
+
+    /// Refreshes what is cached about the first record, which is all a purge
+    /// changes (it never touches the last record unless it empties the log).
+    ///
+    /// A first record that fails its check can be left by a purge (see
+    /// `purge_step`); its link is unreadable, so `follows` is then the zxid just
+    /// below its key. Its true link names an entry at or below that, so this asks
+    /// of a snapshot at least as much as the link would.
+    fn refresh_front(&mut self) -> Result<(), LogError> {
+        let Some((key, value)) = self.log.first()? else {
+            (self.first, self.last, self.follows) = (None, None, None);
+            return Ok(());
+        };
+        let first = key_zxid("log entry", &key)?;
+        self.first = Some(first);
+        self.follows = match decode_record(&key, &value) {
+            Ok(record) => record.prev,
+            Err(_) => first.checked_sub(1),
+        };
+        Ok(())
+    }
+
+    /// What an append into an empty log names as its predecessor: the newest
+    /// snapshot's zxid, if it is below the first zxid appended. With no entries
+    /// left the snapshot is where the log goes on from, and saying so keeps a log
+    /// that outlived its snapshot from passing as one that starts from nothing
+    /// (see [`LogStore::log_follows`]). The key is enough: no need to read the
+    /// snapshot itself on the write path.
+    fn empty_log_follows(&self, first: u64) -> Result<Option<u64>, LogError> {
+        let Some(key) = self.snapshots.last()?.map(|(key, _)| key) else {
+            return Ok(None);
+        };
+        Ok(key_zxid("snapshot", &key).ok().filter(|&zxid| zxid < first))
+    }
+
+    /// An upper bound on the last zxid of the record under `key`, whose value is
+    /// unreadable and whose first zxid is `first`: the entry the next record names
+    /// as its predecessor (when it lies in this record's range), else the zxid below
+    /// the next record's; the log's last zxid when it is the last record. `None` if
+    /// nothing around it tells.
+    fn unreadable_record_last(&self, key: &[u8], first: u64) -> Result<Option<u64>, LogError> {
+        let after = (Bound::Excluded(key), Bound::Unbounded);
+        let Some((next_key, next_value)) = self.log.range::<&[u8], _>(after).next().transpose()?
+        else {
+            return Ok(self.last.filter(|&last| last >= first));
+        };
+        let Ok(next_first) = key_zxid("log entry", &next_key) else {
+            return Ok(None);
+        };
+        let linked = decode_record(&next_key, &next_value).ok().and_then(|next| next.prev);
+        match linked {
+            Some(prev) if first <= prev && prev < next_first => Ok(Some(prev)),
+            _ => Ok(next_first.checked_sub(1)),
+        }
     }
 
     /// The key of the record holding `zxid`, or of the first record after it.
@@ -227,7 +292,11 @@ impl LogStore for SledStore {
         };
         // As few records as BATCH_RECORD_BYTES_MAX allows, in one atomic batch.
         let mut batch = Batch::default();
-        let mut prev = self.last;
+        let mut prev = match self.last {
+            Some(last) => Some(last),
+            None => self.empty_log_follows(first.zxid)?,
+        };
+        let follows = prev;
         let mut group: Vec<(u64, &[u8])> = Vec::new();
         let mut group_bytes = 0;
         for entry in entries {
@@ -243,7 +312,9 @@ impl LogStore for SledStore {
         }
         rewrite(&mut batch, prev, &group);
         self.log.apply_batch(batch)?;
-        self.first.get_or_insert(first.zxid);
+        if self.first.is_none() {
+            (self.first, self.follows) = (Some(first.zxid), follows);
+        }
         self.last = Some(last.zxid);
         Ok(())
     }
@@ -273,6 +344,10 @@ impl LogStore for SledStore {
 
     fn first_zxid(&self) -> Option<u64> {
         self.first
+    }
+
+    fn log_follows(&self) -> Option<u64> {
+        self.follows
     }
 
     fn last_zxid(&self) -> Option<u64> {
@@ -346,7 +421,33 @@ impl LogStore for SledStore {
                     break;
                 }
                 let (key, value) = item?;
-                let record = decode_record(&key, &value)?;
+                let record = match decode_record(&key, &value) {
+                    Ok(record) => record,
+                    Err(LogError::Corrupt { zxid, reason, .. }) => {
+                        let last = self.unreadable_record_last(&key, zxid)?;
+                        if last.is_none_or(|last| last > oldest_kept) {
+                            // It may hold entries the snapshot lacks: keep it. Reads
+                            // of it fail, and the next open cuts the log there.
+                            warn!(
+                                zxid = format_args!("{zxid:#x}"),
+                                %reason,
+                                "log store: a corrupt log record is not all in the kept \
+                                 snapshot; purge leaves it",
+                            );
+                            break;
+                        }
+                        warn!(
+                            zxid = format_args!("{zxid:#x}"),
+                            %reason,
+                            "log store: purge deletes a corrupt log record the snapshot covers",
+                        );
+                        // Its entries cannot be counted: it holds at least one.
+                        covered.remove(key);
+                        deleted += 1;
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                };
                 let covered_here = record.entries.iter().filter(|e| e.0 <= oldest_kept).count();
                 let dropped = covered_here.min(entries_max - deleted);
                 covered.remove(key);
@@ -359,14 +460,13 @@ impl LogStore for SledStore {
                 deleted += dropped;
             }
             self.log.apply_batch(covered)?;
-            self.refresh_bounds()?;
+            self.refresh_front()?;
             if deleted == entries_max {
                 return Ok(PurgeStep { deleted, done: false });
             }
         }
         self.snapshots.apply_batch(doomed)?;
         self.sync.barrier(&self.db)?;
-        self.refresh_bounds()?;
         Ok(PurgeStep { deleted, done: true })
     }
 
@@ -385,6 +485,10 @@ impl LogStore for SledStore {
     fn recovered_truncation(&self) -> usize {
         self.recovered_truncation
     }
+
+    fn scrub_step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, LogError> {
+        sled_scrub::scrub_step(&self.log, &self.snapshots, from, bytes_max)
+    }
 }
 
 /// Removes every key >= `from` in one batch; returns how many.
@@ -397,4 +501,139 @@ fn remove_from(tree: &sled::Tree, from: &[u8]) -> Result<usize, LogError> {
     }
     tree.apply_batch(batch)?;
     Ok(removed)
+}
+
+/// Damage done behind a live store's back, as bit rot after open would be (damage
+/// written before an open is cut away by open-time recovery, so the integration
+/// tests, which can only reach a closed store's trees, cannot set this up).
+#[cfg(test)]
+impl SledStore {
+    /// A store in a fresh directory whose log holds `batches`, each appended as one
+    /// record, and snapshots at `snapshots`.
+    pub(crate) fn with_records(
+        batches: &[std::ops::RangeInclusive<u64>],
+        snapshots: &[u64],
+    ) -> (tempfile::TempDir, SledStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(tmp.path()).expect("open the store");
+        for batch in batches {
+            store.append(&crate::conformance::entries(batch.clone())).unwrap();
+        }
+        for &zxid in snapshots {
+            let data = Bytes::from(format!("tree at {zxid}"));
+            store.save_snapshot(Snapshot { zxid, data }).unwrap();
+        }
+        let firsts: Vec<u64> = batches.iter().map(|batch| *batch.start()).collect();
+        assert_eq!(store.record_keys(), firsts, "one record per batch");
+        (tmp, store)
+    }
+
+    /// The sled tree `name` of this live store.
+    pub(crate) fn raw_tree(&self, name: &str) -> &sled::Tree {
+        match name {
+            LOG_TREE => &self.log,
+            SNAPSHOTS_TREE => &self.snapshots,
+            _ => &self.meta,
+        }
+    }
+
+    /// Flips the last bit of the stored value under `zxid` in tree `name`.
+    pub(crate) fn flip_stored(&self, name: &str, zxid: u64) {
+        let tree = self.raw_tree(name);
+        let mut value = tree.get(zxid_key(zxid)).unwrap().expect("a stored value").to_vec();
+        *value.last_mut().unwrap() ^= 0x01;
+        tree.insert(zxid_key(zxid), value).unwrap();
+    }
+
+    /// The keys of the log tree: the first zxid of each record.
+    pub(crate) fn record_keys(&self) -> Vec<u64> {
+        self.log
+            .iter()
+            .keys()
+            .map(|key| u64::from_be_bytes(key.unwrap()[..].try_into().unwrap()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::entries;
+
+    fn open(dir: &Path) -> SledStore {
+        SledStore::open(dir).expect("open the store")
+    }
+
+    fn store(
+        batches: &[std::ops::RangeInclusive<u64>],
+        snapshot: u64,
+    ) -> (tempfile::TempDir, SledStore) {
+        SledStore::with_records(batches, &[snapshot])
+    }
+
+    fn all(store: &SledStore) -> Vec<LogEntry> {
+        store.read(0, usize::MAX).unwrap()
+    }
+
+    #[test]
+    fn purge_deletes_a_corrupt_record_the_snapshot_covers() {
+        let singles: Vec<_> = (1..=10).map(|zxid| zxid..=zxid).collect();
+        let (tmp, mut store) = store(&singles, 6);
+        store.flip_stored(LOG_TREE, 4);
+        // Five good entries and the corrupt record, counted as one.
+        assert_eq!(store.purge(1).unwrap(), 6);
+        assert_eq!(all(&store), entries(7..=10));
+        assert_eq!((store.first_zxid(), store.log_follows()), (Some(7), Some(6)));
+        drop(store);
+        let store = open(tmp.path());
+        assert_eq!(store.recovered_truncation(), 0, "nothing corrupt is left");
+        assert_eq!(all(&store), entries(7..=10));
+    }
+
+    #[test]
+    fn purge_leaves_a_corrupt_record_that_may_hold_entries_past_the_snapshot() {
+        let (tmp, mut store) = store(&[1..=4, 5..=8, 9..=12], 6);
+        store.flip_stored(LOG_TREE, 5);
+        assert_eq!(store.purge(1).unwrap(), 4, "only the record before it");
+        assert_eq!(store.record_keys(), [5, 9]);
+        assert_eq!((store.first_zxid(), store.last_zxid()), (Some(5), Some(12)));
+        assert_eq!(store.log_follows(), Some(4), "everything before 5 is gone");
+        assert!(matches!(store.read(0, 1), Err(LogError::Corrupt { zxid: 5, .. })));
+        drop(store);
+        let store = open(tmp.path());
+        assert_eq!(store.recovered_truncation(), 2, "open cuts the log at the corrupt record");
+        assert_eq!((store.first_zxid(), store.log_follows()), (None, None));
+    }
+
+    #[test]
+    fn purge_bounds_a_corrupt_record_by_the_link_of_the_next() {
+        // Entries 5..=8, then a gap up to 100 (a new epoch): the next record's key
+        // alone could not show that the corrupt record ends at 8, its link does.
+        let (_tmp, mut store) = store(&[1..=4, 5..=8, 100..=103], 8);
+        store.flip_stored(LOG_TREE, 5);
+        assert_eq!(store.purge(1).unwrap(), 5);
+        assert_eq!(all(&store), entries(100..=103));
+        assert_eq!(store.log_follows(), Some(8));
+    }
+
+    #[test]
+    fn purge_deletes_a_corrupt_last_record_below_the_snapshot() {
+        let (_tmp, mut store) = store(&[1..=4, 5..=8], 10);
+        store.flip_stored(LOG_TREE, 5);
+        assert_eq!(store.purge(1).unwrap(), 5, "the log's last zxid bounds the last record");
+        assert_eq!(
+            (store.first_zxid(), store.last_zxid(), store.log_follows()),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn purge_steps_count_a_corrupt_record_as_one_entry() {
+        let (_tmp, mut store) = store(&[1..=2, 3..=4, 5..=6], 4);
+        store.flip_stored(LOG_TREE, 3);
+        assert_eq!(store.purge_step(1, 2).unwrap(), PurgeStep { deleted: 2, done: false });
+        assert_eq!(store.purge_step(1, 2).unwrap(), PurgeStep { deleted: 1, done: true });
+        assert_eq!(all(&store), entries(5..=6));
+        assert_eq!(store.log_follows(), Some(4));
+    }
 }

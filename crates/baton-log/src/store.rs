@@ -1,6 +1,7 @@
 use bytes::Bytes;
 
 use crate::LogError;
+use crate::scrub::{ScrubCursor, ScrubStep};
 
 /// One logged txn: its zxid and its encoded bytes (opaque to the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub struct Meta {
 ///   are `None` when it is empty, even if a snapshot exists (a caller that needs
 ///   "the last zxid I have" combines them with `latest_snapshot`). They are cheap
 ///   (cached), never a scan.
+/// - `log_follows` says what the log goes on from (the entry its first record names
+///   as its predecessor), so that a log that no valid snapshot connects to is seen:
+///   the rules are on the method. It is durable with the log and cheap (cached).
 /// - `truncate_after(z)` removes every entry with zxid > z (durable on return).
 /// - `save_snapshot` is durable on return (a snapshot with the zxid of an existing
 ///   one replaces it); `latest_snapshot` returns the newest snapshot that passes
@@ -61,6 +65,9 @@ pub struct Meta {
 ///   does not cover.
 /// - `set_meta` is durable on return; `meta` of a store that never had one set
 ///   is `Meta::default()`.
+/// - `scrub_step` verifies what is stored, a bounded amount per call, and reports
+///   damage rather than failing on it. It only reads, and the store may change
+///   between steps without a change being reported as damage.
 pub trait LogStore: Send {
     /// Appends entries (not yet durable; see `flush`).
     fn append(&mut self, entries: &[LogEntry]) -> Result<(), LogError>;
@@ -77,6 +84,25 @@ pub trait LogStore: Send {
 
     /// zxid of the last entry in the log (appended and not truncated), if any.
     fn last_zxid(&self) -> Option<u64>;
+
+    /// The zxid of the entry the log goes on from: the one its first record names
+    /// as its predecessor. Replaying the log needs a state that reaches it (a
+    /// snapshot at or after it). `None` when the log is empty, or when its first
+    /// record names nothing, i.e. the log starts from the empty history.
+    ///
+    /// Exactly: entries appended to a non-empty log follow its last entry; entries
+    /// appended to an empty log follow the newest snapshot (valid or not) if its
+    /// zxid is below the first of them, else nothing; after a purge deleted entries
+    /// from the front, the log follows the last entry deleted (which may be below
+    /// the snapshot's zxid when the log has gaps); a truncation that keeps the first
+    /// entry leaves it as it was. It survives a reopen (the sled store keeps it in
+    /// the first record's link). Logs written before this rule may name nothing
+    /// after an append into an empty log.
+    ///
+    /// Use: when the newest valid snapshot is below `log_follows` (or there is
+    /// none), the log does not connect to any state this member has, e.g. the
+    /// newest snapshot rotted after the older ones were purged.
+    fn log_follows(&self) -> Option<u64>;
 
     /// Removes every entry with zxid > `zxid`. Durable on return.
     fn truncate_after(&mut self, zxid: u64) -> Result<(), LogError>;
@@ -95,6 +121,13 @@ pub trait LogStore: Send {
     /// deleted. `keep` is at least 1: with no snapshot left, the purged prefix of
     /// the log would be unrecoverable. Without any valid snapshot nothing is
     /// deleted from the log.
+    ///
+    /// A corrupt log record does not make the purge fail. It is deleted like the
+    /// others when the snapshot covers every entry it can hold (bounded by the next
+    /// record's first zxid, or the entry that record names as its predecessor, or
+    /// the log's last zxid when it is the last record). One that may hold later
+    /// entries is left in place, and the purge stops before it: reads of it fail,
+    /// and the next open truncates the log from it.
     fn purge(&mut self, keep: usize) -> Result<usize, LogError> {
         let mut deleted = 0;
         loop {
@@ -110,7 +143,8 @@ pub trait LogStore: Send {
     /// it would delete, oldest first, so that the log left is always a contiguous
     /// suffix and a caller can serve other work between steps. The step that
     /// finds nothing more to delete also deletes the old snapshots and is durable
-    /// on return (`done`).
+    /// on return (`done`). A corrupt record counts as one entry: how many it held
+    /// cannot be read.
     fn purge_step(&mut self, keep: usize, entries_max: usize) -> Result<PurgeStep, LogError>;
 
     /// The last meta set (`Meta::default()` if none).
@@ -122,6 +156,33 @@ pub trait LogStore: Send {
     /// If opening found and truncated a torn/corrupt tail: the number of records
     /// dropped. 0 otherwise.
     fn recovered_truncation(&self) -> usize;
+
+    /// One step of a background scrub, which finds damage that arrived after the
+    /// store was opened before anything needs the damaged record.
+    ///
+    /// Verifies stored records from `from` on: the log's records in zxid order,
+    /// each checked as open-time recovery checks it (its checksum, and its link to
+    /// the record before it; the first record's link is not checked, since its
+    /// predecessor may have been purged), then every snapshot's checksum. It stops
+    /// once `bytes_max` stored bytes were verified, after the record that reached
+    /// the limit, so every step verifies at least one record (if any is left) and
+    /// none verifies more than `bytes_max` plus one record. `ScrubCursor::default()`
+    /// starts a pass; `next` is `None` when the pass is done.
+    ///
+    /// Damage is reported in the step, never returned as an error (an error is an
+    /// I/O failure), and the walk goes on past it: a damaged record does not hide
+    /// the state of the records after it. After a damaged log record, the next
+    /// record's link can only be checked against the damaged record's range (it must
+    /// name an entry at or after its first zxid); every entry up to the next good
+    /// record is suspect anyway ([`crate::DamagedPart::LogRecord`]). On a log that
+    /// does not change during the pass, the first log damage reported is where
+    /// open-time recovery would truncate.
+    ///
+    /// It only reads, so the storage thread can run it between other operations.
+    /// The store may change between steps: the walk goes on from the same key,
+    /// records added or removed behind it are seen by the next pass, and a record
+    /// whose neighbour changed (by a purge or truncation) is not reported.
+    fn scrub_step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, LogError>;
 }
 
 /// Checks a batch against the append contract: strictly increasing zxids, all

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use baton_log::conformance::entries;
+use baton_log::conformance::{entries, scrub_pass};
 use baton_log::{
-    CorruptReason, LOG_TREE, LogEntry, LogError, LogStore, META_TREE, Meta, SNAPSHOTS_TREE,
-    SledStore, Snapshot, record,
+    CorruptReason, DamagedPart, LOG_TREE, LogEntry, LogError, LogStore, META_TREE, Meta,
+    SNAPSHOTS_TREE, SledStore, Snapshot, record,
 };
 use bytes::Bytes;
 use tempfile::TempDir;
@@ -227,6 +227,33 @@ fn corrupt_snapshots_are_skipped_and_purged() {
     assert_eq!(store.purge(1).unwrap(), 20);
     assert_eq!(store.first_zxid(), Some(21));
     assert_eq!(store.latest_snapshot().unwrap().map(|s| s.zxid), Some(20));
+}
+
+/// Open does not check snapshots (they are read when needed); the scrub finds a
+/// damaged one while the others are still good.
+#[test]
+fn the_scrub_reports_a_corrupt_snapshot() {
+    let (_tmp, dir) = closed_store(10);
+    let mut store = SledStore::open(&dir).unwrap();
+    for zxid in [4, 8] {
+        store.save_snapshot(Snapshot { zxid, data: Bytes::from(format!("at {zxid}")) }).unwrap();
+    }
+    drop(store);
+    let mut damaged = record::encode(b"at 4");
+    damaged[record::HEADER_LEN + 1] ^= 0x20;
+    poke(&dir, SNAPSHOTS_TREE, &key(4), &damaged);
+
+    let store = SledStore::open(&dir).unwrap();
+    assert_eq!(store.recovered_truncation(), 0, "the log is intact");
+    let (steps, damage) = scrub_pass(&store, 64);
+    assert!(steps.len() > 1, "bounded steps");
+    match &damage[..] {
+        [damage] => {
+            assert_eq!(damage.what, DamagedPart::Snapshot { zxid: 4 });
+            assert!(matches!(damage.reason, CorruptReason::ChecksumMismatch { .. }));
+        }
+        other => panic!("expected the snapshot at 4 only, found {other:?}"),
+    }
 }
 
 #[test]
