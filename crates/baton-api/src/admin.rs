@@ -58,6 +58,10 @@ pub struct Ensemble {
     pub committed_zxid: u64,
     /// Every member: id and peer address (empty for an ensemble of one).
     pub peers: Vec<(u64, String)>,
+    /// The disk lost entries this member had acknowledged, not yet repaired from a
+    /// leader: it neither votes nor counts toward a quorum meanwhile.
+    #[serde(default)]
+    pub damaged: bool,
 }
 
 /// The whole `/status` document.
@@ -111,6 +115,7 @@ mod tests {
                 logged_zxid: 0x3_0000_0002,
                 committed_zxid: 0x3_0000_0001,
                 peers: vec![(1, "127.0.0.1:2001".into()), (2, "127.0.0.1:2002".into())],
+                damaged: false,
             },
             last_zxid: 0x3_0000_0001,
             last_zxid_hex: "0x300000001".into(),

@@ -49,7 +49,10 @@ pub(crate) fn open_sled(dir: &Path, lock_wait: Duration) -> Result<sled::Db, Log
                 std::thread::sleep(retry_in);
                 retry_in = (retry_in * 2).min(Duration::from_millis(LOCK_RETRY_MS_MAX));
             }
+            // sled 0.34 also panics on some damage its index file sends it to
+            // ("tried to serialize Uninitialized" after a cut `db`): the same cure.
             Err(LogError::Open { source: sled::Error::Corruption { .. }, .. })
+            | Err(LogError::OpenPanicked { .. })
                 if !snapshots_discarded && discard_sled_snapshots(dir)? > 0 =>
             {
                 snapshots_discarded = true;

@@ -27,7 +27,9 @@ pub enum Fault {
     Delay,
     /// Reset peer connections at random (losing what is in flight).
     Drop,
-    /// SIGKILL a member, damage the tail of its commit log, restart it.
+    /// SIGKILL a member, damage what it acknowledged (its log's end, a log record, its
+    /// newest snapshot), restart it: it must repair from its peers. One damaged member
+    /// at a time; the next fault does not wait for the repair.
     Disk,
 }
 
@@ -143,6 +145,13 @@ pub async fn run(
                 bed.proxy.heal();
             }
             Fault::Disk => {
+                // One damaged member at a time (a majority stays healthy): a member
+                // still repairing is the only one that may be damaged again.
+                let damaged = damaged_members(bed).await;
+                let target = match damaged.first() {
+                    Some(repairing) => *repairing,
+                    None => target,
+                };
                 bed.ensemble.kill(target);
                 let what = damage_log(bed, target, rng)?;
                 note(
@@ -158,8 +167,22 @@ pub async fn run(
     Ok(log)
 }
 
+/// Members whose `/status` says their disk lost acknowledged entries not yet
+/// repaired.
+async fn damaged_members(bed: &Testbed) -> Vec<u32> {
+    let mut damaged = Vec::new();
+    for (id, status) in bed.ensemble.statuses().await {
+        if status.is_some_and(|s| s.ensemble.damaged) {
+            damaged.push(id);
+        }
+    }
+    damaged
+}
+
 /// Waits for the ensemble to serve again after a fault; notes members that died on
-/// their own (restarting them) and recoveries that took too long.
+/// their own (restarting them) and recoveries that took too long. After a `disk`
+/// fault a leader serving a quorum is enough: the damaged member repairs while the
+/// run goes on (the next fault may come before it has).
 async fn recover(
     bed: &mut Testbed,
     log: &mut Log,
@@ -181,7 +204,12 @@ async fn recover(
             log.crashes.push(line);
             bed.restart(id)?;
         }
-        if bed.ensemble.wait_settled(Duration::from_millis(500)).await.is_ok() {
+        if fault == Fault::Disk {
+            if bed.ensemble.leader().await.is_some() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        } else if bed.ensemble.wait_settled(Duration::from_millis(500)).await.is_ok() {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -206,31 +234,60 @@ pub fn heal_all(bed: &mut Testbed) -> Result<()> {
     Ok(())
 }
 
-/// Damages the tail of a stopped member's commit log: cuts 1 B … 16 KiB off its end,
-/// or flips one byte in its last 4 KiB. Returns what was done.
+/// Damages what a stopped member acknowledged, one of four ways (every record it
+/// flushed was acknowledged): cuts 1 B up to 40 % off the end of sled's data file
+/// (a disk that lost a flushed suffix), flips one bit in its last 4 KiB, flips a byte
+/// in one of its last 32 log records, or in its newest snapshot. Returns what was
+/// done. The member must find itself damaged on restart and repair from its peers.
 pub fn damage_log(bed: &mut Testbed, id: u32, rng: &mut Rng) -> Result<String> {
     if bed.ensemble.member_mut(id).running() {
         bail!("member {id} must be stopped before its log is damaged");
     }
-    let path = bed.data_dir(id).join("db");
+    let dir = bed.data_dir(id).to_path_buf();
+    let path = dir.join("db");
     let len = fs::metadata(&path).with_context(|| format!("{}", path.display()))?.len();
     if len < 8192 {
         return Ok(format!("{} too short to damage ({len} B)", path.display()));
     }
-    let mut file = fs::OpenOptions::new().read(true).write(true).open(&path)?;
-    if rng.chance(500) {
-        let cut = 1 + rng.below(16 * 1024);
-        file.set_len(len - cut)?;
-        Ok(format!("cut {cut} B off the end of member {id}'s log ({len} B)"))
-    } else {
-        let offset = len - 1 - rng.below(4096);
-        let mut byte = [0u8];
-        file.seek(SeekFrom::Start(offset))?;
-        file.read_exact(&mut byte)?;
-        byte[0] ^= 1 << rng.below(8);
-        file.seek(SeekFrom::Start(offset))?;
-        file.write_all(&byte)?;
-        Ok(format!("flipped a bit at byte {offset} of member {id}'s log ({len} B)"))
+    match rng.below(4) {
+        0 => {
+            let cut = 1 + rng.below(len * 2 / 5);
+            fs::OpenOptions::new().write(true).open(&path)?.set_len(len - cut)?;
+            Ok(format!("cut {cut} B off the end of member {id}'s log ({len} B)"))
+        }
+        1 => {
+            let mut file = fs::OpenOptions::new().read(true).write(true).open(&path)?;
+            let offset = len - 1 - rng.below(4096);
+            let mut byte = [0u8];
+            file.seek(SeekFrom::Start(offset))?;
+            file.read_exact(&mut byte)?;
+            byte[0] ^= 1 << rng.below(8);
+            file.seek(SeekFrom::Start(offset))?;
+            file.write_all(&byte)?;
+            Ok(format!("flipped a bit at byte {offset} of member {id}'s log ({len} B)"))
+        }
+        kind => {
+            let tree = if kind == 2 { baton_log::LOG_TREE } else { baton_log::SNAPSHOTS_TREE };
+            let db = sled::open(&dir).with_context(|| format!("open {}", dir.display()))?;
+            let records = db.open_tree(tree)?;
+            let keys: Vec<sled::IVec> =
+                records.iter().keys().rev().take(32).collect::<Result<_, _>>()?;
+            let pick = if kind == 2 { rng.below(keys.len() as u64) as usize } else { 0 };
+            let Some(key) = keys.get(pick) else {
+                return Ok(format!("member {id} has no {tree} record to damage"));
+            };
+            let Some(value) = records.get(key)? else {
+                return Ok(format!("member {id}'s {tree} record vanished"));
+            };
+            let mut value = value.to_vec();
+            let at = rng.below(value.len() as u64) as usize;
+            value[at] ^= 1 << rng.below(8);
+            records.insert(key, value)?;
+            db.flush()?;
+            let zxid = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or_default();
+            let what = if kind == 2 { "log record" } else { "newest snapshot" };
+            Ok(format!("flipped a bit in member {id}'s {what} at {zxid:#x}"))
+        }
     }
 }
 

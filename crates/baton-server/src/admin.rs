@@ -104,6 +104,7 @@ fn ensemble_status(membership: Membership) -> Ensemble {
         logged_zxid: membership.logged_zxid,
         committed_zxid: membership.committed_zxid,
         peers: membership.peers.to_vec(),
+        damaged: membership.damaged,
     }
 }
 

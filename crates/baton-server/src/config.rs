@@ -139,6 +139,22 @@ pub struct Config {
     #[arg(long, env = "BATON_DISK_RESERVE_BYTES", default_value_t = 64 << 20)]
     pub disk_reserve_bytes: u64,
 
+    /// Bytes per second of the log and snapshots verified in the background
+    /// (checksums and links); damage found is repaired from this member's memory
+    /// or a new snapshot, and counted in `baton_storage_damage_found_total`. 0
+    /// turns scrubbing off.
+    #[arg(long, env = "BATON_SCRUB_BYTES_PER_SEC", default_value_t = 4 << 20)]
+    pub scrub_bytes_per_sec: u64,
+
+    /// Start even though the disk lost entries this member had acknowledged (its
+    /// log ends before its durable promise, or a record or snapshot below it is
+    /// corrupt) and it cannot repair them: a member of an ensemble normally repairs
+    /// from its peers before it votes, but an ensemble of one, or an ensemble whose
+    /// members are all damaged, has nobody to repair from. With this flag the member
+    /// serves what is left: the lost writes are gone.
+    #[arg(long, env = "BATON_ACCEPT_DATA_LOSS")]
+    pub accept_data_loss: bool,
+
     // ---- Access control ----
     /// The super user as a digest id, `user:base64(sha1(user:password))` (what
     /// `baton digest user:password` prints): who authenticates as it passes every

@@ -30,6 +30,10 @@ pub enum ServerError {
         #[source]
         source: DecodeError,
     },
+    /// The disk lost entries this member had acknowledged, and an ensemble of one
+    /// has no peer to repair them from.
+    #[error("the disk in {} lost acknowledged writes ({cause}); an ensemble of one cannot repair them from peers. Restore the directory from a backup, or start with --accept-data-loss to serve what is left", dir.display())]
+    DataLoss { dir: PathBuf, cause: String },
     #[error("{0}")]
     Quorum(#[from] QuorumError),
     #[error("cannot listen for {what} on {addr}: {source}")]

@@ -57,6 +57,7 @@ mod metrics;
 mod reaper;
 mod recovery;
 mod restore;
+mod scrubber;
 mod server;
 mod session;
 mod shared;

@@ -134,6 +134,15 @@ pub(crate) struct Metrics {
     /// ZooKeeper-protocol connections with a session: open now (a gauge), and ever.
     pub(crate) zk_connections: AtomicU64,
     pub(crate) zk_connections_total: AtomicU64,
+    /// A gauge: 1 while the disk has lost acknowledged entries not yet repaired.
+    pub(crate) storage_damaged: AtomicU64,
+    /// Damage found: on opening (once per start) and by the scrubber (per part).
+    pub(crate) storage_damage_found_total: AtomicU64,
+    /// Damage repaired: from a leader's history, this member's memory or a snapshot.
+    pub(crate) storage_repairs_total: AtomicU64,
+    /// Stored bytes the scrubber verified, and the passes it finished.
+    pub(crate) scrub_bytes_total: AtomicU64,
+    pub(crate) scrub_passes_total: AtomicU64,
 }
 
 /// Values read at render time rather than counted.
@@ -157,6 +166,10 @@ impl Metrics {
 
     pub(crate) fn sub(gauge: &AtomicU64, n: u64) {
         gauge.fetch_sub(n, Relaxed);
+    }
+
+    pub(crate) fn set(gauge: &AtomicU64, n: u64) {
+        gauge.store(n, Relaxed);
     }
 
     /// Times a request of `op` (one of [`OPS`]) until the timer is dropped.
@@ -225,6 +238,9 @@ impl Metrics {
         gauge(&mut out, "baton_zk_connections", "Open ZooKeeper-protocol connections.", zk);
         let depth = self.write_queue_depth.load(Relaxed);
         gauge(&mut out, "baton_write_queue_depth", "Writes waiting for the driver.", depth);
+        let damaged = self.storage_damaged.load(Relaxed);
+        let help = "1 while the disk has lost acknowledged entries not yet repaired from peers.";
+        gauge(&mut out, "baton_storage_damaged", help, damaged);
         let counters = [
             ("baton_writes_total", "Txns applied (including failed ones).", &self.writes_total),
             ("baton_writes_failed_total", "Txns applied that failed.", &self.writes_failed_total),
@@ -273,6 +289,22 @@ impl Metrics {
                 "ZooKeeper-protocol connections that opened a session.",
                 &self.zk_connections_total,
             ),
+            (
+                "baton_storage_damage_found_total",
+                "Storage damage found (on opening, and each part the scrubber found).",
+                &self.storage_damage_found_total,
+            ),
+            (
+                "baton_storage_repairs_total",
+                "Storage damage repaired (from a leader, this member's memory or a snapshot).",
+                &self.storage_repairs_total,
+            ),
+            (
+                "baton_scrub_bytes_total",
+                "Stored bytes of log and snapshots the scrubber verified.",
+                &self.scrub_bytes_total,
+            ),
+            ("baton_scrub_passes_total", "Scrub passes finished.", &self.scrub_passes_total),
         ];
         for (name, help, value) in counters {
             let value = value.load(Relaxed);

@@ -9,10 +9,23 @@
 //!
 //! A log record that passed its checksum but does not decode as its own txn is not
 //! something to skip: the server refuses to start and names it.
+//!
+//! # Damage: a disk that lost what this member acknowledged
+//! Beside the store, the promise file says how far the log reached when this member
+//! last acknowledged anything (and a second copy of the epochs). Opening compares:
+//! a log that now ends before the promise — a lost suffix ("fsync lied"), a corrupt
+//! record (the store cuts the log there), a newest snapshot that is corrupt with the
+//! log after it no longer connecting to any older one, an unreadable promise file —
+//! makes the member damaged ([`Damage`]): it starts, but is no candidate and its
+//! votes count for nobody until it has taken a leader's history (baton-quorum's
+//! `Node::recovering`). An ensemble of one has nobody to repair from: it refuses to
+//! start ([`ServerError::DataLoss`]) unless `--accept-data-loss`.
 
 use std::path::Path;
 
-use baton_log::{LogEntry, LogError, LogStore, Meta, SledOptions, SledStore};
+use baton_log::{
+    LogEntry, LogError, LogStore, Meta, Promise, PromiseFile, PromiseState, SledOptions, SledStore,
+};
 use baton_quorum::{Epochs, Zxid};
 use baton_znode::{DataTree, DecodeError, decode_txn};
 
@@ -33,6 +46,30 @@ pub(crate) struct Recovered {
     pub(crate) tree: DataTree,
     pub(crate) epochs: Epochs,
     pub(crate) log: Vec<LogEntry>,
+    /// The promise file, as just written for the state recovered.
+    pub(crate) promise: Option<(PromiseFile, Promise)>,
+    /// Set when the disk lost entries this member had acknowledged.
+    pub(crate) damage: Option<Damage>,
+    /// sled's meta failed its check: the epochs must come from the promise file.
+    pub(crate) meta_error: Option<LogError>,
+}
+
+/// What a damaged member lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// How far it had acknowledged (`None`: unknown, the promise file is unreadable).
+    pub(crate) promised: Option<u64>,
+    /// Where its usable history ends now.
+    pub(crate) log_end: u64,
+    /// What was found, for the log line.
+    pub(crate) cause: String,
+}
+
+impl Damage {
+    /// The promise to keep until repaired.
+    pub(crate) fn floor(&self) -> u64 {
+        self.promised.unwrap_or(u64::MAX)
+    }
 }
 
 impl std::fmt::Debug for Recovered {
@@ -50,9 +87,15 @@ pub(crate) fn meta_of(epochs: Epochs) -> Meta {
     Meta { accepted_epoch: epochs.accepted_epoch, current_epoch: epochs.current_epoch }
 }
 
-/// Opens the sled store in `dir` (creating it) and reads what the member starts
-/// from. Blocking.
-pub(crate) fn open(dir: &Path, fsync: bool) -> Result<Recovered, ServerError> {
+/// Opens the sled store and the promise in `dir` (creating them) and reads what the
+/// member starts from; `alone`: an ensemble of one (it cannot repair), and
+/// `accept_data_loss`: serve what is left of a damaged disk. Blocking.
+pub(crate) fn open(
+    dir: &Path,
+    fsync: bool,
+    alone: bool,
+    accept_data_loss: bool,
+) -> Result<Recovered, ServerError> {
     let started = std::time::Instant::now();
     let options = SledOptions { fsync, lock_wait_ms: LOCK_WAIT_MS };
     let store = SledStore::open_with(dir, options).map_err(|error| match error {
@@ -66,7 +109,17 @@ pub(crate) fn open(dir: &Path, fsync: bool) -> Result<Recovered, ServerError> {
         );
     }
     let opened_ms = started.elapsed().as_millis();
-    let recovered = recover(Box::new(store), dir)?;
+    let (file, state) = PromiseFile::open(dir, fsync)?;
+    let mut recovered = recover(Box::new(store), dir)?;
+    check_promise(&mut recovered, dir, state, alone, accept_data_loss)?;
+    let promise = Promise {
+        accepted_epoch: recovered.epochs.accepted_epoch,
+        current_epoch: recovered.epochs.current_epoch,
+        zxid: recovered.damage.as_ref().map_or(log_end(&recovered), Damage::floor),
+    };
+    let mut file = file;
+    file.write(promise)?;
+    recovered.promise = Some((file, promise));
     tracing::info!(
         snapshot_zxid = %Zxid::from_u64(recovered.tree.last_zxid()),
         // Logged entries after the snapshot: the node commits them, the driver
@@ -81,15 +134,121 @@ pub(crate) fn open(dir: &Path, fsync: bool) -> Result<Recovered, ServerError> {
     Ok(recovered)
 }
 
+/// Where the recovered history ends: the last logged entry, else the snapshot.
+pub(crate) fn log_end(recovered: &Recovered) -> u64 {
+    recovered.log.last().map_or(recovered.tree.last_zxid(), |e| e.zxid)
+}
+
+/// Compares what was recovered with the durable promise (`state`): marks the member
+/// damaged if its history ends before what it acknowledged, takes the epochs from
+/// the promise where sled's meta lost them, and decides for a damaged member alone.
+fn check_promise(
+    recovered: &mut Recovered,
+    dir: &Path,
+    state: PromiseState,
+    alone: bool,
+    accept_data_loss: bool,
+) -> Result<(), ServerError> {
+    let end = log_end(recovered);
+    if let Some(error) = recovered.meta_error.take() {
+        // Without a second copy of the epochs, guessing them could let this member
+        // accept an epoch it had already moved past.
+        let PromiseState::Valid(promise) = state else { return Err(error.into()) };
+        tracing::warn!(%error, "the log store's meta is corrupt; the epochs come from the promise file");
+        let epochs =
+            Epochs { accepted_epoch: promise.accepted_epoch, current_epoch: promise.current_epoch };
+        recovered.epochs = epochs;
+        recovered.store.set_meta(meta_of(epochs))?;
+    }
+    let promised = match state {
+        PromiseState::Valid(promise) => {
+            let from_promise = Epochs {
+                accepted_epoch: promise.accepted_epoch,
+                current_epoch: promise.current_epoch,
+            };
+            let epochs = &mut recovered.epochs;
+            if (from_promise.accepted_epoch, from_promise.current_epoch)
+                > (epochs.accepted_epoch, epochs.current_epoch)
+            {
+                tracing::warn!(
+                    meta = ?*epochs,
+                    promise = ?from_promise,
+                    "the log store's meta lost its epochs; restored from the promise file"
+                );
+                epochs.accepted_epoch = epochs.accepted_epoch.max(from_promise.accepted_epoch);
+                epochs.current_epoch = epochs.current_epoch.max(from_promise.current_epoch);
+                recovered.store.set_meta(meta_of(*epochs))?;
+            }
+            Some(promise.zxid)
+        }
+        PromiseState::Missing => {
+            if end > 0 {
+                tracing::info!(
+                    log_end = %Zxid::from_u64(end),
+                    "no promise file (a data directory of an older release): the log as it is becomes the promise"
+                );
+            }
+            Some(end)
+        }
+        PromiseState::Damaged => None,
+    };
+    let cause = match (promised, recovered.damage.take()) {
+        (_, Some(found)) => Some(found.cause),
+        (None, None) => Some("the promise file is unreadable".to_owned()),
+        (Some(promised), None) if promised > end => Some(format!(
+            "the log ends at {} but this member acknowledged up to {}",
+            Zxid::from_u64(end),
+            Zxid::from_u64(promised)
+        )),
+        (Some(_), None) => None,
+    };
+    let Some(cause) = cause else { return Ok(()) };
+    let damage = Damage { promised, log_end: end, cause };
+    if accept_data_loss {
+        tracing::error!(
+            cause = %damage.cause,
+            log_end = %Zxid::from_u64(end),
+            "the disk lost acknowledged entries; --accept-data-loss: serving what is left"
+        );
+        return Ok(());
+    }
+    if alone {
+        return Err(ServerError::DataLoss { dir: dir.to_path_buf(), cause: damage.cause });
+    }
+    tracing::warn!(
+        cause = %damage.cause,
+        log_end = %Zxid::from_u64(end),
+        "the disk lost entries this member acknowledged: it will not vote until it has taken a leader's history"
+    );
+    recovered.damage = Some(damage);
+    Ok(())
+}
+
 /// Reads the newest snapshot, the log after it (each entry checked to decode as
-/// its own txn) and the epochs from `store`; `dir` names it in errors.
-pub(crate) fn recover(store: Box<dyn LogStore>, dir: &Path) -> Result<Recovered, ServerError> {
+/// its own txn) and the epochs from `store`; `dir` names it in errors. A log that
+/// does not connect to the snapshot (it follows a zxid the snapshot does not reach:
+/// the newest snapshot was corrupt and the older ones purged) is dropped and
+/// reported as damage.
+pub(crate) fn recover(mut store: Box<dyn LogStore>, dir: &Path) -> Result<Recovered, ServerError> {
     let tree = match store.latest_snapshot()? {
         Some(snapshot) => DataTree::decode_snapshot(&snapshot.data).map_err(|source| {
             ServerError::BadSnapshot { dir: dir.to_path_buf(), zxid: snapshot.zxid, source }
         })?,
         None => DataTree::new(),
     };
+    let mut damage = None;
+    if let Some(follows) = store.log_follows()
+        && follows > tree.last_zxid()
+    {
+        let cause = format!(
+            "the log follows {} but the newest valid snapshot is at {}",
+            Zxid::from_u64(follows),
+            Zxid::from_u64(tree.last_zxid())
+        );
+        tracing::warn!(%cause, "dropping a log that no valid snapshot reaches");
+        store.truncate_after(0)?;
+        damage = Some(Damage { promised: None, log_end: tree.last_zxid(), cause });
+    }
     let mut log: Vec<LogEntry> = Vec::new();
     loop {
         let from = log.last().map_or(tree.last_zxid(), |e| e.zxid) + 1;
@@ -118,9 +277,13 @@ pub(crate) fn recover(store: Box<dyn LogStore>, dir: &Path) -> Result<Recovered,
         }
         log.extend(entries);
     }
-    let meta = store.meta()?;
+    let (meta, meta_error) = match store.meta() {
+        Ok(meta) => (meta, None),
+        Err(error @ LogError::Corrupt { .. }) => (Meta::default(), Some(error)),
+        Err(error) => return Err(error.into()),
+    };
     let epochs = Epochs { accepted_epoch: meta.accepted_epoch, current_epoch: meta.current_epoch };
-    Ok(Recovered { store, tree, epochs, log })
+    Ok(Recovered { store, tree, epochs, log, promise: None, damage, meta_error })
 }
 
 #[cfg(test)]
@@ -165,6 +328,67 @@ mod tests {
         assert_eq!(recovered.tree.last_zxid(), z(3));
         assert!(recovered.tree.stat("/b").unwrap().is_some());
         assert_eq!(recovered.log.iter().map(|e| e.zxid).collect::<Vec<_>>(), [z(4)]);
+    }
+
+    fn promise(zxid: u64) -> PromiseState {
+        PromiseState::Valid(Promise { accepted_epoch: 2, current_epoch: 1, zxid })
+    }
+
+    fn logged(upto: u32) -> MemStore {
+        let mut store = MemStore::new();
+        store.set_meta(Meta { accepted_epoch: 2, current_epoch: 1 }).unwrap();
+        let entries: Vec<LogEntry> =
+            (1..=upto).map(|n| create(Zxid::new(1, n).as_u64(), &format!("/n{n}"))).collect();
+        store.append(&entries).unwrap();
+        store.flush().unwrap();
+        store
+    }
+
+    fn checked(
+        store: MemStore,
+        state: PromiseState,
+        alone: bool,
+        accept: bool,
+    ) -> Result<Recovered, ServerError> {
+        let mut recovered = recover(Box::new(store), Path::new("/var/baton")).unwrap();
+        check_promise(&mut recovered, Path::new("/var/baton"), state, alone, accept)?;
+        Ok(recovered)
+    }
+
+    #[test]
+    fn a_log_that_ends_before_the_promise_is_damage() {
+        let z = |n| Zxid::new(1, n).as_u64();
+        // Intact: the log reaches the promise (or passes it: not yet promised).
+        for state in [promise(z(3)), promise(z(2)), PromiseState::Missing] {
+            let recovered = checked(logged(3), state, false, false).unwrap();
+            assert_eq!(recovered.damage, None, "{state:?}");
+        }
+        // Lost acknowledged entries: a member of an ensemble starts damaged.
+        let recovered = checked(logged(2), promise(z(5)), false, false).unwrap();
+        let damage = recovered.damage.expect("damaged");
+        assert_eq!((damage.promised, damage.log_end, damage.floor()), (Some(z(5)), z(2), z(5)));
+        assert!(damage.cause.contains("acknowledged up to"), "{}", damage.cause);
+        // An unreadable promise: what was promised is unknown.
+        let recovered = checked(logged(2), PromiseState::Damaged, false, false).unwrap();
+        assert_eq!(recovered.damage.expect("damaged").floor(), u64::MAX);
+        // Alone, it cannot repair: it refuses to start, naming the directory...
+        let error = checked(logged(2), promise(z(5)), true, false).unwrap_err();
+        assert!(matches!(error, ServerError::DataLoss { .. }), "{error}");
+        assert!(error.to_string().contains("/var/baton"), "{error}");
+        assert!(error.to_string().contains("--accept-data-loss"), "{error}");
+        // ...unless told to serve what is left.
+        let recovered = checked(logged(2), promise(z(5)), true, true).unwrap();
+        assert_eq!(recovered.damage, None);
+    }
+
+    #[test]
+    fn lost_or_corrupt_epochs_come_back_from_the_promise() {
+        let mut store = logged(1);
+        store.set_meta(Meta::default()).unwrap();
+        let state = PromiseState::Valid(Promise { accepted_epoch: 7, current_epoch: 6, zxid: 0 });
+        let recovered = checked(store, state, false, false).unwrap();
+        assert_eq!(recovered.epochs, Epochs { accepted_epoch: 7, current_epoch: 6 });
+        assert_eq!(recovered.store.meta().unwrap(), Meta { accepted_epoch: 7, current_epoch: 6 });
     }
 
     #[test]

@@ -27,12 +27,12 @@ use crate::{
     fourlw,
     grpc::{self, BatonService},
     metrics::Metrics,
-    reaper, recovery,
+    reaper, recovery, scrubber,
     session::{self, service::SessionsService},
     shared::Shared,
     shutdown::Shutdown,
     snapshotter::{self, SNAPSHOT_REQUESTS_MAX, SnapshotTrigger},
-    storage::Storage,
+    storage::{Promised, Storage},
     tls::{self, PeerDialer, Reloadable, TlsIncoming, TlsSetup},
     write_queue::write_queue,
     zk,
@@ -69,10 +69,6 @@ struct Addresses {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     config.validate()?;
     let tls = TlsSetup::load(&config)?;
-    let (dir, fsync) = (config.data_dir.clone(), config.fsync);
-    let recovered = tokio::task::spawn_blocking(move || recovery::open(&dir, fsync))
-        .await
-        .map_err(|error| task_failed("recovery", &error))??;
     // Every member, this one included; without --peers, this one alone.
     let peers: Vec<(u64, String)> = if config.peers.is_empty() {
         vec![(config.id, config.peer_addr.to_string())]
@@ -80,6 +76,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config.peers.iter().map(|p| (p.id, p.addr.clone())).collect()
     };
     let alone = peers.len() == 1;
+    let (dir, fsync, accept) = (config.data_dir.clone(), config.fsync, config.accept_data_loss);
+    let recovered = tokio::task::spawn_blocking(move || recovery::open(&dir, fsync, alone, accept))
+        .await
+        .map_err(|error| task_failed("recovery", &error))??;
 
     let client_listener = bind(config.client_addr, "client gRPC").await?;
     let admin_listener = bind(config.admin_addr, "admin HTTP").await?;
@@ -101,7 +101,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             None => None,
         },
     };
-    let recovery::Recovered { store, tree, epochs, log } = recovered;
+    let recovery::Recovered { store, tree, epochs, log, promise, damage, .. } = recovered;
+    let (promise_file, promise) = promise.expect("open writes the promise");
+    let promised = Promised {
+        file: promise_file,
+        promise,
+        floor: damage.as_ref().map(recovery::Damage::floor),
+        base: tree.last_zxid(),
+    };
     // (txns, bytes) in the log after the snapshot: they count towards the next one.
     let logged = (log.len() as u64, log.iter().map(|e| e.data.len() as u64).sum::<u64>());
     let server_id = u8::try_from(config.id)
@@ -128,7 +135,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tracing::info!(purged, "log purged up to the oldest snapshot kept");
     };
     let flushed = move |took| flush_metrics.metrics.fsync_seconds.observe(took);
-    let (storage, storage_thread) = Storage::spawn(store, purged, flushed)
+    let (storage, storage_thread) = Storage::spawn(store, promised, purged, flushed)
         .map_err(|error| task_failed("storage thread", &error))?;
 
     let stop = Shutdown::new();
@@ -164,10 +171,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let entries =
         log.into_iter().map(|e| Entry { zxid: Zxid::from_u64(e.zxid), data: e.data }).collect();
     let cache = LogCache::new(base, entries);
-    let node = Node::new(zab, epochs, &cache, base);
+    let node = Node::recovering(zab, epochs, &cache, base, damage.is_some());
+    if damage.is_some() {
+        Metrics::set(&shared.metrics.storage_damaged, 1);
+        Metrics::add(&shared.metrics.storage_damage_found_total, 1);
+    }
     // An ensemble of one chose its new epoch already (it persists it first thing).
     shared.set_epoch(node.status().current_epoch);
     let (on_serving, serving) = oneshot::channel();
+    let (damage_reports, damage) = mpsc::channel(scrubber::DAMAGE_QUEUE_MAX);
+    let scrub_task = (config.scrub_bytes_per_sec > 0).then(|| {
+        tokio::spawn(scrubber::run(
+            Arc::clone(&shared),
+            storage.clone(),
+            config.scrub_bytes_per_sec,
+            damage_reports,
+            stop.listener(),
+        ))
+    });
     let driver = Driver {
         node,
         cache,
@@ -187,6 +208,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         // Nobody to bring up to date entry by entry in an ensemble of one.
         cache_keep: if alone { 0 } else { config.diff_entries_max },
         on_serving: Some(on_serving),
+        damage,
     };
     let peer_task = peer_listener.map(|listener| {
         let service = PeerService {
@@ -324,6 +346,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let _ = reaper_task.await;
     let _ = expiry_task.await;
     let _ = snapshot_task.await;
+    if let Some(task) = scrub_task {
+        let _ = task.await;
+    }
     let storage_result = tokio::task::spawn_blocking(move || storage_thread.join())
         .await
         .map_err(|error| task_failed("storage thread", &error))

@@ -31,6 +31,8 @@ pub(crate) struct Membership {
     pub(crate) committed_zxid: u64,
     /// Every member: id and peer address.
     pub(crate) peers: std::sync::Arc<[(u64, String)]>,
+    /// See `Ensemble::damaged`.
+    pub(crate) damaged: bool,
 }
 
 /// How many committed txns a member may have still to apply and count as ready.
@@ -86,6 +88,7 @@ impl Shared {
             logged_zxid: 0,
             committed_zxid: 0,
             peers: std::sync::Arc::new([]),
+            damaged: false,
         };
         Shared {
             sessions: SessionHub::new(server_id, tick_ms, &tree),

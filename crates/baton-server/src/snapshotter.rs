@@ -15,15 +15,27 @@ use tokio::sync::mpsc;
 use crate::{ServerError, metrics::Metrics, shared::Shared, storage::Storage};
 
 /// Requests waiting for the snapshotter: one. A request made while one is pending
-/// is dropped (the driver asks again after its next batch).
+/// is dropped (the driver asks again after its next batch; a repair, at the
+/// scrubber's next pass).
 pub(crate) const SNAPSHOT_REQUESTS_MAX: usize = 1;
+
+/// Why a snapshot is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// `--snapshot-every-txns` / `--snapshot-every-bytes` logged since the last one.
+    Due,
+    /// Damage the tree covers was found in the log or a snapshot: the new snapshot
+    /// replaces it, and the purge after it keeps only the new one, so the damaged
+    /// log records below it go too.
+    Repair,
+}
 
 /// Asks the snapshotter for a snapshot every `every_txns` logged txns or
 /// `every_bytes` logged bytes, whichever comes first (a few large txns, such as
 /// multis of many creates, should not make a long log to replay at the next start).
 #[derive(Debug)]
 pub(crate) struct SnapshotTrigger {
-    pub(crate) sender: mpsc::Sender<()>,
+    pub(crate) sender: mpsc::Sender<Request>,
     pub(crate) every_txns: u64,
     pub(crate) every_bytes: u64,
     /// Logged since the last request (starts with the log found at recovery).
@@ -42,10 +54,20 @@ impl SnapshotTrigger {
     /// pending: keep counting.
     pub(crate) fn maybe_request(&mut self) {
         let due = self.since_last >= self.every_txns || self.bytes_since_last >= self.every_bytes;
-        if due && self.sender.try_send(()).is_ok() {
+        if due && self.sender.try_send(Request::Due).is_ok() {
             self.since_last = 0;
             self.bytes_since_last = 0;
         }
+    }
+
+    /// Asks for a repairing snapshot; false if one is pending already.
+    pub(crate) fn request_repair(&mut self) -> bool {
+        let asked = self.sender.try_send(Request::Repair).is_ok();
+        if asked {
+            self.since_last = 0;
+            self.bytes_since_last = 0;
+        }
+        asked
     }
 }
 
@@ -54,10 +76,17 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     storage: Storage,
     snapshots_keep: usize,
-    mut requests: mpsc::Receiver<()>,
+    mut requests: mpsc::Receiver<Request>,
 ) {
-    while requests.recv().await.is_some() {
-        match take(&shared, &storage, snapshots_keep).await {
+    while let Some(request) = requests.recv().await {
+        let keep = if request == Request::Repair { 1 } else { snapshots_keep };
+        match take(&shared, &storage, keep).await {
+            Ok(()) if request == Request::Repair => {
+                Metrics::add(&shared.metrics.storage_repairs_total, 1);
+                tracing::info!(
+                    "scrub: repaired by a new snapshot (the damaged parts below it are purged)"
+                );
+            }
             Ok(()) => {}
             // The log still holds everything: a failed snapshot costs replay time
             // at the next start, not data. A failing disk stops the driver anyway.

@@ -10,10 +10,18 @@
 //! A purge after a snapshot (deleting the log the snapshot covers) runs in steps of
 //! [`PURGE_STEP_ENTRIES`] entries while nothing else is queued, so that commits never
 //! wait behind it.
+//!
+//! The thread also keeps the member's durable promise ([`Promised`]): after every
+//! change of the log, before the command's reply (and so before any ACK relying on
+//! it), the promise file says where the log ends, so that a disk that later loses
+//! acknowledged entries is caught on the next start. While the member is damaged the
+//! promise never goes down, until the driver reports it repaired.
 
 use std::thread::JoinHandle;
 
-use baton_log::{LogEntry, LogError, LogStore, Meta, Snapshot};
+use baton_log::{
+    Damage, LogEntry, LogError, LogStore, Meta, Promise, PromiseFile, ScrubCursor, Snapshot,
+};
 use tokio::sync::{
     mpsc::{self, error::TryRecvError},
     oneshot,
@@ -54,6 +62,69 @@ enum Command {
         keep: usize,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
+    /// Replace every log entry from `from` on by `entries` (good copies from memory
+    /// of a part of the log found damaged), then flush.
+    Rewrite {
+        from: u64,
+        entries: Vec<LogEntry>,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    /// The damaged member took a leader's history: its promise follows its log again.
+    Repaired {
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    /// Verify up to `bytes_max` stored bytes where the last step stopped.
+    Scrub {
+        bytes_max: usize,
+        reply: oneshot::Sender<Result<Scrubbed, LogError>>,
+    },
+}
+
+/// What one scrub step verified and found.
+#[derive(Debug, Default)]
+pub(crate) struct Scrubbed {
+    pub(crate) bytes: usize,
+    pub(crate) damage: Vec<Damage>,
+    /// This step finished a pass over the whole store.
+    pub(crate) pass_done: bool,
+}
+
+/// The member's durable promise and what it is computed from.
+#[derive(Debug)]
+pub(crate) struct Promised {
+    pub(crate) file: PromiseFile,
+    /// As last written.
+    pub(crate) promise: Promise,
+    /// Set while the member is damaged: what it had promised before the loss
+    /// (`u64::MAX` if unknown). The promise stays at least this until repaired.
+    pub(crate) floor: Option<u64>,
+    /// The newest snapshot's zxid: where the history ends when the log is empty.
+    pub(crate) base: u64,
+}
+
+impl Promised {
+    /// A fresh promise file in `dir` (for tests of the parts around the store).
+    #[cfg(test)]
+    pub(crate) fn fresh(dir: &std::path::Path) -> Promised {
+        let (file, _) = PromiseFile::open(dir, false).expect("promise file");
+        Promised { file, promise: Promise::default(), floor: None, base: 0 }
+    }
+
+    /// Writes the promise for where `store`'s history ends now (if it changed).
+    fn settle(&mut self, store: &dyn LogStore) -> Result<(), LogError> {
+        let end = store.last_zxid().unwrap_or(0).max(self.base);
+        let zxid = self.floor.map_or(end, |floor| floor.max(end));
+        if zxid != self.promise.zxid {
+            self.write(Promise { zxid, ..self.promise })?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, promise: Promise) -> Result<(), LogError> {
+        self.file.write(promise)?;
+        self.promise = promise;
+        Ok(())
+    }
 }
 
 /// A handle to the storage thread. Cheap to clone.
@@ -72,6 +143,11 @@ impl std::fmt::Debug for Command {
             Command::Snapshot { snapshot, keep, .. } => {
                 write!(f, "Snapshot({:#x}, keep {keep})", snapshot.zxid)
             }
+            Command::Rewrite { from, entries, .. } => {
+                write!(f, "Rewrite(from {from:#x}, {} entries)", entries.len())
+            }
+            Command::Repaired { .. } => write!(f, "Repaired"),
+            Command::Scrub { bytes_max, .. } => write!(f, "Scrub({bytes_max} bytes)"),
         }
     }
 }
@@ -82,13 +158,14 @@ impl Storage {
     /// how long each commit (append + flush) took.
     pub(crate) fn spawn(
         store: Box<dyn LogStore>,
+        promised: Promised,
         purged: impl Fn(usize) + Send + 'static,
         flushed: impl Fn(std::time::Duration) + Send + 'static,
     ) -> std::io::Result<(Storage, JoinHandle<Result<(), LogError>>)> {
         let (commands, receiver) = mpsc::channel(STORAGE_QUEUE_MAX);
         let thread = std::thread::Builder::new()
             .name("baton-storage".into())
-            .spawn(move || serve(store, receiver, purged, flushed))?;
+            .spawn(move || serve(store, promised, receiver, purged, flushed))?;
         Ok((Storage { commands }, thread))
     }
 
@@ -120,6 +197,25 @@ impl Storage {
         self.call(|reply| Command::Snapshot { snapshot, keep, reply }).await
     }
 
+    /// Replaces every log entry from `from` on by `entries` (durable on return).
+    pub(crate) async fn rewrite(
+        &self,
+        from: u64,
+        entries: Vec<LogEntry>,
+    ) -> Result<(), ServerError> {
+        self.call(|reply| Command::Rewrite { from, entries, reply }).await
+    }
+
+    /// The member is no longer damaged: its promise follows its log again.
+    pub(crate) async fn repaired(&self) -> Result<(), ServerError> {
+        self.call(|reply| Command::Repaired { reply }).await
+    }
+
+    /// Verifies up to `bytes_max` more stored bytes.
+    pub(crate) async fn scrub(&self, bytes_max: usize) -> Result<Scrubbed, ServerError> {
+        self.call(|reply| Command::Scrub { bytes_max, reply }).await
+    }
+
     async fn call<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T, LogError>>) -> Command,
@@ -139,12 +235,14 @@ fn thread_gone() -> ServerError {
 
 fn serve(
     mut store: Box<dyn LogStore>,
+    mut promised: Promised,
     mut commands: mpsc::Receiver<Command>,
     purged: impl Fn(usize),
     flushed: impl Fn(std::time::Duration),
 ) -> Result<(), LogError> {
     // (snapshots to keep, entries deleted so far) of the purge under way.
     let mut purging: Option<(usize, usize)> = None;
+    let mut scrub_at = ScrubCursor::default();
     loop {
         let command = match purging {
             None => commands.blocking_recv(),
@@ -170,7 +268,10 @@ fn serve(
         match command {
             Command::Commit { entries, reply } => {
                 let started = std::time::Instant::now();
-                let result = store.append(&entries).and_then(|()| store.flush());
+                let result = store
+                    .append(&entries)
+                    .and_then(|()| store.flush())
+                    .and_then(|()| promised.settle(store.as_ref()));
                 flushed(started.elapsed());
                 let failed = result.is_err();
                 let _ = reply.send(result);
@@ -180,10 +281,23 @@ fn serve(
                 }
             }
             Command::SetMeta { meta, reply } => {
-                let _ = reply.send(store.set_meta(meta));
+                let promise = Promise {
+                    accepted_epoch: meta.accepted_epoch,
+                    current_epoch: meta.current_epoch,
+                    ..promised.promise
+                };
+                let result = store.set_meta(meta).and_then(|()| promised.write(promise));
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    return Ok(());
+                }
             }
             Command::Truncate { after, reply } => {
-                let result = store.truncate_after(after).and_then(|()| store.flush());
+                let result = store
+                    .truncate_after(after)
+                    .and_then(|()| store.flush())
+                    .and_then(|()| promised.settle(store.as_ref()));
                 let failed = result.is_err();
                 let _ = reply.send(result);
                 if failed {
@@ -191,10 +305,15 @@ fn serve(
                 }
             }
             Command::Install { snapshot, reply } => {
+                let zxid = snapshot.zxid;
                 let result = store
                     .truncate_after(0)
                     .and_then(|()| store.save_snapshot(snapshot))
-                    .and_then(|()| store.flush());
+                    .and_then(|()| store.flush())
+                    .and_then(|()| {
+                        promised.base = zxid;
+                        promised.settle(store.as_ref())
+                    });
                 let failed = result.is_err();
                 let _ = reply.send(result);
                 if failed {
@@ -202,10 +321,44 @@ fn serve(
                 }
             }
             Command::Snapshot { snapshot, keep, reply } => {
+                let zxid = snapshot.zxid;
                 let result = store.save_snapshot(snapshot);
                 if result.is_ok() {
+                    promised.base = promised.base.max(zxid);
                     purging = Some((keep, purging.map_or(0, |(_, deleted)| deleted)));
                 }
+                let _ = reply.send(result);
+            }
+            Command::Rewrite { from, entries, reply } => {
+                let result = store
+                    .truncate_after(from.saturating_sub(1))
+                    .and_then(|()| store.append(&entries))
+                    .and_then(|()| store.flush())
+                    .and_then(|()| promised.settle(store.as_ref()));
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    return Ok(());
+                }
+            }
+            Command::Repaired { reply } => {
+                promised.floor = None;
+                let result = promised.settle(store.as_ref());
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    return Ok(());
+                }
+            }
+            Command::Scrub { bytes_max, reply } => {
+                let result = store.scrub_step(scrub_at, bytes_max).map(|step| {
+                    scrub_at = step.next.unwrap_or_default();
+                    Scrubbed {
+                        bytes: step.bytes,
+                        damage: step.damage,
+                        pass_done: step.next.is_none(),
+                    }
+                });
                 let _ = reply.send(result);
             }
         }
@@ -228,7 +381,9 @@ mod tests {
     async fn commits_in_order_and_stops_after_a_failed_flush() {
         let mut mem = MemStore::new();
         mem.fail_next_flushes(1);
-        let (storage, thread) = Storage::spawn(Box::new(mem), |_| {}, |_| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let promised = Promised::fresh(dir.path());
+        let (storage, thread) = Storage::spawn(Box::new(mem), promised, |_| {}, |_| {}).unwrap();
         let error = storage.commit(vec![entry(1)]).await.unwrap_err();
         assert!(matches!(error, ServerError::Storage(_)), "{error}");
         let error = storage.commit(vec![entry(2)]).await.unwrap_err();
@@ -237,12 +392,81 @@ mod tests {
         thread.join().unwrap().unwrap();
     }
 
+    /// What the promise file in `dir` holds now.
+    fn promised_zxid(dir: &std::path::Path) -> u64 {
+        match PromiseFile::open(dir, false).unwrap().1 {
+            baton_log::PromiseState::Valid(promise) => promise.zxid,
+            other => panic!("no valid promise: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_promise_follows_the_log_and_holds_while_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, thread) =
+            Storage::spawn(Box::new(MemStore::new()), Promised::fresh(dir.path()), |_| {}, |_| {})
+                .unwrap();
+        storage.commit(vec![entry(1), entry(2), entry(3)]).await.unwrap();
+        assert_eq!(promised_zxid(dir.path()), 3, "written before the commit's reply");
+        storage.set_meta(Meta { accepted_epoch: 4, current_epoch: 3 }).await.unwrap();
+        storage.truncate_after(2).await.unwrap();
+        assert_eq!(promised_zxid(dir.path()), 2, "a TRUNC takes back unacknowledged proposals");
+        storage.install(Snapshot { zxid: 9, data: Bytes::from_static(b"tree") }).await.unwrap();
+        assert_eq!(promised_zxid(dir.path()), 9);
+        drop(storage);
+        thread.join().unwrap().unwrap();
+        match PromiseFile::open(dir.path(), false).unwrap().1 {
+            baton_log::PromiseState::Valid(promise) => {
+                assert_eq!((promise.accepted_epoch, promise.current_epoch), (4, 3));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // A damaged member: the promise stays at what it had promised until repaired.
+        let dir = tempfile::tempdir().unwrap();
+        let promised = Promised { floor: Some(20), ..Promised::fresh(dir.path()) };
+        let (storage, thread) =
+            Storage::spawn(Box::new(MemStore::new()), promised, |_| {}, |_| {}).unwrap();
+        storage.commit(vec![entry(1), entry(2)]).await.unwrap();
+        assert_eq!(promised_zxid(dir.path()), 20);
+        storage.truncate_after(1).await.unwrap();
+        assert_eq!(promised_zxid(dir.path()), 20, "never lowered while damaged");
+        storage.repaired().await.unwrap();
+        assert_eq!(promised_zxid(dir.path()), 1, "repaired: the log again");
+        drop(storage);
+        thread.join().unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_damaged_record_is_rewritten_from_good_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mem = MemStore::new();
+        mem.append(&[entry(1), entry(2), entry(3)]).unwrap();
+        mem.flush().unwrap();
+        mem.corrupt_entry(2);
+        let (storage, thread) =
+            Storage::spawn(Box::new(mem), Promised::fresh(dir.path()), |_| {}, |_| {}).unwrap();
+        let scrubbed = storage.scrub(1 << 20).await.unwrap();
+        assert_eq!(scrubbed.damage.len(), 1, "{scrubbed:?}");
+        storage.rewrite(2, vec![entry(2), entry(3)]).await.unwrap();
+        let scrubbed = storage.scrub(1 << 20).await.unwrap();
+        assert!(scrubbed.damage.is_empty(), "{scrubbed:?}");
+        drop(storage);
+        thread.join().unwrap().unwrap();
+    }
+
     #[tokio::test]
     async fn snapshots_and_meta_go_through_and_the_purge_follows() {
         let (told, purged) = std::sync::mpsc::channel();
-        let (storage, thread) =
-            Storage::spawn(Box::new(MemStore::new()), move |n| told.send(n).unwrap(), |_| {})
-                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let promised = Promised::fresh(dir.path());
+        let (storage, thread) = Storage::spawn(
+            Box::new(MemStore::new()),
+            promised,
+            move |n| told.send(n).unwrap(),
+            |_| {},
+        )
+        .unwrap();
         storage.commit(vec![entry(1), entry(2), entry(3)]).await.unwrap();
         storage.set_meta(Meta { accepted_epoch: 1, current_epoch: 1 }).await.unwrap();
         let snapshot = Snapshot { zxid: 2, data: Bytes::from_static(b"tree") };

@@ -131,6 +131,7 @@ mod tests {
                 logged_zxid: zxid,
                 committed_zxid: zxid,
                 peers: Vec::new(),
+                damaged: false,
             },
             last_zxid: zxid,
             last_zxid_hex: format!("{zxid:#x}"),

@@ -80,6 +80,17 @@ impl LogCache {
         self.base = zxid;
     }
 
+    /// Entries at or below this are not held.
+    pub(crate) fn base(&self) -> Zxid {
+        self.base
+    }
+
+    /// The held entries with zxid >= `from`, in order.
+    pub(crate) fn entries_from(&self, from: Zxid) -> impl Iterator<Item = &Entry> {
+        let start = self.entries.partition_point(|e| e.zxid < from);
+        self.entries.iter().skip(start)
+    }
+
     /// True once if the node asked for a snapshot since the last call.
     pub(crate) fn take_snapshot_wanted(&self) -> bool {
         self.snapshot_wanted.replace(false)

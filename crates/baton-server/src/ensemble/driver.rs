@@ -41,6 +41,7 @@ use std::{
 };
 
 use baton_api::admin::Role as MemberRole;
+use baton_log::{Damage, DamagedPart, LogEntry};
 use baton_quorum::{
     Zxid,
     zab::{Entry, Envelope, Node, Role},
@@ -96,6 +97,8 @@ pub(crate) struct Driver {
     pub(crate) cache_keep: usize,
     /// Told once this member first serves clients.
     pub(crate) on_serving: Option<oneshot::Sender<()>>,
+    /// Damage the scrubber found, to repair.
+    pub(crate) damage: mpsc::Receiver<Damage>,
 }
 
 /// What the driver keeps between rounds besides its parts.
@@ -124,6 +127,8 @@ pub(super) struct Book {
     caught_up: bool,
     /// A snapshot being encoded for a SNAP (see `LogCache::snapshot`).
     pub(super) encoding: Option<JoinHandle<Result<(Zxid, Bytes), ServerError>>>,
+    /// The node started damaged and has not reported it repaired yet.
+    pub(super) damaged: bool,
 }
 
 impl Book {
@@ -146,6 +151,7 @@ impl Driver {
         let (forwarded_tx, mut forwarded) = mpsc::channel::<Forwarded>(self.forward_queue_max);
         let mut book = Book {
             applied: self.shared.read_tree().map_or(0, |tree| tree.last_zxid()),
+            damaged: self.node.status().damaged,
             ..Book::default()
         };
         let result = self.rounds(&mut book, &forwarded_tx, &mut forwarded).await;
@@ -210,6 +216,9 @@ impl Driver {
                         self.take_write(book, write);
                     }
                 }
+                Some(damage) = self.damage.recv() => {
+                    self.repair(damage).await?;
+                }
                 Some(peer) = self.lost.recv() => {
                     tracing::info!(peer, "the link to a peer failed");
                     self.node.peer_unreachable(peer, &self.cache);
@@ -237,6 +246,37 @@ impl Driver {
         }
     }
 
+    /// Repairs a part of the store the scrubber found damaged. A log record whose
+    /// entries this member still holds in memory (every durable entry after the
+    /// snapshot it started from or installed) is rewritten from there, with every
+    /// entry after it; anything older is covered by the tree, so a new snapshot and a
+    /// purge through it replace it, as they replace a damaged snapshot.
+    async fn repair(&mut self, damage: Damage) -> Result<(), ServerError> {
+        if let DamagedPart::LogRecord { first_zxid } = damage.what
+            && first_zxid > self.cache.base().as_u64()
+        {
+            let from = Zxid::from_u64(first_zxid);
+            let entries: Vec<LogEntry> = self
+                .cache
+                .entries_from(from)
+                .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
+                .collect();
+            if entries.first().is_none_or(|e| e.zxid != first_zxid) {
+                tracing::warn!(zxid = %from, "scrub: the damaged record is not in this member's log any more");
+                return Ok(());
+            }
+            let count = entries.len();
+            self.storage.rewrite(first_zxid, entries).await?;
+            Metrics::add(&self.shared.metrics.storage_repairs_total, 1);
+            tracing::info!(zxid = %from, entries = count, "scrub: repaired the log from this member's memory");
+            return Ok(());
+        }
+        if !self.snapshots.request_repair() {
+            tracing::debug!("scrub: a snapshot is pending; the next pass repairs");
+        }
+        Ok(())
+    }
+
     /// After a round: publish the state; on a change of role, leader or phase,
     /// fail what waited on the old one and set up the new one.
     pub(super) fn on_role(&mut self, book: &mut Book, forwarded: &mpsc::Sender<Forwarded>) {
@@ -256,6 +296,7 @@ impl Driver {
             logged_zxid: status.last_logged.as_u64(),
             committed_zxid: status.committed.as_u64(),
             peers: self.peers.clone(),
+            damaged: status.damaged,
         });
         if book.was != Some(now) {
             book.catch_up_to = status.committed.as_u64();

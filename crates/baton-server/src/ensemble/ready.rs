@@ -35,6 +35,18 @@ impl Driver {
             let durable = self.cache.last_logged();
             self.node.advance(durable);
         }
+        if book.damaged && !self.node.status().damaged {
+            // The node took a leader's history (durable above, before its ack left):
+            // whatever the disk lost is back, or was never committed.
+            self.storage.repaired().await?;
+            book.damaged = false;
+            Metrics::set(&self.shared.metrics.storage_damaged, 0);
+            Metrics::add(&self.shared.metrics.storage_repairs_total, 1);
+            tracing::info!(
+                logged = %self.cache.last_logged(),
+                "storage repaired: the log holds the leader's history again; this member votes again"
+            );
+        }
         // The round's proposals are sent: a sync arriving from now on needs a new one.
         book.barrier = None;
         self.on_role(book, forwarded);

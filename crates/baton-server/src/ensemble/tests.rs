@@ -18,8 +18,8 @@ use crate::{
     ServerError, recovery,
     shared::Shared,
     shutdown::Shutdown,
-    snapshotter::SnapshotTrigger,
-    storage::Storage,
+    snapshotter::{self, SnapshotTrigger},
+    storage::{Promised, Storage},
     write_queue::{WriteError, WriteQueue, write_queue},
 };
 
@@ -27,8 +27,9 @@ struct Harness {
     writes: WriteQueue,
     shared: Arc<Shared>,
     driver: JoinHandle<Result<(), ServerError>>,
-    snapshot_requests: mpsc::Receiver<()>,
+    snapshot_requests: mpsc::Receiver<snapshotter::Request>,
     stop: Shutdown,
+    _promise_dir: tempfile::TempDir,
 }
 
 fn start(store: MemStore) -> Harness {
@@ -43,7 +44,9 @@ fn start(store: MemStore) -> Harness {
         2_000,
         1,
     ));
-    let (storage, _thread) = Storage::spawn(recovered.store, |_| {}, |_| {}).unwrap();
+    let promise_dir = tempfile::tempdir().unwrap();
+    let promised = Promised::fresh(promise_dir.path());
+    let (storage, _thread) = Storage::spawn(recovered.store, promised, |_| {}, |_| {}).unwrap();
     let (writes, queued) = write_queue(64, Arc::clone(&shared));
     let (sender, snapshot_requests) = mpsc::channel(1);
     let snapshots = SnapshotTrigger {
@@ -91,10 +94,18 @@ fn start(store: MemStore) -> Harness {
         shutdown: stop.listener(),
         cache_keep: 0,
         on_serving: None,
+        damage: mpsc::channel(1).1,
     };
     // The inbound sender is dropped: an ensemble of one hears from no peer, and
     // the driver must not take the closed channel for its end.
-    Harness { writes, shared, driver: tokio::spawn(driver.run()), snapshot_requests, stop }
+    Harness {
+        writes,
+        shared,
+        driver: tokio::spawn(driver.run()),
+        snapshot_requests,
+        stop,
+        _promise_dir: promise_dir,
+    }
 }
 
 fn create(path: &str) -> TxnOp {

@@ -17,6 +17,7 @@ mod metrics;
 mod reaper;
 mod secure_ensemble;
 mod sessions;
+mod storage_faults;
 mod support;
 mod tls;
 mod zk;

@@ -1,0 +1,213 @@
+//! Storage faults with real processes: a member whose disk lost entries it had
+//! acknowledged must not vote with what is left, and repairs from its peers.
+//!
+//! The scenario that loses data in ZooKeeper and etcd (and in Baton before the
+//! promise file): with one member down (`stale`), the other two acknowledge writes;
+//! both are killed and one of them (`victim`) finds an acknowledged record of its
+//! log corrupt. The victim and the stale member come back: together they are a
+//! quorum by count, and with the old recovery the victim, its log cut at the damage,
+//! would lead and the writes after the cut would be gone once the third member
+//! rejoined and was truncated to that history. Now the victim knows it is damaged
+//! (its log ends before its durable promise), does not vote, and nothing is served
+//! until the third member is back; then the victim repairs from the leader. Done
+//! with the victim as the leader, then as a follower, under a write load that runs
+//! throughout; every acknowledged write is on every member at the end.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use baton_client::{Client, CreateMode};
+use baton_testkit::wait_until_async;
+
+use crate::support::{DEADLINE, metric, status};
+
+struct Ensemble {
+    members: baton_testkit::Ensemble,
+    _dir: tempfile::TempDir,
+}
+
+/// Opens the sled database of a stopped member directly (sled releases its lock a
+/// moment after the process is gone).
+fn raw_sled(dir: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(error) if Instant::now() < deadline => {
+                assert!(error.to_string().contains("could not acquire lock"), "raw open: {error}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("raw sled open: {error}"),
+        }
+    }
+}
+
+/// Flips a byte in the log record `back` records before the end (each record is a
+/// batch of entries this member flushed, so acknowledged); returns its first zxid.
+fn corrupt_log_record(dir: &Path, back: usize) -> u64 {
+    let db = raw_sled(dir);
+    let log = db.open_tree(baton_log::LOG_TREE).expect("log tree");
+    let keys: Vec<sled::IVec> = log.iter().keys().map(|k| k.expect("key")).collect();
+    assert!(keys.len() > back, "only {} log records", keys.len());
+    let key = keys[keys.len() - 1 - back].clone();
+    let mut value = log.get(&key).expect("get").expect("the record").to_vec();
+    let middle = value.len() / 2;
+    value[middle] ^= 0x5a;
+    log.insert(&key, value).expect("raw insert");
+    db.flush().expect("raw flush");
+    u64::from_be_bytes(key.as_ref().try_into().expect("an 8-byte key"))
+}
+
+/// Creates `/load/<name>-<n>` until `stop`, through any member; records what was
+/// acknowledged.
+async fn writer(
+    endpoints: Vec<String>,
+    name: String,
+    acked: Arc<Mutex<Vec<String>>>,
+    stop: Arc<Mutex<bool>>,
+) {
+    let mut n = 0u64;
+    let mut client: Option<Client> = None;
+    while !*stop.lock().unwrap() {
+        let Some(c) = &client else {
+            client = Client::connect(&endpoints).await.ok();
+            if client.is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            continue;
+        };
+        let path = format!("/load/{name}-{n}");
+        n += 1;
+        if c.create(&path, path.clone(), CreateMode::Persistent).await.is_ok() {
+            acked.lock().unwrap().push(path);
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Ensemble {
+    async fn settled(&self) -> u32 {
+        self.members.wait_settled(DEADLINE).await.expect("a stable leader")
+    }
+
+    async fn wait_acked(&self, acked: &Arc<Mutex<Vec<String>>>, more: usize) {
+        let target = acked.lock().unwrap().len() + more;
+        let grew = wait_until_async(Instant::now() + DEADLINE, || async {
+            acked.lock().unwrap().len() >= target
+        })
+        .await;
+        assert!(grew, "the load made no progress: {} acknowledged", acked.lock().unwrap().len());
+    }
+
+    /// One round: `victim` and `partner` acknowledge writes while `stale` is down,
+    /// then the victim's disk loses an acknowledged record.
+    async fn round(&mut self, acked: &Arc<Mutex<Vec<String>>>, victim: u32, partner: u32) {
+        let stale = 6 - victim - partner;
+        self.members.kill(stale);
+        // With `stale` down, every write needs the victim's acknowledgement.
+        self.wait_acked(acked, 150).await;
+        self.members.kill(victim);
+        self.members.kill(partner);
+        let dir = self.members.member(victim).data_dir().to_path_buf();
+        let zxid = corrupt_log_record(&dir, 3);
+        eprintln!("member {victim}: corrupted its log record at {zxid:#x} (acknowledged)");
+
+        // The victim and the stale member: a quorum by count, but the victim does not
+        // vote, so nothing is elected and nothing acknowledged can be lost.
+        self.members.start_members(&[victim, stale]).expect("the members start");
+        let victim_process = self.members.member(victim);
+        let damaged = wait_until_async(Instant::now() + DEADLINE, || async {
+            victim_process.status().await.is_ok_and(|s| s.ensemble.damaged)
+        })
+        .await;
+        assert!(damaged, "member {victim} does not know its disk lost acknowledged entries");
+        let elected = wait_until_async(Instant::now() + Duration::from_secs(3), || async {
+            self.members.leader().await.is_some()
+        })
+        .await;
+        assert!(!elected, "a damaged member and a stale one elected a leader");
+
+        // The partner is back: it leads or follows; the victim repairs from the leader.
+        self.members.start_member(partner).expect("the partner starts");
+        self.settled().await;
+        let victim_process = self.members.member(victim);
+        let repaired = wait_until_async(Instant::now() + DEADLINE, || async {
+            victim_process.status().await.is_ok_and(|s| !s.ensemble.damaged)
+        })
+        .await;
+        assert!(repaired, "member {victim} did not repair from its peers");
+        assert!(metric(victim_process, "baton_storage_repairs_total").await >= 1);
+        self.wait_acked(acked, 50).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_acknowledged_entry_corrupted_on_the_leader_then_on_a_follower_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let members = baton_testkit::Ensemble::start(dir.path(), 3, &["--tick-ms", "100"])
+        .expect("the members start");
+    let mut e = Ensemble { members, _dir: dir };
+    let leader = e.settled().await;
+    let endpoints = e.members.endpoints();
+    Client::connect(&endpoints)
+        .await
+        .expect("connect")
+        .create("/load", "", CreateMode::Persistent)
+        .await
+        .expect("create /load");
+
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(Mutex::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            tokio::spawn(writer(
+                endpoints.clone(),
+                format!("w{w}"),
+                Arc::clone(&acked),
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    e.wait_acked(&acked, 100).await;
+
+    // The leader's disk, then a follower's.
+    let partner = if leader == 1 { 2 } else { 1 };
+    e.round(&acked, leader, partner).await;
+    let leader = e.settled().await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    e.round(&acked, follower, leader).await;
+
+    // A damaged member alone does not stop the ensemble: the others serve while it
+    // repairs.
+    let leader = e.settled().await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    e.members.kill(follower);
+    let dir = e.members.member(follower).data_dir().to_path_buf();
+    corrupt_log_record(&dir, 1);
+    e.members.start_member(follower).expect("the follower starts");
+    e.wait_acked(&acked, 100).await;
+
+    *stop.lock().unwrap() = true;
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    e.settled().await;
+    e.members.wait_converged(DEADLINE).await.expect("converged members");
+    let acked = acked.lock().unwrap().clone();
+    eprintln!("{} writes acknowledged across two damaged disks", acked.len());
+    for id in 1..=3 {
+        let process = e.members.member(id);
+        assert!(!status(process).await.ensemble.damaged, "member {id} still damaged");
+        let client = crate::support::connect(process).await;
+        client.sync("/").await.expect("sync");
+        let (children, _) = client.children("/load").await.expect("list /load");
+        let present: std::collections::BTreeSet<String> =
+            children.into_iter().map(|name| format!("/load/{name}")).collect();
+        let lost: Vec<&String> = acked.iter().filter(|p| !present.contains(*p)).collect();
+        assert!(lost.is_empty(), "member {id} lost {} acknowledged writes: {lost:?}", lost.len());
+    }
+}
