@@ -24,6 +24,10 @@ impl ScrubCursor {
     pub(crate) const SNAPSHOTS: ScrubCursor =
         ScrubCursor { part: ScrubPart::Snapshots, from: 0, link: Link::Start };
 
+    /// The cursor at the start of sled's blob files (`from`: the lowest blob id).
+    pub(crate) const BLOBS: ScrubCursor =
+        ScrubCursor { part: ScrubPart::Blobs, from: 0, link: Link::Start };
+
     /// Going on in the log from `from`, after a record that left `link`.
     pub(crate) fn log(from: u64, link: Link) -> ScrubCursor {
         ScrubCursor { part: ScrubPart::Log, from, link }
@@ -35,6 +39,10 @@ pub(crate) enum ScrubPart {
     #[default]
     Log,
     Snapshots,
+    /// sled's blob files, read from the disk (sled serves the trees from its page
+    /// cache where it can, so a damaged disk copy of a cached record is seen only
+    /// at the next start; a blob is read from its file).
+    Blobs,
 }
 
 /// The record a scrub saw last in the log, for checking the next one's link.
@@ -80,4 +88,8 @@ pub enum DamagedPart {
     LogRecord { first_zxid: u64 },
     /// A snapshot that fails its check.
     Snapshot { zxid: u64 },
+    /// One of sled's blob files (a value larger than about 128 KiB: a snapshot or a
+    /// large log record, which one sled does not say) fails sled's own crc32 on
+    /// disk. `id` is the file's name.
+    SledBlob { id: u64 },
 }

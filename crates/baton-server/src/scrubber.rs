@@ -10,6 +10,13 @@
 //! installed), an older record or a snapshot by a new snapshot of the tree (which
 //! covers everything applied) and a purge. A repair that cannot be made now is
 //! found again by the next pass.
+//!
+//! sled serves its trees from its page cache where it can, so what the trees give
+//! is verified as sled holds it; a damaged disk copy of a cached record shows at
+//! the next start (the promise catches it). sled's blob files (values over about
+//! 128 KiB: snapshots, large records) are read from the disk itself; one that fails
+//! sled's crc is repaired by rewriting everything from memory (a snapshot, then the
+//! log after it), since sled does not say what it held.
 
 use std::{sync::Arc, time::Duration};
 
@@ -64,6 +71,11 @@ pub(crate) async fn run(
                     zxid = %baton_quorum::Zxid::from_u64(zxid),
                     reason = %damage.reason,
                     "scrub: damaged snapshot found"
+                ),
+                DamagedPart::SledBlob { id } => tracing::warn!(
+                    blob = id,
+                    reason = %damage.reason,
+                    "scrub: damaged sled blob file found (a snapshot or a large log record)"
                 ),
             }
             let _ = repairs.try_send(damage);

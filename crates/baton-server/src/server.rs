@@ -209,6 +209,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         cache_keep: if alone { 0 } else { config.diff_entries_max },
         on_serving: Some(on_serving),
         damage,
+        repaired_blobs: Default::default(),
     };
     let peer_task = peer_listener.map(|listener| {
         let service = PeerService {

@@ -99,6 +99,8 @@ pub(crate) struct Driver {
     pub(crate) on_serving: Option<oneshot::Sender<()>>,
     /// Damage the scrubber found, to repair.
     pub(crate) damage: mpsc::Receiver<Damage>,
+    /// sled blob files already repaired around (they linger until sled collects them).
+    pub(crate) repaired_blobs: std::collections::BTreeSet<u64>,
 }
 
 /// What the driver keeps between rounds besides its parts.
@@ -252,6 +254,34 @@ impl Driver {
     /// entry after it; anything older is covered by the tree, so a new snapshot and a
     /// purge through it replace it, as they replace a damaged snapshot.
     async fn repair(&mut self, damage: Damage) -> Result<(), ServerError> {
+        if let DamagedPart::SledBlob { id } = damage.what {
+            // sled does not say what the file held: rewrite everything this member
+            // stores from what it holds in memory (the tree, then the log after it).
+            // The damaged file is garbage from then on, until sled collects it.
+            if !self.repaired_blobs.insert(id) {
+                return Ok(());
+            }
+            if !self.snapshots.request_repair() {
+                self.repaired_blobs.remove(&id);
+                return Ok(());
+            }
+            let from = Zxid::from_u64(self.cache.base().as_u64() + 1);
+            let entries: Vec<LogEntry> = self
+                .cache
+                .entries_from(from)
+                .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
+                .collect();
+            if let Some(first) = entries.first() {
+                let (from, count) = (first.zxid, entries.len());
+                self.storage.rewrite(from, entries).await?;
+                tracing::info!(
+                    blob = id,
+                    entries = count,
+                    "scrub: rewrote the log from this member's memory"
+                );
+            }
+            return Ok(());
+        }
         if let DamagedPart::LogRecord { first_zxid } = damage.what
             && first_zxid > self.cache.base().as_u64()
         {

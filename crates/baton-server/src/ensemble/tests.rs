@@ -95,6 +95,7 @@ fn start(store: MemStore) -> Harness {
         cache_keep: 0,
         on_serving: None,
         damage: mpsc::channel(1).1,
+        repaired_blobs: Default::default(),
     };
     // The inbound sender is dropped: an ensemble of one hears from no peer, and
     // the driver must not take the closed channel for its end.
