@@ -51,6 +51,32 @@ pub enum LogError {
     Injected(&'static str),
 }
 
+impl LogError {
+    /// The store's files are damaged beyond what opening repairs (sled's own
+    /// corruption, a file cut short, a panic in its recovery, its data gone): not
+    /// an error of permissions, locks or space, which moving the files aside would
+    /// not cure.
+    pub fn is_damage(&self) -> bool {
+        let damaged_io = |error: &std::io::Error| {
+            matches!(
+                error.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            )
+        };
+        match self {
+            LogError::Open { source, .. } | LogError::Sled(source) => match source {
+                sled::Error::Corruption { .. } => true,
+                sled::Error::Io(error) => damaged_io(error),
+                _ => false,
+            },
+            LogError::OpenPanicked { .. } | LogError::Lost { .. } | LogError::Corrupt { .. } => {
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Why a stored record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CorruptReason {

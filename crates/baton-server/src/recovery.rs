@@ -98,19 +98,30 @@ pub(crate) fn open(
 ) -> Result<Recovered, ServerError> {
     let started = std::time::Instant::now();
     let options = SledOptions { fsync, lock_wait_ms: LOCK_WAIT_MS };
-    let store = SledStore::open_with(dir, options).map_err(|error| match error {
-        LogError::Locked { path } => ServerError::DataDirInUse { path },
-        other => ServerError::Storage(other),
-    })?;
-    if store.recovered_truncation() > 0 {
-        tracing::warn!(
-            records = store.recovered_truncation(),
-            "dropped a torn or corrupt tail of the log (never acknowledged)"
-        );
-    }
-    let opened_ms = started.elapsed().as_millis();
     let (file, state) = PromiseFile::open(dir, fsync)?;
-    let mut recovered = recover(Box::new(store), dir)?;
+    let mut recovered = match open_store(dir, &options).and_then(|store| recover(store, dir)) {
+        Ok(recovered) => recovered,
+        Err(error) if unreadable(&error) => {
+            // Nothing of the store can be read: a member repairs all of it from its
+            // peers, starting from an empty store; the broken files are kept aside
+            // for inspection, never deleted.
+            let cause = format!("the log store cannot be read ({error})");
+            if alone && !accept_data_loss {
+                return Err(ServerError::DataLoss { dir: dir.to_path_buf(), cause });
+            }
+            let aside = move_aside(dir, fsync)?;
+            tracing::error!(
+                %error,
+                moved_to = %aside.display(),
+                "the log store cannot be read: its files were moved aside; starting from an empty store"
+            );
+            let mut recovered = recover(open_store(dir, &options)?, dir)?;
+            let cause = format!("{cause}; its files are in {}", aside.display());
+            recovered.damage = Some(Damage { promised: None, log_end: 0, cause });
+            recovered
+        }
+        Err(error) => return Err(error),
+    };
     check_promise(&mut recovered, dir, state, alone, accept_data_loss)?;
     let promise = Promise {
         accepted_epoch: recovered.epochs.accepted_epoch,
@@ -125,13 +136,62 @@ pub(crate) fn open(
         // Logged entries after the snapshot: the node commits them, the driver
         // applies them (an ensemble of one: before it serves).
         replayed = recovered.log.len(),
-        opened_ms,
+        opened_ms = started.elapsed().as_millis(),
         total_ms = started.elapsed().as_millis(),
         accepted_epoch = recovered.epochs.accepted_epoch,
         current_epoch = recovered.epochs.current_epoch,
         "recovered"
     );
     Ok(recovered)
+}
+
+/// Opens the sled store in `dir`.
+fn open_store(dir: &Path, options: &SledOptions) -> Result<Box<dyn LogStore>, ServerError> {
+    let store = SledStore::open_with(dir, options.clone()).map_err(|error| match error {
+        LogError::Locked { path } => ServerError::DataDirInUse { path },
+        other => ServerError::Storage(other),
+    })?;
+    if store.recovered_truncation() > 0 {
+        tracing::warn!(
+            records = store.recovered_truncation(),
+            "dropped a torn or corrupt tail of the log (the promise tells whether it was acknowledged)"
+        );
+    }
+    Ok(Box::new(store))
+}
+
+/// An error that says the store's files are damaged beyond what opening repairs
+/// (not one of permissions, locks or a full disk).
+fn unreadable(error: &ServerError) -> bool {
+    matches!(error, ServerError::Storage(error) if error.is_damage())
+}
+
+/// Moves everything of the store in `dir` except the promise (and earlier such
+/// moves) into a new `damaged-<seconds>` directory beside it; returns its path.
+fn move_aside(dir: &Path, fsync: bool) -> Result<std::path::PathBuf, ServerError> {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let mut aside = dir.join(format!("damaged-{seconds}"));
+    let mut n = 0;
+    while aside.exists() {
+        n += 1;
+        aside = dir.join(format!("damaged-{seconds}-{n}"));
+    }
+    std::fs::create_dir(&aside).map_err(LogError::Io)?;
+    for entry in std::fs::read_dir(dir).map_err(LogError::Io)? {
+        let entry = entry.map_err(LogError::Io)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == baton_log::PROMISE_FILE || name.starts_with("damaged-") {
+            continue;
+        }
+        std::fs::rename(entry.path(), aside.join(&*name)).map_err(LogError::Io)?;
+    }
+    if fsync {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(LogError::Io)?;
+    }
+    Ok(aside)
 }
 
 /// Where the recovered history ends: the last logged entry, else the snapshot.

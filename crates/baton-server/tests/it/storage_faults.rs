@@ -256,3 +256,72 @@ async fn scrubbing_finds_a_damaged_snapshot_on_disk_and_repairs_it_from_memory()
     assert_eq!(server.digest().await, digest, "the member restarts with everything");
     assert!(!server.status().await.ensemble.damaged);
 }
+
+/// Damages sled's configuration file of a stopped server: sled refuses to open the
+/// store at all (`Corruption`).
+fn break_sled(dir: &Path) {
+    std::fs::write(dir.join("conf"), b"segment_size: banana\n").expect("damage conf");
+}
+
+/// An ensemble of one whose store cannot be read has nobody to repair from: it
+/// refuses to start and says why; `--accept-data-loss` starts it on what is left
+/// (nothing), keeping the broken files aside.
+#[tokio::test]
+async fn a_lone_member_with_an_unreadable_store_refuses_to_start_unless_told() {
+    let mut server = crate::support::TestServer::start(&[]).await;
+    for n in 0..20 {
+        server.client.create(&format!("/n{n}"), "x", CreateMode::Persistent).await.expect("create");
+    }
+    server.process.kill();
+    let dir = server.data_dir();
+    break_sled(&dir);
+    let data_dir = dir.to_str().expect("utf-8 path");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--data-dir", data_dir, "--client-addr", "127.0.0.1:0"];
+        args.extend(["--admin-addr", "127.0.0.1:0", "--zk-addr", "off"]);
+        args.extend_from_slice(extra);
+        baton_testkit::run_server(args, &[]).expect("run the server")
+    };
+    let refused = run(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("lost acknowledged writes"), "{stderr}");
+    assert!(stderr.contains("cannot be read"), "{stderr}");
+    assert!(stderr.contains(data_dir), "{stderr}");
+    assert!(stderr.contains("--accept-data-loss"), "{stderr}");
+    assert!(dir.join("db").exists(), "nothing moved before the operator decides");
+
+    server.restart(&["--accept-data-loss"]).await;
+    assert!(!server.status().await.ensemble.damaged);
+    server.client.create("/after", "x", CreateMode::Persistent).await.expect("serving");
+    let aside = std::fs::read_dir(&dir)
+        .expect("data dir")
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("damaged-"));
+    assert!(aside, "the broken files are kept aside");
+}
+
+/// A member of an ensemble whose store cannot be read at all starts from an empty
+/// store as damaged, and takes everything from its peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_with_an_unreadable_store_repairs_all_of_it_from_its_peers() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let members = baton_testkit::Ensemble::start(dir.path(), 3, &["--tick-ms", "100"])
+        .expect("the members start");
+    let mut e = Ensemble { members, _dir: dir };
+    let leader = e.settled().await;
+    let client = crate::support::connect(e.members.member(leader)).await;
+    for n in 0..50 {
+        client.create(&format!("/n{n}"), "x", CreateMode::Persistent).await.expect("create");
+    }
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    e.members.kill(follower);
+    break_sled(e.members.member(follower).data_dir());
+    e.members.start_member(follower).expect("the member starts");
+    e.settled().await;
+    let statuses = e.members.wait_converged(DEADLINE).await.expect("converged members");
+    assert!(statuses.iter().all(|s| !s.ensemble.damaged));
+    let process = e.members.member(follower);
+    assert!(metric(process, "baton_storage_repairs_total").await >= 1);
+    assert!(process.log().contains("moved aside"), "the broken files are kept aside");
+}
