@@ -273,10 +273,7 @@ fn serve(
                     .and_then(|()| store.flush())
                     .and_then(|()| promised.settle(store.as_ref()));
                 flushed(started.elapsed());
-                let failed = result.is_err();
-                let _ = reply.send(result);
-                if failed {
-                    // The durability of the batch is unknown: accept nothing more.
+                if fail_stop(reply, result) {
                     return Ok(());
                 }
             }
@@ -287,9 +284,7 @@ fn serve(
                     ..promised.promise
                 };
                 let result = store.set_meta(meta).and_then(|()| promised.write(promise));
-                let failed = result.is_err();
-                let _ = reply.send(result);
-                if failed {
+                if fail_stop(reply, result) {
                     return Ok(());
                 }
             }
@@ -298,9 +293,7 @@ fn serve(
                     .truncate_after(after)
                     .and_then(|()| store.flush())
                     .and_then(|()| promised.settle(store.as_ref()));
-                let failed = result.is_err();
-                let _ = reply.send(result);
-                if failed {
+                if fail_stop(reply, result) {
                     return Ok(());
                 }
             }
@@ -314,9 +307,7 @@ fn serve(
                         promised.base = zxid;
                         promised.settle(store.as_ref())
                     });
-                let failed = result.is_err();
-                let _ = reply.send(result);
-                if failed {
+                if fail_stop(reply, result) {
                     return Ok(());
                 }
             }
@@ -335,18 +326,14 @@ fn serve(
                     .and_then(|()| store.append(&entries))
                     .and_then(|()| store.flush())
                     .and_then(|()| promised.settle(store.as_ref()));
-                let failed = result.is_err();
-                let _ = reply.send(result);
-                if failed {
+                if fail_stop(reply, result) {
                     return Ok(());
                 }
             }
             Command::Repaired { reply } => {
                 promised.floor = None;
                 let result = promised.settle(store.as_ref());
-                let failed = result.is_err();
-                let _ = reply.send(result);
-                if failed {
+                if fail_stop(reply, result) {
                     return Ok(());
                 }
             }
@@ -364,6 +351,14 @@ fn serve(
         }
     }
     store.flush()
+}
+
+/// Answers a command that changes the store; true if it failed: the durability of
+/// what it wrote is unknown, so the thread accepts nothing more (fail-stop).
+fn fail_stop(reply: oneshot::Sender<Result<(), LogError>>, result: Result<(), LogError>) -> bool {
+    let failed = result.is_err();
+    let _ = reply.send(result);
+    failed
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use std::{
 };
 
 use baton_api::admin::Role as MemberRole;
-use baton_log::{Damage, DamagedPart, LogEntry};
+use baton_log::Damage;
 use baton_quorum::{
     Zxid,
     zab::{Entry, Envelope, Node, Role},
@@ -246,65 +246,6 @@ impl Driver {
             }
             self.process(book, forwarded_tx).await?;
         }
-    }
-
-    /// Repairs a part of the store the scrubber found damaged. A log record whose
-    /// entries this member still holds in memory (every durable entry after the
-    /// snapshot it started from or installed) is rewritten from there, with every
-    /// entry after it; anything older is covered by the tree, so a new snapshot and a
-    /// purge through it replace it, as they replace a damaged snapshot.
-    async fn repair(&mut self, damage: Damage) -> Result<(), ServerError> {
-        if let DamagedPart::SledBlob { id } = damage.what {
-            // sled does not say what the file held: rewrite everything this member
-            // stores from what it holds in memory (the tree, then the log after it).
-            // The damaged file is garbage from then on, until sled collects it.
-            if !self.repaired_blobs.insert(id) {
-                return Ok(());
-            }
-            if !self.snapshots.request_repair() {
-                self.repaired_blobs.remove(&id);
-                return Ok(());
-            }
-            let from = Zxid::from_u64(self.cache.base().as_u64() + 1);
-            let entries: Vec<LogEntry> = self
-                .cache
-                .entries_from(from)
-                .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
-                .collect();
-            if let Some(first) = entries.first() {
-                let (from, count) = (first.zxid, entries.len());
-                self.storage.rewrite(from, entries).await?;
-                tracing::info!(
-                    blob = id,
-                    entries = count,
-                    "scrub: rewrote the log from this member's memory"
-                );
-            }
-            return Ok(());
-        }
-        if let DamagedPart::LogRecord { first_zxid } = damage.what
-            && first_zxid > self.cache.base().as_u64()
-        {
-            let from = Zxid::from_u64(first_zxid);
-            let entries: Vec<LogEntry> = self
-                .cache
-                .entries_from(from)
-                .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
-                .collect();
-            if entries.first().is_none_or(|e| e.zxid != first_zxid) {
-                tracing::warn!(zxid = %from, "scrub: the damaged record is not in this member's log any more");
-                return Ok(());
-            }
-            let count = entries.len();
-            self.storage.rewrite(first_zxid, entries).await?;
-            Metrics::add(&self.shared.metrics.storage_repairs_total, 1);
-            tracing::info!(zxid = %from, entries = count, "scrub: repaired the log from this member's memory");
-            return Ok(());
-        }
-        if !self.snapshots.request_repair() {
-            tracing::debug!("scrub: a snapshot is pending; the next pass repairs");
-        }
-        Ok(())
     }
 
     /// After a round: publish the state; on a change of role, leader or phase,

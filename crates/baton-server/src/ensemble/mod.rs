@@ -7,6 +7,7 @@
 //! - `ready`: the node's `Ready` carried out: send, persist, send, apply.
 //! - `apply`: the apply backlog and the writes waiting on it.
 //! - `cache`: the in-memory durable log tail the node reads (`LogView`).
+//! - `repair`: damage the scrubber found, repaired from the tree and the cache.
 //! - `transport`: the `baton.peer.v1.Peer` service, the per-peer senders, and the
 //!   follower's ordered stream of forwarded writes to its leader.
 //!
@@ -17,6 +18,7 @@ mod apply;
 pub(crate) mod cache;
 pub(crate) mod driver;
 mod ready;
+mod repair;
 mod route;
 pub(crate) mod transport;
 
