@@ -64,6 +64,7 @@ pub(crate) async fn run(
 }
 
 /// `id=2 following leader=3 broadcasting epoch=4 logged=0x… committed=0x… applied=0x… digest=…`
+/// (`damaged` after the role while the disk lost acknowledged entries not yet repaired)
 fn line(status: &Status) -> String {
     let e = &status.ensemble;
     let mut out = format!("id={} {}", status.id, status.role);
@@ -72,6 +73,10 @@ fn line(status: &Status) -> String {
     }
     if e.broadcasting {
         out.push_str(" broadcasting");
+    }
+    if e.damaged {
+        // Its disk lost what it acknowledged: it neither votes nor serves until repaired.
+        out.push_str(" damaged");
     }
     out.push_str(&format!(
         " epoch={} logged={:#x} committed={:#x} applied={:#x} znodes={} sessions={} digest={}",

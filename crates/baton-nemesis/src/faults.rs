@@ -267,8 +267,14 @@ pub fn damage_log(bed: &mut Testbed, id: u32, rng: &mut Rng) -> Result<String> {
             Ok(format!("flipped a bit at byte {offset} of member {id}'s log ({len} B)"))
         }
         kind => {
-            let tree = if kind == 2 { baton_log::LOG_TREE } else { baton_log::SNAPSHOTS_TREE };
             let db = sled::open(&dir).with_context(|| format!("open {}", dir.display()))?;
+            // A snapshot when there is one, else a log record.
+            let kind = if kind == 3 && db.open_tree(baton_log::SNAPSHOTS_TREE)?.is_empty() {
+                2
+            } else {
+                kind
+            };
+            let tree = if kind == 2 { baton_log::LOG_TREE } else { baton_log::SNAPSHOTS_TREE };
             let records = db.open_tree(tree)?;
             let keys: Vec<sled::IVec> =
                 records.iter().keys().rev().take(32).collect::<Result<_, _>>()?;

@@ -110,6 +110,10 @@ impl Report {
     }
 }
 
+/// The members' `--snapshot-every-txns` (the server's default is far more than a run
+/// writes).
+const SNAPSHOT_EVERY_TXNS: u64 = 2_000;
+
 /// Runs one nemesis run; an `Err` is a harness failure (the ensemble never
 /// started, a client task panicked), not a finding.
 pub async fn run(options: Options) -> Result<Report> {
@@ -126,6 +130,9 @@ pub async fn run(options: Options) -> Result<Report> {
     let mut rng = Rng::new(options.seed);
     let tick = Duration::from_millis(options.tick_ms);
     let mut args = vec!["--tick-ms".to_owned(), options.tick_ms.to_string()];
+    // Snapshots, purges and SNAP syncs within a run of seconds (and a snapshot for
+    // the `disk` fault to damage).
+    args.extend(["--snapshot-every-txns".to_owned(), SNAPSHOT_EVERY_TXNS.to_string()]);
     args.extend(options.server_args.iter().cloned());
     let mut bed = Testbed::start(
         &options.dir,
