@@ -45,7 +45,7 @@ mod store;
 pub use error::{CorruptReason, LogError};
 pub use mem::MemStore;
 pub use promise::{PROMISE_FILE, Promise, PromiseFile, PromiseState};
-pub use scrub::{Damage, DamagedPart, ScrubCursor, ScrubStep};
+pub use scrub::{Damage, DamagedPart, ScrubCursor, ScrubStep, Scrubber};
 pub use sled_codec::{LOG_TREE, META_TREE, SNAPSHOTS_TREE};
 pub use sled_open::MARKER_FILE;
 pub use sled_store::{SledOptions, SledStore};

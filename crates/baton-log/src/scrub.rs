@@ -93,3 +93,13 @@ pub enum DamagedPart {
     /// disk. `id` is the file's name.
     SledBlob { id: u64 },
 }
+
+/// A scrub that runs apart from the store's owner: on a thread of its own, reading
+/// what the store holds while the owner goes on writing (so a long record, a
+/// snapshot of hundreds of MB, never holds up a commit). A step may see the store
+/// between two of the owner's changes; what a purge or truncation in between
+/// removed is not reported, and a false report costs only a needless repair.
+pub trait Scrubber: Send + Sync + std::fmt::Debug {
+    /// As [`crate::LogStore::scrub_step`].
+    fn step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, crate::LogError>;
+}

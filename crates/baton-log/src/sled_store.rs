@@ -63,7 +63,7 @@ use sled::{Batch, IVec};
 use tracing::warn;
 
 use crate::error::CorruptReason;
-use crate::scrub::{ScrubCursor, ScrubPart, ScrubStep};
+use crate::scrub::{ScrubCursor, ScrubPart, ScrubStep, Scrubber};
 use crate::sled_codec::{
     BATCH_ENTRY_HEADER, BATCH_RECORD_BYTES_MAX, EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE,
     StoredRecord, check_link, decode_meta, decode_record, decode_snapshot, encode_meta,
@@ -490,6 +490,35 @@ impl LogStore for SledStore {
     }
 
     fn scrub_step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, LogError> {
+        self.sled_scrubber().step(from, bytes_max)
+    }
+
+    fn scrubber(&self) -> Option<std::sync::Arc<dyn Scrubber>> {
+        Some(std::sync::Arc::new(self.sled_scrubber()))
+    }
+}
+
+impl SledStore {
+    fn sled_scrubber(&self) -> SledScrubber {
+        SledScrubber {
+            log: self.log.clone(),
+            snapshots: self.snapshots.clone(),
+            blobs: self.blobs.clone(),
+        }
+    }
+}
+
+/// The sled store's scrub over its own handles to the trees (sled is safe to read
+/// from any thread while another writes) and the blob directory.
+#[derive(Debug)]
+struct SledScrubber {
+    log: sled::Tree,
+    snapshots: sled::Tree,
+    blobs: std::path::PathBuf,
+}
+
+impl Scrubber for SledScrubber {
+    fn step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, LogError> {
         if from.part == ScrubPart::Blobs {
             return sled_scrub::blob_step(&self.blobs, from, bytes_max);
         }

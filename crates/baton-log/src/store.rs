@@ -183,6 +183,13 @@ pub trait LogStore: Send {
     /// records added or removed behind it are seen by the next pass, and a record
     /// whose neighbour changed (by a purge or truncation) is not reported.
     fn scrub_step(&self, from: ScrubCursor, bytes_max: usize) -> Result<ScrubStep, LogError>;
+
+    /// The same scrub as a handle that runs on another thread while this store is
+    /// used (`None` if the store cannot be read from elsewhere: then scrub through
+    /// `scrub_step`).
+    fn scrubber(&self) -> Option<std::sync::Arc<dyn crate::Scrubber>> {
+        None
+    }
 }
 
 /// Checks a batch against the append contract: strictly increasing zxids, all

@@ -135,6 +135,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tracing::info!(purged, "log purged up to the oldest snapshot kept");
     };
     let flushed = move |took| flush_metrics.metrics.fsync_seconds.observe(took);
+    let detached_scrubber = store.scrubber();
     let (storage, storage_thread) = Storage::spawn(store, promised, purged, flushed)
         .map_err(|error| task_failed("storage thread", &error))?;
 
@@ -181,9 +182,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (on_serving, serving) = oneshot::channel();
     let (damage_reports, damage) = mpsc::channel(scrubber::DAMAGE_QUEUE_MAX);
     let scrub_task = (config.scrub_bytes_per_sec > 0).then(|| {
+        let source = match detached_scrubber {
+            Some(scrubber) => scrubber::Source::Detached(scrubber),
+            None => scrubber::Source::Storage(storage.clone()),
+        };
         tokio::spawn(scrubber::run(
             Arc::clone(&shared),
-            storage.clone(),
+            source,
             config.scrub_bytes_per_sec,
             damage_reports,
             stop.listener(),
