@@ -104,9 +104,14 @@ def after_the_loss(client, hosts, session_id, first_peer, root, watchers):
     watched, ephemeral = f"{root}/watched", f"{root}/eph"
     one_shot, data_seen, children_seen, eph_seen = watchers
     expect(client.client_id[0] == session_id, "a different session after the reconnect")
+    # A follower may take the session back before it notices its leader is gone; it
+    # then drops the connection and the client resumes again elsewhere: a call in
+    # flight meanwhile gets ConnectionLoss, which kazoo's retry waits out (as an
+    # application does), on the same session.
+    stat = client.retry(client.exists, ephemeral)
+    expect(client.client_id[0] == session_id, "a different session after the reconnect")
     second_peer = peer(client)
     expect(second_peer != first_peer, f"reconnected to the killed member {second_peer}")
-    stat = client.exists(ephemeral)
     expect(stat is not None, "the ephemeral node is gone after the reconnect")
     expect(stat.ephemeralOwner == session_id, f"the ephemeral's owner {stat.ephemeralOwner:#x}")
     # kazoo hands the NONE event to the one-shot watcher on its event thread, maybe
@@ -121,17 +126,17 @@ def after_the_loss(client, hosts, session_id, first_peer, root, watchers):
     other = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT_S)
     other.start(timeout=DEADLINE_S)
     try:
-        other.set(watched, b"after")
-        other.create(f"{root}/new", b"")
+        other.retry(other.set, watched, b"after")
+        other.retry(other.create, f"{root}/new", b"")
         wait_for(lambda: data_seen[-1] == b"after", "the data watch to see the change")
         wait_for(
             lambda: children_seen[-1] == ["eph", "new", "watched"],
             "the children watch to see the new child",
         )
-        client.delete(ephemeral)
+        client.retry(client.delete, ephemeral)
         wait_for(lambda: eph_seen[-1] is None, "the ephemeral's watch to see its delete")
-        expect(client.get(watched)[0] == b"after", "the client reads the change")
-        client.delete(root, recursive=True)
+        expect(client.retry(client.get, watched)[0] == b"after", "the client reads the change")
+        client.retry(client.delete, root, recursive=True)
     finally:
         other.stop()
         other.close()
