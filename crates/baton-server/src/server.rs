@@ -157,6 +157,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let zab = ZabConfig {
         id: config.id,
         members: peers.iter().map(|(id, _)| *id).collect(),
+        observers: Vec::new(),
         // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits keep
         // their meaning in ticks, while pings (every half tick, as ZooKeeper's) and
         // an election's resends and finalize wait (a tenth of a tick: 200 ms by

@@ -8,8 +8,12 @@ pub type ServerId = u64;
 pub struct ZabConfig {
     /// This server.
     pub id: ServerId,
-    /// Every voting member, this server included.
+    /// Every voting member (this server included, unless it observes).
     pub members: Vec<ServerId>,
+    /// Observers (ZooKeeper's, etcd's learners): they follow the leader, log and
+    /// apply every commit, but never vote, never lead and never count toward a
+    /// quorum of anything. Disjoint from `members`.
+    pub observers: Vec<ServerId>,
     /// Ticks a follower goes without hearing from its leader before it starts an
     /// election, and a leader without hearing from a quorum before it steps down
     /// (ZooKeeper's syncLimit).
@@ -29,8 +33,23 @@ pub struct ZabConfig {
 }
 
 impl ZabConfig {
-    /// The number of members that form a quorum (a strict majority).
+    /// The number of voting members that form a quorum (a strict majority).
     pub fn quorum(&self) -> usize {
         self.members.len() / 2 + 1
+    }
+
+    /// `id` votes (and may lead, and counts toward quorums).
+    pub fn is_voter(&self, id: ServerId) -> bool {
+        self.members.contains(&id)
+    }
+
+    /// `id` is a voter or an observer of this ensemble.
+    pub fn is_member(&self, id: ServerId) -> bool {
+        self.is_voter(id) || self.observers.contains(&id)
+    }
+
+    /// How many of `ids` are voters.
+    pub(crate) fn voters_among<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> usize {
+        ids.into_iter().filter(|id| self.is_voter(**id)).count()
     }
 }

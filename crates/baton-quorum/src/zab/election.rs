@@ -11,11 +11,12 @@
 //! Deciding here only nominates: the nominee becomes leader only if a quorum then
 //! agrees to its new epoch in discovery, which is what keeps one leader per epoch.
 //!
-//! A damaged member (its disk lost entries it had acknowledged) is no candidate: it
-//! never proposes or adopts a vote, its looking votes are marked damaged and count
-//! for nobody, and it only follows a leader that itself and a quorum of other
-//! members name. Otherwise it could elect a member whose history lacks what it
-//! acknowledged, and a quorum it was part of would no longer hold a committed entry.
+//! An observer and a damaged member (its disk lost entries it had acknowledged) are
+//! no candidates: they never propose or adopt a vote, their looking votes are marked
+//! (`damaged` on the wire) and count for nobody, and they follow only a leader that
+//! itself and a quorum of voters name. A damaged member that voted could elect a
+//! member whose history lacks what it acknowledged, so that a quorum it was part of
+//! no longer held a committed entry; an observer never had a vote.
 
 use std::collections::BTreeMap;
 
@@ -114,7 +115,7 @@ impl Election {
     /// Resends the vote every `resend_ticks` (votes may be lost), and decides once
     /// the finalize wait is over.
     pub(crate) fn tick(&mut self) -> (Vec<Envelope>, Decision) {
-        if self.members.len() == 1 {
+        if self.members.len() == 1 && self.candidate {
             // An ensemble of one: its own vote is a quorum.
             return (Vec::new(), self.quorum_decision());
         }

@@ -85,6 +85,13 @@ impl Node {
         self.maybe_choose_epoch();
     }
 
+    fn leading(&self) -> &Leader {
+        match &self.state {
+            State::Leading(leader) => leader,
+            _ => unreachable!("called in the leader role only"),
+        }
+    }
+
     fn leader(&mut self) -> &mut Leader {
         match &mut self.state {
             State::Leading(leader) => leader,
@@ -103,6 +110,7 @@ impl Node {
             (u64::from(self.config.init_limit_ticks), u64::from(self.config.sync_limit_ticks));
         let heartbeat = u64::from(self.config.heartbeat_ticks.max(1));
         let quorum = self.config.quorum();
+        let config = self.config.clone();
         let leader = self.leader();
         leader.ticks += 1;
         let now = leader.ticks;
@@ -112,7 +120,8 @@ impl Node {
             }
             return;
         }
-        let alive = 1 + leader.heard.values().filter(|at| now - **at <= sync_limit).count();
+        let recent = leader.heard.iter().filter(|(_, at)| now - **at <= sync_limit);
+        let alive = 1 + config.voters_among(recent.map(|(id, _)| id));
         if alive < quorum {
             // Cannot hear a quorum: another leader may be elected; stop at once.
             self.become_looking();
@@ -160,6 +169,8 @@ impl Node {
             Message::AckEpoch { current_epoch, last_zxid, damaged }
                 if phase != Phase::Discovery =>
             {
+                // An observer's history proves nothing either: it can never lead.
+                let damaged = damaged || !self.config.is_voter(from);
                 if !damaged
                     && (current_epoch, last_zxid) > (self.epochs.current_epoch, self.last_appended)
                 {
@@ -230,8 +241,9 @@ impl Node {
     fn maybe_choose_epoch(&mut self) {
         let quorum = self.config.quorum();
         let me = self.config.id;
+        let voters = self.config.voters_among(self.leading().infos.keys());
         let leader = self.leader();
-        if leader.phase != Phase::Discovery || leader.infos.len() < quorum {
+        if leader.phase != Phase::Discovery || voters < quorum {
             return;
         }
         let highest = leader.infos.values().copied().max().unwrap_or(0);
@@ -256,7 +268,8 @@ impl Node {
     fn maybe_set_current_epoch(&mut self) {
         let quorum = self.config.quorum();
         let epoch = self.leader().epoch;
-        if self.epochs.current_epoch != epoch && self.leader().syncing.len() + 1 >= quorum {
+        let syncing = self.config.voters_among(&self.leading().syncing);
+        if self.epochs.current_epoch != epoch && syncing + 1 >= quorum {
             self.epochs.current_epoch = epoch;
             self.persist_epochs();
             self.maybe_establish();
@@ -268,8 +281,9 @@ impl Node {
     fn maybe_establish(&mut self) {
         let quorum = self.config.quorum();
         let epoch = self.leader().epoch;
+        let synced = self.config.voters_among(&self.leading().synced);
         let leader = self.leader();
-        if leader.phase != Phase::Sync || leader.synced.len() + 1 < quorum {
+        if leader.phase != Phase::Sync || synced + 1 < quorum {
             return;
         }
         if self.epochs.current_epoch != epoch {
@@ -397,7 +411,7 @@ impl Node {
     pub(crate) fn leader_maybe_commit(&mut self) {
         let quorum = self.config.quorum();
         let own = self.last_logged;
-        let leader = self.leader();
+        let (config, leader) = (&self.config, self.leading());
         if leader.phase != Phase::Broadcast {
             return;
         }
@@ -405,6 +419,7 @@ impl Node {
         let mut logged: Vec<Zxid> = leader
             .synced
             .iter()
+            .filter(|f| config.is_voter(**f))
             .map(|f| leader.acked.get(f).copied().unwrap_or_default())
             .collect();
         logged.push(own);

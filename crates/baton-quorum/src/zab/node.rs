@@ -55,6 +55,8 @@ pub struct NodeStatus {
     /// taken a leader's history in their place: it is no candidate, its votes and
     /// epoch acknowledgements count for nobody.
     pub damaged: bool,
+    /// This member observes: it follows and applies, but never votes or leads.
+    pub observer: bool,
 }
 
 #[derive(Debug)]
@@ -114,8 +116,16 @@ impl Node {
         applied: Zxid,
         damaged: bool,
     ) -> Node {
-        assert!(config.members.contains(&config.id), "a member of its own ensemble");
-        assert!(!(damaged && config.members.len() == 1), "an ensemble of one cannot be repaired");
+        assert!(config.is_member(config.id), "a member of its own ensemble");
+        assert!(
+            config.members.iter().all(|id| !config.observers.contains(id)),
+            "a member either votes or observes"
+        );
+        let voter = config.is_voter(config.id);
+        assert!(
+            !(damaged && voter && config.members.len() == 1),
+            "an ensemble of one cannot be repaired"
+        );
         let last_logged = view.last_logged().max(applied);
         let own = Vote { leader: config.id, zxid: last_logged, epoch: epochs.current_epoch };
         let (election, out) = Election::start(
@@ -124,7 +134,7 @@ impl Node {
             1,
             own,
             config.election_resend_ticks,
-            !damaged,
+            voter && !damaged,
         );
         let mut node = Node {
             config,
@@ -142,7 +152,7 @@ impl Node {
             dropped: 0,
         };
         node.ready.persisted_messages.extend(out);
-        if node.config.members.len() == 1 {
+        if voter && node.config.members.len() == 1 {
             // An ensemble of one: nobody to ask, nothing to wait for.
             node.decide(Decision::Lead);
         }
@@ -189,7 +199,7 @@ impl Node {
     /// A message from a peer (untrusted: anything that does not fit is dropped).
     pub fn step(&mut self, envelope: Envelope, view: &dyn LogView) {
         let Envelope { from, to, message } = envelope;
-        if to != self.config.id || from == self.config.id || !self.config.members.contains(&from) {
+        if to != self.config.id || from == self.config.id || !self.config.is_member(from) {
             self.drop_message();
             return;
         }
@@ -266,6 +276,7 @@ impl Node {
             applied: self.applied,
             dropped_messages: self.dropped,
             damaged: self.damaged,
+            observer: !self.config.is_voter(self.config.id),
         }
     }
 
@@ -377,7 +388,7 @@ impl Node {
             self.round,
             own,
             self.config.election_resend_ticks,
-            !self.damaged,
+            self.config.is_voter(self.config.id) && !self.damaged,
         );
         self.state = State::Looking(election);
         self.ready.persisted_messages.extend(out);
@@ -452,6 +463,7 @@ mod tests {
         ZabConfig {
             id,
             members: members.to_vec(),
+            observers: Vec::new(),
             sync_limit_ticks: 5,
             init_limit_ticks: 10,
             heartbeat_ticks: 1,

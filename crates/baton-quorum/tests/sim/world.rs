@@ -25,7 +25,10 @@ pub struct Bugs {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// Voting members (ids 1..=members).
     pub members: u64,
+    /// Observers (the ids after the voters').
+    pub observers: u64,
     pub steps: usize,
     pub clients: usize,
     pub bugs: Bugs,
@@ -254,10 +257,11 @@ pub struct World {
     trace: Option<ServerId>,
 }
 
-fn config(id: ServerId, n: u64) -> ZabConfig {
+fn config(id: ServerId, n: u64, observers: u64) -> ZabConfig {
     ZabConfig {
         id,
         members: (1..=n).collect(),
+        observers: (n + 1..=n + observers).collect(),
         sync_limit_ticks: 5,
         init_limit_ticks: 10,
         heartbeat_ticks: 1,
@@ -269,12 +273,12 @@ fn config(id: ServerId, n: u64) -> ZabConfig {
 
 impl World {
     pub fn new(seed: u64, options: Options) -> World {
-        let n = options.members;
+        let n = options.members + options.observers;
         let mut world = World {
             seed,
             options,
             rng: Rng::new(seed),
-            config: config(1, n),
+            config: config(1, options.members, options.observers),
             members: BTreeMap::new(),
             wire: VecDeque::new(),
             cut: BTreeSet::new(),
@@ -307,14 +311,20 @@ impl World {
     /// A world for scripted scenarios: no random faults, messages move only when
     /// the script says so.
     pub fn scripted(members: u64) -> World {
-        let options = Options { members, steps: 0, clients: 0, bugs: Bugs::default() };
+        let options =
+            Options { members, observers: 0, steps: 0, clients: 0, bugs: Bugs::default() };
         let mut world = World::new(0, options);
         world.healed = true;
         world
     }
 
     pub fn member_count(&self) -> u64 {
-        self.options.members
+        self.total()
+    }
+
+    /// Voters and observers.
+    fn total(&self) -> u64 {
+        self.options.members + self.options.observers
     }
 
     /// Messages in flight.
@@ -404,7 +414,7 @@ impl World {
 
     /// Cuts (or heals) both directions between `a` and every other member.
     pub fn isolate(&mut self, a: ServerId, cut: bool) {
-        for b in 1..=self.options.members {
+        for b in 1..=self.total() {
             if a != b {
                 for link in [(a, b), (b, a)] {
                     if cut {
@@ -575,7 +585,7 @@ impl World {
 
     /// One random step: a fault, a client action, time, or message deliveries.
     pub fn step(&mut self) {
-        let n = self.options.members;
+        let n = self.total();
         match self.rng.below(100) {
             0 => {
                 let id = 1 + self.rng.below(n);
@@ -633,7 +643,7 @@ impl World {
     }
 
     fn change_partition(&mut self) {
-        let n = self.options.members;
+        let n = self.total();
         self.cut.clear();
         match self.rng.below(3) {
             0 => self.fault("heal"),
@@ -669,7 +679,7 @@ impl World {
     /// A random member snapshots its applied state and purges the log below it (as
     /// the server's snapshotter does), so later syncs may need SNAP.
     fn snapshot_and_purge(&mut self) {
-        let id = 1 + self.rng.below(self.options.members);
+        let id = 1 + self.rng.below(self.total());
         self.snapshot_member(id);
     }
 
@@ -723,7 +733,7 @@ impl World {
         let member = &self.members[&id];
         let serving = member.node.as_ref().is_some_and(|n| n.status().broadcasting);
         if !serving || member.applied.zxid.as_u64() < self.clients[c].seen {
-            self.clients[c].member = 1 + self.rng.below(self.options.members);
+            self.clients[c].member = 1 + self.rng.below(self.total());
             return;
         }
         let zxid = member.applied.zxid.as_u64();
@@ -829,7 +839,7 @@ impl World {
     pub fn heal(&mut self) {
         self.healed = true;
         self.cut.clear();
-        for id in 1..=self.options.members {
+        for id in 1..=self.total() {
             if self.members[&id].node.is_none() {
                 self.start(id);
             }

@@ -59,6 +59,7 @@ fn start(store: MemStore) -> Harness {
     let config = ZabConfig {
         id: 1,
         members: vec![1],
+        observers: Vec::new(),
         sync_limit_ticks: 50,
         init_limit_ticks: 100,
         heartbeat_ticks: 5,
