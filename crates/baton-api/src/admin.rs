@@ -20,11 +20,14 @@ pub enum Role {
     Following,
     /// Leading (itself alone, or the others).
     Leading,
+    /// An observer following the member named in [`Ensemble::leader`]: it serves
+    /// like a follower but never votes, leads or counts toward a quorum.
+    Observing,
 }
 
 impl Role {
     /// Every role, in the order the metrics list them.
-    pub const ALL: [Role; 3] = [Role::Looking, Role::Following, Role::Leading];
+    pub const ALL: [Role; 4] = [Role::Looking, Role::Following, Role::Leading, Role::Observing];
 
     /// The name `/status` and the `baton_role` metric use.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl Role {
             Role::Looking => "looking",
             Role::Following => "following",
             Role::Leading => "leading",
+            Role::Observing => "observing",
         }
     }
 }

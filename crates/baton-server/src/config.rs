@@ -254,19 +254,25 @@ impl std::str::FromStr for ZkAddr {
 pub struct Peer {
     pub id: u64,
     pub addr: String,
+    /// `ID=HOST:PORT:observer`: it follows and serves but never votes or leads.
+    pub observer: bool,
 }
 
 fn parse_peer(text: &str) -> Result<Peer, String> {
     let (id, addr) = text.split_once('=').ok_or_else(|| format!("`{text}` is not ID=HOST:PORT"))?;
     let id: u64 = id.trim().parse().map_err(|e| format!("bad id in `{text}`: {e}"))?;
     let addr = addr.trim();
+    let (addr, observer) = match addr.strip_suffix(":observer") {
+        Some(addr) => (addr, true),
+        None => (addr.strip_suffix(":participant").unwrap_or(addr), false),
+    };
     let port_ok = addr
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
     if !port_ok {
-        return Err(format!("bad address in `{text}`: expected HOST:PORT"));
+        return Err(format!("bad address in `{text}`: expected HOST:PORT[:observer]"));
     }
-    Ok(Peer { id, addr: addr.to_owned() })
+    Ok(Peer { id, addr: addr.to_owned(), observer })
 }
 
 impl Config {
@@ -311,6 +317,11 @@ impl Config {
                     "--peers does not name this server (--id {})",
                     self.id
                 )));
+            }
+            if self.peers.iter().all(|p| p.observer) {
+                return Err(ServerError::Config(
+                    "--peers names no voting member (every one is :observer)".to_owned(),
+                ));
             }
             if let Some(bad) = ids.iter().find(|id| **id == 0 || **id > 255) {
                 return Err(ServerError::Config(format!("--peers: id {bad} is not in 1..=255")));
@@ -461,9 +472,21 @@ mod tests {
         assert_eq!(
             config.peers,
             vec![
-                Peer { id: 1, addr: "baton-0.baton-peers.default.svc.cluster.local:7182".into() },
-                Peer { id: 2, addr: "baton-1.baton-peers.default.svc.cluster.local:7182".into() },
-                Peer { id: 3, addr: "baton-2.baton-peers.default.svc.cluster.local:7182".into() },
+                Peer {
+                    id: 1,
+                    addr: "baton-0.baton-peers.default.svc.cluster.local:7182".into(),
+                    observer: false
+                },
+                Peer {
+                    id: 2,
+                    addr: "baton-1.baton-peers.default.svc.cluster.local:7182".into(),
+                    observer: false
+                },
+                Peer {
+                    id: 3,
+                    addr: "baton-2.baton-peers.default.svc.cluster.local:7182".into(),
+                    observer: false
+                },
             ]
         );
         config.validate().expect("valid");
@@ -513,7 +536,7 @@ mod tests {
     fn peers_are_parsed_and_checked() {
         let config = parse(&["--id", "2", "--peers", "1=a:7182,2=127.0.0.1:7282,3=c.svc:9"]);
         assert!(config.ensemble());
-        assert_eq!(config.peers[1], Peer { id: 2, addr: "127.0.0.1:7282".into() });
+        assert_eq!(config.peers[1], Peer { id: 2, addr: "127.0.0.1:7282".into(), observer: false });
         config.validate().expect("valid");
         let error = parse(&["--id", "4", "--peers", "1=a:1,2=b:2"]).validate().unwrap_err();
         assert!(error.to_string().contains("--id 4"), "{error}");

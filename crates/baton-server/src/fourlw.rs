@@ -183,6 +183,7 @@ impl Facts {
             Role::Leading if alone => "standalone",
             Role::Leading => "leader",
             Role::Following => "follower",
+            Role::Observing => "observer",
             Role::Looking => "looking",
         };
         // Baton keeps no per-follower sync state here: a follower counts as synced

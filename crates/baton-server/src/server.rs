@@ -156,8 +156,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let lost_sender = PeerLinks::new(lost_reports, dialer);
     let zab = ZabConfig {
         id: config.id,
-        members: peers.iter().map(|(id, _)| *id).collect(),
-        observers: Vec::new(),
+        // Without --peers: this server alone, a voter.
+        members: peers
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !config.peers.iter().any(|p| p.id == *id && p.observer))
+            .collect(),
+        observers: config.peers.iter().filter(|p| p.observer).map(|p| p.id).collect(),
         // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits keep
         // their meaning in ticks, while pings (every half tick, as ZooKeeper's) and
         // an election's resends and finalize wait (a tenth of a tick: 200 ms by

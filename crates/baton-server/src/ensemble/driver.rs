@@ -255,6 +255,7 @@ impl Driver {
         let now = (status.role, status.broadcasting);
         let (role, leader) = match status.role {
             Role::Looking => (MemberRole::Looking, None),
+            Role::Following { leader } if status.observer => (MemberRole::Observing, Some(leader)),
             Role::Following { leader } => (MemberRole::Following, Some(leader)),
             Role::Leading => (MemberRole::Leading, Some(status.id)),
         };

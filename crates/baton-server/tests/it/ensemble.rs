@@ -332,3 +332,55 @@ async fn readiness_and_role_metrics_follow_the_ensemble() {
         wait_until_async(Instant::now() + DEADLINE, || async { ready(process).await }).await;
     assert!(again, "member {last} did not become ready again with a quorum back");
 }
+
+/// Three voters and an observer (`4=HOST:PORT:observer` in every `--peers`): the
+/// observer follows, serves reads and takes writes (forwarded), says `observing`;
+/// it never counts toward a quorum, so with two voters down nothing commits even
+/// though the observer is up, and its own loss changes nothing for the voters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_observer_serves_but_never_counts_toward_a_quorum() {
+    use baton_api::admin::Role;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut spec = baton_testkit::EnsembleSpec::new(dir.path(), 4).expect("ports");
+    let observer_entry = format!("4={}", spec.members[3].peer_addr);
+    for member in &mut spec.members {
+        member.peers = member.peers.replace(&observer_entry, &format!("{observer_entry}:observer"));
+    }
+    let mut e =
+        Ensemble { members: spec.args(&["--tick-ms", "100"]).start().expect("start"), _dir: dir };
+    let leader = e.wait_stable().await;
+    assert_ne!(leader, 4, "an observer never leads");
+    let observed = status(e.process(4)).await;
+    assert_eq!(observed.role, Role::Observing);
+    assert_eq!(observed.ensemble.leader, Some(u64::from(leader)));
+
+    let through_observer = e.client(4).await;
+    through_observer.create("/seen", "1", CreateMode::Persistent).await.expect("forwarded write");
+    assert!(through_observer.exists("/seen").await.unwrap().is_some(), "read your write");
+
+    // Two voters down: the observer does not make a quorum with the third.
+    let voters: Vec<u32> = (1..=3).collect();
+    let down: Vec<u32> = voters.iter().copied().filter(|id| *id != leader).collect();
+    for id in &down {
+        e.kill(*id);
+    }
+    let refused = wait_until_async(Instant::now() + DEADLINE, || async {
+        let client = e.client(4).await;
+        matches!(client.create("/minority", "", CreateMode::Persistent).await,
+            Err(error) if error.code() == ErrorCode::ConnectionLoss)
+    })
+    .await;
+    assert!(refused, "one voter and an observer must not commit");
+    for id in &down {
+        e.start_member(*id);
+    }
+    e.wait_stable().await;
+
+    // The observer down: the voters go on.
+    e.kill(4);
+    let leader = e.wait_stable().await;
+    e.client(leader).await.create("/without", "", CreateMode::Persistent).await.expect("write");
+    e.start_member(4);
+    e.wait_stable().await;
+    e.wait_converged().await;
+}
