@@ -285,6 +285,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             sessions: zk_sessions,
             words: words.clone(),
             members: peers.clone(),
+            observers: config.peers.iter().filter(|p| p.observer).map(|p| p.id).collect(),
             // ZooKeeper's jute.maxbuffer (1 MiB) and slack, or room for the largest
             // data allowed when that is larger.
             frame_bytes_max: baton_jute::FRAME_BYTES_MAX_DEFAULT

@@ -43,14 +43,17 @@ pub(crate) struct ZkPort {
     pub(crate) words: Words,
     /// Every member's id and peer address: `/zookeeper/config`.
     pub(crate) members: Vec<(u64, String)>,
+    /// The ids among them that observe.
+    pub(crate) observers: Vec<u64>,
     pub(crate) frame_bytes_max: usize,
 }
 
 /// The members in ZooKeeper's dynamic-config form, as `/zookeeper/config` holds them.
-pub(crate) fn config_text(members: &[(u64, String)]) -> String {
+pub(crate) fn config_text(members: &[(u64, String)], observers: &[u64]) -> String {
     let mut text = String::new();
     for (id, addr) in members {
-        text.push_str(&format!("server.{id}={addr}:{}:participant\n", port_of(addr)));
+        let role = if observers.contains(id) { "observer" } else { "participant" };
+        text.push_str(&format!("server.{id}={addr}:{}:{role}\n", port_of(addr)));
     }
     text.push_str("version=0");
     text
@@ -67,7 +70,8 @@ pub(crate) async fn serve(
     port: ZkPort,
     mut shutdown: ShutdownListener,
 ) -> Result<(), crate::ServerError> {
-    let context = translate::Context { config: config_text(&port.members).into() };
+    let config = config_text(&port.members, &port.observers);
+    let context = translate::Context { config: config.into() };
     let port = Arc::new(conn::Port {
         shared: port.shared,
         sessions: port.sessions,
@@ -144,8 +148,12 @@ mod tests {
     fn config_lists_every_member() {
         let members = vec![(1, "10.0.0.1:7182".to_owned()), (2, "b.svc:7282".to_owned())];
         assert_eq!(
-            config_text(&members),
+            config_text(&members, &[]),
             "server.1=10.0.0.1:7182:7182:participant\nserver.2=b.svc:7282:7282:participant\nversion=0"
+        );
+        assert_eq!(
+            config_text(&members, &[2]),
+            "server.1=10.0.0.1:7182:7182:participant\nserver.2=b.svc:7282:7282:observer\nversion=0"
         );
     }
 }
