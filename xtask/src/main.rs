@@ -71,7 +71,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// The deterministic ensemble simulation (3 and 5 members, every fault kind) in
+    /// The deterministic ensemble simulation (3 and 5 members, and with observers,
+    /// every fault kind including storage faults) in
     /// release mode: seeds 1..=N, or one seed to replay a failure.
     Sim {
         /// Run seeds 1..=N.
