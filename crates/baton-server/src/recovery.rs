@@ -136,8 +136,7 @@ pub(crate) fn open(
         // Logged entries after the snapshot: the node commits them, the driver
         // applies them (an ensemble of one: before it serves).
         replayed = recovered.log.len(),
-        opened_ms = started.elapsed().as_millis(),
-        total_ms = started.elapsed().as_millis(),
+        took_ms = started.elapsed().as_millis(),
         accepted_epoch = recovered.epochs.accepted_epoch,
         current_epoch = recovered.epochs.current_epoch,
         "recovered"
@@ -252,7 +251,12 @@ fn check_promise(
         }
         PromiseState::Damaged => None,
     };
-    let cause = match (promised, recovered.damage.take()) {
+    let found = recovered.damage.take();
+    // Damage found in the store itself with no valid promise to say how far it went:
+    // unknown, so that a crash before the repair still finds it damaged.
+    let promised =
+        if found.is_some() && !matches!(state, PromiseState::Valid(_)) { None } else { promised };
+    let cause = match (promised, found) {
         (_, Some(found)) => Some(found.cause),
         (None, None) => Some("the promise file is unreadable".to_owned()),
         (Some(promised), None) if promised > end => Some(format!(
@@ -439,6 +443,15 @@ mod tests {
         // ...unless told to serve what is left.
         let recovered = checked(logged(2), promise(z(5)), true, true).unwrap();
         assert_eq!(recovered.damage, None);
+    }
+
+    #[test]
+    fn damage_found_in_the_store_without_a_promise_is_unknown_until_repaired() {
+        let mut recovered = recover(Box::new(logged(2)), Path::new("/var/baton")).unwrap();
+        recovered.damage = Some(Damage { promised: None, log_end: 0, cause: "moved aside".into() });
+        let dir = Path::new("/var/baton");
+        check_promise(&mut recovered, dir, PromiseState::Missing, false, false).unwrap();
+        assert_eq!(recovered.damage.expect("damaged").floor(), u64::MAX);
     }
 
     #[test]
