@@ -139,6 +139,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse,
             role: membership.role,
             sessions: tree.session_count() as u64,
             watches: shared.sessions.watch_count() as u64,
+            disk_free_bytes: shared.disk.free().unwrap_or(0),
+            disk_reserve_bytes: shared.disk.reserve(),
         }
     };
     let text = shared.metrics.render(gauges);

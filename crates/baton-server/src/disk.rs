@@ -44,9 +44,19 @@ impl DiskGuard {
         refusal.map_or(Ok(()), |why| Err(WriteError::DiskFull(why)))
     }
 
-    fn look(&self) -> Option<String> {
+    /// Bytes free for the data directory, if the file system says.
+    pub(crate) fn free(&self) -> Option<u64> {
         let stat = rustix::fs::statvfs(&self.dir).ok()?;
-        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
+    /// `--disk-reserve-bytes` (0: off).
+    pub(crate) fn reserve(&self) -> u64 {
+        self.reserve
+    }
+
+    fn look(&self) -> Option<String> {
+        let free = self.free()?;
         (free < self.reserve).then(|| {
             format!(
                 "disk full: {free} bytes free for {}, below the reserve of {} bytes \

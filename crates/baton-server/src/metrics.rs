@@ -157,6 +157,9 @@ pub(crate) struct Gauges {
     pub(crate) role: Role,
     pub(crate) sessions: u64,
     pub(crate) watches: u64,
+    /// Bytes free for the data directory (0 if unknown), and the reserve.
+    pub(crate) disk_free_bytes: u64,
+    pub(crate) disk_reserve_bytes: u64,
 }
 
 impl Metrics {
@@ -238,6 +241,10 @@ impl Metrics {
         gauge(&mut out, "baton_zk_connections", "Open ZooKeeper-protocol connections.", zk);
         let depth = self.write_queue_depth.load(Relaxed);
         gauge(&mut out, "baton_write_queue_depth", "Writes waiting for the driver.", depth);
+        let help = "Bytes free on the data directory's file system.";
+        gauge(&mut out, "baton_disk_free_bytes", help, gauges.disk_free_bytes);
+        let help = "--disk-reserve-bytes: below it, writes are refused (0: off).";
+        gauge(&mut out, "baton_disk_reserve_bytes", help, gauges.disk_reserve_bytes);
         let damaged = self.storage_damaged.load(Relaxed);
         let help = "1 while the disk has lost acknowledged entries not yet repaired from peers.";
         gauge(&mut out, "baton_storage_damaged", help, damaged);
@@ -359,6 +366,8 @@ mod tests {
             role: Role::Leading,
             sessions: 0,
             watches: 0,
+            disk_free_bytes: 1 << 30,
+            disk_reserve_bytes: 64 << 20,
         });
         assert!(text.contains("# TYPE baton_writes_total counter\nbaton_writes_total 3\n"));
         assert!(text.contains("baton_znodes 2\n"));

@@ -14,6 +14,7 @@ mod health;
 mod limits;
 mod lock;
 mod metrics;
+mod monitoring;
 mod reaper;
 mod secure_ensemble;
 mod sessions;
