@@ -1,5 +1,6 @@
 //! `cargo xtask deps`: the Debian packages of the peers Baton is tested and measured
-//! against — ZooKeeper 3.8 (server, zkCli.sh and jars), its C client, kazoo, and etcd.
+//! against — ZooKeeper 3.8 (server, zkCli.sh and jars), its C client, kazoo, and etcd —
+//! and Prometheus' promtool for the alert rules.
 //! The compatibility tests and the benchmark use them when present and skip, saying
 //! so, when not; `cargo xtask ci` runs this first, so CI has them wherever it may
 //! install packages.
@@ -13,11 +14,12 @@ use std::process::Command;
 use anyhow::Result;
 
 /// The packages, with what needs each.
-pub const PACKAGES: [(&str, &str); 4] = [
+pub const PACKAGES: [(&str, &str); 5] = [
     ("zookeeper", "the differential tests and zkCli.sh tests, the bench's ZooKeeper"),
     ("zookeeper-bin", "ZooKeeper's C client (cli_mt)"),
     ("python3-kazoo", "the kazoo recipe and session tests"),
     ("etcd-server", "the bench's etcd"),
+    ("prometheus", "promtool, which checks deploy/monitoring's alert rules"),
 ];
 
 /// Installs what is missing; Ok unless a command could not even be run.
