@@ -154,15 +154,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (lost_reports, lost) = mpsc::channel(transport::LOST_REPORTS_MAX);
     let dialer = tls.peer_client.clone().map_or(PeerDialer::Plain, PeerDialer::MutualTls);
     let lost_sender = PeerLinks::new(lost_reports, dialer);
+    // `--peers` entries marked `:observer` (without --peers: this server alone, a voter).
+    let observers: Vec<u64> = config.peers.iter().filter(|p| p.observer).map(|p| p.id).collect();
     let zab = ZabConfig {
         id: config.id,
-        // Without --peers: this server alone, a voter.
-        members: peers
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| !config.peers.iter().any(|p| p.id == *id && p.observer))
-            .collect(),
-        observers: config.peers.iter().filter(|p| p.observer).map(|p| p.id).collect(),
+        members: peers.iter().map(|(id, _)| *id).filter(|id| !observers.contains(id)).collect(),
+        observers: observers.clone(),
         // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits keep
         // their meaning in ticks, while pings (every half tick, as ZooKeeper's) and
         // an election's resends and finalize wait (a tenth of a tick: 200 ms by
@@ -285,7 +282,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             sessions: zk_sessions,
             words: words.clone(),
             members: peers.clone(),
-            observers: config.peers.iter().filter(|p| p.observer).map(|p| p.id).collect(),
+            observers,
             // ZooKeeper's jute.maxbuffer (1 MiB) and slack, or room for the largest
             // data allowed when that is larger.
             frame_bytes_max: baton_jute::FRAME_BYTES_MAX_DEFAULT

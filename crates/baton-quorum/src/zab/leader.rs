@@ -110,7 +110,6 @@ impl Node {
             (u64::from(self.config.init_limit_ticks), u64::from(self.config.sync_limit_ticks));
         let heartbeat = u64::from(self.config.heartbeat_ticks.max(1));
         let quorum = self.config.quorum();
-        let config = self.config.clone();
         let leader = self.leader();
         leader.ticks += 1;
         let now = leader.ticks;
@@ -120,15 +119,17 @@ impl Node {
             }
             return;
         }
+        let (config, leader) = (&self.config, self.leading());
         let recent = leader.heard.iter().filter(|(_, at)| now - **at <= sync_limit);
         let alive = 1 + config.voters_among(recent.map(|(id, _)| id));
+        let epoch = leader.epoch;
         if alive < quorum {
             // Cannot hear a quorum: another leader may be elected; stop at once.
             self.become_looking();
             return;
         }
         if now.is_multiple_of(heartbeat) {
-            let (epoch, committed) = (leader.epoch, self.committed);
+            let committed = self.committed;
             let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
             for follower in followers {
                 self.send_now(follower, Message::Ping { epoch, committed });
