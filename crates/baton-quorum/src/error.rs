@@ -23,6 +23,16 @@ pub enum QuorumError {
     /// `propose` with `max` proposals already in flight: back-pressure.
     #[error("too many proposals in flight (max {max})")]
     TooManyInflight { max: usize },
+    /// `propose` while the leader hands leadership over to `to`.
+    #[error("leadership is moving to server {to}")]
+    Transferring { to: u64 },
+    /// A membership change while another (`pending`, its version) is in flight.
+    #[error("membership change {pending} is still in flight")]
+    ConfigInFlight { pending: Zxid },
+    /// A membership change or leadership transfer that cannot be made (the reason
+    /// names the member and the rule).
+    #[error("{reason}")]
+    BadMembership { reason: String },
     /// Peer bytes that are not a message.
     #[error("bad peer message at offset {offset}: {reason}")]
     Decode { offset: usize, reason: String },

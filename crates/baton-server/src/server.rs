@@ -12,7 +12,7 @@ use tokio::{
 use baton_api::peer::peer_server::PeerServer;
 use baton_quorum::{
     Zxid,
-    zab::{Entry, Node, ZabConfig},
+    zab::{Entry, Member, Membership, Node, ZabConfig},
 };
 use tonic::transport::server::TcpIncoming;
 
@@ -156,10 +156,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let lost_sender = PeerLinks::new(lost_reports, dialer);
     // `--peers` entries marked `:observer` (without --peers: this server alone, a voter).
     let observers: Vec<u64> = config.peers.iter().filter(|p| p.observer).map(|p| p.id).collect();
+    let members = peers
+        .iter()
+        .map(|(id, addr)| Member { id: *id, voter: !observers.contains(id), addr: addr.clone() })
+        .collect();
     let zab = ZabConfig {
         id: config.id,
-        members: peers.iter().map(|(id, _)| *id).filter(|id| !observers.contains(id)).collect(),
-        observers: observers.clone(),
+        membership: Membership::new(Zxid::ZERO, members),
         // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits keep
         // their meaning in ticks, while pings (every half tick, as ZooKeeper's) and
         // an election's resends and finalize wait (a tenth of a tick: 200 ms by

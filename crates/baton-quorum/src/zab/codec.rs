@@ -12,7 +12,10 @@ use bytes::Bytes;
 
 use crate::{
     QuorumError, Zxid,
-    zab::{Entry, Envelope, Message},
+    zab::{
+        Entry, Envelope, Membership, Message,
+        membership::{decode_config_entry, encode_config_entry},
+    },
 };
 
 const VERSION: u8 = 1;
@@ -40,6 +43,9 @@ const PING_ACK: u8 = 15;
 /// An AckEpoch from a damaged member (a tag of its own, so that a peer of an older
 /// version drops it instead of counting it).
 const ACK_EPOCH_DAMAGED: u8 = 16;
+/// A SNAP with the leader's configuration.
+const SNAP_CONFIG: u8 = 17;
+const TAKE_OVER: u8 = 18;
 
 /// A Vote's `looking` byte: settled, looking, or looking from a damaged member (a
 /// value an older peer's decoder refuses, so it never counts such a vote).
@@ -96,11 +102,15 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
                 out.entry(entry);
             }
         }
-        Message::Snap { epoch, zxid, data } => {
-            out.0.push(SNAP);
+        Message::Snap { epoch, zxid, data, config } => {
+            out.0.push(if config.is_some() { SNAP_CONFIG } else { SNAP });
             out.varint(u64::from(*epoch));
             out.zxid(*zxid);
             out.bytes(data);
+            if let Some(config) = config {
+                out.zxid(config.version);
+                out.bytes(&encode_config_entry(&config.members));
+            }
         }
         Message::NewLeader { epoch, last_zxid } => {
             out.0.push(NEW_LEADER);
@@ -134,6 +144,12 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
             out.0.push(PING);
             out.varint(u64::from(*epoch));
             out.zxid(*committed);
+        }
+        Message::TakeOver { epoch, leader, zxid } => {
+            out.0.push(TAKE_OVER);
+            out.varint(u64::from(*epoch));
+            out.varint(*leader);
+            out.zxid(*zxid);
         }
         Message::PingAck { epoch, last_zxid } => {
             out.0.push(PING_ACK);
@@ -186,7 +202,23 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, QuorumError> {
             }
             Message::Diff { epoch, prev, entries }
         }
-        SNAP => Message::Snap { epoch: input.u32()?, zxid: input.zxid()?, data: input.bytes()? },
+        SNAP => Message::Snap {
+            epoch: input.u32()?,
+            zxid: input.zxid()?,
+            data: input.bytes()?,
+            config: None,
+        },
+        SNAP_CONFIG => {
+            let (epoch, zxid, data) = (input.u32()?, input.zxid()?, input.bytes()?);
+            let version = input.zxid()?;
+            let at = input.pos;
+            let members = decode_config_entry(&input.bytes()?)
+                .ok_or_else(|| input.invalid(at, "not a valid configuration".into()))?;
+            Message::Snap { epoch, zxid, data, config: Some(Membership { version, members }) }
+        }
+        TAKE_OVER => {
+            Message::TakeOver { epoch: input.u32()?, leader: input.varint()?, zxid: input.zxid()? }
+        }
         NEW_LEADER => Message::NewLeader { epoch: input.u32()?, last_zxid: input.zxid()? },
         ACK_NEW_LEADER => Message::AckNewLeader { epoch: input.u32()?, last_zxid: input.zxid()? },
         UP_TO_DATE => Message::UpToDate { epoch: input.u32()?, committed: input.zxid()? },
@@ -346,8 +378,27 @@ mod tests {
             (any::<u32>(), zxid()).prop_map(|(epoch, zxid)| Message::Trunc { epoch, zxid }),
             (any::<u32>(), zxid(), prop::collection::vec(entry(), 0..4))
                 .prop_map(|(epoch, prev, entries)| Message::Diff { epoch, prev, entries }),
-            (any::<u32>(), zxid(), prop::collection::vec(any::<u8>(), 0..16))
-                .prop_map(|(epoch, zxid, data)| Message::Snap { epoch, zxid, data: data.into() }),
+            (any::<u32>(), zxid(), prop::collection::vec(any::<u8>(), 0..16)).prop_map(
+                |(epoch, zxid, data)| Message::Snap {
+                    epoch,
+                    zxid,
+                    data: data.into(),
+                    config: None
+                }
+            ),
+            (any::<u32>(), zxid(), zxid(), 1..5u64).prop_map(|(epoch, zxid, version, n)| {
+                let members = (1..=n)
+                    .map(|id| crate::zab::Member { id, voter: id != 2, addr: format!("h{id}:1") })
+                    .collect();
+                Message::Snap {
+                    epoch,
+                    zxid,
+                    data: Bytes::new(),
+                    config: Some(Membership { version, members }),
+                }
+            }),
+            (any::<u32>(), any::<u64>(), zxid())
+                .prop_map(|(epoch, leader, zxid)| Message::TakeOver { epoch, leader, zxid }),
             (any::<u32>(), zxid())
                 .prop_map(|(epoch, last_zxid)| Message::NewLeader { epoch, last_zxid }),
             (any::<u32>(), zxid())

@@ -1,5 +1,10 @@
 //! The ensemble and its timing.
 
+use crate::{
+    Zxid,
+    zab::{Member, Membership},
+};
+
 /// A server's id in the ensemble (ZooKeeper's myid): unique, > 0.
 pub type ServerId = u64;
 
@@ -8,12 +13,10 @@ pub type ServerId = u64;
 pub struct ZabConfig {
     /// This server.
     pub id: ServerId,
-    /// Every voting member (this server included, unless it observes).
-    pub members: Vec<ServerId>,
-    /// Observers (ZooKeeper's, etcd's learners): they follow the leader, log and
-    /// apply every commit, but never vote, never lead and never count toward a
-    /// quorum of anything. Disjoint from `members`.
-    pub observers: Vec<ServerId>,
+    /// The configuration this member starts with: the last one committed in its
+    /// durable state (version 0: the command line's, when none was ever
+    /// committed). The node follows the config entries of its log from there.
+    pub membership: Membership,
     /// Ticks a follower goes without hearing from its leader before it starts an
     /// election, and a leader without hearing from a quorum before it steps down
     /// (ZooKeeper's syncLimit).
@@ -33,23 +36,14 @@ pub struct ZabConfig {
 }
 
 impl ZabConfig {
-    /// The number of voting members that form a quorum (a strict majority).
-    pub fn quorum(&self) -> usize {
-        self.members.len() / 2 + 1
-    }
-
-    /// `id` votes (and may lead, and counts toward quorums).
-    pub fn is_voter(&self, id: ServerId) -> bool {
-        self.members.contains(&id)
-    }
-
-    /// `id` is a voter or an observer of this ensemble.
-    pub fn is_member(&self, id: ServerId) -> bool {
-        self.is_voter(id) || self.observers.contains(&id)
-    }
-
-    /// How many of `ids` are voters.
-    pub(crate) fn voters_among<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> usize {
-        ids.into_iter().filter(|id| self.is_voter(**id)).count()
+    /// A first configuration (version 0) of these voters and observers, with no
+    /// addresses (the driver knows them).
+    pub fn initial(voters: &[ServerId], observers: &[ServerId]) -> Membership {
+        let member = |id: &ServerId, voter| Member { id: *id, voter, addr: String::new() };
+        let members = voters.iter().map(|id| member(id, true));
+        Membership::new(
+            Zxid::ZERO,
+            members.chain(observers.iter().map(|id| member(id, false))).collect(),
+        )
     }
 }

@@ -18,7 +18,7 @@
 //! member whose history lacks what it acknowledged, so that a quorum it was part of
 //! no longer held a committed entry; an observer never had a vote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     Zxid,
@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// A vote: who should lead, and the history that makes it the best candidate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Vote {
     pub(crate) leader: ServerId,
     pub(crate) zxid: Zxid,
@@ -54,8 +54,17 @@ pub(crate) enum Decision {
 #[derive(Debug, Clone)]
 pub(crate) struct Election {
     id: ServerId,
-    members: Vec<ServerId>,
-    quorum: usize,
+    /// The voters of each configuration in this member's view: a quorum is a
+    /// majority of each (two while a membership change is in flight).
+    voters: Vec<Vec<ServerId>>,
+    /// Every voter of any of them: whose votes count here.
+    everyone: Vec<ServerId>,
+    /// Members outside this view that sent a looking vote this election: they get
+    /// this member's votes too. Views differ while a change spreads: a member that
+    /// missed one votes for the best history it hears, and whoever counts it as a
+    /// voter counts its vote (Raft's voters grant votes whatever their own
+    /// configuration says).
+    others: BTreeSet<ServerId>,
     /// This server's own candidacy (its history), the floor of any vote it adopts.
     own: Vote,
     round: u64,
@@ -66,9 +75,14 @@ pub(crate) struct Election {
     settled: BTreeMap<ServerId, Vote>,
     resend_ticks: u32,
     ticks_to_resend: u32,
-    /// False for a damaged member: it votes for nobody and follows only an
-    /// established leader.
+    /// May be elected: a voter in its own view, not damaged.
     candidate: bool,
+    /// Votes (adopts and relays the best candidacy it hears) without being a
+    /// candidate: a healthy member that its view says does not vote, because the
+    /// configuration that makes it a voter may not have reached it yet (members
+    /// whose view does name it a voter count its vote; no other does). False for a
+    /// damaged member: it votes for nobody and follows only an established leader.
+    votes: bool,
     /// A quorum agrees but not every member has voted: ticks left to wait for a
     /// better vote before deciding (ZooKeeper's finalize wait).
     finalize_in: Option<u32>,
@@ -79,16 +93,24 @@ impl Election {
     /// `candidate`: a damaged member); returns the votes to send.
     pub(crate) fn start(
         id: ServerId,
-        members: &[ServerId],
+        voters: Vec<Vec<ServerId>>,
         round: u64,
         own: Vote,
         resend_ticks: u32,
         candidate: bool,
+        votes: bool,
     ) -> (Election, Vec<Envelope>) {
+        // A member that is no candidate starts with no vote (it adopts the first
+        // candidacy it hears).
+        let own = if candidate || !votes { own } else { Vote::default() };
+        let mut everyone: Vec<ServerId> = voters.iter().flatten().copied().collect();
+        everyone.sort_unstable();
+        everyone.dedup();
         let election = Election {
             id,
-            members: members.to_vec(),
-            quorum: members.len() / 2 + 1,
+            voters,
+            everyone,
+            others: BTreeSet::new(),
             own,
             round,
             vote: own,
@@ -97,6 +119,7 @@ impl Election {
             resend_ticks: resend_ticks.max(1),
             ticks_to_resend: resend_ticks.max(1),
             candidate,
+            votes: votes || candidate,
             finalize_in: None,
         };
         let out = election.broadcast();
@@ -115,7 +138,7 @@ impl Election {
     /// Resends the vote every `resend_ticks` (votes may be lost), and decides once
     /// the finalize wait is over.
     pub(crate) fn tick(&mut self) -> (Vec<Envelope>, Decision) {
-        if self.members.len() == 1 && self.candidate {
+        if self.candidate && self.is_quorum(&|id| id == self.id) {
             // An ensemble of one: its own vote is a quorum.
             return (Vec::new(), self.quorum_decision());
         }
@@ -147,15 +170,19 @@ impl Election {
         damaged: bool,
     ) -> (Vec<Envelope>, Decision) {
         let mut out = Vec::new();
-        if from == self.id || !self.members.contains(&from) || !self.members.contains(&vote.leader)
-        {
+        if from == self.id {
             return (out, Decision::Undecided);
         }
         if !looking {
+            // From anyone: a leader outside this member's (stale) view is how a
+            // member that missed membership changes finds the ensemble again.
             self.settled.insert(from, vote);
             return (out, self.settled_decision());
         }
-        if damaged || !self.candidate {
+        if !self.everyone.contains(&from) && self.others.insert(from) {
+            out.push(self.envelope(from));
+        }
+        if damaged || !self.votes {
             // Neither side of this vote may elect anyone.
             return (out, self.settled_decision());
         }
@@ -185,10 +212,12 @@ impl Election {
     /// finalize wait (a better vote may still be on its way).
     fn decision(&mut self) -> Decision {
         let agreeing = self.looking.values().filter(|v| **v == self.vote).count();
-        if agreeing == self.members.len() {
+        // (Not when members outside this view vote too: they may know a better
+        // candidacy this view does not count.)
+        if agreeing == self.everyone.len() && self.others.is_empty() {
             return self.quorum_decision();
         }
-        if agreeing >= self.quorum {
+        if self.agreeing_quorum() {
             if self.finalize_in.is_none() {
                 self.finalize_in = Some(self.resend_ticks);
             }
@@ -197,12 +226,27 @@ impl Election {
         self.settled_decision()
     }
 
+    /// A majority of every configuration's voters is a quorum.
+    fn is_quorum(&self, has: &dyn Fn(ServerId) -> bool) -> bool {
+        self.voters
+            .iter()
+            .all(|voters| voters.iter().filter(|id| has(**id)).count() > voters.len() / 2)
+    }
+
+    /// A quorum of looking members agrees with this member's vote.
+    fn agreeing_quorum(&self) -> bool {
+        self.is_quorum(&|id| self.looking.get(&id) == Some(&self.vote))
+    }
+
     fn quorum_decision(&self) -> Decision {
-        let agreeing = self.looking.values().filter(|v| **v == self.vote).count();
-        if agreeing < self.quorum {
+        if self.vote.leader == 0 || !self.agreeing_quorum() {
+            // (Agreeing on nobody: members that heard no candidacy yet.)
             return self.settled_decision();
         }
         if self.vote.leader == self.id {
+            if !self.candidate {
+                return Decision::Undecided;
+            }
             Decision::Lead
         } else {
             Decision::Follow(self.vote.leader)
@@ -211,26 +255,46 @@ impl Election {
 
     /// An established leader: it says so itself, and with this server a quorum
     /// names it (a damaged member does not count itself: a quorum of others must).
+    /// A leader this view does not count as a voter (a change this member missed
+    /// made it one) may never hear from this member: a quorum of others naming it
+    /// is enough then. The leader decides whether to take this member, and syncing
+    /// brings the configuration.
     fn settled_decision(&self) -> Decision {
-        let me = usize::from(self.candidate);
-        for (member, vote) in &self.settled {
-            if vote.leader != *member || vote.leader == self.id {
+        let leaders: BTreeSet<ServerId> = self.settled.values().map(|v| v.leader).collect();
+        for leader in leaders {
+            if leader == 0 {
                 continue;
             }
-            let naming = self.settled.values().filter(|v| v.leader == vote.leader).count();
-            if naming + me >= self.quorum {
-                return Decision::Follow(vote.leader);
+            if leader == self.id {
+                continue;
+            }
+            let own_word = self.settled.get(&leader).is_some_and(|v| v.leader == leader);
+            let older = self
+                .settled
+                .get(&leader)
+                .is_some_and(|v| (v.epoch, v.zxid) < (self.own.epoch, self.own.zxid));
+            if self.candidate && older {
+                // Its history is older than this member's: it would step down on
+                // this member's epoch acknowledgement anyway; elect instead.
+                continue;
+            }
+            let outside = !self.everyone.contains(&leader);
+            let named = |id| self.settled.get(&id).is_some_and(|v| v.leader == leader);
+            let with_me = |id| (id == self.id && self.votes) || named(id);
+            if (own_word && self.is_quorum(&with_me)) || (outside && self.is_quorum(&named)) {
+                return Decision::Follow(leader);
             }
         }
         Decision::Undecided
     }
 
     fn broadcast(&self) -> Vec<Envelope> {
-        self.members.iter().filter(|m| **m != self.id).map(|to| self.envelope(*to)).collect()
+        let all = self.everyone.iter().chain(&self.others);
+        all.filter(|m| **m != self.id).map(|to| self.envelope(*to)).collect()
     }
 
     fn envelope(&self, to: ServerId) -> Envelope {
-        let message = vote_message(self.round, self.vote, true, !self.candidate);
+        let message = vote_message(self.round, self.vote, true, !self.votes);
         Envelope { from: self.id, to, message }
     }
 }
@@ -264,8 +328,15 @@ mod tests {
         let mut elections = BTreeMap::new();
         let mut wire = VecDeque::new();
         for &(id, epoch, counter) in candidates {
-            let (election, out) =
-                Election::start(id, &members, 1, own(id, epoch, counter), 3, true);
+            let (election, out) = Election::start(
+                id,
+                vec![members.clone()],
+                1,
+                own(id, epoch, counter),
+                3,
+                true,
+                true,
+            );
             elections.insert(id, election);
             wire.extend(out);
         }
@@ -313,21 +384,33 @@ mod tests {
     #[test]
     fn a_latecomer_follows_the_established_leader() {
         let members = [1, 2, 3];
-        let (mut late, _) = Election::start(3, &members, 1, own(3, 1, 99), 3, true);
+        let (mut late, _) =
+            Election::start(3, vec![members.to_vec()], 1, own(3, 1, 99), 3, true, true);
         // Server 2 follows 1; that alone is not proof (1 has not said so itself).
-        let (_, decision) = late.on_vote(2, 7, own(1, 1, 5), false, false);
+        let (_, decision) = late.on_vote(2, 7, own(1, 2, 5), false, false);
         assert_eq!(decision, Decision::Undecided);
-        let (_, decision) = late.on_vote(1, 7, own(1, 1, 5), false, false);
+        let (_, decision) = late.on_vote(1, 7, own(1, 2, 5), false, false);
         assert_eq!(decision, Decision::Follow(1));
+        // A "leader" whose history is older than this member's (the same epoch,
+        // fewer entries) would step down on its epoch acknowledgement: not followed.
+        let (mut newer, _) =
+            Election::start(3, vec![members.to_vec()], 1, own(3, 2, 9), 3, true, true);
+        newer.on_vote(2, 7, own(1, 2, 5), false, false);
+        let (_, decision) = newer.on_vote(1, 7, own(1, 2, 5), false, false);
+        assert_eq!(decision, Decision::Undecided);
     }
 
     #[test]
-    fn strangers_and_stale_rounds_change_nothing() {
+    fn strangers_count_for_nothing_and_stale_rounds_change_nothing() {
         let members = [1, 2, 3];
-        let (mut e, _) = Election::start(1, &members, 5, own(1, 1, 1), 3, true);
-        let (out, decision) = e.on_vote(9, 5, own(9, 9, 9), true, false);
-        assert!(out.is_empty());
+        let (mut e, _) = Election::start(1, vec![members.to_vec()], 5, own(1, 1, 1), 3, true, true);
+        // A member outside this view (it may count 1 as a voter) gets 1's vote back;
+        // its own never counts here.
+        let (out, decision) = e.on_vote(9, 5, own(9, 1, 0), true, false);
+        assert_eq!(out.len(), 1, "the stranger is told this member's vote");
         assert_eq!(decision, Decision::Undecided);
+        let (_, decision) = e.on_vote(9, 5, own(1, 1, 1), true, false);
+        assert_eq!(decision, Decision::Undecided, "1 and a stranger are no quorum of 1, 2, 3");
         let (out, _) = e.on_vote(2, 4, own(3, 9, 9), true, false);
         assert_eq!(e.vote(), own(1, 1, 1), "a stale round's vote is not adopted");
         assert_eq!(out.len(), 1, "the straggler is told the current vote");
@@ -340,13 +423,15 @@ mod tests {
     fn a_damaged_member_elects_nobody_and_is_elected_by_nobody() {
         let members = [1, 2, 3];
         // 2 is damaged: its log ends at 1.9 but it lost what it acknowledged.
-        let (mut damaged, sent) = Election::start(2, &members, 1, own(2, 1, 9), 3, false);
+        let (mut damaged, sent) =
+            Election::start(2, vec![members.to_vec()], 1, own(2, 1, 9), 3, false, false);
         let Message::Vote { damaged: marked, looking: true, .. } = sent[0].message else {
             panic!("a looking vote: {sent:?}")
         };
         assert!(marked, "its votes say it is damaged");
         // 1 (healthy, stale) hears it: neither adopts nor counts it.
-        let (mut healthy, _) = Election::start(1, &members, 1, own(1, 1, 5), 3, true);
+        let (mut healthy, _) =
+            Election::start(1, vec![members.to_vec()], 1, own(1, 1, 5), 3, true, true);
         let (out, decision) = healthy.on_vote(2, 1, own(2, 1, 9), true, true);
         assert!(out.is_empty());
         assert_eq!(decision, Decision::Undecided);
@@ -369,7 +454,7 @@ mod tests {
 
     #[test]
     fn votes_are_resent_every_few_ticks() {
-        let (mut e, sent) = Election::start(1, &[1, 2, 3], 1, own(1, 1, 1), 3, true);
+        let (mut e, sent) = Election::start(1, vec![vec![1, 2, 3]], 1, own(1, 1, 1), 3, true, true);
         assert_eq!(sent.len(), 2);
         assert!(e.tick().0.is_empty());
         assert!(e.tick().0.is_empty());

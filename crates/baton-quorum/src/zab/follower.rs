@@ -4,7 +4,7 @@
 
 use crate::{
     Zxid,
-    zab::{Entry, LogView, Message, ServerId, node::Node, node::State},
+    zab::{Entry, LogView, Message, ServerId, election::Vote, node::Node, node::State},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +139,13 @@ impl Node {
                     }
                 }
             }
-            (Phase::Sync { epoch }, Message::Snap { epoch: e, zxid, data }) if e == epoch => {
+            (Phase::Sync { epoch }, Message::Snap { epoch: e, zxid, data, config })
+                if e == epoch =>
+            {
                 self.install(zxid, data);
+                if let Some(config) = config {
+                    self.configs.installed(config);
+                }
             }
             (Phase::Sync { epoch }, Message::NewLeader { epoch: e, last_zxid }) if e == epoch => {
                 if last_zxid != self.last_appended {
@@ -212,6 +217,20 @@ impl Node {
             }
             Message::Propose { entry } => self.on_propose(from, epoch, entry),
             Message::Commit { epoch: e, zxid } if e == epoch => self.commit(zxid),
+            Message::TakeOver { epoch: e, leader, zxid } if e == epoch => {
+                // The leader hands over: elect its successor, unless this member's
+                // own history is newer (then the usual election decides).
+                let nominee = if self.last_appended <= zxid {
+                    Vote { leader, zxid, epoch: self.epochs.current_epoch }
+                } else {
+                    Vote {
+                        leader: self.config.id,
+                        zxid: self.last_appended,
+                        epoch: self.epochs.current_epoch,
+                    }
+                };
+                self.look_for(nominee);
+            }
             Message::Ping { epoch: e, committed } if e == epoch => {
                 self.commit(committed);
                 self.send(from, Message::PingAck { epoch, last_zxid: self.last_logged });

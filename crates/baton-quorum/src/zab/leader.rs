@@ -9,7 +9,12 @@ use bytes::Bytes;
 
 use crate::{
     QuorumError, Zxid,
-    zab::{Entry, LogView, Message, ServerId, ViewError, node::Node, node::State},
+    zab::{
+        Entry, LogView, Member, Membership, Message, ServerId, ViewError,
+        election::{Vote, vote_message},
+        membership::encode_config_entry,
+        node::{Node, State},
+    },
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,9 @@ pub(crate) struct Leader {
     /// Tick at which each follower was last heard from.
     heard: BTreeMap<ServerId, u64>,
     ticks: u64,
+    /// Handing leadership over to this member, since this tick: nothing new is
+    /// proposed; once it has logged everything, the followers are told to elect it.
+    transfer: Option<(ServerId, u64)>,
 }
 
 impl Leader {
@@ -81,6 +89,7 @@ impl Node {
             awaiting_snapshot: BTreeMap::new(),
             heard: BTreeMap::new(),
             ticks: 0,
+            transfer: None,
         });
         self.maybe_choose_epoch();
     }
@@ -109,7 +118,6 @@ impl Node {
         let (init_limit, sync_limit) =
             (u64::from(self.config.init_limit_ticks), u64::from(self.config.sync_limit_ticks));
         let heartbeat = u64::from(self.config.heartbeat_ticks.max(1));
-        let quorum = self.config.quorum();
         let leader = self.leader();
         leader.ticks += 1;
         let now = leader.ticks;
@@ -119,14 +127,45 @@ impl Node {
             }
             return;
         }
-        let (config, leader) = (&self.config, self.leading());
-        let recent = leader.heard.iter().filter(|(_, at)| now - **at <= sync_limit);
-        let alive = 1 + config.voters_among(recent.map(|(id, _)| id));
+        if let Some((_, since)) = self.leading().transfer
+            && now - since > init_limit
+        {
+            // The successor never caught up: keep leading.
+            self.leader().transfer = None;
+        }
+        let (me, leader) = (self.config.id, self.leading());
+        let alive =
+            |id| id == me || leader.heard.get(&id).is_some_and(|at| now - *at <= sync_limit);
         let epoch = leader.epoch;
-        if alive < quorum {
+        if !self.is_quorum(&alive) {
             // Cannot hear a quorum: another leader may be elected; stop at once.
             self.become_looking();
             return;
+        }
+        self.leader_config_committed();
+        if !matches!(self.state, State::Leading(_)) {
+            return;
+        }
+        let resend = u64::from(self.config.election_resend_ticks.max(1));
+        if now.is_multiple_of(resend * 4) {
+            // Members of the configuration not heard from lately (down, or their
+            // view too stale to find this leader): tell them who leads.
+            let me = self.config.id;
+            let heard = &self.leading().heard;
+            let silent = |id: &ServerId| heard.get(id).is_none_or(|at| now - *at > resend * 4);
+            let absent: Vec<ServerId> = self
+                .configs
+                .view(self.committed)
+                .flat_map(|c| c.members.iter().map(|m| m.id))
+                .filter(|id| *id != me && silent(id))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mine =
+                Vote { leader: me, zxid: self.last_appended, epoch: self.epochs.current_epoch };
+            for id in absent {
+                self.send_now(id, vote_message(0, mine, false, false));
+            }
         }
         if now.is_multiple_of(heartbeat) {
             let committed = self.committed;
@@ -171,15 +210,17 @@ impl Node {
                 if phase != Phase::Discovery =>
             {
                 // An observer's history proves nothing either: it can never lead.
-                let damaged = damaged || !self.config.is_voter(from);
+                let damaged = damaged || !self.is_voter(from);
                 if !damaged
                     && (current_epoch, last_zxid) > (self.epochs.current_epoch, self.last_appended)
                 {
                     // A follower has a newer history: this server must not lead.
-                    self.become_looking();
+                    // Nominate that follower (members still following this one in
+                    // discovery then look again and elect it, instead of following
+                    // this one back until their initLimit).
+                    self.look_for(Vote { leader: from, zxid: last_zxid, epoch: current_epoch });
                     return;
                 }
-                let quorum = self.config.quorum();
                 let leader = self.leader();
                 if leader.syncing.contains(&from) {
                     return;
@@ -192,9 +233,13 @@ impl Node {
                 } else {
                     leader.epoch_acks.insert(from, last_zxid);
                 }
-                if !leader.epoch_quorum && leader.epoch_acks.len() + 1 < quorum {
+                let me = self.config.id;
+                let leading = self.leading();
+                let acked = |id| id == me || leading.epoch_acks.contains_key(&id);
+                if !leading.epoch_quorum && !self.is_quorum(&acked) {
                     return;
                 }
+                let leader = self.leader();
                 leader.epoch_quorum = true;
                 let mut acks = std::mem::take(&mut leader.epoch_acks);
                 acks.append(&mut leader.damaged_acks);
@@ -226,12 +271,14 @@ impl Node {
                 let acked = self.leader().acked.entry(from).or_default();
                 *acked = (*acked).max(zxid);
                 self.leader_maybe_commit();
+                self.leader_maybe_hand_over();
             }
             Message::PingAck { epoch: e, last_zxid } if e == epoch => {
                 if self.leader().synced.contains(&from) {
                     let acked = self.leader().acked.entry(from).or_default();
                     *acked = (*acked).max(last_zxid);
                     self.leader_maybe_commit();
+                    self.leader_maybe_hand_over();
                 }
             }
             _ => self.drop_message(),
@@ -240,11 +287,11 @@ impl Node {
 
     /// With a quorum's FollowerInfo: the new epoch is above every accepted one.
     fn maybe_choose_epoch(&mut self) {
-        let quorum = self.config.quorum();
         let me = self.config.id;
-        let voters = self.config.voters_among(self.leading().infos.keys());
+        let infos = &self.leading().infos;
+        let heard = self.is_quorum(&|id| infos.contains_key(&id));
         let leader = self.leader();
-        if leader.phase != Phase::Discovery || voters < quorum {
+        if leader.phase != Phase::Discovery || !heard {
             return;
         }
         let highest = leader.infos.values().copied().max().unwrap_or(0);
@@ -267,10 +314,10 @@ impl Node {
 
     /// With a quorum acking the epoch, the leader adopts it as its current epoch.
     fn maybe_set_current_epoch(&mut self) {
-        let quorum = self.config.quorum();
-        let epoch = self.leader().epoch;
-        let syncing = self.config.voters_among(&self.leading().syncing);
-        if self.epochs.current_epoch != epoch && syncing + 1 >= quorum {
+        let (me, epoch) = (self.config.id, self.leading().epoch);
+        let syncing = &self.leading().syncing;
+        let quorum = self.is_quorum(&|id| id == me || syncing.contains(&id));
+        if self.epochs.current_epoch != epoch && quorum {
             self.epochs.current_epoch = epoch;
             self.persist_epochs();
             self.maybe_establish();
@@ -280,11 +327,11 @@ impl Node {
     /// A quorum (self included) holds the leader's history: commit all of it, start
     /// broadcast.
     fn maybe_establish(&mut self) {
-        let quorum = self.config.quorum();
-        let epoch = self.leader().epoch;
-        let synced = self.config.voters_among(&self.leading().synced);
+        let (me, epoch) = (self.config.id, self.leading().epoch);
+        let synced = &self.leading().synced;
+        let quorum = self.is_quorum(&|id| id == me || synced.contains(&id));
         let leader = self.leader();
-        if leader.phase != Phase::Sync || synced + 1 < quorum {
+        if leader.phase != Phase::Sync || !quorum {
             return;
         }
         if self.epochs.current_epoch != epoch {
@@ -344,7 +391,8 @@ impl Node {
                         return;
                     }
                 };
-                self.send(to, Message::Snap { epoch, zxid, data });
+                let config = Some(self.configs.active(self.committed).clone());
+                self.send(to, Message::Snap { epoch, zxid, data, config });
                 match diff_after(view, zxid, ours, usize::MAX) {
                     Ok(entries) => self.send(to, Message::Diff { epoch, prev: zxid, entries }),
                     Err(_) => {
@@ -384,6 +432,9 @@ impl Node {
         if leader.phase != Phase::Broadcast {
             return Err(QuorumError::NotBroadcasting);
         }
+        if let Some((to, _)) = leader.transfer {
+            return Err(QuorumError::Transferring { to });
+        }
         let epoch = leader.epoch;
         let inflight = self.pending.range(Zxid::from_u64(self.committed.as_u64() + 1)..).count();
         if inflight >= max {
@@ -410,32 +461,160 @@ impl Node {
 
     /// Commits up to the highest zxid of this epoch that a quorum has durably logged.
     pub(crate) fn leader_maybe_commit(&mut self) {
-        let quorum = self.config.quorum();
-        let own = self.last_logged;
-        let (config, leader) = (&self.config, self.leading());
+        let (me, own) = (self.config.id, self.last_logged);
+        let leader = self.leading();
         if leader.phase != Phase::Broadcast {
             return;
         }
         let epoch = leader.epoch;
-        let mut logged: Vec<Zxid> = leader
-            .synced
-            .iter()
-            .filter(|f| config.is_voter(**f))
-            .map(|f| leader.acked.get(f).copied().unwrap_or_default())
-            .collect();
-        logged.push(own);
-        if logged.len() < quorum {
-            return;
-        }
-        logged.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_logged = logged[quorum - 1];
+        let logged = |id| {
+            if id == me {
+                own
+            } else if leader.synced.contains(&id) {
+                leader.acked.get(&id).copied().unwrap_or_default()
+            } else {
+                Zxid::ZERO
+            }
+        };
+        let quorum_logged = self.configs.quorum_logged(self.committed, &logged);
         if quorum_logged <= self.committed || quorum_logged.epoch() != epoch {
             return;
         }
         self.commit(quorum_logged);
-        let followers: Vec<ServerId> = self.leader().syncing.iter().copied().collect();
+        let followers: Vec<ServerId> = self.leading().syncing.iter().copied().collect();
         for follower in followers {
             self.send_now(follower, Message::Commit { epoch, zxid: quorum_logged });
+        }
+        self.leader_config_committed();
+    }
+
+    /// Proposes a new configuration of `members` (ZooKeeper's reconfig), on the
+    /// leader in broadcast: a config entry, whose zxid is the new version. From now
+    /// until it commits every quorum is joint (old and new). Refused, changing
+    /// nothing, while another change is in flight, when the configuration is not
+    /// valid, or when it keeps fewer than a majority of the current voters (a
+    /// majority removed at once could be a whole quorum that never heard of the
+    /// change), or when it makes a voter of a member that is not an observer
+    /// following this leader (ZooKeeper's and etcd's learners): a new member joins
+    /// as an observer, catches up, and is promoted, so every new voter holds the
+    /// log and the configurations before it votes.
+    pub fn propose_config(&mut self, members: Vec<Member>) -> Result<Zxid, QuorumError> {
+        match &self.state {
+            State::Leading(leader) if leader.phase == Phase::Broadcast => {}
+            State::Leading(_) => return Err(QuorumError::NotBroadcasting),
+            State::Following(follower) => {
+                return Err(QuorumError::NotLeader { leader: Some(follower.leader) });
+            }
+            State::Looking(_) => return Err(QuorumError::NotLeader { leader: None }),
+        }
+        if let Some(pending) = self.configs.pending(self.committed) {
+            return Err(QuorumError::ConfigInFlight { pending: pending.version });
+        }
+        Membership::validate(&members).map_err(|reason| QuorumError::BadMembership { reason })?;
+        let next = Membership::new(Zxid::ZERO, members);
+        let active = self.configs.active(self.committed);
+        if !active.majority(&|id| next.is_voter(id)) {
+            let kept = active.voters().filter(|id| next.is_voter(*id)).count();
+            return Err(QuorumError::BadMembership {
+                reason: format!(
+                    "the change keeps {kept} of the {} voters, fewer than a majority: \
+                     remove voters a minority at a time",
+                    active.voters().count()
+                ),
+            });
+        }
+        let me = self.config.id;
+        let synced = &self.leading().synced;
+        let newcomer = next.voters().find(|id| {
+            !active.is_voter(*id) && *id != me && !(active.is_member(*id) && synced.contains(id))
+        });
+        if let Some(id) = newcomer {
+            let reason = if active.is_member(id) {
+                format!("server {id} does not follow this leader now: it cannot become a voter")
+            } else {
+                format!("server {id} must join as an observer and catch up before it votes")
+            };
+            return Err(QuorumError::BadMembership { reason });
+        }
+        let data = encode_config_entry(&next.members);
+        self.leader_propose(|_| data)
+    }
+
+    /// Hands leadership over to `to` (or to the voter that has logged the most):
+    /// the leader stops proposing, waits until the successor has logged all it has,
+    /// then tells every follower to elect it (no election timeout). Gives up after
+    /// `init_limit_ticks`, leading on. Returns the successor.
+    pub fn transfer_leadership(&mut self, to: Option<ServerId>) -> Result<ServerId, QuorumError> {
+        let me = self.config.id;
+        let successor = match &self.state {
+            State::Leading(leader) if leader.phase == Phase::Broadcast => {
+                let newest = self.configs.last();
+                let eligible =
+                    |id: &ServerId| *id != me && newest.is_voter(*id) && leader.synced.contains(id);
+                match to {
+                    Some(id) if id == me => return Ok(me),
+                    Some(id) if !newest.is_voter(id) => {
+                        return Err(QuorumError::BadMembership {
+                            reason: format!("server {id} is not a voter: it cannot lead"),
+                        });
+                    }
+                    Some(id) if !eligible(&id) => {
+                        return Err(QuorumError::BadMembership {
+                            reason: format!("server {id} is not following this leader now"),
+                        });
+                    }
+                    Some(id) => id,
+                    None => leader
+                        .synced
+                        .iter()
+                        .filter(|id| eligible(id))
+                        .max_by_key(|id| (leader.acked.get(id).copied().unwrap_or_default(), **id))
+                        .copied()
+                        .ok_or_else(|| QuorumError::BadMembership {
+                            reason: "no other voter follows this leader now".into(),
+                        })?,
+                }
+            }
+            State::Leading(_) => return Err(QuorumError::NotBroadcasting),
+            State::Following(follower) => {
+                return Err(QuorumError::NotLeader { leader: Some(follower.leader) });
+            }
+            State::Looking(_) => return Err(QuorumError::NotLeader { leader: None }),
+        };
+        let leader = self.leader();
+        leader.transfer = Some((successor, leader.ticks));
+        self.leader_maybe_hand_over();
+        Ok(successor)
+    }
+
+    /// The successor has logged everything: tell every follower to elect it, and
+    /// step down.
+    fn leader_maybe_hand_over(&mut self) {
+        let State::Leading(leader) = &self.state else { return };
+        let Some((to, _)) = leader.transfer else { return };
+        let logged = leader.acked.get(&to).copied().unwrap_or_default();
+        if logged < self.last_appended || self.last_logged < self.last_appended {
+            return;
+        }
+        let (epoch, zxid) = (leader.epoch, self.last_appended);
+        let followers: Vec<ServerId> = leader.syncing.iter().copied().collect();
+        for follower in followers {
+            self.send_now(follower, Message::TakeOver { epoch, leader: to, zxid });
+        }
+        let nominee = Vote { leader: to, zxid, epoch: self.epochs.current_epoch };
+        self.look_for(nominee);
+    }
+
+    /// After a commit: a leader that no longer votes (a configuration without it
+    /// committed) hands over.
+    fn leader_config_committed(&mut self) {
+        let me = self.config.id;
+        let leader = self.leading();
+        if self.is_voter(me) || leader.transfer.is_some() || leader.phase != Phase::Broadcast {
+            return;
+        }
+        if self.transfer_leadership(None).is_err() {
+            self.become_looking();
         }
     }
 }

@@ -3,7 +3,10 @@
 
 use bytes::Bytes;
 
-use crate::{Zxid, zab::ServerId};
+use crate::{
+    Zxid,
+    zab::{Membership, ServerId},
+};
 
 /// One logged txn: its zxid and its encoded bytes (opaque here).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +55,10 @@ pub enum Message {
     /// Sync: entries the follower is missing; they follow `prev` in the leader's
     /// log, and the follower takes them only if its log ends exactly at `prev`.
     Diff { epoch: u32, prev: Zxid, entries: Vec<Entry> },
-    /// Sync: replace everything with this state.
-    Snap { epoch: u32, zxid: Zxid, data: Bytes },
+    /// Sync: replace everything with this state. `config`: the configuration in
+    /// force at the leader (that of the snapshot, or a newer committed one whose
+    /// entry follows in the DIFF); none from a peer of an older version.
+    Snap { epoch: u32, zxid: Zxid, data: Bytes, config: Option<Membership> },
     /// Sync done: the leader's history is the follower's history for `epoch`.
     NewLeader { epoch: u32, last_zxid: Zxid },
     /// Follower has persisted the synced history, up to `last_zxid`.
@@ -70,4 +75,7 @@ pub enum Message {
     Ping { epoch: u32, committed: Zxid },
     /// Follower liveness.
     PingAck { epoch: u32, last_zxid: Zxid },
+    /// Leadership transfer, leader → every follower: the leader steps down; elect
+    /// `leader`, whose log reaches `zxid` (everything the old leader had).
+    TakeOver { epoch: u32, leader: ServerId, zxid: Zxid },
 }

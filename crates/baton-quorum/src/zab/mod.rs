@@ -26,6 +26,8 @@
 //!
 //! # Layout
 //! - `config`: [`ZabConfig`], the ensemble and its timing in ticks.
+//! - `membership`: [`Membership`], config entries and joint quorums while one
+//!   changes.
 //! - `message`: [`Message`], [`Envelope`], [`Entry`].
 //! - `codec`: their binary encoding for the peer transport.
 //! - `election`: fast leader election (votes by (epoch, last zxid, id)).
@@ -42,6 +44,7 @@ mod config;
 mod election;
 mod follower;
 mod leader;
+mod membership;
 mod message;
 mod node;
 mod ready;
@@ -49,6 +52,9 @@ mod view;
 
 pub use codec::{ENVELOPE_BYTES_MAX, decode_envelope, encode_envelope};
 pub use config::{ServerId, ZabConfig};
+pub use membership::{
+    MEMBERS_MAX, Member, Membership, decode_config_entry, encode_config_entry, is_config_entry,
+};
 pub use message::{Entry, Envelope, Message};
 pub use node::{Node, NodeStatus, Role};
 pub use ready::Ready;

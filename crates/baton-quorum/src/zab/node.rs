@@ -10,10 +10,11 @@ use bytes::Bytes;
 use crate::{
     Epochs, QuorumError, Zxid,
     zab::{
-        Entry, Envelope, LogView, Message, Ready, ServerId, ZabConfig,
+        Entry, Envelope, LogView, Membership, Message, Ready, ServerId, ZabConfig,
         election::{Decision, Election, Vote, vote_message},
         follower::Follower,
         leader::Leader,
+        membership::{Configs, decode_config_entry},
     },
 };
 
@@ -57,6 +58,13 @@ pub struct NodeStatus {
     pub damaged: bool,
     /// This member observes: it follows and applies, but never votes or leads.
     pub observer: bool,
+    /// The version of the configuration in force (the zxid of its config entry).
+    pub config_version: Zxid,
+    /// The version of a configuration in flight (in the log, not known committed).
+    pub config_pending: Option<Zxid>,
+    /// The configuration in force does not name this member: it was removed, and
+    /// takes part in nothing until a configuration names it again.
+    pub removed: bool,
 }
 
 #[derive(Debug)]
@@ -88,6 +96,8 @@ pub struct Node {
     /// See [`NodeStatus::damaged`]. Cleared once a leader's NEWLEADER is taken: the
     /// log then holds that leader's history, which holds every committed entry.
     pub(crate) damaged: bool,
+    /// The configurations of the log: see [`crate::zab::Membership`].
+    pub(crate) configs: Configs,
     round: u64,
     dropped: u64,
 }
@@ -116,26 +126,19 @@ impl Node {
         applied: Zxid,
         damaged: bool,
     ) -> Node {
-        assert!(config.is_member(config.id), "a member of its own ensemble");
-        assert!(
-            config.members.iter().all(|id| !config.observers.contains(id)),
-            "a member either votes or observes"
-        );
-        let voter = config.is_voter(config.id);
-        assert!(
-            !(damaged && voter && config.members.len() == 1),
-            "an ensemble of one cannot be repaired"
-        );
+        let mut configs = Configs::new(config.membership.clone());
+        // Config entries logged after what the tree holds: the last may be in flight.
+        let mut after = applied;
+        while let Ok(entries) = view.entries_after(after, LOAD_ENTRIES_MAX) {
+            let Some(last) = entries.last() else { break };
+            after = last.zxid;
+            for entry in &entries {
+                if let Some(members) = decode_config_entry(&entry.data) {
+                    configs.appended(entry.zxid, members);
+                }
+            }
+        }
         let last_logged = view.last_logged().max(applied);
-        let own = Vote { leader: config.id, zxid: last_logged, epoch: epochs.current_epoch };
-        let (election, out) = Election::start(
-            config.id,
-            &config.members,
-            1,
-            own,
-            config.election_resend_ticks,
-            voter && !damaged,
-        );
         let mut node = Node {
             config,
             epochs,
@@ -146,16 +149,21 @@ impl Node {
             pending: BTreeMap::new(),
             unloaded_upto: last_logged,
             ready: Ready::default(),
-            state: State::Looking(election),
+            state: State::Looking(
+                Election::start(0, Vec::new(), 0, Vote::default(), 1, false, false).0,
+            ),
             damaged,
-            round: 1,
+            configs,
+            round: 0,
             dropped: 0,
         };
-        node.ready.persisted_messages.extend(out);
-        if voter && node.config.members.len() == 1 {
-            // An ensemble of one: nobody to ask, nothing to wait for.
-            node.decide(Decision::Lead);
-        }
+        assert!(
+            !(damaged
+                && node.is_voter(node.config.id)
+                && node.is_quorum(&|id| id == node.config.id)),
+            "an ensemble of one cannot be repaired"
+        );
+        node.become_looking();
         node.emit(Some(view));
         node
     }
@@ -199,7 +207,12 @@ impl Node {
     /// A message from a peer (untrusted: anything that does not fit is dropped).
     pub fn step(&mut self, envelope: Envelope, view: &dyn LogView) {
         let Envelope { from, to, message } = envelope;
-        if to != self.config.id || from == self.config.id || !self.config.is_member(from) {
+        // Votes are taken from anyone (see `Election`: views differ while a
+        // change spreads), and everything from the leader this member follows: a
+        // member whose view is stale learns the configuration from it.
+        let vote = matches!(message, Message::Vote { .. });
+        let known = self.is_member(from) || vote || self.following() == Some(from);
+        if to != self.config.id || from == self.config.id || !known {
             self.drop_message();
             return;
         }
@@ -276,8 +289,32 @@ impl Node {
             applied: self.applied,
             dropped_messages: self.dropped,
             damaged: self.damaged,
-            observer: !self.config.is_voter(self.config.id),
+            observer: !self.is_voter(self.config.id),
+            config_version: self.configs.active(self.committed).version,
+            config_pending: self.configs.pending(self.committed).map(|c| c.version),
+            removed: !self.is_member(self.config.id),
         }
+    }
+
+    /// The configuration in force, and the one in flight if any.
+    pub fn membership(&self) -> (&Membership, Option<&Membership>) {
+        (self.configs.active(self.committed), self.configs.pending(self.committed))
+    }
+
+    /// `id` votes in a configuration of this member's view.
+    pub fn is_voter(&self, id: ServerId) -> bool {
+        self.configs.is_voter(self.committed, id)
+    }
+
+    /// `id` is a member (voter or observer) of a configuration of this member's view.
+    pub fn is_member(&self, id: ServerId) -> bool {
+        self.configs.is_member(self.committed, id)
+    }
+
+    /// The ids for which `has` holds are a quorum: a majority of the voters of every
+    /// configuration in this member's view.
+    pub(crate) fn is_quorum(&self, has: &dyn Fn(ServerId) -> bool) -> bool {
+        self.configs.is_quorum(self.committed, has)
     }
 
     pub(crate) fn drop_message(&mut self) {
@@ -309,6 +346,9 @@ impl Node {
     pub(crate) fn append(&mut self, entry: Entry) {
         assert!(entry.zxid > self.last_appended, "entries are appended in zxid order");
         self.last_appended = entry.zxid;
+        if let Some(members) = decode_config_entry(&entry.data) {
+            self.configs.appended(entry.zxid, members);
+        }
         self.pending.insert(entry.zxid, entry.data.clone());
         self.ready.entries.push(entry);
     }
@@ -327,6 +367,7 @@ impl Node {
         self.last_logged = self.last_logged.min(end);
         self.unloaded_upto = self.unloaded_upto.min(zxid);
         self.committed = self.committed.min(zxid);
+        self.configs.truncated(zxid);
         let floor = self.ready.truncate_after.map_or(zxid, |t| t.min(zxid));
         self.ready.truncate_after = Some(floor);
     }
@@ -334,6 +375,7 @@ impl Node {
     /// Marks everything up to `zxid` committed.
     pub(crate) fn commit(&mut self, zxid: Zxid) {
         self.committed = self.committed.max(zxid);
+        self.configs.committed(self.committed);
     }
 
     /// Hands out, in order, the committed entries that are durable and not yet
@@ -376,22 +418,40 @@ impl Node {
 
     /// Starts a new election round.
     pub(crate) fn become_looking(&mut self) {
-        self.round += 1;
         let own = Vote {
             leader: self.config.id,
             zxid: self.last_appended,
             epoch: self.epochs.current_epoch,
         };
+        self.look_for(own);
+    }
+
+    /// Starts a new election round voting for `nominee` (this member, or the
+    /// successor a leader handing over named), and never for anyone whose history
+    /// is older.
+    pub(crate) fn look_for(&mut self, nominee: Vote) {
+        self.round += 1;
+        let me = self.config.id;
+        // A voter of either side of a change in flight may be elected (it may hold
+        // the newest history); one the change removes hands over once it commits.
+        let candidate = self.is_voter(me) && !self.damaged;
+        let voters: Vec<Vec<ServerId>> =
+            self.configs.view(self.committed).map(|c| c.voters().collect()).collect();
         let (election, out) = Election::start(
-            self.config.id,
-            &self.config.members,
+            me,
+            voters,
             self.round,
-            own,
+            nominee,
             self.config.election_resend_ticks,
-            self.config.is_voter(self.config.id) && !self.damaged,
+            candidate,
+            !self.damaged,
         );
         self.state = State::Looking(election);
         self.ready.persisted_messages.extend(out);
+        if candidate && self.is_quorum(&|id| id == me) {
+            // An ensemble of one: nobody to ask, nothing to wait for.
+            self.decide(Decision::Lead);
+        }
     }
 
     fn on_vote(&mut self, from: ServerId, round: u64, vote: Vote, looking: bool, damaged: bool) {
@@ -401,6 +461,19 @@ impl Node {
                 self.round = self.round.max(election.round());
                 self.ready.persisted_messages.extend(out);
                 decision
+            }
+            // The member this one chose as leader, in discovery still, says it
+            // follows someone else: that choice was wrong; look again.
+            State::Following(f)
+                if from == f.leader && vote.leader != f.leader && !f.broadcasting() =>
+            {
+                // Join the election it is in (its round), rather than start one
+                // that resets everyone's votes.
+                if looking && round >= self.round {
+                    self.round = round.saturating_sub(1);
+                }
+                self.become_looking();
+                Decision::Undecided
             }
             // Settled: tell a looking member who leads, so it joins instead of
             // electing on its own.
@@ -412,14 +485,6 @@ impl Node {
                 let mine =
                     Vote { leader, zxid: self.last_appended, epoch: self.epochs.current_epoch };
                 self.send(from, vote_message(round.max(self.round), mine, false, false));
-                Decision::Undecided
-            }
-            // The member this one chose as leader, in discovery still, says it
-            // follows someone else: that choice was wrong; look again.
-            State::Following(f)
-                if from == f.leader && vote.leader != f.leader && !f.broadcasting() =>
-            {
-                self.become_looking();
                 Decision::Undecided
             }
             State::Following(_) | State::Leading(_) => Decision::Undecided,
@@ -462,8 +527,7 @@ mod tests {
     fn config(id: ServerId, members: &[ServerId]) -> ZabConfig {
         ZabConfig {
             id,
-            members: members.to_vec(),
-            observers: Vec::new(),
+            membership: ZabConfig::initial(members, &[]),
             sync_limit_ticks: 5,
             init_limit_ticks: 10,
             heartbeat_ticks: 1,

@@ -50,7 +50,12 @@ fn run(seed: u64, bugs: Bugs) -> Summary {
 }
 
 fn run_with(seed: u64, members: u64, observers: u64, bugs: Bugs) -> Summary {
-    let options = Options { members, observers, steps: STEPS, clients: 4, bugs };
+    let options =
+        Options { members, observers, spares: 0, reconfig: false, steps: STEPS, clients: 4, bugs };
+    run_options(seed, options)
+}
+
+fn run_options(seed: u64, options: Options) -> Summary {
     let mut world = World::new(seed, options);
     for _ in 0..options.steps {
         world.step();
@@ -269,4 +274,78 @@ fn a_damaged_member_that_votes_is_caught() {
     let caught = (1..=CI_SEEDS).find(|seed| std::panic::catch_unwind(|| run(*seed, bugs)).is_err());
     let seed = caught.expect("the simulation must catch a damaged member that votes");
     eprintln!("a damaged member that votes caught at seed {seed}");
+}
+
+/// Seeds of the simulation with membership changes run by the default test.
+const RECONFIG_SEEDS: u64 = 200;
+
+/// Membership changes while serving, under every fault kind.
+fn run_reconfig(seed: u64, bugs: Bugs) -> Summary {
+    let (members, observers) = if seed.is_multiple_of(2) { (3, 0) } else { (5, 1) };
+    let options =
+        Options { members, observers, spares: 2, reconfig: true, steps: STEPS, clients: 4, bugs };
+    run_options(seed, options)
+}
+
+/// Ensembles whose leader is asked for random membership changes (add an observer,
+/// promote, demote, remove, replace a voter, a whole new membership; members
+/// outside the configuration run meanwhile) with crashes, partitions and storage
+/// faults during the change. Besides every other check, each commit must be on
+/// the disks of a majority of the configuration in force and, while a change
+/// commits, of the old one too.
+#[test]
+fn seeds_pass_with_membership_changes() {
+    let seeds: Vec<u64> = match env("SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (1..=env("SIM_SEEDS").unwrap_or(RECONFIG_SEEDS)).collect(),
+    };
+    let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut acknowledged = 0;
+    for &seed in &seeds {
+        match std::panic::catch_unwind(|| run_reconfig(seed, Bugs::default())) {
+            Ok(summary) => {
+                acknowledged += summary.acknowledged;
+                for (kind, n) in summary.faults {
+                    *faults.entry(kind).or_insert(0) += n;
+                }
+            }
+            Err(panic) => {
+                eprintln!(
+                    "simulation with membership changes failed at seed {seed}: replay with \
+                     SIM_SEED={seed} cargo test -p baton-quorum --test sim membership"
+                );
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+    let changes: Vec<_> = faults.iter().filter(|(k, _)| k.starts_with("reconfig")).collect();
+    eprintln!(
+        "{} seeds with membership changes passed: {acknowledged} writes acknowledged; {changes:?}",
+        seeds.len()
+    );
+    if seeds.len() >= 50 {
+        for kind in [
+            "reconfig: add an observer",
+            "reconfig: promote",
+            "reconfig: demote",
+            "reconfig: remove",
+            "reconfig: replace a voter",
+            "reconfig: whole membership",
+            "reconfig refused",
+        ] {
+            assert!(faults.contains_key(kind), "{kind} never happened: {faults:?}");
+        }
+    }
+}
+
+/// The same with a broken recovery that takes the newest configuration in the log
+/// as the one in force before it commits: some seed must show a commit without a
+/// majority of a configuration (or a lost write, or diverging histories).
+#[test]
+fn a_configuration_in_force_before_it_commits_is_caught() {
+    let bugs = Bugs { config_from_log: true, ..Bugs::default() };
+    let caught = (1..=RECONFIG_SEEDS * 5)
+        .find(|seed| std::panic::catch_unwind(|| run_reconfig(*seed, bugs)).is_err());
+    let seed = caught.expect("the simulation must catch a configuration in force too early");
+    eprintln!("a configuration in force before it commits caught at seed {seed}");
 }

@@ -73,6 +73,9 @@ fn show(envelope: &Envelope) -> String {
         Message::PingAck { epoch, last_zxid } => {
             format!("PingAck epoch={epoch} last={}", z(*last_zxid))
         }
+        Message::TakeOver { epoch, leader, zxid } => {
+            format!("TakeOver epoch={epoch} leader={leader} zxid={}", z(*zxid))
+        }
     };
     format!("{}->{} {body}", envelope.from, envelope.to)
 }
@@ -94,6 +97,7 @@ fn kind(message: &Message) -> &'static str {
         Message::Commit { .. } => "Commit",
         Message::Ping { .. } => "Ping",
         Message::PingAck { .. } => "PingAck",
+        Message::TakeOver { .. } => "TakeOver",
     }
 }
 

@@ -6,8 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use baton_quorum::{
-    Epochs, Zxid,
-    zab::{Entry, Envelope, LogView, Node, NodeStatus, Role, ServerId, ViewError, ZabConfig},
+    Epochs, QuorumError, Zxid,
+    zab::{
+        Entry, Envelope, LogView, Member as ConfigMember, Membership, Node, NodeStatus, Role,
+        ServerId, ViewError, ZabConfig, decode_config_entry,
+    },
 };
 use bytes::Bytes;
 
@@ -21,6 +24,9 @@ pub struct Bugs {
     /// The old recovery: a member whose disk lost acknowledged entries takes what
     /// is left as its history and votes with it (no promise is kept).
     pub trust_damaged_log: bool,
+    /// A member starts with the newest configuration in its log, committed or
+    /// not, as the one in force (a new configuration applied before it commits).
+    pub config_from_log: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +35,11 @@ pub struct Options {
     pub members: u64,
     /// Observers (the ids after the voters').
     pub observers: u64,
+    /// Members that start outside the configuration (the ids after the
+    /// observers'), for membership changes to add.
+    pub spares: u64,
+    /// The leader is asked for random membership changes.
+    pub reconfig: bool,
     pub steps: usize,
     pub clients: usize,
     pub bugs: Bugs,
@@ -98,11 +109,8 @@ struct Applied {
 
 impl Applied {
     fn encode(&self) -> Bytes {
-        let lines: Vec<String> = self
-            .entries
-            .iter()
-            .map(|(z, d)| format!("{:x} {}", z.as_u64(), String::from_utf8_lossy(d)))
-            .collect();
+        let lines: Vec<String> =
+            self.entries.iter().map(|(z, d)| format!("{:x} {}", z.as_u64(), hex(d))).collect();
         lines.join("\n").into()
     }
 
@@ -113,7 +121,7 @@ impl Applied {
             .map(|line| {
                 let (z, d) = line.split_once(' ').expect("snapshot line");
                 let z = u64::from_str_radix(z, 16).expect("snapshot zxid");
-                (Zxid::from_u64(z), Bytes::copy_from_slice(d.as_bytes()))
+                (Zxid::from_u64(z), unhex(d))
             })
             .collect();
         Applied { zxid, entries, checked_len: 0 }
@@ -129,6 +137,22 @@ impl Applied {
         let upto = self.entries.partition_point(|(z, _)| *z <= zxid);
         value_of(&self.entries[..upto], key)
     }
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Bytes {
+    let byte = |i| u8::from_str_radix(&text[i..i + 2], 16).expect("snapshot hex");
+    (0..text.len()).step_by(2).map(byte).collect::<Vec<u8>>().into()
+}
+
+/// The last configuration in `entries` (`None`: the first one is in force).
+fn config_in(entries: impl DoubleEndedIterator<Item = (Zxid, Bytes)>) -> Option<Membership> {
+    entries.rev().find_map(|(zxid, data)| {
+        decode_config_entry(&data).map(|members| Membership { version: zxid, members })
+    })
 }
 
 /// The value the last write to `key` in `entries` left.
@@ -255,13 +279,21 @@ pub struct World {
     healed: bool,
     /// `SIM_TRACE=ID`: print every message member ID receives.
     trace: Option<ServerId>,
+    /// What each leader had committed at the last check (commit quorums are
+    /// checked as commits happen).
+    leader_committed: BTreeMap<ServerId, Zxid>,
+    /// The configuration in force once healed.
+    final_config: Option<Membership>,
+    /// The fewest voters of any configuration proposed so far.
+    fewest_voters: u64,
 }
 
 fn config(id: ServerId, n: u64, observers: u64) -> ZabConfig {
+    let voters: Vec<ServerId> = (1..=n).collect();
+    let observers: Vec<ServerId> = (n + 1..=n + observers).collect();
     ZabConfig {
         id,
-        members: (1..=n).collect(),
-        observers: (n + 1..=n + observers).collect(),
+        membership: ZabConfig::initial(&voters, &observers),
         sync_limit_ticks: 5,
         init_limit_ticks: 10,
         heartbeat_ticks: 1,
@@ -273,7 +305,7 @@ fn config(id: ServerId, n: u64, observers: u64) -> ZabConfig {
 
 impl World {
     pub fn new(seed: u64, options: Options) -> World {
-        let n = options.members + options.observers;
+        let n = options.members + options.observers + options.spares;
         let mut world = World {
             seed,
             options,
@@ -291,6 +323,9 @@ impl World {
             faults: BTreeMap::new(),
             healed: false,
             trace: std::env::var("SIM_TRACE").ok().and_then(|id| id.parse().ok()),
+            leader_committed: BTreeMap::new(),
+            final_config: None,
+            fewest_voters: options.members,
         };
         for id in 1..=n {
             let member = Member {
@@ -311,8 +346,15 @@ impl World {
     /// A world for scripted scenarios: no random faults, messages move only when
     /// the script says so.
     pub fn scripted(members: u64) -> World {
-        let options =
-            Options { members, observers: 0, steps: 0, clients: 0, bugs: Bugs::default() };
+        let options = Options {
+            members,
+            observers: 0,
+            spares: 0,
+            reconfig: false,
+            steps: 0,
+            clients: 0,
+            bugs: Bugs::default(),
+        };
         let mut world = World::new(0, options);
         world.healed = true;
         world
@@ -322,9 +364,9 @@ impl World {
         self.total()
     }
 
-    /// Voters and observers.
+    /// Voters, observers and spares.
     fn total(&self) -> u64 {
-        self.options.members + self.options.observers
+        self.options.members + self.options.observers + self.options.spares
     }
 
     /// Messages in flight.
@@ -366,6 +408,14 @@ impl World {
                 None => m.disk.damaged(),
             })
             .count()
+    }
+
+    /// A damaged member can be repaired: no configuration of fewer than three
+    /// voters was ever proposed, so a quorum of healthy ones remains (two voters,
+    /// one of them damaged, stay unavailable until an operator acts, as an
+    /// ensemble of one does).
+    fn repairable(&self) -> bool {
+        self.fewest_voters >= 3
     }
 
     /// A storage fault on the disk of `id` (down): lose a flushed suffix, a corrupt
@@ -446,6 +496,18 @@ impl World {
             Some((zxid, data)) => Applied::decode(*zxid, data),
             None => Applied::default(),
         };
+        // The configuration in force: the last one the state (snapshot) holds, as
+        // the server reads it from its tree.
+        let applied = member.applied.entries.iter().cloned();
+        let committed = if self.options.bugs.config_from_log {
+            let logged = member.disk.log.iter().map(|e| (e.zxid, e.data.clone()));
+            config_in(applied.chain(logged))
+        } else {
+            config_in(applied)
+        };
+        if let Some(membership) = committed {
+            cfg.membership = membership;
+        }
         let damaged = !self.options.bugs.trust_damaged_log && member.disk.damaged();
         if !damaged {
             // (The old recovery has no promise: what is left is the history.)
@@ -548,7 +610,9 @@ impl World {
             return;
         }
         let to = envelope.to;
-        let member = self.members.get_mut(&to).expect("member");
+        let Some(member) = self.members.get_mut(&to) else {
+            panic!("seed {}: a message to no member: {envelope:?}", self.seed)
+        };
         let Some(node) = member.node.as_mut() else { return };
         if self.trace == Some(to) {
             let role = node.status().role;
@@ -599,7 +663,11 @@ impl World {
                 if self.members[&id].node.is_none() {
                     // Storage faults: one damaged member at a time (repaired from
                     // the others), while others may crash meanwhile.
-                    if n > 1 && self.rng.one_in(3) && self.damaged_members() == 0 {
+                    if n > 1
+                        && self.rng.one_in(3)
+                        && self.damaged_members() == 0
+                        && self.repairable()
+                    {
                         self.damage_disk(id);
                     }
                     self.start(id);
@@ -608,6 +676,7 @@ impl World {
             }
             4 => self.change_partition(),
             5 => self.snapshot_and_purge(),
+            6 if self.options.reconfig => self.reconfig_action(),
             6..=30 => self.client_action(),
             31..=45 => self.tick_all(),
             _ => {
@@ -793,6 +862,156 @@ impl World {
             }
         }
         self.check_prefix_agreement();
+        self.check_commit_quorums();
+    }
+
+    /// A random membership change asked of the leader: add an observer, promote,
+    /// demote, remove, replace a voter, or a whole new membership. The node refuses
+    /// what it must (one change at a time, too many voters removed at once).
+    fn reconfig_action(&mut self) {
+        let Some(leader) = self.leader() else { return };
+        let total = self.total();
+        let node = self.members[&leader].node.as_ref().expect("running");
+        let (active, pending) = node.membership();
+        if pending.is_some() {
+            return;
+        }
+        let mut members = active.members.clone();
+        let outside: Vec<ServerId> = (1..=total).filter(|id| !active.is_member(*id)).collect();
+        let pick = |rng: &mut Rng, ids: &[ServerId]| {
+            (!ids.is_empty()).then(|| ids[rng.below(ids.len() as u64) as usize])
+        };
+        let voters: Vec<ServerId> = active.voters().collect();
+        let observers: Vec<ServerId> = active.observers().collect();
+        let member = |id: ServerId, voter| ConfigMember { id, voter, addr: format!("sim{id}") };
+        let kind = match self.rng.below(6) {
+            0 => {
+                let Some(id) = pick(&mut self.rng, &outside) else { return };
+                members.push(member(id, false));
+                "reconfig: add an observer"
+            }
+            1 => {
+                let Some(id) = pick(&mut self.rng, &observers) else { return };
+                members.retain(|m| m.id != id);
+                members.push(member(id, true));
+                "reconfig: promote"
+            }
+            2 => {
+                let Some(id) = pick(&mut self.rng, &voters) else { return };
+                members.retain(|m| m.id != id);
+                members.push(member(id, false));
+                "reconfig: demote"
+            }
+            3 => {
+                let all: Vec<ServerId> = members.iter().map(|m| m.id).collect();
+                let Some(id) = pick(&mut self.rng, &all) else { return };
+                members.retain(|m| m.id != id);
+                "reconfig: remove"
+            }
+            4 => {
+                let (Some(out), Some(inn)) =
+                    (pick(&mut self.rng, &voters), pick(&mut self.rng, &observers))
+                else {
+                    return;
+                };
+                members.retain(|m| m.id != out && m.id != inn);
+                members.push(member(inn, true));
+                "reconfig: replace a voter"
+            }
+            _ => {
+                // New ids join as observers; voters come from the members (the
+                // node refuses a voter that has not caught up as an observer: some
+                // of these are refused).
+                members.clear();
+                for id in 1..=total {
+                    match self.rng.below(4) {
+                        0 | 1 if active.is_member(id) => members.push(member(id, true)),
+                        0..=2 => members.push(member(id, false)),
+                        _ => {}
+                    }
+                }
+                "reconfig: whole membership"
+            }
+        };
+        if self.damaged_members() > 0 && members.iter().filter(|m| m.voter).count() < 3 {
+            // See `repairable`.
+            return;
+        }
+        let node = self.members.get_mut(&leader).expect("leader").node.as_mut().expect("running");
+        let voters = members.iter().filter(|m| m.voter).count() as u64;
+        match node.propose_config(members) {
+            Ok(_) => {
+                self.fewest_voters = self.fewest_voters.min(voters);
+                self.fault(kind);
+            }
+            Err(_) => self.fault("reconfig refused"),
+        }
+        self.drive(leader);
+    }
+
+    /// Every commit a leader makes is durable on a majority of the configuration in
+    /// force, and while a change commits with it, on a majority of the old
+    /// configuration too: every quorum of the old and the new configuration
+    /// intersects while the change is in flight. Checked against the disks, not
+    /// what the leader believes.
+    fn check_commit_quorums(&mut self) {
+        let leaders: Vec<(ServerId, Zxid)> = self
+            .members
+            .iter()
+            .filter_map(|(id, m)| {
+                let status = m.node.as_ref()?.status();
+                (status.role == Role::Leading).then_some((*id, status.committed))
+            })
+            .collect();
+        for (leader, committed) in leaders {
+            let before = self.leader_committed.insert(leader, committed).unwrap_or(committed);
+            if committed > before {
+                self.check_commit_quorum(leader, before, committed);
+            }
+        }
+    }
+
+    fn check_commit_quorum(&self, leader: ServerId, before: Zxid, committed: Zxid) {
+        let member = &self.members[&leader];
+        let mut history: BTreeMap<Zxid, Bytes> = member.applied.entries.iter().cloned().collect();
+        history.extend(member.disk.log.iter().map(|e| (e.zxid, e.data.clone())));
+        let mut configs = vec![self.config.membership.clone()];
+        configs.extend(
+            history
+                .range(..=committed)
+                .filter_map(|(zxid, data)| config_in(std::iter::once((*zxid, data.clone())))),
+        );
+        let holds = |id: ServerId, zxid: Zxid| {
+            let disk = &self.members[&id].disk;
+            disk.purged_to >= zxid || disk.damaged() || disk.log.iter().any(|e| e.zxid == zxid)
+        };
+        let newest = configs.last().expect("the first configuration");
+        let mut required = vec![(newest, committed)];
+        if newest.version > before && configs.len() > 1 {
+            // The change commits now: its entry (and every commit until it
+            // committed) needed a majority of the old configuration and of the new.
+            required.push((newest, newest.version));
+            required.push((&configs[configs.len() - 2], newest.version));
+        }
+        for (config, zxid) in required {
+            if !config.majority(&|id| holds(id, zxid)) {
+                self.dump();
+                panic!(
+                    "seed {}: leader {leader} committed {committed} (from {before}), but {zxid} \
+                     is not on a majority of configuration {} ({:?})",
+                    self.seed,
+                    config.version,
+                    config.voters().collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    /// The configuration in force at the stable leader (members outside it take
+    /// part in nothing).
+    fn in_force(&self, leader: ServerId) -> Membership {
+        let node = self.members[&leader].node.as_ref().expect("leader running");
+        node.membership().0.clone()
     }
 
     /// Every member's applied history is a prefix of the longest one. Incremental:
@@ -824,6 +1043,15 @@ impl World {
 
     fn dump(&self) {
         for (id, m) in &self.members {
+            if let Some(node) = &m.node {
+                let (active, pending) = node.membership();
+                let show = |c: &Membership| {
+                    let voters: Vec<_> = c.voters().collect();
+                    let observers: Vec<_> = c.observers().collect();
+                    format!("{} voters {voters:?} observers {observers:?}", c.version.as_u64())
+                };
+                eprintln!("{id}: config {} pending {:?}", show(active), pending.map(show));
+            }
             eprintln!(
                 "{id}: {:?}\n   applied {:?}\n   log {:?}",
                 m.node.as_ref().map(Node::status),
@@ -858,15 +1086,27 @@ impl World {
             let value = format!("w final {attempt}");
             let member = self.members.get_mut(&leader).expect("leader");
             let node = member.node.as_mut().expect("running");
-            node.propose(value.clone().into()).expect("the leader takes a write");
+            if let Err(error) = node.propose(value.clone().into()) {
+                // A leader a change demoted hands over first.
+                assert!(
+                    matches!(error, QuorumError::Transferring { .. }),
+                    "seed {}: the leader refuses a write: {error}",
+                    self.seed
+                );
+                self.settle_round();
+                continue;
+            }
             self.drive(leader);
             for _ in 0..5 {
                 self.settle_round();
             }
-            let everywhere = self.members.values().all(|m| {
-                m.applied.entries.last().is_some_and(|(_, data)| data[..] == *value.as_bytes())
-            });
+            let config = self.in_force(leader);
+            let everywhere =
+                self.members.iter().filter(|(id, _)| config.is_member(**id)).all(|(_, m)| {
+                    m.applied.entries.last().is_some_and(|(_, data)| data[..] == *value.as_bytes())
+                });
             if everywhere {
+                self.final_config = Some(config);
                 return;
             }
         }
@@ -896,8 +1136,10 @@ impl World {
     /// The leader, once every running member is broadcasting and led by it.
     pub fn stable_leader(&self) -> Option<ServerId> {
         let leader = self.leader()?;
+        let config = self.in_force(leader);
         self.members
             .iter()
+            .filter(|(id, _)| config.is_member(**id))
             .all(|(id, m)| {
                 m.node.as_ref().is_none_or(|n| {
                     let s = n.status();
@@ -910,7 +1152,8 @@ impl World {
     /// After `heal`: every member applied the final write and every acknowledged
     /// one; returns the agreed history of writes `(zxid, key, value)`.
     pub fn check_final(&self) -> Vec<(u64, String, String)> {
-        for (id, member) in &self.members {
+        let config = self.final_config.as_ref().expect("healed");
+        for (id, member) in self.members.iter().filter(|(id, _)| config.is_member(**id)) {
             let values: Vec<&[u8]> = member.applied.entries.iter().map(|(_, d)| &d[..]).collect();
             if !values.last().is_some_and(|v| v.starts_with(b"w final ")) {
                 self.dump();
@@ -932,7 +1175,8 @@ impl World {
                 }
             }
         }
-        let reference = &self.members.values().next().expect("members").applied.entries;
+        let first = config.members.first().expect("a member").id;
+        let reference = &self.members[&first].applied.entries;
         reference
             .iter()
             .filter_map(|(z, d)| match parse(d) {

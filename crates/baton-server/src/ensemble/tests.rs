@@ -58,8 +58,7 @@ fn start(store: MemStore) -> Harness {
     };
     let config = ZabConfig {
         id: 1,
-        members: vec![1],
-        observers: Vec::new(),
+        membership: ZabConfig::initial(&[1], &[]),
         sync_limit_ticks: 50,
         init_limit_ticks: 100,
         heartbeat_ticks: 5,
