@@ -66,6 +66,26 @@ pub struct Ensemble {
     /// leader: it neither votes nor counts toward a quorum meanwhile.
     #[serde(default)]
     pub damaged: bool,
+    /// The configuration in force: its version (the zxid that committed it; 0
+    /// for the one the members started with) and members.
+    #[serde(default)]
+    pub config_version: u64,
+    #[serde(default)]
+    pub members: Vec<ConfigMember>,
+    /// The version of a configuration change in flight.
+    #[serde(default)]
+    pub config_pending: Option<u64>,
+    /// The configuration in force does not name this member: it was removed.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+/// A member of the configuration, as `/status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigMember {
+    pub id: u64,
+    pub addr: String,
+    pub voter: bool,
 }
 
 /// The whole `/status` document.
@@ -120,6 +140,10 @@ mod tests {
                 committed_zxid: 0x3_0000_0001,
                 peers: vec![(1, "127.0.0.1:2001".into()), (2, "127.0.0.1:2002".into())],
                 damaged: false,
+                config_version: 0x2_0000_0004,
+                members: vec![ConfigMember { id: 1, addr: "127.0.0.1:2001".into(), voter: true }],
+                config_pending: None,
+                removed: false,
             },
             last_zxid: 0x3_0000_0001,
             last_zxid_hex: "0x300000001".into(),

@@ -251,7 +251,8 @@ pub fn op_result_to_pb(result: &OpResult) -> pb::OpResult {
         | OpResult::Reaped { .. }
         | OpResult::AclSet { .. }
         | OpResult::QuotaSet
-        | OpResult::QuotaRemoved => None,
+        | OpResult::QuotaRemoved
+        | OpResult::ConfigSet { .. } => None,
     };
     pb::OpResult { result }
 }

@@ -187,6 +187,83 @@ pub enum TreeCommand {
         #[command(subcommand)]
         command: QuotaCommand,
     },
+    /// The ensemble's membership (`members list`, `add`, `remove`, `set-role`, `set`):
+    /// ZooKeeper's reconfig. Changes go through the leader, one at a time; a new
+    /// voter joins as an observer and is promoted once it has caught up.
+    Members {
+        #[command(subcommand)]
+        command: MembersCommand,
+    },
+    /// Leadership (`leader transfer`).
+    Leader {
+        #[command(subcommand)]
+        command: LeaderCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Print the configuration in force: its version, then one line per member
+    /// (`ID ADDR voter|observer`, `*` after the leader).
+    List,
+    /// Add server ID at PEER_ADDR (host:port of its peer port): a voter, or an
+    /// observer with --observer. Start the server first (its --peers naming the
+    /// ensemble and itself).
+    Add {
+        id: u64,
+        peer_addr: String,
+        #[arg(long)]
+        observer: bool,
+        /// Only if the configuration in force has this version (hex, as `list`
+        /// prints it).
+        #[arg(long, value_name = "VERSION", value_parser = parse_hex)]
+        from_version: Option<u64>,
+    },
+    /// Remove server ID (removing the leader hands leadership over first).
+    Remove {
+        id: u64,
+        #[arg(long, value_name = "VERSION", value_parser = parse_hex)]
+        from_version: Option<u64>,
+    },
+    /// Make server ID a voter or an observer.
+    SetRole {
+        id: u64,
+        #[arg(value_parser = ["voter", "observer"])]
+        role: String,
+        #[arg(long, value_name = "VERSION", value_parser = parse_hex)]
+        from_version: Option<u64>,
+    },
+    /// Replace the whole membership by MEMBERS: `ID=HOST:PORT` entries, with
+    /// `:observer` for an observer (the --peers form).
+    Set {
+        #[arg(required = true, value_parser = parse_member)]
+        members: Vec<baton_client::ConfigMember>,
+        #[arg(long, value_name = "VERSION", value_parser = parse_hex)]
+        from_version: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeaderCommand {
+    /// Hand leadership to server ID (default: the voter that has logged the most),
+    /// without an election timeout. Ask the leader (--endpoints naming it first).
+    Transfer { id: Option<u64> },
+}
+
+fn parse_hex(text: &str) -> Result<u64, String> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    u64::from_str_radix(digits, 16).map_err(|e| format!("`{text}` is not a hex version: {e}"))
+}
+
+/// `ID=HOST:PORT` or `ID=HOST:PORT:observer`.
+fn parse_member(text: &str) -> Result<baton_client::ConfigMember, String> {
+    let (id, addr) = text.split_once('=').ok_or_else(|| format!("`{text}` is not ID=HOST:PORT"))?;
+    let id: u64 = id.parse().map_err(|e| format!("bad id in `{text}`: {e}"))?;
+    let (addr, voter) = match addr.strip_suffix(":observer") {
+        Some(addr) => (addr, false),
+        None => (addr.strip_suffix(":participant").unwrap_or(addr), true),
+    };
+    Ok(baton_client::ConfigMember { id, addr: addr.to_owned(), voter })
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,14 @@ use serde_json::{Value, json};
 /// The result of one successful command, before it is rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
+    /// A configuration (`members …`).
+    Members {
+        config: baton_client::Config,
+    },
+    /// The new leader (`leader transfer`).
+    Leader {
+        id: u64,
+    },
     Created {
         path: String,
         stat: Stat,
@@ -101,6 +109,19 @@ impl Output {
                 writeln!(out, "Output stat for {path} count={},bytes={}", usage.count, usage.bytes)
             }
             Output::Digest { id } => writeln!(out, "{id}"),
+            Output::Members { config } => {
+                writeln!(out, "version {:x}", config.version)?;
+                for m in &config.members {
+                    let role = if m.voter { "voter" } else { "observer" };
+                    let leads = if config.leader == Some(m.id) { " *" } else { "" };
+                    writeln!(out, "{} {} {role}{leads}", m.id, m.addr)?;
+                }
+                if let Some(pending) = config.pending {
+                    writeln!(out, "change in flight: {pending:x}")?;
+                }
+                Ok(())
+            }
+            Output::Leader { id } => writeln!(out, "leader {id}"),
             Output::Children { children: lines, .. } | Output::Subtree { paths: lines, .. } => {
                 lines.iter().try_for_each(|line| writeln!(out, "{line}"))
             }
@@ -158,6 +179,16 @@ impl Output {
             }),
             Output::Done { path } => json!({ "path": path }),
             Output::Digest { id } => json!({ "digest": id }),
+            Output::Members { config } => json!({
+                "path": "/baton/config",
+                "version": config.version,
+                "leader": config.leader,
+                "pending": config.pending,
+                "members": config.members.iter().map(|m| json!({
+                    "id": m.id, "addr": m.addr, "voter": m.voter,
+                })).collect::<Vec<_>>(),
+            }),
+            Output::Leader { id } => json!({ "path": "", "leader": id }),
         }
     }
 }

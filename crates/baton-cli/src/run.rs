@@ -3,11 +3,11 @@
 use std::io::Read;
 
 use anyhow::Context;
-use baton_client::{Client, QuotaLimits};
+use baton_client::{Client, ConfigChange, ConfigMember, QuotaLimits};
 use bytes::Bytes;
 
 use crate::{
-    args::{AclCommand, QuotaCommand, TreeCommand as Command},
+    args::{AclCommand, LeaderCommand, MembersCommand, QuotaCommand, TreeCommand as Command},
     output::Output,
 };
 
@@ -89,6 +89,31 @@ pub async fn run(client: &Client, command: Command) -> anyhow::Result<Output> {
         Command::Quota { command: QuotaCommand::Rm { path } } => {
             client.remove_quota(&path).await?;
             Output::Done { path }
+        }
+        Command::Members { command: MembersCommand::List } => {
+            Output::Members { config: client.get_config().await? }
+        }
+        Command::Members { command } => {
+            let (change, from_version) = match command {
+                MembersCommand::List => unreachable!("listed above"),
+                MembersCommand::Add { id, peer_addr, observer, from_version } => {
+                    let member = ConfigMember { id, addr: peer_addr, voter: !observer };
+                    (ConfigChange::Add(member), from_version)
+                }
+                MembersCommand::Remove { id, from_version } => {
+                    (ConfigChange::Remove { id }, from_version)
+                }
+                MembersCommand::SetRole { id, role, from_version } => {
+                    (ConfigChange::SetRole { id, voter: role == "voter" }, from_version)
+                }
+                MembersCommand::Set { members, from_version } => {
+                    (ConfigChange::Members(members), from_version)
+                }
+            };
+            Output::Members { config: client.reconfig(change, from_version).await? }
+        }
+        Command::Leader { command: LeaderCommand::Transfer { id } } => {
+            Output::Leader { id: client.transfer_leadership(id).await? }
         }
     })
 }

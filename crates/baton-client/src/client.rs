@@ -15,7 +15,10 @@ use baton_api::{
     pb::baton_client::BatonClient,
     status::ErrorCode,
 };
-use baton_znode::{Acl, CreateMode, Id, MultiOp, OpResult, QuotaLimits, QuotaUsage, Stat};
+use baton_znode::{
+    Acl, ConfigChange, ConfigMember, CreateMode, Id, MultiOp, OpResult, QuotaLimits, QuotaUsage,
+    Stat,
+};
 use bytes::Bytes;
 use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
@@ -131,6 +134,9 @@ has_header!(
     pb::SetQuotaResponse,
     pb::GetQuotaResponse,
     pb::RemoveQuotaResponse,
+    pb::GetConfigResponse,
+    pb::ReconfigResponse,
+    pb::TransferLeadershipResponse,
 );
 
 impl Client {
@@ -359,6 +365,69 @@ impl Client {
         Ok(())
     }
 
+    /// The configuration in force, as the server answering knows it.
+    pub async fn get_config(&self) -> Result<Config, ClientError> {
+        let response = self
+            .call(Replay::Safe, "/baton/config", pb::GetConfigRequest {}, |mut rpc, r| async move {
+                rpc.get_config(r).await
+            })
+            .await?;
+        Ok(Config {
+            version: response.version,
+            members: response.members.into_iter().map(member_from_pb).collect(),
+            leader: (response.leader != 0).then_some(response.leader),
+            pending: (response.pending_version != 0).then_some(response.pending_version),
+        })
+    }
+
+    /// Changes the membership (through the leader); `from_version`: only if the
+    /// configuration in force has that version. Returns the new configuration. A
+    /// new voter joins as an observer and is promoted once it has caught up.
+    /// Not replayed after a lost connection (read the configuration to see whether
+    /// it happened).
+    pub async fn reconfig(
+        &self,
+        change: ConfigChange,
+        from_version: Option<u64>,
+    ) -> Result<Config, ClientError> {
+        use pb::reconfig_request::Change;
+        let to_pb = |m: ConfigMember| pb::Member { id: m.id, addr: m.addr, voter: m.voter };
+        let change = match change {
+            ConfigChange::Add(member) => Change::Add(to_pb(member)),
+            ConfigChange::Remove { id } => Change::Remove(id),
+            ConfigChange::SetRole { id, voter } => Change::SetRole(pb::SetRole { id, voter }),
+            ConfigChange::Members(all) => {
+                Change::Members(pb::Members { members: all.into_iter().map(to_pb).collect() })
+            }
+        };
+        let from_version = from_version.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        let request = pb::ReconfigRequest { from_version, change: Some(change) };
+        let response = self
+            .call(Replay::Unsafe, "/baton/config", request, |mut rpc, r| async move {
+                rpc.reconfig(r).await
+            })
+            .await?;
+        Ok(Config {
+            version: response.version,
+            members: response.members.into_iter().map(member_from_pb).collect(),
+            leader: None,
+            pending: None,
+        })
+    }
+
+    /// Asks the leader (the server answering must be it) to hand leadership to
+    /// `to` (`None`: the voter that has logged the most); returns the new leader
+    /// once it serves.
+    pub async fn transfer_leadership(&self, to: Option<u64>) -> Result<u64, ClientError> {
+        let request = pb::TransferLeadershipRequest { to: to.unwrap_or(0) };
+        let response = self
+            .call(Replay::Unsafe, "", request, |mut rpc, r| async move {
+                rpc.transfer_leadership(r).await
+            })
+            .await?;
+        Ok(response.leader)
+    }
+
     /// Credentials every later call carries (in its `baton-auth` metadata), across
     /// reconnects; replaces those given before. Wrong ones make calls fail with
     /// `AUTH_FAILED`.
@@ -516,4 +585,20 @@ pub(crate) async fn dial(server: &ServerAddr) -> Result<Channel, String> {
         Ok(Err(error)) => Err(with_sources(&error.to_string(), &error)),
         Err(_) => Err(format!("no answer within {} ms", CONNECT_TIMEOUT.as_millis())),
     }
+}
+
+/// An ensemble's configuration (see [`Client::get_config`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The zxid that committed it (0: the one the members started with).
+    pub version: u64,
+    pub members: Vec<ConfigMember>,
+    /// The leader the answering server follows (or is), if it knows one.
+    pub leader: Option<u64>,
+    /// The version of a change in flight.
+    pub pending: Option<u64>,
+}
+
+fn member_from_pb(member: pb::Member) -> ConfigMember {
+    ConfigMember { id: member.id, addr: member.addr, voter: member.voter }
 }

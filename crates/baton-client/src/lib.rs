@@ -59,14 +59,14 @@ mod tls;
 
 pub use baton_api::{auth::Credential, status::ErrorCode};
 pub use baton_znode::{
-    Acl, AclEntry, CheckOp, CreateMode, CreateOp, DeleteOp, Id, MultiOp, OpResult, Perms,
-    QuotaLimits, QuotaUsage, SetDataOp, Stat, acl,
+    Acl, AclEntry, CheckOp, ConfigChange, ConfigMember, CreateMode, CreateOp, DeleteOp, Id,
+    MultiOp, OpResult, Perms, QuotaLimits, QuotaUsage, SetDataOp, Stat, acl,
 };
 pub use baton_znode::{
     ChangeKind,
     watch::{RemoveKind, WatchEvent},
 };
-pub use client::{CONNECT_TIMEOUT, Client, CreateOptions, REQUEST_TIMEOUT};
+pub use client::{CONNECT_TIMEOUT, Client, Config, CreateOptions, REQUEST_TIMEOUT};
 pub use endpoint::{ServerAddr, parse_endpoint, parse_endpoints, parse_endpoints_with};
 pub use error::ClientError;
 pub use recursive::{DELETE_RECURSIVE_ROUNDS_MAX, child_path};

@@ -11,7 +11,7 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use baton_api::admin::{Ensemble, Status};
+use baton_api::admin::{ConfigMember, Ensemble, Status};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -105,6 +105,15 @@ fn ensemble_status(membership: Membership) -> Ensemble {
         committed_zxid: membership.committed_zxid,
         peers: membership.peers.to_vec(),
         damaged: membership.damaged,
+        config_version: membership.config.version.as_u64(),
+        members: membership
+            .config
+            .members
+            .iter()
+            .map(|m| ConfigMember { id: m.id, addr: m.addr.clone(), voter: m.voter })
+            .collect(),
+        config_pending: membership.config_pending,
+        removed: membership.removed,
     }
 }
 
@@ -141,6 +150,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse,
             watches: shared.sessions.watch_count() as u64,
             disk_free_bytes: shared.disk.free().unwrap_or(0),
             disk_reserve_bytes: shared.disk.reserve(),
+            config_voters: membership.config.voters().count() as u64,
+            config_observers: membership.config.observers().count() as u64,
         }
     };
     let text = shared.metrics.render(gauges);

@@ -57,6 +57,11 @@ struct UsersFile {
 }
 
 impl Authenticator {
+    /// A `--super-digest` is set: only the super user may change the membership.
+    pub(crate) fn has_super(&self) -> bool {
+        self.super_digest.is_some()
+    }
+
     /// No super user, no users file: ZooKeeper's defaults.
     pub(crate) fn open() -> Authenticator {
         Authenticator { super_digest: None, users: None }

@@ -163,6 +163,37 @@ impl BatonService {
 
 #[tonic::async_trait]
 impl Baton for BatonService {
+    async fn get_config(
+        &self,
+        _request: Request<pb::GetConfigRequest>,
+    ) -> Result<Response<pb::GetConfigResponse>, Status> {
+        Ok(Response::new(crate::membership::get_config(&self.shared)))
+    }
+
+    async fn reconfig(
+        &self,
+        request: Request<pb::ReconfigRequest>,
+    ) -> Result<Response<pb::ReconfigResponse>, Status> {
+        let _timer = self.shared.metrics.time("reconfig");
+        let auth = self.auth(&request)?;
+        crate::membership::may_change(&self.shared, &auth)?;
+        let reply =
+            crate::membership::reconfig(&self.shared, &self.writes, request.into_inner()).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn transfer_leadership(
+        &self,
+        request: Request<pb::TransferLeadershipRequest>,
+    ) -> Result<Response<pb::TransferLeadershipResponse>, Status> {
+        let auth = self.auth(&request)?;
+        crate::membership::may_change(&self.shared, &auth)?;
+        let to = request.into_inner().to;
+        let leader = crate::membership::transfer(&self.shared, &self.writes, to).await?;
+        let zxid = self.shared.membership().committed_zxid;
+        Ok(Response::new(pb::TransferLeadershipResponse { header: header(zxid), leader }))
+    }
+
     async fn create(
         &self,
         request: Request<pb::CreateRequest>,

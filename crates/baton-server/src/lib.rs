@@ -53,6 +53,7 @@ mod ensemble;
 mod error;
 mod fourlw;
 mod grpc;
+mod membership;
 mod metrics;
 mod reaper;
 mod recovery;

@@ -16,7 +16,7 @@ pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
 
 /// The operations whose latency is recorded, the `op` label of
 /// `baton_request_duration_seconds` (requests on sessions and unary calls alike).
-pub(crate) const OPS: [&str; 21] = [
+pub(crate) const OPS: [&str; 22] = [
     "create",
     "delete",
     "set",
@@ -38,6 +38,7 @@ pub(crate) const OPS: [&str; 21] = [
     "set_watches",
     "get_ephemerals",
     "count_descendants",
+    "reconfig",
 ];
 
 /// A Prometheus histogram of durations: cumulative counts are derived at render.
@@ -136,6 +137,8 @@ pub(crate) struct Metrics {
     pub(crate) zk_connections_total: AtomicU64,
     /// A gauge: 1 while the disk has lost acknowledged entries not yet repaired.
     pub(crate) storage_damaged: AtomicU64,
+    /// A gauge: the version of the configuration in force (its zxid).
+    pub(crate) config_version: AtomicU64,
     /// Damage found: on opening (once per start) and by the scrubber (per part).
     pub(crate) storage_damage_found_total: AtomicU64,
     /// Damage repaired: from a leader's history, this member's memory or a snapshot.
@@ -160,6 +163,9 @@ pub(crate) struct Gauges {
     /// Bytes free for the data directory (0 if unknown), and the reserve.
     pub(crate) disk_free_bytes: u64,
     pub(crate) disk_reserve_bytes: u64,
+    /// Members of the configuration in force, by role.
+    pub(crate) config_voters: u64,
+    pub(crate) config_observers: u64,
 }
 
 impl Metrics {
@@ -248,6 +254,17 @@ impl Metrics {
         let damaged = self.storage_damaged.load(Relaxed);
         let help = "1 while the disk has lost acknowledged entries not yet repaired from peers.";
         gauge(&mut out, "baton_storage_damaged", help, damaged);
+        let version = self.config_version.load(Relaxed);
+        let help = "Version (zxid) of the configuration in force; 0 until the first change.";
+        gauge(&mut out, "baton_config_version", help, version);
+        let help = "Members of the configuration in force, by role.";
+        let _ =
+            writeln!(out, "# HELP baton_config_members {help}\n# TYPE baton_config_members gauge");
+        for (role, count) in
+            [("voter", gauges.config_voters), ("observer", gauges.config_observers)]
+        {
+            let _ = writeln!(out, "baton_config_members{{role=\"{role}\"}} {count}");
+        }
         let counters = [
             ("baton_writes_total", "Txns applied (including failed ones).", &self.writes_total),
             ("baton_writes_failed_total", "Txns applied that failed.", &self.writes_failed_total),
@@ -368,6 +385,8 @@ mod tests {
             watches: 0,
             disk_free_bytes: 1 << 30,
             disk_reserve_bytes: 64 << 20,
+            config_voters: 3,
+            config_observers: 0,
         });
         assert!(text.contains("# TYPE baton_writes_total counter\nbaton_writes_total 3\n"));
         assert!(text.contains("baton_znodes 2\n"));

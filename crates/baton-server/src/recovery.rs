@@ -27,7 +27,7 @@ use baton_log::{
     LogEntry, LogError, LogStore, Meta, Promise, PromiseFile, PromiseState, SledOptions, SledStore,
 };
 use baton_quorum::{Epochs, Zxid};
-use baton_znode::{DataTree, DecodeError, decode_txn};
+use baton_znode::{DataTree, DecodeError};
 
 use crate::ServerError;
 
@@ -327,7 +327,7 @@ pub(crate) fn recover(mut store: Box<dyn LogStore>, dir: &Path) -> Result<Recove
                 zxid: entry.zxid,
                 source: DecodeError::Invalid { offset: 0, reason },
             };
-            match decode_txn(&entry.data) {
+            match crate::membership::entry_txn(entry.zxid, &entry.data) {
                 Ok(txn) if txn.zxid == entry.zxid => {}
                 Ok(txn) => return Err(bad(format!("the record holds txn {:#x}", txn.zxid))),
                 Err(source) => {
@@ -384,7 +384,7 @@ mod tests {
 
         let mut tree = DataTree::new();
         for entry in &recovered.log {
-            let _ = tree.apply(&decode_txn(&entry.data).unwrap());
+            let _ = tree.apply(&baton_znode::decode_txn(&entry.data).unwrap());
         }
         store.save_snapshot(Snapshot { zxid: z(3), data: tree.encode_snapshot().into() }).unwrap();
         store.append(&[create(z(4), "/c")]).unwrap();

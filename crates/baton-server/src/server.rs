@@ -12,7 +12,7 @@ use tokio::{
 use baton_api::peer::peer_server::PeerServer;
 use baton_quorum::{
     Zxid,
-    zab::{Entry, Member, Membership, Node, ZabConfig},
+    zab::{Entry, Member, Membership, Node, ZabConfig, decode_config_entry},
 };
 use tonic::transport::server::TcpIncoming;
 
@@ -160,9 +160,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .iter()
         .map(|(id, addr)| Member { id: *id, voter: !observers.contains(id), addr: addr.clone() })
         .collect();
+    let started_with = Membership::new(Zxid::ZERO, members);
+    let membership = committed_config(&shared, &started_with)?;
+    // The newest configuration the log holds (the node follows it from there).
+    let logged = log.iter().rev().find_map(|e| {
+        decode_config_entry(&e.data).map(|members| Membership::new(Zxid::from_u64(e.zxid), members))
+    });
+    let newest = logged.as_ref().unwrap_or(&membership);
+    if newest.members != started_with.members {
+        let show = |c: &Membership| crate::membership::text(c).replace('\n', ", ");
+        tracing::warn!(
+            configuration = %show(newest),
+            peers = %show(&started_with),
+            "--peers differs from the configuration of version {:x} in the data directory: following the committed one",
+            newest.version.as_u64()
+        );
+    }
     let zab = ZabConfig {
         id: config.id,
-        membership: Membership::new(Zxid::ZERO, members),
+        membership,
         // The node ticks NODE_TICKS_PER_TICK times per --tick-ms: the limits keep
         // their meaning in ticks, while pings (every half tick, as ZooKeeper's) and
         // an election's resends and finalize wait (a tenth of a tick: 200 ms by
@@ -390,6 +406,30 @@ fn spawn_driver(
         }
         result
     })
+}
+
+/// The configuration in force: the last one committed (in the recovered tree), or
+/// the one the members start with (`--peers`) when none was. A member whose
+/// `--peers` disagrees with the committed one follows the committed one, and says
+/// so.
+fn committed_config(shared: &Shared, started_with: &Membership) -> Result<Membership, ServerError> {
+    let stored = match shared.read_tree() {
+        Ok(tree) => tree.get(baton_znode::CONFIG_PATH).ok().map(|(data, _)| data),
+        Err(_) => None,
+    };
+    let Some(data) = stored else { return Ok(started_with.clone()) };
+    let committed = std::str::from_utf8(&data)
+        .map_err(|e| e.to_string())
+        .and_then(crate::membership::parse)
+        .map_err(|reason| {
+            ServerError::Config(format!(
+                "{} in {} does not hold a configuration: {reason}",
+                baton_znode::CONFIG_PATH,
+                shared.data_dir.display()
+            ))
+        })?;
+    tracing::info!(version = %committed.version, "the committed configuration is in force");
+    Ok(committed)
 }
 
 /// Node ticks per `--tick-ms` (see where the ensemble's ZabConfig is made).

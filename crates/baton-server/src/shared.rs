@@ -33,6 +33,14 @@ pub(crate) struct Membership {
     pub(crate) peers: std::sync::Arc<[(u64, String)]>,
     /// See `Ensemble::damaged`.
     pub(crate) damaged: bool,
+    /// The configuration in force (see `crate::membership`).
+    pub(crate) config: std::sync::Arc<baton_quorum::zab::Membership>,
+    /// The version of a configuration in flight, if any.
+    pub(crate) config_pending: Option<u64>,
+    /// The configuration in force does not name this member.
+    pub(crate) removed: bool,
+    /// `config` as `/baton/config` (and ZooKeeper's `/zookeeper/config`) hold it.
+    pub(crate) config_text: bytes::Bytes,
 }
 
 /// How many committed txns a member may have still to apply and count as ready.
@@ -89,6 +97,13 @@ impl Shared {
             committed_zxid: 0,
             peers: std::sync::Arc::new([]),
             damaged: false,
+            config: std::sync::Arc::new(baton_quorum::zab::Membership::new(
+                baton_quorum::Zxid::ZERO,
+                Vec::new(),
+            )),
+            config_pending: None,
+            removed: false,
+            config_text: bytes::Bytes::new(),
         };
         Shared {
             sessions: SessionHub::new(server_id, tick_ms, &tree),

@@ -23,6 +23,9 @@ pub(crate) enum Write {
     },
     /// A barrier: answered once everything queued before it is applied.
     Sync { reply: oneshot::Sender<Result<u64, WriteError>> },
+    /// Hand leadership to `to` (0: the voter that has logged the most); answered
+    /// with the successor once the leader stopped proposing. Leader only.
+    Transfer { to: u64, reply: oneshot::Sender<Result<u64, WriteError>> },
 }
 
 /// The outcome of a txn that was logged, committed and applied. A failed txn
@@ -58,6 +61,9 @@ pub(crate) enum WriteError {
     /// was not taken.
     #[error("{0}")]
     DiskFull(String),
+    /// A request this member cannot do (the reason names the member and the rule).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl WriteError {
@@ -71,6 +77,7 @@ impl WriteError {
             WriteError::NotServing(_) | WriteError::Unknown(_) | WriteError::ShuttingDown => {
                 ErrorCode::ConnectionLoss
             }
+            WriteError::Refused(_) => ErrorCode::BadArguments,
             _ => ErrorCode::SystemError,
         };
         error_status(code, self.to_string(), "", None)
@@ -84,7 +91,7 @@ impl Write {
             Write::Txn { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            Write::Sync { reply } => {
+            Write::Sync { reply } | Write::Transfer { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
         }
@@ -150,6 +157,13 @@ impl WriteQueue {
         let (reply, outcome) = oneshot::channel();
         self.enqueue(Write::Sync { reply })?;
         Ok(outcome)
+    }
+
+    /// Asks the leader to hand leadership over; returns the successor.
+    pub(crate) async fn transfer(&self, to: u64) -> Result<u64, WriteError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Write::Transfer { to, reply })?;
+        outcome.await.unwrap_or(Err(WriteError::ShuttingDown))
     }
 
     /// Waits until every write queued before this call is applied; returns the last

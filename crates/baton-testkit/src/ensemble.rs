@@ -141,14 +141,20 @@ impl EnsembleSpec {
     /// Starts every member (each has printed its addresses when this returns; none is
     /// waited for to elect: see [`Ensemble::wait_settled`]).
     pub fn start(self) -> Result<Ensemble, Error> {
+        let ids: Vec<u32> = self.members.iter().map(|m| m.id).collect();
+        self.start_some(&ids)
+    }
+
+    /// Starts the members `ids` only; the others can be started later with
+    /// [`Ensemble::start_member`] (members a membership change adds).
+    pub fn start_some(self, ids: &[u32]) -> Result<Ensemble, Error> {
         std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
             what: format!("creating {}", self.dir.display()),
             source,
         })?;
         let members = self.members.iter().map(|m| ServerProcess::unstarted(self.launch(m.id)));
         let mut ensemble = Ensemble { members: members.collect() };
-        let ids = ensemble.ids();
-        ensemble.start_members(&ids)?;
+        ensemble.start_members(ids)?;
         Ok(ensemble)
     }
 }

@@ -30,8 +30,8 @@ use bytes::Bytes;
 
 use crate::acl::{Acl, AclEntry, Auth, Id, Perms, open_acl};
 use crate::{
-    CheckOp, CreateMode, CreateOp, DecodeError, DeleteOp, MultiOp, QuotaLimits, SetAclOp,
-    SetDataOp, Txn, TxnOp,
+    CheckOp, ConfigChange, ConfigMember, CreateMode, CreateOp, DecodeError, DeleteOp, MultiOp,
+    QuotaLimits, ReconfigOp, SetAclOp, SetDataOp, Txn, TxnOp,
 };
 use wire::{Reader, Writer};
 
@@ -49,6 +49,16 @@ const OP_REAP: u8 = 7;
 const OP_SET_ACL: u8 = 8;
 const OP_SET_QUOTA: u8 = 9;
 const OP_REMOVE_QUOTA: u8 = 10;
+const OP_RECONFIG: u8 = 11;
+const OP_SET_CONFIG: u8 = 12;
+const OP_CONFIG_REFUSED: u8 = 13;
+
+const CHANGE_ADD: u8 = 1;
+const CHANGE_REMOVE: u8 = 2;
+const CHANGE_SET_ROLE: u8 = 3;
+const CHANGE_MEMBERS: u8 = 4;
+/// A member is at least its id, an empty address and its role.
+const MEMBER_BYTES_MIN: usize = 3;
 
 const MULTI_CHECK: u8 = 1;
 const MULTI_CREATE: u8 = 2;
@@ -136,6 +146,40 @@ pub fn encode_txn(txn: &Txn) -> Vec<u8> {
             w.u8(OP_REMOVE_QUOTA);
             w.str(path);
         }
+        TxnOp::Reconfig(op) => {
+            w.u8(OP_RECONFIG);
+            w.i64(op.from_version);
+            match &op.change {
+                ConfigChange::Add(member) => {
+                    w.u8(CHANGE_ADD);
+                    write_member(&mut w, member);
+                }
+                ConfigChange::Remove { id } => {
+                    w.u8(CHANGE_REMOVE);
+                    w.varint(*id);
+                }
+                ConfigChange::SetRole { id, voter } => {
+                    w.u8(CHANGE_SET_ROLE);
+                    w.varint(*id);
+                    w.u8(u8::from(*voter));
+                }
+                ConfigChange::Members(members) => {
+                    w.u8(CHANGE_MEMBERS);
+                    w.len(members.len());
+                    for member in members {
+                        write_member(&mut w, member);
+                    }
+                }
+            }
+        }
+        TxnOp::SetConfig { data } => {
+            w.u8(OP_SET_CONFIG);
+            w.bytes(data);
+        }
+        TxnOp::ConfigRefused { reason } => {
+            w.u8(OP_CONFIG_REFUSED);
+            w.str(reason);
+        }
     }
     w.into_vec()
 }
@@ -219,9 +263,49 @@ fn read_op(r: &mut Reader<'_>, v1: bool) -> Result<TxnOp, DecodeError> {
             TxnOp::SetQuota { path, limits }
         }
         OP_REMOVE_QUOTA if !v1 => TxnOp::RemoveQuota { path: r.str()?.to_owned() },
+        OP_RECONFIG if !v1 => {
+            let from_version = r.i64()?;
+            let change_at = r.offset();
+            let change = match r.u8()? {
+                CHANGE_ADD => ConfigChange::Add(read_member(r)?),
+                CHANGE_REMOVE => ConfigChange::Remove { id: r.varint()? },
+                CHANGE_SET_ROLE => ConfigChange::SetRole { id: r.varint()?, voter: read_bool(r)? },
+                CHANGE_MEMBERS => {
+                    let count = r.count(MEMBER_BYTES_MIN)?;
+                    let mut members = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        members.push(read_member(r)?);
+                    }
+                    ConfigChange::Members(members)
+                }
+                tag => return Err(r.invalid(change_at, format!("unknown change tag {tag}"))),
+            };
+            TxnOp::Reconfig(ReconfigOp { from_version, change })
+        }
+        OP_SET_CONFIG if !v1 => TxnOp::SetConfig { data: Bytes::copy_from_slice(r.bytes()?) },
+        OP_CONFIG_REFUSED if !v1 => TxnOp::ConfigRefused { reason: r.str()?.to_owned() },
         tag => return Err(r.invalid(at, format!("unknown op tag {tag}"))),
     };
     Ok(op)
+}
+
+fn write_member(w: &mut Writer, member: &ConfigMember) {
+    w.varint(member.id);
+    w.str(&member.addr);
+    w.u8(u8::from(member.voter));
+}
+
+fn read_member(r: &mut Reader<'_>) -> Result<ConfigMember, DecodeError> {
+    Ok(ConfigMember { id: r.varint()?, addr: r.str()?.to_owned(), voter: read_bool(r)? })
+}
+
+fn read_bool(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+    let at = r.offset();
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(r.invalid(at, format!("bad flag {other}"))),
+    }
 }
 
 fn read_multi_op(r: &mut Reader<'_>, v1: bool) -> Result<MultiOp, DecodeError> {
@@ -381,6 +465,13 @@ fn payload_len(op: &TxnOp) -> usize {
         TxnOp::Reap { paths } => paths.iter().map(|p| p.len() + 2).sum(),
         TxnOp::SetAcl(op) => op.path.len() + 16 * op.acl.len(),
         TxnOp::SetQuota { path, .. } | TxnOp::RemoveQuota { path } => path.len() + 40,
+        TxnOp::Reconfig(op) => match &op.change {
+            ConfigChange::Add(m) => m.addr.len() + 24,
+            ConfigChange::Remove { .. } | ConfigChange::SetRole { .. } => 24,
+            ConfigChange::Members(members) => members.iter().map(|m| m.addr.len() + 16).sum(),
+        },
+        TxnOp::SetConfig { data } => data.len() + 8,
+        TxnOp::ConfigRefused { reason } => reason.len() + 8,
     }
 }
 

@@ -49,6 +49,7 @@ pub use path::{RESERVED_PREFIX, basename, is_reserved, parent, validate_path};
 pub use stat::Stat;
 pub use tree::{DataTree, SessionInfo};
 pub use txn::{
-    Applied, Change, ChangeKind, CheckOp, CreateMode, CreateOp, DeleteOp, MultiOp, OpResult,
-    QuotaLimits, QuotaUsage, QuotaWarning, SetAclOp, SetDataOp, Txn, TxnOp,
+    Applied, CONFIG_PATH, Change, ChangeKind, CheckOp, ConfigChange, ConfigMember, CreateMode,
+    CreateOp, DeleteOp, MultiOp, OpResult, QuotaLimits, QuotaUsage, QuotaWarning, ReconfigOp,
+    SetAclOp, SetDataOp, Txn, TxnOp,
 };

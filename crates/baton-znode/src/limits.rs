@@ -72,6 +72,38 @@ pub fn validate_op(op: &TxnOp, limits: &Limits) -> Result<(), TxnError> {
         TxnOp::SetQuota { path, .. } | TxnOp::RemoveQuota { path } => {
             check_target(path, -1, limits)?;
         }
+        TxnOp::Reconfig(op) => check_reconfig(op)?,
+        TxnOp::SetConfig { data } => check_data(crate::CONFIG_PATH, data.len(), limits)?,
+        TxnOp::ConfigRefused { .. } => {}
+    }
+    Ok(())
+}
+
+/// A membership change names valid ids and addresses (the leader checks the rest
+/// against the configuration in force).
+fn check_reconfig(op: &crate::ReconfigOp) -> Result<(), TxnError> {
+    use crate::ConfigChange;
+    let members: &[crate::ConfigMember] = match &op.change {
+        ConfigChange::Add(member) => std::slice::from_ref(member),
+        ConfigChange::Members(members) => members,
+        ConfigChange::Remove { id } | ConfigChange::SetRole { id, .. } => {
+            if *id == 0 {
+                return Err(
+                    bad(crate::CONFIG_PATH, "server id 0 is not valid (ids are > 0)").into()
+                );
+            }
+            return Ok(());
+        }
+    };
+    for member in members {
+        if member.id == 0 {
+            return Err(bad(crate::CONFIG_PATH, "server id 0 is not valid (ids are > 0)").into());
+        }
+        let (host, port) = member.addr.rsplit_once(':').unwrap_or(("", ""));
+        if host.is_empty() || port.parse::<u16>().is_err() || member.addr.len() > 1_024 {
+            let reason = format!("server {}: `{}` is not HOST:PORT", member.id, member.addr);
+            return Err(bad(crate::CONFIG_PATH, reason).into());
+        }
     }
     Ok(())
 }

@@ -169,11 +169,65 @@ pub enum TxnOp {
     RemoveQuota {
         path: String,
     },
+    /// A membership change asked of the ensemble (`baton members …`, ZooKeeper's
+    /// reconfig). A request only: the leader decides it and logs the new
+    /// configuration (applied as `SetConfig`) or `ConfigRefused`; applied itself,
+    /// it fails.
+    Reconfig(ReconfigOp),
+    /// The configuration committed by a config entry: creates or replaces
+    /// [`CONFIG_PATH`] with `data` (its text). Server-made.
+    SetConfig {
+        data: Bytes,
+    },
+    /// A membership change the leader refused (`reason` says why): it fails with
+    /// that reason on every member, changing nothing.
+    ConfigRefused {
+        reason: String,
+    },
     /// Server housekeeping: deletes each listed container / TTL node that is still
     /// eligible at the txn's time (not eligible any more = skipped, not an error).
     Reap {
         paths: Vec<String>,
     },
+}
+
+/// Where the configuration in force is kept (ZooKeeper keeps it at
+/// `/zookeeper/config`, which the ZooKeeper port maps here).
+pub const CONFIG_PATH: &str = "/baton/config";
+
+/// One member named in a membership change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigMember {
+    pub id: u64,
+    /// Its peer address (`HOST:PORT`).
+    pub addr: String,
+    pub voter: bool,
+}
+
+/// A membership change; see [`TxnOp::Reconfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconfigOp {
+    /// Made only if the configuration in force has this version (ZooKeeper's
+    /// `-v`); -1: whatever it is.
+    pub from_version: i64,
+    pub change: ConfigChange,
+}
+
+/// What a membership change does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// A new member: as an observer, or a voter (it joins as an observer and is
+    /// promoted once it caught up).
+    Add(ConfigMember),
+    Remove {
+        id: u64,
+    },
+    SetRole {
+        id: u64,
+        voter: bool,
+    },
+    /// A whole new membership.
+    Members(Vec<ConfigMember>),
 }
 
 /// A txn as it is logged and replicated.
@@ -212,6 +266,10 @@ pub enum OpResult {
     },
     QuotaSet,
     QuotaRemoved,
+    /// The configuration node after a `SetConfig`.
+    ConfigSet {
+        stat: Stat,
+    },
     Reaped {
         paths: Vec<String>,
     },

@@ -228,4 +228,25 @@ impl Baton for Service {
     ) -> Result<Response<pb::RemoveQuotaResponse>, Status> {
         Err(no_acl())
     }
+
+    async fn get_config(
+        &self,
+        _: Request<pb::GetConfigRequest>,
+    ) -> Result<Response<pb::GetConfigResponse>, Status> {
+        Err(no_acl())
+    }
+
+    async fn reconfig(
+        &self,
+        _: Request<pb::ReconfigRequest>,
+    ) -> Result<Response<pb::ReconfigResponse>, Status> {
+        Err(no_acl())
+    }
+
+    async fn transfer_leadership(
+        &self,
+        _: Request<pb::TransferLeadershipRequest>,
+    ) -> Result<Response<pb::TransferLeadershipResponse>, Status> {
+        Err(no_acl())
+    }
 }

@@ -608,6 +608,18 @@ impl Node {
     /// After a commit: a leader that no longer votes (a configuration without it
     /// committed) hands over.
     fn leader_config_committed(&mut self) {
+        // Followers no configuration of the view names any more get nothing more:
+        // they time out, and (removed) take part in nothing.
+        let gone: Vec<ServerId> =
+            self.leading().syncing.iter().copied().filter(|id| !self.is_member(*id)).collect();
+        for id in gone {
+            let leader = self.leader();
+            leader.syncing.remove(&id);
+            leader.synced.remove(&id);
+            leader.acked.remove(&id);
+            leader.history_sent.remove(&id);
+            leader.awaiting_snapshot.remove(&id);
+        }
         let me = self.config.id;
         let leader = self.leading();
         if self.is_voter(me) || leader.transfer.is_some() || leader.phase != Phase::Broadcast {

@@ -42,7 +42,7 @@ pub struct Member {
 }
 
 /// A configuration: its members and its version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Membership {
     /// The zxid of the config entry that made it (`Zxid::ZERO`: the first one).
     pub version: Zxid,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use baton_quorum::{Zxid, zab::LogView};
-use baton_znode::{DecodeError, decode_txn};
+use baton_znode::DecodeError;
 
 use super::{
     cache::LOG_CACHE_BYTES_MAX,
@@ -59,7 +59,7 @@ impl Driver {
                 "applying {} beyond the durable log ({logged})",
                 entry.zxid
             );
-            let txn = match decode_txn(&entry.data) {
+            let txn = match crate::membership::entry_txn(zxid, &entry.data) {
                 Ok(txn) if txn.zxid == zxid => txn,
                 Ok(txn) => {
                     return Err(self.bad_record(zxid, format!("it holds txn {:#x}", txn.zxid)));

@@ -131,6 +131,11 @@ pub(super) struct Book {
     pub(super) encoding: Option<JoinHandle<Result<(Zxid, Bytes), ServerError>>>,
     /// The node started damaged and has not reported it repaired yet.
     pub(super) damaged: bool,
+    /// The configuration in force, as last published, and as text.
+    pub(super) config: Arc<baton_quorum::zab::Membership>,
+    pub(super) config_text: Bytes,
+    /// Versions of the configuration in force and in flight, as last seen.
+    config_versions: Option<(Zxid, Option<Zxid>)>,
 }
 
 impl Book {
@@ -144,6 +149,54 @@ impl Book {
 }
 
 impl Driver {
+    /// The node's configurations changed (a config entry appended, committed or
+    /// cut, or a leader's snapshot): every member they name becomes reachable, and
+    /// the one in force is published.
+    fn follow_config(&mut self, book: &mut Book) {
+        let (active, pending) = self.node.membership();
+        let versions = (active.version, pending.map(|p| p.version));
+        if book.config_versions == Some(versions) {
+            return;
+        }
+        let me = self.node.status().id;
+        let named: Vec<(u64, String)> = std::iter::once(active)
+            .chain(pending)
+            .flat_map(|c| c.members.iter())
+            .filter(|m| m.id != me && !m.addr.is_empty())
+            .map(|m| (m.id, m.addr.clone()))
+            .collect();
+        let mut peers: BTreeMap<u64, String> = self.peers.iter().cloned().collect();
+        for (id, addr) in named {
+            if peers.get(&id) != Some(&addr) {
+                tracing::info!(peer = id, %addr, "a configuration names a member: reaching it");
+                self.outbound.add(me, id, &addr, &self.lost_sender);
+                peers.insert(id, addr);
+            }
+        }
+        self.peers = peers.into_iter().collect::<Vec<_>>().into();
+        if book.config_versions.map(|(a, _)| a) != Some(active.version) {
+            let voters: Vec<u64> = active.voters().collect();
+            let observers: Vec<u64> = active.observers().collect();
+            tracing::info!(
+                version = %active.version,
+                ?voters,
+                ?observers,
+                member = active.is_member(me),
+                "configuration in force"
+            );
+        }
+        if let Some(pending) = pending
+            && book.config_versions.and_then(|(_, p)| p) != Some(pending.version)
+        {
+            let voters: Vec<u64> = pending.voters().collect();
+            tracing::info!(version = %pending.version, ?voters, "configuration change in flight");
+        }
+        book.config = Arc::new(active.clone());
+        book.config_text = Bytes::from(crate::membership::text(active));
+        book.config_versions = Some(versions);
+        Metrics::set(&self.shared.metrics.config_version, active.version.as_u64());
+    }
+
     /// True for an ensemble of one: nobody can depose this member's leadership.
     pub(super) fn alone(&self) -> bool {
         self.peers.len() == 1
@@ -187,12 +240,17 @@ impl Driver {
         // Set when shutdown begins: new writes are refused, those in flight are
         // answered (a leader's proposals commit) until this deadline.
         let mut draining: Option<tokio::time::Instant> = None;
+        // A leader stopping hands leadership over first (so its followers elect the
+        // successor at once instead of waiting out an election timeout).
+        let mut handing_over = false;
         // An ensemble of one has no peer service: its inbound channel is closed
         // from the start, which means "no peer messages", not "stop".
         let mut peers_gone = false;
         loop {
+            let handed_over = !handing_over || self.node.status().role != Role::Leading;
             if let Some(deadline) = draining
-                && (book.waiting.is_empty() || tokio::time::Instant::now() >= deadline)
+                && ((book.waiting.is_empty() && handed_over)
+                    || tokio::time::Instant::now() >= deadline)
             {
                 return Ok(());
             }
@@ -239,9 +297,12 @@ impl Driver {
                     self.apply_slice(book)?;
                 }
                 () = self.shutdown.recv(), if draining.is_none() => {
-                    let role = self.node.status().role;
-                    tracing::info!(?role, in_flight = book.waiting.len(), "stopping: answering the writes in flight first");
+                    let status = self.node.status();
+                    tracing::info!(role = ?status.role, in_flight = book.waiting.len(), "stopping: answering the writes in flight first");
                     draining = Some(tokio::time::Instant::now() + DRAIN_MAX);
+                    if status.role == Role::Leading && status.broadcasting && !self.alone() {
+                        handing_over = self.transfer(0).is_ok();
+                    }
                 }
             }
             self.process(book, forwarded_tx).await?;
@@ -251,6 +312,7 @@ impl Driver {
     /// After a round: publish the state; on a change of role, leader or phase,
     /// fail what waited on the old one and set up the new one.
     pub(super) fn on_role(&mut self, book: &mut Book, forwarded: &mpsc::Sender<Forwarded>) {
+        self.follow_config(book);
         let status = self.node.status();
         let now = (status.role, status.broadcasting);
         let (role, leader) = match status.role {
@@ -269,6 +331,10 @@ impl Driver {
             committed_zxid: status.committed.as_u64(),
             peers: self.peers.clone(),
             damaged: status.damaged,
+            config: Arc::clone(&book.config),
+            config_pending: status.config_pending.map(Zxid::as_u64),
+            removed: status.removed,
+            config_text: book.config_text.clone(),
         });
         if book.was != Some(now) {
             book.catch_up_to = status.committed.as_u64();

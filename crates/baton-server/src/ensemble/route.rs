@@ -29,6 +29,13 @@ impl Driver {
             }
             write => write,
         };
+        let write = match write {
+            Write::Transfer { to, reply } => {
+                let _ = reply.send(self.transfer(to));
+                return;
+            }
+            write => write,
+        };
         match (status.role, status.broadcasting, write) {
             (Role::Leading, true, Write::Txn { session, auth, op, reply }) => {
                 match self.propose(book, session, auth, op) {
@@ -75,6 +82,9 @@ impl Driver {
                     Write::Sync { reply } => {
                         forwarder.send(Kind::Sync(true), Some(Pending::Sync(reply)))
                     }
+                    Write::Transfer { reply, .. } => {
+                        let _ = reply.send(Err(WriteError::Refused("taken above".into())));
+                    }
                 }
             }
             (role, _, write) => {
@@ -91,6 +101,9 @@ impl Driver {
     }
 
     /// Proposes a txn (this member leads and broadcasts); it is this round's barrier.
+    /// A membership change is decided here: the new configuration is proposed as a
+    /// config entry, or the refusal is logged as a txn that fails with its reason
+    /// (so a forwarded change learns it as any write learns its result).
     fn propose(
         &mut self,
         book: &mut Book,
@@ -98,6 +111,23 @@ impl Driver {
         auth: Auth,
         op: TxnOp,
     ) -> Result<u64, WriteError> {
+        let op = match op {
+            TxnOp::Reconfig(change) => match self.reconfigure(&change) {
+                Ok(Some(zxid)) => {
+                    book.barrier = Some(zxid);
+                    book.last_proposed = zxid;
+                    return Ok(zxid);
+                }
+                Ok(None) => {
+                    return Err(WriteError::NotServing("this leader is handing over".into()));
+                }
+                Err(reason) => {
+                    tracing::info!(%reason, ?change, "membership change refused");
+                    TxnOp::ConfigRefused { reason }
+                }
+            },
+            op => op,
+        };
         let time_ms = now_ms(book);
         let proposed = self.node.propose_with(|zxid| {
             let txn = Txn { auth, zxid: zxid.as_u64(), time_ms, session, op };
@@ -147,6 +177,50 @@ impl Driver {
             && !touched.is_empty()
         {
             forwarder.send(Kind::Touch(Sessions { sessions: touched }), None);
+        }
+    }
+}
+
+impl Driver {
+    /// Hands leadership over (see `Node::transfer_leadership`).
+    pub(super) fn transfer(&mut self, to: u64) -> Result<u64, WriteError> {
+        let to = (to != 0).then_some(to);
+        match self.node.transfer_leadership(to) {
+            Ok(successor) => {
+                tracing::info!(successor, "handing leadership over");
+                Ok(successor)
+            }
+            Err(QuorumError::NotLeader { leader: Some(leader) }) => Err(WriteError::Refused(
+                format!("this member does not lead: server {leader} does; ask it"),
+            )),
+            Err(QuorumError::BadMembership { reason }) => Err(WriteError::Refused(reason)),
+            Err(other) => Err(WriteError::NotServing(other.to_string())),
+        }
+    }
+
+    /// Proposes the configuration a membership change asks for: its zxid, `None`
+    /// when this leader cannot propose now (handing over: the client retries), or
+    /// why the change is refused.
+    fn reconfigure(&mut self, change: &baton_znode::ReconfigOp) -> Result<Option<u64>, String> {
+        if self.alone() {
+            return Err("this server runs alone (started without --peers): its membership \
+                        cannot change"
+                .into());
+        }
+        let (active, _) = self.node.membership();
+        let members = crate::membership::apply_change(active, change)?;
+        match self.node.propose_config(members) {
+            Ok(zxid) => {
+                tracing::info!(version = %zxid, ?change, "membership change proposed");
+                Ok(Some(zxid.as_u64()))
+            }
+            Err(QuorumError::ConfigInFlight { pending }) => Err(format!(
+                "membership change {:x} is still in flight: one change at a time",
+                pending.as_u64()
+            )),
+            Err(QuorumError::BadMembership { reason }) => Err(reason),
+            Err(QuorumError::Transferring { .. }) => Ok(None),
+            Err(other) => Err(other.to_string()),
         }
     }
 }

@@ -113,6 +113,15 @@ impl Outbound {
         Outbound { senders, dropped: 0 }
     }
 
+    /// A member a configuration names, at `addr`: a sender for it (replacing one
+    /// to an older address).
+    pub(crate) fn add(&mut self, me: u64, peer: u64, addr: &str, lost: &PeerLinks) {
+        let (sender, receiver) = mpsc::channel(OUTBOUND_FRAMES_MAX);
+        let (addr, lost) = (addr.to_owned(), lost.clone());
+        tokio::spawn(async move { send_loop(me, peer, addr, receiver, lost).await });
+        self.senders.insert(peer, sender);
+    }
+
     pub(crate) fn send(&mut self, envelope: &Envelope) {
         let Some(sender) = self.senders.get(&envelope.to) else {
             self.dropped += 1;
@@ -314,6 +323,8 @@ fn forward_error(error: &WriteError) -> ForwardError {
         WriteError::ShuttingDown | WriteError::Storage(_) | WriteError::Unknown(_) => {
             ForwardError::Unknown
         }
+        // (Only a leader's own requests are refused this way; none is forwarded.)
+        WriteError::Refused(_) => ForwardError::BadRequest,
     }
 }
 

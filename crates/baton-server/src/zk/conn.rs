@@ -46,8 +46,18 @@ pub(crate) struct Port {
     pub(crate) shared: Arc<Shared>,
     pub(crate) sessions: SessionsService,
     pub(crate) words: Words,
+    /// The context before the driver published the configuration in force.
     pub(crate) context: Context,
     pub(crate) frame_bytes_max: usize,
+}
+
+impl Port {
+    /// What the translation needs now: the configuration in force changes with
+    /// every membership change.
+    fn context(&self) -> Context {
+        let text = self.shared.membership().config_text;
+        if text.is_empty() { self.context.clone() } else { Context { config: text } }
+    }
 }
 
 /// Serves one connection until it closes.
@@ -187,7 +197,8 @@ async fn read_requests<R: AsyncRead + Unpin>(
         let (parts, closing) = match jute::Request::decode(header.op, reader.rest()) {
             Ok(body) => {
                 let closing = matches!(body, jute::Request::CloseSession);
-                (translate::translate(&header, body, &port.context, &mut next_xid), closing)
+                let context = port.context();
+                (translate::translate(&header, body, &context, &mut next_xid), closing)
             }
             Err(error) => {
                 tracing::debug!(%error, op = header.op, "an undecodable request body");

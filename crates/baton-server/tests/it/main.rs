@@ -16,6 +16,7 @@ mod lock;
 mod metrics;
 mod monitoring;
 mod reaper;
+mod reconfig;
 mod secure_ensemble;
 mod sessions;
 mod storage_faults;

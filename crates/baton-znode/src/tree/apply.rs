@@ -3,6 +3,7 @@
 //! everything before its first mutation; a multi's earlier ops are undone from the
 //! journal.
 
+use crate::CONFIG_PATH;
 use bytes::Bytes;
 
 use super::DataTree;
@@ -97,6 +98,15 @@ impl DataTree {
             TxnOp::SetAcl(op) => self.set_acl(ctx, op, j)?,
             TxnOp::SetQuota { path, limits } => self.set_quota(ctx, path, limits, j)?,
             TxnOp::RemoveQuota { path } => self.remove_quota(ctx, path, j)?,
+            TxnOp::SetConfig { data } => self.set_config(ctx, data, j),
+            TxnOp::Reconfig(_) => {
+                let reason = "a membership change is decided by the leader, never applied".into();
+                return Err(ZnodeError::BadArguments { path: CONFIG_PATH.into(), reason }.into());
+            }
+            TxnOp::ConfigRefused { reason } => {
+                let reason = reason.clone();
+                return Err(ZnodeError::BadArguments { path: CONFIG_PATH.into(), reason }.into());
+            }
         };
         Ok(result)
     }

@@ -8,6 +8,7 @@
 //! usage, which `link` / `unlink` / data changes keep up to date and decoding
 //! recomputes. With no quota (the usual case) that upkeep is one `is_empty`.
 
+use crate::CONFIG_PATH;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -169,6 +170,28 @@ impl DataTree {
         }
         self.update_quota(path, None, j);
         Ok(OpResult::QuotaRemoved)
+    }
+
+    /// `TxnOp::SetConfig`: the configuration node is created or its data replaced,
+    /// as a create or a setData would (its `mzxid` is the configuration's version).
+    pub(super) fn set_config(&mut self, ctx: Ctx<'_>, data: &Bytes, j: &mut Journal) -> OpResult {
+        if self.nodes.contains_key(CONFIG_PATH) {
+            self.update_node(
+                CONFIG_PATH,
+                Some(data.clone()),
+                |s| {
+                    s.version = s.version.wrapping_add(1);
+                    s.mzxid = ctx.zxid;
+                    s.mtime = ctx.time_ms;
+                    s.data_length = data.len() as u32;
+                },
+                j,
+            );
+            j.change(CONFIG_PATH, ChangeKind::NodeDataChanged);
+        } else {
+            self.add_quota_node(ctx, CONFIG_PATH.to_owned(), data.clone(), j);
+        }
+        OpResult::ConfigSet { stat: self.nodes[CONFIG_PATH].stat }
     }
 
     /// A plain persistent node with the open ACL, as ZooKeeper's quota nodes.

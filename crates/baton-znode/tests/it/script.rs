@@ -335,6 +335,7 @@ fn show_result(result: &OpResult) -> String {
         OpResult::AclSet { stat } => format!("acl set aversion={}", stat.aversion),
         OpResult::QuotaSet => "quota set".to_owned(),
         OpResult::QuotaRemoved => "quota removed".to_owned(),
+        OpResult::ConfigSet { stat } => format!("config set version={}", stat.version),
     }
 }
 

@@ -238,6 +238,11 @@ pub fn any_txn() -> impl Strategy<Value = Txn> {
             .prop_map(|(path, acl, version)| TxnOp::SetAcl(SetAclOp { path, acl, version })),
         (any::<String>(), any_limits).prop_map(|(path, limits)| TxnOp::SetQuota { path, limits }),
         any::<String>().prop_map(|path| TxnOp::RemoveQuota { path }),
+        (any::<i64>(), any_change()).prop_map(|(from_version, change)| {
+            TxnOp::Reconfig(baton_znode::ReconfigOp { from_version, change })
+        }),
+        data().prop_map(|data| TxnOp::SetConfig { data }),
+        any::<String>().prop_map(|reason| TxnOp::ConfigRefused { reason }),
         txn_op(),
     ];
     let auth = prop::collection::vec(any_id(), 0..3).prop_map(Auth::new);
@@ -277,4 +282,17 @@ pub fn mutate(bytes: &mut Vec<u8>, mutations: &[Mutation]) {
             _ => {}
         }
     }
+}
+
+/// Any membership change (valid or not: the codec round-trips whatever it is).
+fn any_change() -> impl Strategy<Value = baton_znode::ConfigChange> {
+    use baton_znode::{ConfigChange, ConfigMember};
+    let member = (any::<u64>(), any::<String>(), any::<bool>())
+        .prop_map(|(id, addr, voter)| ConfigMember { id, addr, voter });
+    prop_oneof![
+        member.clone().prop_map(ConfigChange::Add),
+        any::<u64>().prop_map(|id| ConfigChange::Remove { id }),
+        (any::<u64>(), any::<bool>()).prop_map(|(id, voter)| ConfigChange::SetRole { id, voter }),
+        prop::collection::vec(member, 0..4).prop_map(ConfigChange::Members),
+    ]
 }
