@@ -263,3 +263,188 @@ pub fn show(root: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// The members' client endpoints.
+fn endpoints(members: &[Member]) -> Vec<String> {
+    members.iter().filter(|m| alive(m.pid)).map(|m| format!("127.0.0.1:{}", m.client)).collect()
+}
+
+/// A membership change through any running member, retried after CONNECTION_LOSS
+/// (an election after the leader handed over) until `done` says it happened.
+async fn change(
+    members: &[Member],
+    change: baton_client::ConfigChange,
+    done: impl Fn(&baton_client::Config) -> bool,
+) -> Result<baton_client::Config> {
+    let client = baton_client::Client::connect(&endpoints(members)).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match client.reconfig(change.clone(), None).await {
+            Ok(config) => return Ok(config),
+            Err(e)
+                if e.code() == baton_client::ErrorCode::ConnectionLoss
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if let Ok(config) = client.get_config().await
+                    && done(&config)
+                {
+                    return Ok(config);
+                }
+            }
+            Err(e) => bail!("{change:?}: {e}"),
+        }
+    }
+}
+
+fn show_config(config: &baton_client::Config) -> String {
+    let members: Vec<String> = config
+        .members
+        .iter()
+        .map(|m| format!("{}{}", m.id, if m.voter { "" } else { " (observer)" }))
+        .collect();
+    format!("version {:x}: {}", config.version, members.join(", "))
+}
+
+pub fn add(root: &Path, observer: bool, tick_ms: u64) -> Result<()> {
+    let mut members = read_state(root)?;
+    let id = members.iter().map(|m| m.id).max().unwrap_or(0) + 1;
+    let port = || -> Result<u16> { Ok(baton_testkit::fixed_free_port()?) };
+    let new = Member { id, pid: 0, client: port()?, admin: port()?, peer: port()?, zk: port()? };
+    members.push(new);
+    // Its --peers: everyone recorded, itself as an observer (it follows the
+    // configuration the ensemble committed, whatever this says).
+    let mut spec = recorded(root, tick_ms, &members);
+    let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let others = peer_list(members[..members.len() - 1].iter().map(|m| (m.id, loopback(m.peer))));
+    let new = members.last_mut().expect("just pushed");
+    spec.member_mut_by_id(id).peers = format!("{others},{id}={}:observer", loopback(new.peer));
+    let started = ServerProcess::launch(spec.launch(id))?;
+    new.pid = started.detach().unwrap_or(0);
+    write_state(root, &members)?;
+    let member = baton_client::ConfigMember {
+        id: u64::from(id),
+        addr: loopback(members.last().expect("added").peer).to_string(),
+        voter: !observer,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let config =
+        runtime.block_on(change(&members, baton_client::ConfigChange::Add(member), |c| {
+            c.members.iter().any(|m| u64::from(id) == m.id && m.voter != observer)
+        }))?;
+    println!("member {id} added: {}", show_config(&config));
+    let leader = wait_ready(&members)?;
+    print(&members, Some(leader));
+    Ok(())
+}
+
+pub fn remove(root: &Path, id: u32) -> Result<()> {
+    let mut members = read_state(root)?;
+    let index =
+        members.iter().position(|m| m.id == id).with_context(|| format!("no member {id}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let gone = u64::from(id);
+    let config = runtime.block_on(change(
+        &members,
+        baton_client::ConfigChange::Remove { id: gone },
+        |c| c.members.iter().all(|m| m.id != gone),
+    ))?;
+    println!("member {id} removed: {}", show_config(&config));
+    stop(&[members[index].pid])?;
+    members.remove(index);
+    write_state(root, &members)?;
+    let leader = wait_ready(&members)?;
+    print(&members, Some(leader));
+    Ok(())
+}
+
+/// See `cluster scale` in `cargo xtask --help`.
+pub fn scale(root: &Path, tick_ms: u64, cargo: impl Fn(&[&str]) -> Result<()>) -> Result<()> {
+    if let Ok(members) = read_state(root)
+        && members.iter().any(|m| alive(m.pid))
+    {
+        bail!("a cluster is already up (cargo xtask cluster down --wipe first)");
+    }
+    let _ = fs::remove_dir_all(dir(root));
+    up(root, 3, tick_ms, cargo)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let stop_load = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let endpoints = endpoints(&read_state(root)?);
+        let stop_load = std::sync::Arc::clone(&stop_load);
+        runtime.spawn(async move { write_load(endpoints, stop_load).await })
+    };
+    let started = Instant::now();
+    add(root, false, tick_ms)?;
+    add(root, false, tick_ms)?;
+    let members = read_state(root)?;
+    let leader = wait_ready(&members)?;
+    // Remove the two added last, or the leader and one more if it is among the first.
+    let mut out: Vec<u32> = vec![leader];
+    out.extend(members.iter().rev().map(|m| m.id).filter(|id| *id != leader).take(1));
+    out.truncate(2);
+    for id in out {
+        remove(root, id)?;
+    }
+    stop_load.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (acked, retried) = runtime.block_on(load)??;
+    let members = read_state(root)?;
+    wait_ready(&members)?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let digests = loop {
+        let all: Vec<(u64, String)> = statuses(&members)?
+            .into_iter()
+            .filter_map(|(_, s)| s.map(|s| (s.last_zxid, s.digest)))
+            .collect();
+        if all.len() == members.len() && all.windows(2).all(|w| w[0] == w[1]) {
+            break all;
+        }
+        if Instant::now() > deadline {
+            bail!("the members do not converge: {all:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!(
+        "\nscale 3 → 5 → 3 passed in {:.1} s: {acked} writes acknowledged ({retried} retried \
+         after CONNECTION_LOSS, none failed); members {:?} at zxid {:#x}, digest {}",
+        started.elapsed().as_secs_f64(),
+        members.iter().map(|m| m.id).collect::<Vec<_>>(),
+        digests[0].0,
+        digests[0].1
+    );
+    Ok(())
+}
+
+/// Creates znodes one after another until told to stop; a write that fails other
+/// than with CONNECTION_LOSS (retried) fails the run. Returns (acknowledged,
+/// retried).
+async fn write_load(
+    endpoints: Vec<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(u64, u64)> {
+    use baton_client::{CreateMode, ErrorCode};
+    let client = baton_client::Client::connect(&endpoints).await?;
+    match client.create("/scale", "", CreateMode::Persistent).await {
+        Ok(_) => {}
+        Err(e) if e.code() == ErrorCode::NodeExists => {}
+        Err(e) => bail!("creating /scale: {e}"),
+    }
+    let (mut acked, mut retried) = (0u64, 0u64);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match client.create(&format!("/scale/w{acked:08}"), "x", CreateMode::Persistent).await {
+            Ok(_) => acked += 1,
+            // A retried create that had happened.
+            Err(e) if e.code() == ErrorCode::NodeExists => acked += 1,
+            Err(e) if e.code() == ErrorCode::ConnectionLoss => {
+                retried += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => bail!("a write failed: {e}"),
+        }
+    }
+    let (children, _) = client.children("/scale").await?;
+    if (children.len() as u64) < acked {
+        bail!("{acked} writes acknowledged but /scale holds {}", children.len());
+    }
+    Ok((acked, retried))
+}

@@ -8,7 +8,8 @@
 //!   binaries the test suite uses; `--micro` runs the criterion benchmarks of the tree
 //!   and the commit log instead.
 //! - `sim`: the deterministic ensemble simulation over many seeds.
-//! - `cluster`: a local ensemble of real processes (`up`, `down`, `kill`, `restart`, `status`).
+//! - `cluster`: a local ensemble of real processes (`up`, `down`, `kill`, `restart`, `status`,
+//!   `add`, `remove`, and `scale`: 3 → 5 → 3 under a write load).
 //! - `nemesis`: fault testing of a real ensemble with checked client histories; one run,
 //!   or `--matrix` for every fault × workload pair.
 //!
@@ -149,6 +150,25 @@ enum ClusterCmd {
     },
     /// Each member's role, epoch, last zxid and digest.
     Status,
+    /// Start a new member (the next id, new ports) and add it to the configuration
+    /// (`baton members add`): a voter once it has caught up, or an observer.
+    Add {
+        #[arg(long)]
+        observer: bool,
+        #[arg(long, default_value_t = 200)]
+        tick_ms: u64,
+    },
+    /// Remove member N from the configuration (`baton members remove`; the leader
+    /// hands over first), then stop it (its data dir stays).
+    Remove { id: u32 },
+    /// The scaling run: a fresh ensemble of 3 under a write load grows to 5
+    /// (`add`, `add`) and shrinks back to 3 (`remove`, `remove`, the leader among
+    /// them if it is), then checks that no write failed beyond retries and that the
+    /// members' digests are equal. Leaves the cluster up.
+    Scale {
+        #[arg(long, default_value_t = 100)]
+        tick_ms: u64,
+    },
 }
 
 fn main() -> Result<()> {
@@ -190,6 +210,9 @@ fn main() -> Result<()> {
                 ClusterCmd::Kill { id } => cluster::kill(&root, id),
                 ClusterCmd::Restart { id, tick_ms } => cluster::restart(&root, id, tick_ms),
                 ClusterCmd::Status => cluster::show(&root),
+                ClusterCmd::Add { observer, tick_ms } => cluster::add(&root, observer, tick_ms),
+                ClusterCmd::Remove { id } => cluster::remove(&root, id),
+                ClusterCmd::Scale { tick_ms } => cluster::scale(&root, tick_ms, cargo),
             }
         }
         Cmd::Nemesis { matrix, broken, args } => nemesis(matrix, broken.as_deref(), &args),

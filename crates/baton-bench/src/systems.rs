@@ -130,10 +130,26 @@ pub struct Ensemble {
 impl Ensemble {
     /// Configures and starts `n` members under `dir`.
     pub fn start(kind: Kind, n: u32, dir: &Path, options: &crate::Options) -> Result<Ensemble> {
+        Ensemble::start_with_observers(kind, n, 0, dir, options)
+    }
+
+    /// As [`Ensemble::start`], with `observers` more members that observe (Baton
+    /// only: the members after the voters, `:observer` in every `--peers`).
+    pub fn start_with_observers(
+        kind: Kind,
+        n: u32,
+        observers: u32,
+        dir: &Path,
+        options: &crate::Options,
+    ) -> Result<Ensemble> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        anyhow::ensure!(
+            observers == 0 || matches!(kind, Kind::Baton | Kind::BatonZk),
+            "observers are measured for Baton only"
+        );
         let (members, client_tls) = match kind {
             Kind::Baton | Kind::BatonZk => {
-                let (members, tls) = baton_ensemble(n, dir, options)?;
+                let (members, tls) = baton_ensemble(n, observers, dir, options)?;
                 (Members::Baton(members), tls)
             }
             Kind::ZooKeeper => (Members::Other(zookeeper_members(n, dir)?), None),
@@ -292,10 +308,24 @@ fn baton_id(index: usize) -> u32 {
 /// and peer ports, and the options of a client they accept.
 fn baton_ensemble(
     n: u32,
+    observers: u32,
     dir: &Path,
     options: &crate::Options,
 ) -> Result<(baton_testkit::Ensemble, Option<ClientTls>)> {
-    let mut spec = EnsembleSpec::new(dir, n)?;
+    let mut spec = EnsembleSpec::new(dir, n + observers)?;
+    if observers > 0 {
+        let peers: Vec<String> = spec
+            .peer_addrs()
+            .into_iter()
+            .map(|(id, addr)| {
+                let role = if id > n { ":observer" } else { "" };
+                format!("{id}={addr}{role}")
+            })
+            .collect();
+        for id in 1..=n + observers {
+            spec.member_mut(id).peers = peers.join(",");
+        }
+    }
     spec.bin = options.baton_bin.clone();
     spec.args = options.baton_args.clone();
     spec.rust_log = std::env::var("BENCH_BATON_LOG").unwrap_or_else(|_| "warn".into());

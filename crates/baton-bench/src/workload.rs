@@ -134,6 +134,11 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
         rows.push(row);
     }
     drop(conns);
+    if kind == Kind::Baton && options.wants("observers") {
+        let row = observer_reads(options, &value).await?;
+        progress(&row);
+        rows.push(row);
+    }
     if options.server_measured_by_other(kind) {
         // The load goes through this system's client path; what the server holds
         // after it and how it restarts are measured once, for the other system.
@@ -285,6 +290,41 @@ async fn closed_loop(
         rss: ensemble.rss(),
         secs: None,
     })
+}
+
+/// Reads scale with observers: the read workload of the largest shape on 3 voters
+/// and 2 observers, clients spread over all five (compare with the same shape's row
+/// on 3 voters). On one machine every member shares the same cores: what observers
+/// add there is members to serve reads, not CPU.
+async fn observer_reads(options: &Options, value: &Bytes) -> Result<Row> {
+    let dir = options.dir.join("baton-observers");
+    let mut ensemble = Ensemble::start_with_observers(Kind::Baton, 3, 2, &dir, options)?;
+    wait_ready(&mut ensemble, None).await?;
+    let endpoints = ensemble.endpoints();
+    let tls = ensemble.client_tls.clone();
+    let setup = Conn::connect(Kind::Baton, &endpoints, 0, tls.as_ref()).await?;
+    setup.create_if_absent("/bench", &Bytes::new()).await?;
+    let keys: Vec<String> = (0..options.keys).map(key).collect();
+    for chunk in keys.chunks(LOAD_BATCH) {
+        setup.create_batch(chunk, value).await.context("creating the keys")?;
+    }
+    // Every member has applied the keys before the reads start.
+    let last = key(options.keys - 1);
+    for index in 0..endpoints.len() {
+        let one = &endpoints[index..=index];
+        let conn = Conn::connect(Kind::Baton, one, 0, tls.as_ref()).await?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while conn.get(&last).await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "{} never applied the keys", one[0]);
+            sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (clients, in_flight) = SHAPES[SHAPES.len() - 1];
+    let conns = connect_many(Kind::Baton, &endpoints, clients, tls.as_ref()).await?;
+    let mut row = closed_loop(&ensemble, &conns, in_flight, Mix::Read, options, value).await?;
+    row.workload = format!("{}, 3 voters + 2 observers", row.workload);
+    ensemble.check_alive()?;
+    Ok(row)
 }
 
 fn shape_name(mix: Mix, clients: usize, in_flight: usize) -> String {

@@ -141,6 +141,10 @@ pub enum TreeCommand {
         /// Also print the Stat, one `name = value` per line.
         #[arg(long)]
         stat: bool,
+        /// A linearizable read: the server confirms with a quorum that its leader
+        /// still leads and answers once it has applied what was committed then.
+        #[arg(long)]
+        linearizable: bool,
     },
     /// Replace a znode's data.
     Set {

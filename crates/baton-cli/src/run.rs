@@ -23,8 +23,12 @@ pub async fn run(client: &Client, command: Command) -> anyhow::Result<Output> {
             let (path, stat) = client.create_with(&create.path, data, create.options()).await?;
             Output::Created { path, stat }
         }
-        Command::Get { path, stat: show_stat } => {
-            let (data, stat) = client.get(&path).await?;
+        Command::Get { path, stat: show_stat, linearizable } => {
+            let (data, stat) = if linearizable {
+                client.get_linearizable(&path).await?
+            } else {
+                client.get(&path).await?
+            };
             Output::Data { path, data, stat, show_stat }
         }
         Command::Set { path, data, version } => {

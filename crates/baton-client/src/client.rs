@@ -212,9 +212,20 @@ impl Client {
         Ok((response.path, stat))
     }
 
-    /// The data and Stat of a znode.
+    /// The data and Stat of a znode, as the server answering has applied it.
     pub async fn get(&self, path: &str) -> Result<(Bytes, Stat), ClientError> {
-        let request = pb::GetRequest { path: path.to_owned() };
+        self.get_with(path, false).await
+    }
+
+    /// As [`Client::get`], linearizable: the server confirms with a quorum that its
+    /// leader still leads and answers once it has applied what was committed then
+    /// (no log write; cheaper than `sync` + `get`).
+    pub async fn get_linearizable(&self, path: &str) -> Result<(Bytes, Stat), ClientError> {
+        self.get_with(path, true).await
+    }
+
+    async fn get_with(&self, path: &str, linearizable: bool) -> Result<(Bytes, Stat), ClientError> {
+        let request = pb::GetRequest { path: path.to_owned(), linearizable };
         let response = self
             .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.get(r).await })
             .await?;
@@ -249,7 +260,7 @@ impl Client {
 
     /// The Stat of a znode, or `None` when it does not exist.
     pub async fn exists(&self, path: &str) -> Result<Option<Stat>, ClientError> {
-        let request = pb::ExistsRequest { path: path.to_owned() };
+        let request = pb::ExistsRequest { path: path.to_owned(), linearizable: false };
         let response = self
             .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.exists(r).await })
             .await?;
@@ -258,7 +269,7 @@ impl Client {
 
     /// The names (not paths) of a znode's children, sorted, and its Stat.
     pub async fn children(&self, path: &str) -> Result<(Vec<String>, Stat), ClientError> {
-        let request = pb::ChildrenRequest { path: path.to_owned() };
+        let request = pb::ChildrenRequest { path: path.to_owned(), linearizable: false };
         let response = self
             .call(Replay::Safe, path, request, |mut rpc, r| async move { rpc.children(r).await })
             .await?;

@@ -141,6 +141,15 @@ impl BatonService {
         Ok((result, applied_zxid))
     }
 
+    /// For a linearizable read: waits until this member has applied what was
+    /// committed when the read arrived, as confirmed by a quorum (ReadIndex).
+    async fn confirm(&self, linearizable: bool) -> Result<(), Status> {
+        if linearizable {
+            self.writes.read_index().await.map_err(|e| e.status())?;
+        }
+        Ok(())
+    }
+
     /// Runs `read` on the tree; returns its value and the zxid it saw.
     fn read<T>(
         &self,
@@ -239,7 +248,9 @@ impl Baton for BatonService {
     ) -> Result<Response<pb::ExistsResponse>, Status> {
         let _timer = self.shared.metrics.time("exists");
         let auth = self.auth(&request)?;
-        let path = request.into_inner().path;
+        let request = request.into_inner();
+        self.confirm(request.linearizable).await?;
+        let path = request.path;
         let (stat, zxid) = self.read(|tree| access::stat_checked(tree, &path, &auth))?;
         let stat = stat.as_ref().map(convert::stat_to_pb);
         Ok(Response::new(pb::ExistsResponse { header: header(zxid), stat }))
@@ -251,7 +262,9 @@ impl Baton for BatonService {
     ) -> Result<Response<pb::GetResponse>, Status> {
         let _timer = self.shared.metrics.time("get");
         let auth = self.auth(&request)?;
-        let path = request.into_inner().path;
+        let request = request.into_inner();
+        self.confirm(request.linearizable).await?;
+        let path = request.path;
         let ((data, stat), zxid) = self.read(|tree| {
             access::may_read(tree, &path, &auth)?;
             tree.get(&path)
@@ -282,7 +295,9 @@ impl Baton for BatonService {
     ) -> Result<Response<pb::ChildrenResponse>, Status> {
         let _timer = self.shared.metrics.time("children");
         let auth = self.auth(&request)?;
-        let path = request.into_inner().path;
+        let request = request.into_inner();
+        self.confirm(request.linearizable).await?;
+        let path = request.path;
         let ((children, stat), zxid) = self.read(|tree| {
             access::may_read(tree, &path, &auth)?;
             tree.children(&path)

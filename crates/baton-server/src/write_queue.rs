@@ -26,6 +26,9 @@ pub(crate) enum Write {
     /// Hand leadership to `to` (0: the voter that has logged the most); answered
     /// with the successor once the leader stopped proposing. Leader only.
     Transfer { to: u64, reply: oneshot::Sender<Result<u64, WriteError>> },
+    /// A linearizable read's index (ReadIndex): answered with this member's
+    /// applied zxid once it has applied what a quorum confirmed committed.
+    ReadIndex { reply: oneshot::Sender<Result<u64, WriteError>> },
 }
 
 /// The outcome of a txn that was logged, committed and applied. A failed txn
@@ -91,7 +94,7 @@ impl Write {
             Write::Txn { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            Write::Sync { reply } | Write::Transfer { reply, .. } => {
+            Write::Sync { reply } | Write::Transfer { reply, .. } | Write::ReadIndex { reply } => {
                 let _ = reply.send(Err(error));
             }
         }
@@ -157,6 +160,14 @@ impl WriteQueue {
         let (reply, outcome) = oneshot::channel();
         self.enqueue(Write::Sync { reply })?;
         Ok(outcome)
+    }
+
+    /// Waits until this member may answer a linearizable read (see
+    /// [`Write::ReadIndex`]); returns its applied zxid then.
+    pub(crate) async fn read_index(&self) -> Result<u64, WriteError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Write::ReadIndex { reply })?;
+        outcome.await.unwrap_or(Err(WriteError::ShuttingDown))
     }
 
     /// Asks the leader to hand leadership over; returns the successor.

@@ -82,9 +82,12 @@ impl EnsembleSpec {
     }
 
     /// Members whose ports (and `--peers`) were chosen before: a tool that restarts
-    /// one member of an ensemble it started earlier. Ids must be 1..=N in order.
+    /// one member of an ensemble it started earlier (ids need not be 1..=N after
+    /// membership changes; `Ensemble` handles want them so).
     pub fn with_members(dir: &Path, members: Vec<MemberSpec>) -> EnsembleSpec {
-        assert!(members.iter().zip(1..).all(|(m, id)| m.id == id), "member ids are 1..=N");
+        let mut ids: Vec<u32> = members.iter().map(|m| m.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), members.len(), "member ids are unique");
         EnsembleSpec {
             dir: dir.to_path_buf(),
             bin: server_bin(),
@@ -106,6 +109,11 @@ impl EnsembleSpec {
         self.members.iter().map(|m| (m.id, m.peer_addr)).collect()
     }
 
+    /// The member with id `id`, wherever it is in the list.
+    pub fn member_mut_by_id(&mut self, id: u32) -> &mut MemberSpec {
+        self.members.iter_mut().find(|m| m.id == id).expect("a member with that id")
+    }
+
     /// Member `id` (1..=N).
     pub fn member_mut(&mut self, id: u32) -> &mut MemberSpec {
         &mut self.members[index(id)]
@@ -113,7 +121,7 @@ impl EnsembleSpec {
 
     /// How member `id` is started (for a tool that starts one member by itself).
     pub fn launch(&self, id: u32) -> Launch {
-        let member = &self.members[index(id)];
+        let member = self.members.iter().find(|m| m.id == id).expect("a member with that id");
         let data_dir = self.dir.join(format!("member-{id}"));
         let mut args = vec![
             "--id".to_owned(),

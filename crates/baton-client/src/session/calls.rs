@@ -126,7 +126,7 @@ impl Session {
         path: &str,
         intent: WatchIntent,
     ) -> Result<Option<Stat>, ClientError> {
-        let request = pb::ExistsRequest { path: path.to_owned() };
+        let request = pb::ExistsRequest { path: path.to_owned(), linearizable: false };
         match self.outcome(Op::Exists(request), intent).await? {
             Outcome::Exists(found) => Ok(found.stat.as_ref().map(convert::stat_from_pb)),
             other => Err(unexpected("exists", &other)),
@@ -153,7 +153,7 @@ impl Session {
         path: &str,
         intent: WatchIntent,
     ) -> Result<(Bytes, Stat), ClientError> {
-        let request = pb::GetRequest { path: path.to_owned() };
+        let request = pb::GetRequest { path: path.to_owned(), linearizable: false };
         match self.outcome(Op::Get(request), intent).await? {
             Outcome::Get(got) => Ok((got.data, required_stat(got.stat.as_ref(), path)?)),
             other => Err(unexpected("get", &other)),
@@ -198,7 +198,7 @@ impl Session {
         path: &str,
         intent: WatchIntent,
     ) -> Result<(Vec<String>, Stat), ClientError> {
-        let request = pb::ChildrenRequest { path: path.to_owned() };
+        let request = pb::ChildrenRequest { path: path.to_owned(), linearizable: false };
         match self.outcome(Op::Children(request), intent).await? {
             Outcome::Children(listed) => {
                 Ok((listed.children, required_stat(listed.stat.as_ref(), path)?))

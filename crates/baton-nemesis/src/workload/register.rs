@@ -137,6 +137,23 @@ pub fn next_call(rng: &mut Rng, worker: usize, writes: &mut u64) -> Call {
 
 async fn client(ctx: Arc<Ctx>, history: Arc<History<Call, Ret>>, worker: usize, mut rng: Rng) {
     let mut writes = 0u64;
+    // Half the synced reads are linearizable reads (ReadIndex: no sync, no log
+    // write), through a unary client on the same members; the checker holds them to
+    // the same rule.
+    let options = baton_client::ConnectOptions { tls: ctx.session.tls.clone() };
+    let unary = loop {
+        if ctx.stopped() {
+            return;
+        }
+        match baton_client::Client::connect_with(&ctx.endpoints_for(worker), options.clone()).await
+        {
+            Ok(client) => {
+                client.set_credentials(ctx.session.credentials.clone());
+                break client;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
     'sessions: while let Some((session, process)) = ctx.session(worker).await {
         while !ctx.stopped() {
             let call = next_call(&mut rng, worker, &mut writes);
@@ -150,6 +167,9 @@ async fn client(ctx: Arc<Ctx>, history: Arc<History<Call, Ret>>, worker: usize, 
                 Call::Read { key, synced } => {
                     let p = path(DIR, *key);
                     let result = async {
+                        if *synced && rng.below(2) == 0 {
+                            return unary.get_linearizable(&p).await;
+                        }
                         if *synced {
                             session.sync(&p).await?;
                         }

@@ -46,6 +46,10 @@ const ACK_EPOCH_DAMAGED: u8 = 16;
 /// A SNAP with the leader's configuration.
 const SNAP_CONFIG: u8 = 17;
 const TAKE_OVER: u8 = 18;
+const READ_INDEX: u8 = 19;
+const READ_INDEX_REPLY: u8 = 20;
+const READ_PROBE: u8 = 21;
+const READ_PROBE_ACK: u8 = 22;
 
 /// A Vote's `looking` byte: settled, looking, or looking from a damaged member (a
 /// value an older peer's decoder refuses, so it never counts such a vote).
@@ -145,6 +149,25 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
             out.varint(u64::from(*epoch));
             out.zxid(*committed);
         }
+        Message::ReadIndex { ctx } => {
+            out.0.push(READ_INDEX);
+            out.varint(*ctx);
+        }
+        Message::ReadIndexReply { ctx, index } => {
+            out.0.push(READ_INDEX_REPLY);
+            out.varint(*ctx);
+            out.zxid(*index);
+        }
+        Message::ReadProbe { epoch, round } => {
+            out.0.push(READ_PROBE);
+            out.varint(u64::from(*epoch));
+            out.varint(*round);
+        }
+        Message::ReadProbeAck { epoch, round } => {
+            out.0.push(READ_PROBE_ACK);
+            out.varint(u64::from(*epoch));
+            out.varint(*round);
+        }
         Message::TakeOver { epoch, leader, zxid } => {
             out.0.push(TAKE_OVER);
             out.varint(u64::from(*epoch));
@@ -216,6 +239,10 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, QuorumError> {
                 .ok_or_else(|| input.invalid(at, "not a valid configuration".into()))?;
             Message::Snap { epoch, zxid, data, config: Some(Membership { version, members }) }
         }
+        READ_INDEX => Message::ReadIndex { ctx: input.varint()? },
+        READ_INDEX_REPLY => Message::ReadIndexReply { ctx: input.varint()?, index: input.zxid()? },
+        READ_PROBE => Message::ReadProbe { epoch: input.u32()?, round: input.varint()? },
+        READ_PROBE_ACK => Message::ReadProbeAck { epoch: input.u32()?, round: input.varint()? },
         TAKE_OVER => {
             Message::TakeOver { epoch: input.u32()?, leader: input.varint()?, zxid: input.zxid()? }
         }
@@ -399,6 +426,12 @@ mod tests {
             }),
             (any::<u32>(), any::<u64>(), zxid())
                 .prop_map(|(epoch, leader, zxid)| Message::TakeOver { epoch, leader, zxid }),
+            any::<u64>().prop_map(|ctx| Message::ReadIndex { ctx }),
+            (any::<u64>(), zxid()).prop_map(|(ctx, index)| Message::ReadIndexReply { ctx, index }),
+            (any::<u32>(), any::<u64>())
+                .prop_map(|(epoch, round)| Message::ReadProbe { epoch, round }),
+            (any::<u32>(), any::<u64>())
+                .prop_map(|(epoch, round)| Message::ReadProbeAck { epoch, round }),
             (any::<u32>(), zxid())
                 .prop_map(|(epoch, last_zxid)| Message::NewLeader { epoch, last_zxid }),
             (any::<u32>(), zxid())

@@ -217,6 +217,10 @@ impl Node {
             }
             Message::Propose { entry } => self.on_propose(from, epoch, entry),
             Message::Commit { epoch: e, zxid } if e == epoch => self.commit(zxid),
+            Message::ReadProbe { epoch: e, round } if e == epoch => {
+                self.send_now(from, Message::ReadProbeAck { epoch, round });
+            }
+            Message::ReadIndexReply { ctx, index } => self.ready.reads.push((ctx, index)),
             Message::TakeOver { epoch: e, leader, zxid } if e == epoch => {
                 // The leader hands over: elect its successor, unless this member's
                 // own history is newer (then the usual election decides).

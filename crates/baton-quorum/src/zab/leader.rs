@@ -64,6 +64,13 @@ pub(crate) struct Leader {
     /// Handing leadership over to this member, since this tick: nothing new is
     /// proposed; once it has logged everything, the followers are told to elect it.
     transfer: Option<(ServerId, u64)>,
+    /// Linearizable reads (ReadIndex): the last probe round sent, the highest round
+    /// each follower answered, and the reads waiting for a quorum to answer their
+    /// round: (asker, or None for this member; its number; the commit point when
+    /// the read arrived; its round).
+    read_round: u64,
+    read_acks: BTreeMap<ServerId, u64>,
+    reads: Vec<(Option<ServerId>, u64, Zxid, u64)>,
 }
 
 impl Leader {
@@ -90,6 +97,9 @@ impl Node {
             heard: BTreeMap::new(),
             ticks: 0,
             transfer: None,
+            read_round: 0,
+            read_acks: BTreeMap::new(),
+            reads: Vec::new(),
         });
         self.maybe_choose_epoch();
     }
@@ -272,6 +282,18 @@ impl Node {
                 *acked = (*acked).max(zxid);
                 self.leader_maybe_commit();
                 self.leader_maybe_hand_over();
+            }
+            Message::ReadIndex { ctx } if phase == Phase::Broadcast => {
+                if self.leader().syncing.contains(&from) {
+                    self.leader_read(Some(from), ctx);
+                } else {
+                    self.drop_message();
+                }
+            }
+            Message::ReadProbeAck { epoch: e, round } if e == epoch => {
+                let acked = self.leader().read_acks.entry(from).or_default();
+                *acked = (*acked).max(round);
+                self.leader_confirm_reads();
             }
             Message::PingAck { epoch: e, last_zxid } if e == epoch => {
                 if self.leader().synced.contains(&from) {
@@ -538,6 +560,64 @@ impl Node {
         }
         let data = encode_config_entry(&next.members);
         self.leader_propose(|_| data)
+    }
+
+    /// A linearizable read (etcd's ReadIndex), asked of this member: once this
+    /// member is sure it leads (a leader) or its leader is (a follower), the read's
+    /// index comes out in `Ready::reads` under `ctx`; reading after applying it is
+    /// linearizable. Nothing is logged. Reads of a leader deposed meanwhile never
+    /// come out: the caller gives up on them when the role changes.
+    pub fn read_index(&mut self, ctx: u64) -> Result<(), QuorumError> {
+        match &self.state {
+            State::Leading(leader) if leader.phase == Phase::Broadcast => {
+                self.leader_read(None, ctx);
+                Ok(())
+            }
+            State::Leading(_) => Err(QuorumError::NotBroadcasting),
+            State::Following(follower) if follower.broadcasting() => {
+                let leader = follower.leader;
+                self.send_now(leader, Message::ReadIndex { ctx });
+                Ok(())
+            }
+            State::Following(_) => Err(QuorumError::NotBroadcasting),
+            State::Looking(_) => Err(QuorumError::NotLeader { leader: None }),
+        }
+    }
+
+    /// A read arrived: it needs a quorum to answer a probe sent after it.
+    fn leader_read(&mut self, from: Option<ServerId>, ctx: u64) {
+        let committed = self.committed;
+        let leader = self.leader();
+        leader.read_round += 1;
+        let (round, epoch) = (leader.read_round, leader.epoch);
+        leader.reads.push((from, ctx, committed, round));
+        let followers: Vec<ServerId> = leader.synced.iter().copied().collect();
+        for follower in followers {
+            self.send_now(follower, Message::ReadProbe { epoch, round });
+        }
+        self.leader_confirm_reads();
+    }
+
+    /// Reads whose probe a quorum answered (this leader included) are confirmed:
+    /// no other leader can have committed anything before they arrived.
+    fn leader_confirm_reads(&mut self) {
+        let me = self.config.id;
+        let leader = self.leading();
+        let answered = |round: u64| {
+            self.is_quorum(&|id| id == me || leader.read_acks.get(&id).is_some_and(|r| *r >= round))
+        };
+        let (done, waiting): (Vec<_>, Vec<_>) =
+            leader.reads.iter().copied().partition(|(_, _, _, round)| answered(*round));
+        if done.is_empty() {
+            return;
+        }
+        self.leader().reads = waiting;
+        for (from, ctx, index, _) in done {
+            match from {
+                None => self.ready.reads.push((ctx, index)),
+                Some(to) => self.send_now(to, Message::ReadIndexReply { ctx, index }),
+            }
+        }
     }
 
     /// Hands leadership over to `to` (or to the voter that has logged the most):

@@ -75,6 +75,16 @@ pub enum Message {
     Ping { epoch: u32, committed: Zxid },
     /// Follower liveness.
     PingAck { epoch: u32, last_zxid: Zxid },
+    /// Linearizable read, member → its leader: confirm leadership and say what is
+    /// committed (etcd's ReadIndex). `ctx` is the asker's own number.
+    ReadIndex { ctx: u64 },
+    /// Leader → the asker: once this member has applied `index`, a read is
+    /// linearizable.
+    ReadIndexReply { ctx: u64, index: Zxid },
+    /// Leader → followers: do you still follow me? (round `round` of reads)
+    ReadProbe { epoch: u32, round: u64 },
+    /// Follower → leader: yes, as of `round`.
+    ReadProbeAck { epoch: u32, round: u64 },
     /// Leadership transfer, leader → every follower: the leader steps down; elect
     /// `leader`, whose log reaches `zxid` (everything the old leader had).
     TakeOver { epoch: u32, leader: ServerId, zxid: Zxid },

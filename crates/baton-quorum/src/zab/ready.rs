@@ -32,6 +32,9 @@ pub struct Ready {
     pub persisted_messages: Vec<Envelope>,
     /// 4. Then apply these, in order.
     pub committed: Vec<Entry>,
+    /// Linearizable reads confirmed (see [`crate::zab::Node::read_index`]): for
+    /// each asker's number, the zxid this member must have applied before it reads.
+    pub reads: Vec<(u64, Zxid)>,
 }
 
 impl Ready {

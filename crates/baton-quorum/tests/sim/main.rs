@@ -40,6 +40,8 @@ struct Summary {
     ops: usize,
     acknowledged: usize,
     local_reads: usize,
+    /// Linearizable reads by ReadIndex answered (they are among `ops`).
+    read_index: usize,
     faults: BTreeMap<&'static str, u64>,
 }
 
@@ -79,6 +81,7 @@ fn run_options(seed: u64, options: Options) -> Summary {
         ops: ops.len(),
         acknowledged: world.acknowledged.len(),
         local_reads: world.local_reads.len(),
+        read_index: world.read_index_reads,
         faults: world.faults,
     }
 }
@@ -143,6 +146,7 @@ fn seeds_pass(share: usize) {
         total.ops += summary.ops;
         total.acknowledged += summary.acknowledged;
         total.local_reads += summary.local_reads;
+        total.read_index += summary.read_index;
         for (kind, n) in summary.faults {
             *total.faults.entry(kind).or_default() += n;
         }
@@ -150,8 +154,12 @@ fn seeds_pass(share: usize) {
     let count = seeds.len();
     let which = describe(seeds);
     eprintln!(
-        "{count} seeds passed ({which}): {} linearizable ops checked ({} writes acknowledged), {} local reads checked; faults: {:?}",
-        total.ops, total.acknowledged, total.local_reads, total.faults
+        "{count} seeds passed ({which}): {} linearizable ops checked ({} writes acknowledged, {} ReadIndex reads), {} local reads checked; faults: {:?}",
+        total.ops, total.acknowledged, total.read_index, total.local_reads, total.faults
+    );
+    assert!(
+        count < SEEDS_FOR_EVERY_FAULT_KIND || total.read_index > 0,
+        "no ReadIndex read answered"
     );
     for kind in FAULT_KINDS {
         assert!(
@@ -348,4 +356,16 @@ fn a_configuration_in_force_before_it_commits_is_caught() {
         .find(|seed| std::panic::catch_unwind(|| run_reconfig(*seed, bugs)).is_err());
     let seed = caught.expect("the simulation must catch a configuration in force too early");
     eprintln!("a configuration in force before it commits caught at seed {seed}");
+}
+
+/// The same simulation with linearizable reads served from the member's own state
+/// without confirming with a quorum: a follower behind, or a leader deposed
+/// without knowing it, answers with an old value, and the linearizability checker
+/// must catch it at some seed.
+#[test]
+fn a_read_index_that_skips_the_quorum_is_caught() {
+    let bugs = Bugs { unconfirmed_reads: true, ..Bugs::default() };
+    let caught = (1..=CI_SEEDS).find(|seed| std::panic::catch_unwind(|| run(*seed, bugs)).is_err());
+    let seed = caught.expect("the simulation must catch unconfirmed linearizable reads");
+    eprintln!("an unconfirmed linearizable read caught at seed {seed}");
 }

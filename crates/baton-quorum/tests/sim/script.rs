@@ -76,6 +76,14 @@ fn show(envelope: &Envelope) -> String {
         Message::TakeOver { epoch, leader, zxid } => {
             format!("TakeOver epoch={epoch} leader={leader} zxid={}", z(*zxid))
         }
+        Message::ReadIndex { ctx } => format!("ReadIndex ctx={ctx}"),
+        Message::ReadIndexReply { ctx, index } => {
+            format!("ReadIndexReply ctx={ctx} index={}", z(*index))
+        }
+        Message::ReadProbe { epoch, round } => format!("ReadProbe epoch={epoch} round={round}"),
+        Message::ReadProbeAck { epoch, round } => {
+            format!("ReadProbeAck epoch={epoch} round={round}")
+        }
     };
     format!("{}->{} {body}", envelope.from, envelope.to)
 }
@@ -98,6 +106,10 @@ fn kind(message: &Message) -> &'static str {
         Message::Ping { .. } => "Ping",
         Message::PingAck { .. } => "PingAck",
         Message::TakeOver { .. } => "TakeOver",
+        Message::ReadIndex { .. } => "ReadIndex",
+        Message::ReadIndexReply { .. } => "ReadIndexReply",
+        Message::ReadProbe { .. } => "ReadProbe",
+        Message::ReadProbeAck { .. } => "ReadProbeAck",
     }
 }
 

@@ -27,6 +27,9 @@ pub struct Bugs {
     /// A member starts with the newest configuration in its log, committed or
     /// not, as the one in force (a new configuration applied before it commits).
     pub config_from_log: bool,
+    /// A linearizable read is served from the member's own state, without asking a
+    /// quorum (a read index that never confirms leadership).
+    pub unconfirmed_reads: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -242,9 +245,24 @@ struct Waiting {
     zxid: Zxid,
 }
 
+/// A linearizable read (ReadIndex) a client waits for on `member`.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    op: usize,
+    member: ServerId,
+    ctx: u64,
+    /// The step it was asked at: a read whose leader was deposed before it
+    /// confirmed it never comes out; the client gives up after `READ_STEPS_MAX`.
+    step: u64,
+}
+
+/// Steps a client waits for a linearizable read before giving up on it.
+const READ_STEPS_MAX: u64 = 300;
+
 #[derive(Debug, Default)]
 struct Client {
     waiting: Option<Waiting>,
+    reading: Option<Reading>,
     /// The member its local reads go to (its "session").
     member: ServerId,
     /// Highest zxid this client observed.
@@ -284,6 +302,13 @@ pub struct World {
     leader_committed: BTreeMap<ServerId, Zxid>,
     /// The configuration in force once healed.
     final_config: Option<Membership>,
+    /// Linearizable reads confirmed by a member: its number → (member, index).
+    confirmed_reads: BTreeMap<u64, (ServerId, Zxid)>,
+    next_read: u64,
+    /// Linearizable reads answered (for the run's summary).
+    pub read_index_reads: usize,
+    /// Steps taken.
+    steps: u64,
     /// The fewest voters of any configuration proposed so far.
     fewest_voters: u64,
 }
@@ -326,6 +351,10 @@ impl World {
             leader_committed: BTreeMap::new(),
             final_config: None,
             fewest_voters: options.members,
+            confirmed_reads: BTreeMap::new(),
+            next_read: 0,
+            read_index_reads: 0,
+            steps: 0,
         };
         for id in 1..=n {
             let member = Member {
@@ -543,6 +572,9 @@ impl World {
                 return;
             }
             self.wire.extend(ready.messages);
+            for (ctx, index) in ready.reads {
+                self.confirmed_reads.insert(ctx, (id, index));
+            }
             let member = self.members.get_mut(&id).expect("member");
             if let Some(epochs) = ready.epochs {
                 member.disk.epochs = epochs;
@@ -649,6 +681,7 @@ impl World {
 
     /// One random step: a fault, a client action, time, or message deliveries.
     pub fn step(&mut self) {
+        self.steps += 1;
         let n = self.total();
         match self.rng.below(100) {
             0 => {
@@ -767,12 +800,13 @@ impl World {
 
     fn client_action(&mut self) {
         let c = self.rng.below(self.clients.len() as u64) as usize;
-        if self.clients[c].waiting.is_some() {
+        if self.clients[c].waiting.is_some() || self.clients[c].reading.is_some() {
             return;
         }
         let key = KEYS[self.rng.below(KEYS.len() as u64) as usize].to_string();
-        match self.rng.below(3) {
+        match self.rng.below(4) {
             0 => self.local_read(c, key),
+            3 => self.linearizable_read(c, key),
             kind => {
                 let Some(leader) = self.leader() else { return };
                 let (data, kind) = if kind == 1 {
@@ -811,9 +845,63 @@ impl World {
         self.local_reads.push(LocalRead { client: c, key, zxid, value });
     }
 
+    /// A linearizable read (ReadIndex) asked of a random member; answered once the
+    /// member confirmed it and applied its index (see `complete_waiting`).
+    fn linearizable_read(&mut self, c: usize, key: String) {
+        let member = 1 + self.rng.below(self.total());
+        let ctx = self.next_read;
+        let Some(node) = self.members.get_mut(&member).expect("member").node.as_mut() else {
+            return;
+        };
+        if self.options.bugs.unconfirmed_reads {
+            if !node.status().broadcasting {
+                return;
+            }
+            let applied = self.members[&member].applied.zxid;
+            self.confirmed_reads.insert(ctx, (member, applied));
+        } else if node.read_index(ctx).is_err() {
+            return;
+        }
+        self.next_read += 1;
+        let call = self.now();
+        self.ops.push(Op { client: c, key, kind: Kind::Read(None), call, ret: None });
+        let op = self.ops.len() - 1;
+        self.clients[c].reading = Some(Reading { op, member, ctx, step: self.steps });
+        self.drive(member);
+    }
+
+    /// Answers the linearizable reads whose member applied their index, from its
+    /// state then; gives up (outcome unknown) on those whose member went down or
+    /// out of broadcast.
+    fn complete_reads(&mut self) {
+        for c in 0..self.clients.len() {
+            let Some(reading) = self.clients[c].reading else { continue };
+            let member = &self.members[&reading.member];
+            let serving = member.node.as_ref().is_some_and(|n| n.status().broadcasting);
+            if !serving || self.steps > reading.step + READ_STEPS_MAX {
+                self.confirmed_reads.remove(&reading.ctx);
+                self.clients[c].reading = None;
+                continue;
+            }
+            let Some(&(_, index)) = self.confirmed_reads.get(&reading.ctx) else { continue };
+            if member.applied.zxid < index {
+                continue;
+            }
+            let value = member.applied.get(&self.ops[reading.op].key);
+            let ret = self.now();
+            let op = &mut self.ops[reading.op];
+            op.ret = Some(ret);
+            op.kind = Kind::Read(value);
+            self.confirmed_reads.remove(&reading.ctx);
+            self.clients[c].reading = None;
+            self.read_index_reads += 1;
+        }
+    }
+
     /// Answers clients whose entry the proposing leader applied; forgets (outcome
     /// unknown) those whose leader went away.
     fn complete_waiting(&mut self) {
+        self.complete_reads();
         for c in 0..self.clients.len() {
             let Some(waiting) = self.clients[c].waiting else { continue };
             let member = &self.members[&waiting.leader];

@@ -136,7 +136,15 @@ pub(super) struct Book {
     pub(super) config_text: Bytes,
     /// Versions of the configuration in force and in flight, as last seen.
     config_versions: Option<(Zxid, Option<Zxid>)>,
+    /// Linearizable reads asked of the node, not yet confirmed: by number, with
+    /// when they were asked (given up after `READ_CONFIRM_MAX`).
+    pub(super) reads: BTreeMap<u64, (oneshot::Sender<Result<u64, WriteError>>, std::time::Instant)>,
+    pub(super) next_read: u64,
 }
+
+/// How long a linearizable read waits for its leader to confirm it before the
+/// client is told to retry (a lost message, a leader deposed without knowing).
+const READ_CONFIRM_MAX: Duration = Duration::from_secs(5);
 
 impl Book {
     pub(super) fn note_applied(&mut self, zxid: u64) {
@@ -256,6 +264,19 @@ impl Driver {
             }
             tokio::select! {
                 _ = ticker.tick() => {
+                    let now = std::time::Instant::now();
+                    let stale: Vec<u64> = book
+                        .reads
+                        .iter()
+                        .filter(|(_, (_, asked))| now.duration_since(*asked) > READ_CONFIRM_MAX)
+                        .map(|(ctx, _)| *ctx)
+                        .collect();
+                    for ctx in stale {
+                        if let Some((reply, _)) = book.reads.remove(&ctx) {
+                            let why = "the leader did not confirm the linearizable read in time";
+                            let _ = reply.send(Err(WriteError::NotServing(why.into())));
+                        }
+                    }
                     self.cache.expire_prepared_snapshot(std::time::Instant::now());
                     self.node.tick(&self.cache);
                     self.renew_forwarder(book, forwarded_tx);
@@ -360,7 +381,10 @@ impl Driver {
             Metrics::add(&self.shared.metrics.elections_total, 1);
         }
         let why = format!("this member is now {}", role.as_str());
-        fail_waiting(book, &WriteError::Unknown(why));
+        fail_waiting(book, &WriteError::Unknown(why.clone()));
+        for (_, (reply, _)) in std::mem::take(&mut book.reads) {
+            let _ = reply.send(Err(WriteError::NotServing(why.clone())));
+        }
         book.forwarder = None;
         match now {
             (Role::Following { leader }, true) => {

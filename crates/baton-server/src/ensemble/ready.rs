@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::{
     driver::{Book, Driver},
-    transport::Forwarded,
+    transport::{Forwarded, Pending},
 };
 use crate::{ServerError, metrics::Metrics, recovery::meta_of};
 
@@ -72,7 +72,13 @@ impl Driver {
             entries,
             persisted_messages,
             committed,
+            reads,
         } = ready;
+        for (ctx, index) in reads {
+            if let Some((reply, _)) = book.reads.remove(&ctx) {
+                self.wait_for(book, index.as_u64(), Pending::Sync(reply));
+            }
+        }
         for envelope in &messages {
             self.outbound.send(envelope);
         }

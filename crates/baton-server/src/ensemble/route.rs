@@ -34,6 +34,19 @@ impl Driver {
                 let _ = reply.send(self.transfer(to));
                 return;
             }
+            Write::ReadIndex { reply } => {
+                let ctx = book.next_read;
+                book.next_read += 1;
+                match self.node.read_index(ctx) {
+                    Ok(()) => {
+                        book.reads.insert(ctx, (reply, std::time::Instant::now()));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(WriteError::NotServing(error.to_string())));
+                    }
+                }
+                return;
+            }
             write => write,
         };
         match (status.role, status.broadcasting, write) {
@@ -82,7 +95,7 @@ impl Driver {
                     Write::Sync { reply } => {
                         forwarder.send(Kind::Sync(true), Some(Pending::Sync(reply)))
                     }
-                    Write::Transfer { reply, .. } => {
+                    Write::Transfer { reply, .. } | Write::ReadIndex { reply } => {
                         let _ = reply.send(Err(WriteError::Refused("taken above".into())));
                     }
                 }

@@ -174,7 +174,7 @@ pub(crate) fn translate(
                 return one(ping(), false, Shape::Local(Local::Body(record(&body))));
             }
             let shape = quota_root(&exists.path, Shape::Exists);
-            let op = pb::ExistsRequest { path: to_baton(exists.path) };
+            let op = pb::ExistsRequest { path: to_baton(exists.path), linearizable: false };
             one(Op::Exists(op), exists.watch, shape)
         }
         R::GetData(get) => {
@@ -184,7 +184,7 @@ pub(crate) fn translate(
                 return one(ping(), false, Shape::Local(Local::Body(record(&body))));
             }
             let shape = quota_root(&get.path, Shape::GetData);
-            let op = pb::GetRequest { path: to_baton(get.path) };
+            let op = pb::GetRequest { path: to_baton(get.path), linearizable: false };
             one(Op::Get(op), get.watch, shape)
         }
         R::SetData(set) => {
@@ -312,7 +312,7 @@ fn children(
         _ => Listing::Plain,
     };
     let shape = quota_root(&path, Shape::Children { stat, listing });
-    let op = pb::ChildrenRequest { path: to_baton(path) };
+    let op = pb::ChildrenRequest { path: to_baton(path), linearizable: false };
     one(Op::Children(op), watch, shape)
 }
 
@@ -349,9 +349,11 @@ fn multi_read(xid: i32, ops: Vec<MultiOp>, next_xid: &mut u64) -> Translated {
     let mut requests = Vec::with_capacity(count);
     for (index, op) in ops.into_iter().enumerate() {
         let op = match op {
-            MultiOp::GetData(get) => Op::Get(pb::GetRequest { path: to_baton(get.path) }),
+            MultiOp::GetData(get) => {
+                Op::Get(pb::GetRequest { path: to_baton(get.path), linearizable: false })
+            }
             MultiOp::GetChildren(get) => {
-                Op::Children(pb::ChildrenRequest { path: to_baton(get.path) })
+                Op::Children(pb::ChildrenRequest { path: to_baton(get.path), linearizable: false })
             }
             // Only reads: ZooKeeper cannot take it apart, and says so.
             _ => return answered_here(xid, Local::Error(ErrorCode::MarshallingError), next_xid),

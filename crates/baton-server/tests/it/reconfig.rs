@@ -161,6 +161,15 @@ async fn three_to_five_to_three_under_load_with_every_bad_input_refused() {
     );
     assert_eq!(stat.mzxid, five);
 
+    // A linearizable read on any member (a new voter here) sees a write just
+    // acknowledged through another, without a log write of its own.
+    admin.create("/lin", "v1", CreateMode::Persistent).await.expect("/lin");
+    for id in [4, 5] {
+        let reader = connect(ensemble.member(id)).await;
+        let (data, _) = reader.get_linearizable("/lin").await.expect("a linearizable read");
+        assert_eq!(&data[..], b"v1", "member {id}");
+    }
+
     // Bad input: each refused with its reason, nothing changed.
     let at = |id| member(&spec_copy, id, true);
     assert!(
