@@ -7,8 +7,12 @@
 //! 2. The StatefulSet agrees with `baton-server --help` and with itself: every
 //!    `BATON_*` variable is one the server reads; the client, admin and peer addresses
 //!    listen on the container ports of those names; the peer DNS template names this
-//!    StatefulSet, its headless Service and the peer port; the ensemble size is
-//!    `replicas`; gRPC probes go to the client port and readiness asks for the
+//!    StatefulSet, its headless Service and the peer port; the base ensemble size is
+//!    at most `replicas`, and scaling is wired: BATON_JOIN names the client Service
+//!    on the client port, and the preStop hook runs `baton … members leave --above
+//!    SIZE` with the same size, a command `baton members leave --help` knows (pods
+//!    beyond the base join on start and leave on stop); gRPC probes go to the client
+//!    port and readiness asks for the
 //!    server's readiness service; the Services target ports the container has.
 //!    The TLS variant: its Services and PodDisruptionBudget are deploy/k8s's (copies,
 //!    identical); every TLS file variable names a file in a mounted Secret; the
@@ -40,16 +44,19 @@ const TLS_DIR: &str = "deploy/k8s-tls";
 /// The TLS variant's files that are copies of deploy/k8s's.
 const TLS_COPIES: [&str; 3] = ["service-peers.yaml", "service-client.yaml", "pdb.yaml"];
 
-pub fn run(root: &Path, server_help: &str) -> Result<()> {
+pub fn run(root: &Path, server_help: &str, leave_help: &str) -> Result<()> {
     let dir = root.join("deploy/k8s");
     let ready_service = ready_service_name(root)?;
     let manifests = Manifests::read(&dir)?;
-    let problems = manifests.check(server_help, &ready_service);
+    let mut problems = manifests.check(server_help, &ready_service);
+    problems.extend(check_leave(&manifests.statefulset, leave_help));
     if !problems.is_empty() {
         bail!("deploy/k8s disagrees with the server:\n- {}", problems.join("\n- "));
     }
     let tls_dir = root.join(TLS_DIR);
-    let mut problems = Manifests::read_tls(&tls_dir)?.check(server_help, &ready_service);
+    let tls_manifests = Manifests::read_tls(&tls_dir)?;
+    let mut problems = tls_manifests.check(server_help, &ready_service);
+    problems.extend(check_leave(&tls_manifests.statefulset, leave_help));
     problems.extend(tls_copies_differ(&dir, &tls_dir)?);
     if !admin_serves_ready(root)? {
         problems.push("the admin port serves no /ready for the HTTPS probes".into());
@@ -81,6 +88,41 @@ pub fn run(root: &Path, server_help: &str) -> Result<()> {
     }
     eprintln!("deploy-check: a broken StatefulSet is refused by both (self-test)");
     Ok(())
+}
+
+/// The preStop hook removes pods beyond the base ensemble: `baton … members leave
+/// --above SIZE`, SIZE being BATON_ENSEMBLE_SIZE, with flags the CLI knows.
+fn check_leave(sts: &str, leave_help: &str) -> Vec<String> {
+    let Some(hook) = block(sts, "preStop") else {
+        return vec!["no preStop hook: pods beyond the base ensemble would not leave".into()];
+    };
+    let command: Vec<String> = hook
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("command: "))
+        .map(|list| {
+            list.trim_matches(['[', ']'])
+                .split(',')
+                .map(|word| word.trim().trim_matches('"').to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let size = env_vars(sts).into_iter().find(|(n, _)| n == "BATON_ENSEMBLE_SIZE").map(|(_, v)| v);
+    let mut problems = Vec::new();
+    let at = |word: &str| command.iter().position(|w| w == word);
+    let leave = at("members").zip(at("leave")).is_some_and(|(m, l)| l == m + 1);
+    if command.first().map(String::as_str) != Some("baton") || !leave {
+        problems.push(format!("the preStop hook is not `baton … members leave`: {command:?}"));
+    }
+    let above = at("--above").and_then(|i| command.get(i + 1));
+    if above.is_none() || above != size.as_ref() {
+        problems.push(format!(
+            "the preStop hook leaves above {above:?}, not BATON_ENSEMBLE_SIZE {size:?}"
+        ));
+    }
+    if !leave_help.contains("--above") {
+        problems.push("`baton members leave --help` knows no --above".into());
+    }
+    problems
 }
 
 /// The StatefulSet broken three ways: `replicas` a string (schema), an unknown
@@ -244,12 +286,31 @@ impl Manifests {
             }
             None => problems.push("BATON_PEERS_DNS is not set".into()),
         }
-        if var("BATON_ENSEMBLE_SIZE") != scalar(sts, "replicas").as_deref() {
+        let size = var("BATON_ENSEMBLE_SIZE").and_then(|s| s.parse::<u32>().ok());
+        let replicas = scalar(sts, "replicas").and_then(|r| r.parse::<u32>().ok());
+        if size.is_none() || replicas.is_none() || size > replicas {
             problems.push(format!(
-                "BATON_ENSEMBLE_SIZE {:?} is not replicas {:?}",
+                "BATON_ENSEMBLE_SIZE {:?} is not a base ensemble within replicas {:?}",
                 var("BATON_ENSEMBLE_SIZE"),
                 scalar(sts, "replicas")
             ));
+        }
+        let client_service = self.services.iter().find_map(|s| {
+            let named = scalar(s, "name")?;
+            (!s.contains("clusterIP: None")).then_some(named)
+        });
+        match (var("BATON_JOIN"), client_service) {
+            (Some(join), Some(service)) => {
+                let (host, port) = join.rsplit_once(':').unwrap_or((join, ""));
+                if host != service || port.parse::<u16>().ok() != port_of("client") {
+                    problems.push(format!(
+                        "BATON_JOIN {join} is not the client Service {service} on the client port"
+                    ));
+                }
+            }
+            (join, service) => problems.push(format!(
+                "scaling is not wired: BATON_JOIN {join:?}, client Service {service:?}"
+            )),
         }
         if self.tls {
             problems.extend(self.check_tls(&env, &port_of("admin")));
@@ -419,7 +480,9 @@ mod tests {
     const HELP: &str = "[env: BATON_ID_FROM_HOSTNAME=] [env: BATON_PEERS_DNS=] \
         [env: BATON_ENSEMBLE_SIZE=] [env: BATON_CLIENT_ADDR=] [env: BATON_ADMIN_ADDR=] \
         [env: BATON_PEER_ADDR=] [env: BATON_ZK_ADDR=] [env: BATON_DATA_DIR=] \
-        [env: BATON_LOG_FORMAT=]";
+        [env: BATON_LOG_FORMAT=] [env: BATON_JOIN=]";
+    /// What `baton members leave --help` says.
+    const LEAVE_HELP: &str = "Usage: baton members leave [OPTIONS] --above <N>";
 
     #[test]
     fn the_manifests_agree_with_the_server() {
@@ -427,6 +490,31 @@ mod tests {
         let ready = ready_service_name(&root()).unwrap();
         assert_eq!(ready, "baton.v1.Ready");
         assert_eq!(manifests.check(HELP, &ready), Vec::<String>::new());
+        assert_eq!(check_leave(&manifests.statefulset, LEAVE_HELP), Vec::<String>::new());
+    }
+
+    /// Scaling is wired: the base ensemble within replicas, BATON_JOIN on the
+    /// client Service, and a preStop hook that leaves above the same size.
+    #[test]
+    fn scaling_needs_the_join_and_the_leave_to_agree() {
+        let manifests = Manifests::read(&root().join("deploy/k8s")).unwrap();
+        let check = |sts: String| {
+            let mut problems = Manifests { statefulset: sts.clone(), ..manifests.clone() }
+                .check(HELP, "baton.v1.Ready");
+            problems.extend(check_leave(&sts, LEAVE_HELP));
+            problems
+        };
+        let sts = &manifests.statefulset;
+        assert_eq!(check(sts.replacen("replicas: 3", "replicas: 5", 1)), Vec::<String>::new());
+        let bigger_base = sts.replacen("value: \"3\"", "value: \"5\"", 1);
+        assert!(check(bigger_base.clone()).iter().any(|p| p.contains("BATON_ENSEMBLE_SIZE")));
+        assert!(check(bigger_base).iter().any(|p| p.contains("leaves above")));
+        let wrong_join = sts.replacen("value: \"baton:7181\"", "value: \"baton:7999\"", 1);
+        assert!(check(wrong_join).iter().any(|p| p.contains("BATON_JOIN")));
+        let no_hook = sts.replacen("preStop:", "postStart:", 1);
+        assert!(check(no_hook).iter().any(|p| p.contains("no preStop hook")));
+        let problems = check_leave(sts, "Usage: baton members leave");
+        assert!(problems.iter().any(|p| p.contains("--above")), "{problems:?}");
     }
 
     /// ... and of the TLS variant's.
@@ -439,6 +527,7 @@ mod tests {
         let help = format!("{HELP} {TLS_HELP}");
         let tls = Manifests::read_tls(&root().join(TLS_DIR)).unwrap();
         assert_eq!(tls.check(&help, "baton.v1.Ready"), Vec::<String>::new());
+        assert_eq!(check_leave(&tls.statefulset, LEAVE_HELP), Vec::<String>::new());
         assert!(
             tls_copies_differ(&root().join("deploy/k8s"), &root().join(TLS_DIR))
                 .unwrap()
@@ -470,13 +559,6 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("BATON_NO_SUCH_FLAG")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("BATON_CLIENT_ADDR")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("BATON_ENSEMBLE_SIZE")), "{problems:?}");
-
-        let scaled = manifests.statefulset.replacen("replicas: 3", "replicas: 5", 1);
-        let half = Manifests { statefulset: scaled.clone(), ..manifests.clone() };
-        assert!(half.check(HELP, "baton.v1.Ready").iter().any(|p| p.contains("replicas")));
-        let both = scaled.replacen("value: \"3\"", "value: \"5\"", 1);
-        let five = Manifests { statefulset: both, ..manifests.clone() };
-        assert_eq!(five.check(HELP, "baton.v1.Ready"), Vec::<String>::new(), "scaling to 5");
 
         let zk = manifests.statefulset.replacen("0.0.0.0:2181", "0.0.0.0:2999", 1);
         let zk = Manifests { statefulset: zk, ..manifests.clone() };

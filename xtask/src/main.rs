@@ -337,7 +337,15 @@ fn deploy_check() -> Result<()> {
         .arg("--help")
         .output()
         .context("running baton-server --help")?;
-    deploy_check::run(&workspace_root(), &String::from_utf8_lossy(&help.stdout))
+    let leave = Command::new(bin.join("baton"))
+        .args(["members", "leave", "--help"])
+        .output()
+        .context("running baton members leave --help")?;
+    deploy_check::run(
+        &workspace_root(),
+        &String::from_utf8_lossy(&help.stdout),
+        &String::from_utf8_lossy(&leave.stdout),
+    )
 }
 
 /// Builds the server (with `broken`'s feature, into its own target directory so the

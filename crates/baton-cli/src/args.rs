@@ -237,6 +237,17 @@ pub enum MembersCommand {
         #[arg(long, value_name = "VERSION", value_parser = parse_hex)]
         from_version: Option<u64>,
     },
+    /// Remove this member when its id is above the base ensemble's size (a
+    /// StatefulSet pod's preStop hook: pods beyond the base ensemble join on start,
+    /// with the server's --join, and leave on stop; the base members stay). The id
+    /// is --id, else the host name's ordinal + 1 (pod `baton-3` is member 4).
+    Leave {
+        /// The base ensemble's size: members 1..=N never leave.
+        #[arg(long, value_name = "N")]
+        above: u64,
+        #[arg(long)]
+        id: Option<u64>,
+    },
     /// Replace the whole membership by MEMBERS: `ID=HOST:PORT` entries, with
     /// `:observer` for an observer (the --peers form).
     Set {

@@ -97,9 +97,27 @@ pub async fn run(client: &Client, command: Command) -> anyhow::Result<Output> {
         Command::Members { command: MembersCommand::List } => {
             Output::Members { config: client.get_config().await? }
         }
+        Command::Members { command: MembersCommand::Leave { above, id } } => {
+            let id = match id {
+                Some(id) => id,
+                None => id_from_hostname()?,
+            };
+            if id <= above {
+                eprintln!("member {id} is in the base ensemble (1..={above}): it stays");
+                return Ok(Output::Members { config: client.get_config().await? });
+            }
+            let config = client.get_config().await?;
+            if config.members.iter().all(|m| m.id != id) {
+                return Ok(Output::Members { config });
+            }
+            let config = client.reconfig(ConfigChange::Remove { id }, None).await?;
+            Output::Members { config }
+        }
         Command::Members { command } => {
             let (change, from_version) = match command {
-                MembersCommand::List => unreachable!("listed above"),
+                MembersCommand::List | MembersCommand::Leave { .. } => {
+                    unreachable!("handled above")
+                }
                 MembersCommand::Add { id, peer_addr, observer, from_version } => {
                     let member = ConfigMember { id, addr: peer_addr, voter: !observer };
                     (ConfigChange::Add(member), from_version)
@@ -120,6 +138,21 @@ pub async fn run(client: &Client, command: Command) -> anyhow::Result<Output> {
             Output::Leader { id: client.transfer_leadership(id).await? }
         }
     })
+}
+
+/// This host's member id as a StatefulSet names its pods: `NAME-ORDINAL` is
+/// member ORDINAL + 1.
+fn id_from_hostname() -> anyhow::Result<u64> {
+    let name = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let name = name.trim();
+    let ordinal = name
+        .rsplit_once('-')
+        .and_then(|(_, ordinal)| ordinal.parse::<u64>().ok())
+        .with_context(|| format!("host name `{name}` does not end in -ORDINAL; give --id"))?;
+    Ok(ordinal + 1)
 }
 
 /// A DATA argument: itself, or for `-` everything on `stdin` (at most

@@ -98,9 +98,22 @@ pub struct Config {
     #[arg(long, env = "BATON_PEERS_DNS", conflicts_with = "peers", requires = "ensemble_size")]
     pub peers_dns: Option<String>,
 
-    /// How many members --peers-dns names (3 or 5, as a rule).
+    /// How many members --peers-dns names (3 or 5, as a rule): the base ensemble.
+    /// With --join, a pod of a higher ordinal joins it as a member of its own
+    /// (scaling the StatefulSet up), and leaves it on stop (`baton members leave`).
     #[arg(long, env = "BATON_ENSEMBLE_SIZE", requires = "peers_dns")]
     pub ensemble_size: Option<u32>,
+
+    /// Client endpoints (HOST:PORT, comma-separated: a Service, or members) to ask
+    /// for this member to be added to the configuration when it is not in it: as a
+    /// voter once it has caught up (`--join-as observer`: an observer). Asked again
+    /// until it is a member; a no-op for a member already in it.
+    #[arg(long, env = "BATON_JOIN", value_delimiter = ',')]
+    pub join: Vec<String>,
+
+    /// The role a member that joins asks for.
+    #[arg(long, env = "BATON_JOIN_AS", default_value = "voter", value_parser = ["voter", "observer"])]
+    pub join_as: String,
 
     /// Restore: write the snapshot in this file (a backup taken from an admin port's
     /// /snapshot) into the empty --data-dir, then exit. Start the server on it after.
@@ -305,6 +318,13 @@ impl Config {
         if self.id == 0 || self.id > 255 {
             return Err(ServerError::Config(format!("--id {} is not in 1..=255", self.id)));
         }
+        if !self.join.is_empty() && self.peers.is_empty() {
+            return Err(ServerError::Config(
+                "--join needs --peers or --peers-dns: the ensemble to join and this member's \
+                 place in it"
+                    .to_owned(),
+            ));
+        }
         if !self.peers.is_empty() {
             let mut ids: Vec<u64> = self.peers.iter().map(|p| p.id).collect();
             ids.sort_unstable();
@@ -379,8 +399,19 @@ impl Config {
                 .map(|ordinal| parse_peer(&format!("{}={name}-{ordinal}.{rest}", ordinal + 1)))
                 .collect::<Result<_, _>>()
                 .map_err(|why| bad(&why))?;
+            if !self.join.is_empty() && self.id > u64::from(size) {
+                // A pod beyond the base ensemble: it names itself (an observer until
+                // the ensemble adds it; the committed configuration decides).
+                let own = format!("{}={name}-{}.{rest}:observer", self.id, self.id - 1);
+                self.peers.push(parse_peer(&own).map_err(|why| bad(&why))?);
+            }
         }
         Ok(())
+    }
+
+    /// This member's own peer address as the others reach it (its `--peers` entry).
+    pub fn advertised_peer_addr(&self) -> Option<&str> {
+        self.peers.iter().find(|p| p.id == self.id).map(|p| p.addr.as_str())
     }
 
     /// True when `--peers` makes this server a member of an ensemble.
@@ -490,6 +521,22 @@ mod tests {
             ]
         );
         config.validate().expect("valid");
+        // A pod beyond the base ensemble that joins names itself, as an observer.
+        let mut joining = parse(&[
+            "--id-from-hostname",
+            "--peers-dns",
+            "baton.baton-peers:7182",
+            "--ensemble-size",
+            "3",
+            "--join",
+            "baton:7181",
+        ]);
+        joining.resolve_statefulset("baton-4").expect("resolves");
+        assert_eq!(joining.id, 5);
+        assert_eq!(joining.peers.len(), 4);
+        assert_eq!(joining.advertised_peer_addr(), Some("baton-4.baton-peers:7182"));
+        assert!(joining.peers[3].observer);
+        assert!(joining.validate().is_ok());
         let error = parse(&["--id-from-hostname"]).resolve_statefulset("laptop").unwrap_err();
         assert!(error.to_string().contains("does not end in -ORDINAL"), "{error}");
         let mut bad = parse(&["--peers-dns", "baton:7182", "--ensemble-size", "3"]);

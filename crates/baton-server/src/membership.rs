@@ -289,6 +289,70 @@ pub(crate) async fn transfer(shared: &Shared, writes: &WriteQueue, to: u64) -> R
     }
 }
 
+/// A member that asks to be added (`--join`).
+#[derive(Debug, Clone)]
+pub(crate) struct Join {
+    pub(crate) id: u64,
+    /// Its peer address as the others reach it.
+    pub(crate) addr: String,
+    pub(crate) voter: bool,
+    /// Client endpoints of the ensemble.
+    pub(crate) endpoints: Vec<String>,
+    pub(crate) tls: Option<baton_client::ClientTls>,
+}
+
+/// Until this member is in the configuration in force (as a voter, or as an
+/// observer if that is what it asks), asks the ensemble to add it; once a second.
+/// A member added already (its data directory says so) asks nothing.
+pub(crate) async fn join(
+    shared: std::sync::Arc<Shared>,
+    join: Join,
+    mut stop: crate::shutdown::ShutdownListener,
+) {
+    let joined = |shared: &Shared| {
+        let config = shared.membership().config;
+        config.get(join.id).is_some_and(|m| m.voter || !join.voter)
+    };
+    let mut announced = false;
+    loop {
+        if joined(&shared) {
+            if announced {
+                tracing::info!(id = join.id, voter = join.voter, "joined the ensemble");
+            }
+            return;
+        }
+        if let Err(error) = ask_to_join(&join).await {
+            tracing::info!(%error, "asking to join the ensemble; asking again");
+        }
+        announced = true;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = stop.recv() => return,
+        }
+    }
+}
+
+async fn ask_to_join(join: &Join) -> Result<(), String> {
+    let options = baton_client::ConnectOptions { tls: join.tls.clone() };
+    let client = baton_client::Client::connect_with(&join.endpoints, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let config = client.get_config().await.map_err(|e| e.to_string())?;
+    let change = match config.members.iter().find(|m| m.id == join.id) {
+        Some(member) if member.voter || !join.voter => return Ok(()),
+        // An observer already (a join that stopped halfway): promote it.
+        Some(_) => ConfigChange::SetRole { id: join.id, voter: true },
+        None => ConfigChange::Add(ConfigMember {
+            id: join.id,
+            addr: join.addr.clone(),
+            voter: join.voter,
+        }),
+    };
+    tracing::info!(id = join.id, addr = %join.addr, ?change, configuration = config.version, "asking to join the ensemble");
+    client.reconfig(change, Some(config.version)).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -324,6 +324,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             "TLS on"
         );
     }
+    let join_task = (!config.join.is_empty()).then(|| {
+        let join = crate::membership::Join {
+            id: config.id,
+            addr: config.advertised_peer_addr().unwrap_or_default().to_owned(),
+            voter: config.join_as == "voter",
+            endpoints: config.join.clone(),
+            // The members' client ports speak TLS when this one's does: the same CA,
+            // and this member's certificate if they ask for one.
+            tls: config.tls_cert.as_ref().map(|cert| baton_client::ClientTls {
+                ca: config.tls_ca.clone(),
+                cert: Some(cert.clone()),
+                key: config.tls_key.clone(),
+            }),
+        };
+        tokio::spawn(crate::membership::join(Arc::clone(&shared), join, stop.listener()))
+    });
     let reload_task = {
         let (shared, stopping) = (Arc::clone(&shared), stop.listener());
         tokio::spawn(async move { tls::watch(&tls, shared, stopping).await })
@@ -372,6 +388,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         None => Ok(()),
     };
     let _ = reload_task.await;
+    if let Some(task) = join_task {
+        let _ = task.await;
+    }
     let _ = reaper_task.await;
     let _ = expiry_task.await;
     let _ = snapshot_task.await;

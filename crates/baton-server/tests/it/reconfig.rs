@@ -257,3 +257,42 @@ async fn three_to_five_to_three_under_load_with_every_bad_input_refused() {
     let next = ensemble.wait_settled(DEADLINE).await.expect("a new leader");
     assert_ne!(next, leader);
 }
+
+/// A member started with `--join` (what a StatefulSet pod beyond the base ensemble
+/// does) asks the ensemble to add it and becomes a voter once it has caught up; a
+/// restart of it asks nothing more; removed (the pod's preStop hook), it takes part
+/// in nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_started_with_join_adds_itself() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut spec = EnsembleSpec::new(dir.path(), 4).expect("ports").args(&["--tick-ms", "100"]);
+    let first = peer_list(spec.peer_addrs().into_iter().take(3));
+    for id in 1..=3 {
+        spec.member_mut(id).peers.clone_from(&first);
+    }
+    let addr = spec.peer_addrs()[3].1;
+    spec.member_mut(4).peers = format!("{first},4={addr}:observer");
+    let mut launch = spec.launch(4);
+    let ensemble = spec.start_some(&[1, 2, 3]).expect("the first three start");
+    ensemble.wait_settled(DEADLINE).await.expect("a leader");
+    let endpoints: Vec<String> = (1..=3).map(|id| ensemble.member(id).endpoint()).collect();
+    launch.args.extend(["--join".to_owned(), endpoints.join(",")]);
+    let mut joining = baton_testkit::ServerProcess::launch(launch).expect("4 starts");
+    let admin = client_of(&ensemble, &[1, 2, 3]).await;
+    let joined = wait_until_async(Instant::now() + CHANGE_DEADLINE, || async {
+        admin.get_config().await.is_ok_and(|c| voters(&c) == [1, 2, 3, 4])
+    })
+    .await;
+    assert!(joined, "4 did not join:\n{}", joining.log_tail(30));
+    let version = admin.get_config().await.expect("config").version;
+    joining.restart().expect("4 restarts");
+    let served = wait_until_async(Instant::now() + CHANGE_DEADLINE, || async {
+        joining.status().await.is_ok_and(|s| s.ensemble.broadcasting)
+    })
+    .await;
+    assert!(served, "4 does not serve after its restart");
+    assert_eq!(admin.get_config().await.expect("config").version, version, "no change asked");
+    let gone = |c: &baton_client::Config| c.members.iter().all(|m| m.id != 4);
+    let config = change(&admin, ConfigChange::Remove { id: 4 }, gone).await;
+    assert_eq!(voters(&config), [1, 2, 3]);
+}
