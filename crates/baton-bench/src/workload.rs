@@ -134,7 +134,9 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
         rows.push(row);
     }
     drop(conns);
-    if kind == Kind::Baton && options.wants("observers") {
+    let (clients, in_flight) = SHAPES[SHAPES.len() - 1];
+    let observers_row = format!("{}, {OBSERVERS_ROW}", shape_name(Mix::Read, clients, in_flight));
+    if kind == Kind::Baton && options.wants(&observers_row) {
         let row = observer_reads(options, &value).await?;
         progress(&row);
         rows.push(row);
@@ -292,6 +294,9 @@ async fn closed_loop(
     })
 }
 
+/// The observer row's topology, after its shape.
+const OBSERVERS_ROW: &str = "3 voters + 2 observers";
+
 /// Reads scale with observers: the read workload of the largest shape on 3 voters
 /// and 2 observers, clients spread over all five (compare with the same shape's row
 /// on 3 voters). On one machine every member shares the same cores: what observers
@@ -322,7 +327,7 @@ async fn observer_reads(options: &Options, value: &Bytes) -> Result<Row> {
     let (clients, in_flight) = SHAPES[SHAPES.len() - 1];
     let conns = connect_many(Kind::Baton, &endpoints, clients, tls.as_ref()).await?;
     let mut row = closed_loop(&ensemble, &conns, in_flight, Mix::Read, options, value).await?;
-    row.workload = format!("{}, 3 voters + 2 observers", row.workload);
+    row.workload = format!("{}, {OBSERVERS_ROW}", row.workload);
     ensemble.check_alive()?;
     Ok(row)
 }

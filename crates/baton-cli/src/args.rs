@@ -214,8 +214,11 @@ pub enum MembersCommand {
     /// observer with --observer. Start the server first (its --peers naming the
     /// ensemble and itself).
     Add {
+        /// The new member's id (its --id).
         id: u64,
+        /// Where the members reach it: its peer port, HOST:PORT.
         peer_addr: String,
+        /// Add it as an observer (it serves but never votes).
         #[arg(long)]
         observer: bool,
         /// Only if the configuration in force has this version (hex, as `list`

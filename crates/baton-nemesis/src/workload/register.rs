@@ -1,6 +1,6 @@
 //! Per-key registers: clients write unique values to a few keys and read them back,
-//! some reads after a `sync` (which must make them linearizable), some plain (which
-//! must be sequentially consistent).
+//! some reads after a `sync` or linearizable ones (ReadIndex: no sync, no log write;
+//! both must be linearizable), some plain (which must be sequentially consistent).
 //!
 //! The check uses the zxid every answer carries: an acknowledged write returns the
 //! zxid it was committed at, a read the `mzxid` of the value it saw. Ordered by zxid

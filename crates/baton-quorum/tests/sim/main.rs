@@ -266,9 +266,7 @@ fn a_single_member_passes_the_same_checks() {
 #[test]
 fn an_ack_before_fsync_driver_is_caught() {
     let bugs = Bugs { ack_before_fsync: true, ..Bugs::default() };
-    let caught = (1..=CI_SEEDS).find(|seed| std::panic::catch_unwind(|| run(*seed, bugs)).is_err());
-    let seed = caught.expect("the simulation must catch ACK-before-fsync");
-    eprintln!("ACK before fsync caught at seed {seed}");
+    caught("ACK before fsync", CI_SEEDS, |seed| run(seed, bugs));
 }
 
 /// The same simulation with the old recovery: a member whose disk lost entries it
@@ -279,9 +277,7 @@ fn an_ack_before_fsync_driver_is_caught() {
 #[test]
 fn a_damaged_member_that_votes_is_caught() {
     let bugs = Bugs { trust_damaged_log: true, ..Bugs::default() };
-    let caught = (1..=CI_SEEDS).find(|seed| std::panic::catch_unwind(|| run(*seed, bugs)).is_err());
-    let seed = caught.expect("the simulation must catch a damaged member that votes");
-    eprintln!("a damaged member that votes caught at seed {seed}");
+    caught("a damaged member that votes", CI_SEEDS, |seed| run(seed, bugs));
 }
 
 /// Seeds of the simulation with membership changes run by the default test.
@@ -352,10 +348,9 @@ fn seeds_pass_with_membership_changes() {
 #[test]
 fn a_configuration_in_force_before_it_commits_is_caught() {
     let bugs = Bugs { config_from_log: true, ..Bugs::default() };
-    let caught = (1..=RECONFIG_SEEDS * 5)
-        .find(|seed| std::panic::catch_unwind(|| run_reconfig(*seed, bugs)).is_err());
-    let seed = caught.expect("the simulation must catch a configuration in force too early");
-    eprintln!("a configuration in force before it commits caught at seed {seed}");
+    caught("a configuration in force before it commits", RECONFIG_SEEDS * 5, |seed| {
+        run_reconfig(seed, bugs)
+    });
 }
 
 /// The same simulation with linearizable reads served from the member's own state
@@ -365,7 +360,13 @@ fn a_configuration_in_force_before_it_commits_is_caught() {
 #[test]
 fn a_read_index_that_skips_the_quorum_is_caught() {
     let bugs = Bugs { unconfirmed_reads: true, ..Bugs::default() };
-    let caught = (1..=CI_SEEDS).find(|seed| std::panic::catch_unwind(|| run(*seed, bugs)).is_err());
-    let seed = caught.expect("the simulation must catch unconfirmed linearizable reads");
-    eprintln!("an unconfirmed linearizable read caught at seed {seed}");
+    caught("an unconfirmed linearizable read", CI_SEEDS, |seed| run(seed, bugs));
+}
+
+/// Runs seeds 1..=`seeds` with a broken variant until one fails (the simulation
+/// caught it); panics if none does.
+fn caught(what: &str, seeds: u64, run: impl Fn(u64) -> Summary + std::panic::RefUnwindSafe) {
+    let caught = (1..=seeds).find(|seed| std::panic::catch_unwind(|| run(*seed)).is_err());
+    let seed = caught.unwrap_or_else(|| panic!("the simulation must catch {what}"));
+    eprintln!("{what} caught at seed {seed}");
 }

@@ -114,18 +114,7 @@ impl DataTree {
         let data = Bytes::from(format_limits(limits));
         let limits_path = limits_node(path);
         if self.quotas.contains_key(path) {
-            self.update_node(
-                &limits_path,
-                Some(data.clone()),
-                |s| {
-                    s.version = s.version.wrapping_add(1);
-                    s.mzxid = ctx.zxid;
-                    s.mtime = ctx.time_ms;
-                    s.data_length = data.len() as u32;
-                },
-                j,
-            );
-            j.change(&limits_path, ChangeKind::NodeDataChanged);
+            self.replace_system_data(ctx, &limits_path, &data, j);
         } else {
             let mut missing = Vec::new();
             let mut above = parent(&limits_path);
@@ -176,22 +165,27 @@ impl DataTree {
     /// as a create or a setData would (its `mzxid` is the configuration's version).
     pub(super) fn set_config(&mut self, ctx: Ctx<'_>, data: &Bytes, j: &mut Journal) -> OpResult {
         if self.nodes.contains_key(CONFIG_PATH) {
-            self.update_node(
-                CONFIG_PATH,
-                Some(data.clone()),
-                |s| {
-                    s.version = s.version.wrapping_add(1);
-                    s.mzxid = ctx.zxid;
-                    s.mtime = ctx.time_ms;
-                    s.data_length = data.len() as u32;
-                },
-                j,
-            );
-            j.change(CONFIG_PATH, ChangeKind::NodeDataChanged);
+            self.replace_system_data(ctx, CONFIG_PATH, data, j);
         } else {
             self.add_quota_node(ctx, CONFIG_PATH.to_owned(), data.clone(), j);
         }
         OpResult::ConfigSet { stat: self.nodes[CONFIG_PATH].stat }
+    }
+
+    /// Replaces the data of a server-kept node, as a setData would.
+    fn replace_system_data(&mut self, ctx: Ctx<'_>, path: &str, data: &Bytes, j: &mut Journal) {
+        self.update_node(
+            path,
+            Some(data.clone()),
+            |s| {
+                s.version = s.version.wrapping_add(1);
+                s.mzxid = ctx.zxid;
+                s.mtime = ctx.time_ms;
+                s.data_length = data.len() as u32;
+            },
+            j,
+        );
+        j.change(path, ChangeKind::NodeDataChanged);
     }
 
     /// A plain persistent node with the open ACL, as ZooKeeper's quota nodes.
