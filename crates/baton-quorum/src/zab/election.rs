@@ -266,22 +266,35 @@ impl Election {
                 continue;
             }
             if leader == self.id {
+                // Members already following this one, waiting for it (they decided
+                // before it did), with it a quorum: it leads (ZooKeeper's
+                // checkLeader). Only if none of them has a newer history (each says
+                // how far its own log reaches): it would refuse this one's.
+                let own = (self.own.epoch, self.own.zxid);
+                let following = |id| {
+                    id == self.id
+                        || self
+                            .settled
+                            .get(&id)
+                            .is_some_and(|v| v.leader == leader && (v.epoch, v.zxid) <= own)
+                };
+                if self.candidate && self.is_quorum(&following) {
+                    return Decision::Lead;
+                }
                 continue;
             }
             let own_word = self.settled.get(&leader).is_some_and(|v| v.leader == leader);
-            let older = self
-                .settled
-                .get(&leader)
-                .is_some_and(|v| (v.epoch, v.zxid) < (self.own.epoch, self.own.zxid));
-            if self.candidate && older {
-                // Its history is older than this member's: it would step down on
-                // this member's epoch acknowledgement anyway; elect instead.
-                continue;
-            }
             let outside = !self.everyone.contains(&leader);
             let named = |id| self.settled.get(&id).is_some_and(|v| v.leader == leader);
             let with_me = |id| (id == self.id && self.votes) || named(id);
-            if (own_word && self.is_quorum(&with_me)) || (outside && self.is_quorum(&named)) {
+            // This member's own vote for it counts too (ZooKeeper counts the
+            // notifications of members out of the election with its own).
+            let voting_for =
+                |id| (id == self.id && self.votes && self.vote.leader == leader) || named(id);
+            if (own_word && self.is_quorum(&with_me))
+                || (outside && self.is_quorum(&named))
+                || (outside && self.is_quorum(&voting_for))
+            {
                 return Decision::Follow(leader);
             }
         }
@@ -391,13 +404,6 @@ mod tests {
         assert_eq!(decision, Decision::Undecided);
         let (_, decision) = late.on_vote(1, 7, own(1, 2, 5), false, false);
         assert_eq!(decision, Decision::Follow(1));
-        // A "leader" whose history is older than this member's (the same epoch,
-        // fewer entries) would step down on its epoch acknowledgement: not followed.
-        let (mut newer, _) =
-            Election::start(3, vec![members.to_vec()], 1, own(3, 2, 9), 3, true, true);
-        newer.on_vote(2, 7, own(1, 2, 5), false, false);
-        let (_, decision) = newer.on_vote(1, 7, own(1, 2, 5), false, false);
-        assert_eq!(decision, Decision::Undecided);
     }
 
     #[test]

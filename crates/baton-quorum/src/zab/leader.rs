@@ -219,8 +219,16 @@ impl Node {
             Message::AckEpoch { current_epoch, last_zxid, damaged }
                 if phase != Phase::Discovery =>
             {
-                // An observer's history proves nothing either: it can never lead.
-                let damaged = damaged || !self.is_voter(from);
+                // An observer's history proves nothing either: it can never lead. A
+                // voter a change in flight demotes or removes counts like any voter,
+                // unless its history is newer than this leader's: it cannot lead in
+                // the new configuration, so it is left out of the quorum (which the
+                // others' checked histories then make, and any majority of them
+                // meets every commit quorum) instead of stopping every leader.
+                let newer =
+                    (current_epoch, last_zxid) > (self.epochs.current_epoch, self.last_appended);
+                let leaving = !self.configs.last().is_voter(from);
+                let damaged = damaged || !self.is_voter(from) || (leaving && newer);
                 if !damaged
                     && (current_epoch, last_zxid) > (self.epochs.current_epoch, self.last_appended)
                 {
@@ -228,7 +236,12 @@ impl Node {
                     // Nominate that follower (members still following this one in
                     // discovery then look again and elect it, instead of following
                     // this one back until their initLimit).
-                    self.look_for(Vote { leader: from, zxid: last_zxid, epoch: current_epoch });
+                    if self.configs.last().is_voter(from) {
+                        self.look_for(Vote { leader: from, zxid: last_zxid, epoch: current_epoch });
+                    } else {
+                        // (Not one a change in flight keeps as a voter.)
+                        self.become_looking();
+                    }
                     return;
                 }
                 let leader = self.leader();
@@ -401,6 +414,13 @@ impl Node {
             Err(_) => {
                 // Too far behind (or purged): the whole state.
                 let (zxid, data) = match view.snapshot() {
+                    // A snapshot of a state this leader does not know committed (one
+                    // prepared before a restart, say): the configuration it would
+                    // send along could be older than the snapshot's. Another comes.
+                    Ok((zxid, _)) if zxid > self.committed => {
+                        self.leader().awaiting_snapshot.insert(to, theirs);
+                        return;
+                    }
                     Ok(snapshot) => snapshot,
                     Err(ViewError::Unavailable(_)) => {
                         // Being prepared: this follower waits (still syncing),

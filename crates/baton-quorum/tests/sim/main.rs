@@ -305,6 +305,9 @@ fn seeds_pass_with_membership_changes() {
     };
     let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut acknowledged = 0;
+    // SIM_KEEP_GOING=1: run every seed and list the failures at the end.
+    let keep_going = env("SIM_KEEP_GOING").is_some();
+    let mut failed = Vec::new();
     for &seed in &seeds {
         match std::panic::catch_unwind(|| run_reconfig(seed, Bugs::default())) {
             Ok(summary) => {
@@ -312,6 +315,14 @@ fn seeds_pass_with_membership_changes() {
                 for (kind, n) in summary.faults {
                     *faults.entry(kind).or_insert(0) += n;
                 }
+            }
+            Err(panic) if keep_going => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                failed.push((seed, message.lines().next().unwrap_or("").to_owned()));
             }
             Err(panic) => {
                 eprintln!(
@@ -322,6 +333,7 @@ fn seeds_pass_with_membership_changes() {
             }
         }
     }
+    assert!(failed.is_empty(), "{} seeds failed: {failed:#?}", failed.len());
     let changes: Vec<_> = faults.iter().filter(|(k, _)| k.starts_with("reconfig")).collect();
     eprintln!(
         "{} seeds with membership changes passed: {acknowledged} writes acknowledged; {changes:?}",

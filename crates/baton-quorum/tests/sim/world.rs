@@ -1242,6 +1242,16 @@ impl World {
     pub fn check_final(&self) -> Vec<(u64, String, String)> {
         let config = self.final_config.as_ref().expect("healed");
         for (id, member) in self.members.iter().filter(|(id, _)| config.is_member(**id)) {
+            // Every member of the final configuration knows it is in force.
+            let node = member.node.as_ref().expect("running after healing");
+            let (active, _) = node.membership();
+            if active.version != config.version {
+                self.dump();
+                panic!(
+                    "seed {}: member {id} has configuration {} in force, not {}",
+                    self.seed, active.version, config.version
+                );
+            }
             let values: Vec<&[u8]> = member.applied.entries.iter().map(|(_, d)| &d[..]).collect();
             if !values.last().is_some_and(|v| v.starts_with(b"w final ")) {
                 self.dump();
