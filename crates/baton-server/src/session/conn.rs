@@ -421,6 +421,19 @@ fn read_op(
         Ok(())
     };
     let znode = |e: ZnodeError| znode_error_status(&e);
+    let linearizable = match &op {
+        Op::Get(get) => get.linearizable.then_some(get.path.as_str()),
+        Op::Exists(exists) => exists.linearizable.then_some(exists.path.as_str()),
+        Op::Children(children) => children.linearizable.then_some(children.path.as_str()),
+        _ => None,
+    };
+    if let Some(path) = linearizable {
+        // A session answers in order from this member's tree: a read that waits for
+        // its leader's confirmation would hold up the stream.
+        let message = "linearizable reads are unary calls (Baton.Get, Exists, Children); \
+                       in a session, sync then read";
+        return Err(error_status(ErrorCode::BadArguments, message, path, None));
+    }
     match op {
         Op::Get(get) => {
             access::may_read(tree, &get.path, auth).map_err(znode)?;

@@ -404,3 +404,21 @@ async fn a_resumed_session_gets_the_events_it_missed() {
         other => panic!("expected the event of /, got {other:?}"),
     }
 }
+
+/// A linearizable read is a unary call: asked in a session stream (which answers in
+/// order from the member's tree) it is refused, naming the way, and the stream goes
+/// on; the same read as a unary call is answered.
+#[tokio::test]
+async fn a_linearizable_read_in_a_session_is_refused_and_unary_ones_answer() {
+    let server = TestServer::start(&[]).await;
+    server.client.create("/lin", "v", CreateMode::Persistent).await.unwrap();
+    let mut raw = raw_connect(&server.process.endpoint(), pb::Connect::default()).await.unwrap();
+    let get = pb::GetRequest { path: "/lin".into(), linearizable: true };
+    let reply = raw.call(Op::Get(get)).await;
+    assert_eq!(error_code(&reply), Some(ErrorCode::BadArguments), "{reply:?}");
+    let reply =
+        raw.call(Op::Get(pb::GetRequest { path: "/lin".into(), linearizable: false })).await;
+    assert_eq!(error_code(&reply), None, "the stream goes on: {reply:?}");
+    let (data, _) = server.client.get_linearizable("/lin").await.unwrap();
+    assert_eq!(&data[..], b"v");
+}
