@@ -613,6 +613,38 @@ mod tests {
     }
 
     #[test]
+    fn membership_changes_are_refused_with_their_reason_and_change_nothing() {
+        use crate::zab::Member;
+        let (mut leader, _) = established();
+        let member = |id, voter| Member { id, voter, addr: format!("h{id}:1") };
+        let now = |node: &Node| node.membership().0.version;
+        let before = now(&leader);
+        // A majority of the voters removed at once.
+        let error = leader.propose_config(vec![member(1, true)]).unwrap_err();
+        assert!(error.to_string().contains("keeps 1 of the 3 voters"), "{error}");
+        // A new voter that is not an observer following the leader.
+        let error = leader
+            .propose_config(vec![
+                member(1, true),
+                member(2, true),
+                member(3, true),
+                member(4, true),
+            ])
+            .unwrap_err();
+        assert!(error.to_string().contains("server 4 must join as an observer"), "{error}");
+        // No voter at all, or an id twice.
+        assert!(leader.propose_config(vec![member(1, false)]).is_err());
+        assert!(leader.propose_config(vec![member(2, true), member(2, true)]).is_err());
+        assert_eq!(now(&leader), before, "nothing changed");
+        // One change at a time.
+        let observers = vec![member(1, true), member(2, true), member(3, true), member(4, false)];
+        let zxid = leader.propose_config(observers.clone()).expect("adding an observer");
+        assert_eq!(leader.membership().1.map(|c| c.version), Some(zxid), "in flight");
+        let error = leader.propose_config(observers).unwrap_err();
+        assert_eq!(error, QuorumError::ConfigInFlight { pending: zxid });
+    }
+
+    #[test]
     fn a_link_with_messages_waiting_for_the_flush_keeps_its_order() {
         let mut node = Node::new(config(1, &[1, 2, 3]), Epochs::default(), &Empty, Zxid::ZERO);
         let _ = node.ready();
