@@ -122,6 +122,24 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
             ensemble.check_alive()?;
         }
     }
+    // Sequential writes at the leader and at a follower, apart: a follower forwards
+    // each write to the leader, which is a different path (and the plain 1 × 1 row
+    // talks to whichever member its client reached first).
+    for (place, at_leader) in [("at the leader", true), ("at a follower", false)] {
+        let name = format!("{}, {place}", shape_name(Mix::Write, 1, 1));
+        if !options.wants(&name) {
+            continue;
+        }
+        let leader = ensemble.leader().await?;
+        let index = if at_leader { leader } else { (leader + 1) % endpoints.len() };
+        let one = [endpoints[index].clone()];
+        let conn = Conn::connect(kind, &one, 0, tls.as_ref()).await?;
+        let mut row = closed_loop(&ensemble, &[conn], 1, Mix::Write, options, &value).await?;
+        row.workload = name;
+        progress(&row);
+        rows.push(row);
+        ensemble.check_alive()?;
+    }
     if options.wants("watch fan-out") {
         let row = watch_fanout(&ensemble, &conns[0], options, &value).await?;
         progress(&row);
