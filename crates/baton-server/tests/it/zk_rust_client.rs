@@ -381,11 +381,13 @@ async fn zookeeper_client_session_survives_a_kill_of_its_member() {
         };
         events.push((event.event_type, detail));
     }
-    let expected = [
-        (EventType::Session, "Disconnected"),
-        (EventType::Session, "SyncConnected"),
-        (EventType::NodeDataChanged, "/moved"),
-    ];
-    assert_eq!(events, expected.map(|(kind, detail)| (kind, detail.to_owned())));
+    // Disconnected then SyncConnected, once or (dropped once more, see above) twice,
+    // then the change.
+    let pair = [(EventType::Session, "Disconnected"), (EventType::Session, "SyncConnected")];
+    let change = (EventType::NodeDataChanged, "/moved");
+    let once: Vec<_> = pair.iter().chain([&change]).copied().collect();
+    let twice: Vec<_> = pair.iter().chain(&pair).chain([&change]).copied().collect();
+    let seen: Vec<(EventType, &str)> = events.iter().map(|(k, d)| (*k, d.as_str())).collect();
+    assert!(seen == once || seen == twice, "events after the kill: {events:?}");
     assert_eq!(states.peek_state(), SessionState::SyncConnected, "no further state change");
 }
