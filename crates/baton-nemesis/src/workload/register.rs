@@ -154,10 +154,15 @@ async fn client(ctx: Arc<Ctx>, history: Arc<History<Call, Ret>>, worker: usize, 
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
     };
+    let unary_process = crate::history::next_process();
     'sessions: while let Some((session, process)) = ctx.session(worker).await {
         while !ctx.stopped() {
             let call = next_call(&mut rng, worker, &mut writes);
             let invoke = history.now();
+            // A linearizable read goes through the unary client, not the session: it
+            // is recorded as a process of its own (what the session saw says nothing
+            // of it, nor it of the session's next plain read).
+            let mut recorded_as = process;
             let outcome = match &call {
                 Call::Write { key, value } => {
                     let result =
@@ -166,8 +171,12 @@ async fn client(ctx: Arc<Ctx>, history: Arc<History<Call, Ret>>, worker: usize, 
                 }
                 Call::Read { key, synced } => {
                     let p = path(DIR, *key);
+                    let linearizable = *synced && rng.below(2) == 0;
+                    if linearizable {
+                        recorded_as = unary_process;
+                    }
                     let result = async {
-                        if *synced && rng.below(2) == 0 {
+                        if linearizable {
                             return unary.get_linearizable(&p).await;
                         }
                         if *synced {
@@ -182,7 +191,7 @@ async fn client(ctx: Arc<Ctx>, history: Arc<History<Call, Ret>>, worker: usize, 
                 }
             };
             let ended = matches!(&outcome, Outcome::Fail(_)) && session.end_error().is_some();
-            history.record(process, invoke, call, outcome);
+            history.record(recorded_as, invoke, call, outcome);
             if ended {
                 continue 'sessions;
             }
