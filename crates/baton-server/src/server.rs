@@ -167,6 +167,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         decode_config_entry(&e.data).map(|members| Membership::new(Zxid::from_u64(e.zxid), members))
     });
     let newest = logged.as_ref().unwrap_or(&membership);
+    // What the ZooKeeper port shows before the driver publishes the configuration.
+    let zk_config = newest.clone();
     if newest.members != started_with.members {
         let show = |c: &Membership| crate::membership::text(c).replace('\n', ", ");
         tracing::warn!(
@@ -300,8 +302,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             shared: Arc::clone(&shared),
             sessions: zk_sessions,
             words: words.clone(),
-            members: peers.clone(),
-            observers,
+            config: zk_config,
             // ZooKeeper's jute.maxbuffer (1 MiB) and slack, or room for the largest
             // data allowed when that is larger.
             frame_bytes_max: baton_jute::FRAME_BYTES_MAX_DEFAULT

@@ -541,14 +541,7 @@ impl Node {
     /// as an observer, catches up, and is promoted, so every new voter holds the
     /// log and the configurations before it votes.
     pub fn propose_config(&mut self, members: Vec<Member>) -> Result<Zxid, QuorumError> {
-        match &self.state {
-            State::Leading(leader) if leader.phase == Phase::Broadcast => {}
-            State::Leading(_) => return Err(QuorumError::NotBroadcasting),
-            State::Following(follower) => {
-                return Err(QuorumError::NotLeader { leader: Some(follower.leader) });
-            }
-            State::Looking(_) => return Err(QuorumError::NotLeader { leader: None }),
-        }
+        self.broadcasting_leader()?;
         if let Some(pending) = self.configs.pending(self.committed) {
             return Err(QuorumError::ConfigInFlight { pending: pending.version });
         }
@@ -580,6 +573,19 @@ impl Node {
         }
         let data = encode_config_entry(&next.members);
         self.leader_propose(|_| data)
+    }
+
+    /// This member's leader state, if it leads in broadcast; else the error a
+    /// request only such a leader takes gets.
+    fn broadcasting_leader(&self) -> Result<&Leader, QuorumError> {
+        match &self.state {
+            State::Leading(leader) if leader.phase == Phase::Broadcast => Ok(leader),
+            State::Leading(_) => Err(QuorumError::NotBroadcasting),
+            State::Following(follower) => {
+                Err(QuorumError::NotLeader { leader: Some(follower.leader) })
+            }
+            State::Looking(_) => Err(QuorumError::NotLeader { leader: None }),
+        }
     }
 
     /// A linearizable read (etcd's ReadIndex), asked of this member: once this
@@ -646,40 +652,34 @@ impl Node {
     /// `init_limit_ticks`, leading on. Returns the successor.
     pub fn transfer_leadership(&mut self, to: Option<ServerId>) -> Result<ServerId, QuorumError> {
         let me = self.config.id;
-        let successor = match &self.state {
-            State::Leading(leader) if leader.phase == Phase::Broadcast => {
-                let newest = self.configs.last();
-                let eligible =
-                    |id: &ServerId| *id != me && newest.is_voter(*id) && leader.synced.contains(id);
-                match to {
-                    Some(id) if id == me => return Ok(me),
-                    Some(id) if !newest.is_voter(id) => {
-                        return Err(QuorumError::BadMembership {
-                            reason: format!("server {id} is not a voter: it cannot lead"),
-                        });
-                    }
-                    Some(id) if !eligible(&id) => {
-                        return Err(QuorumError::BadMembership {
-                            reason: format!("server {id} is not following this leader now"),
-                        });
-                    }
-                    Some(id) => id,
-                    None => leader
-                        .synced
-                        .iter()
-                        .filter(|id| eligible(id))
-                        .max_by_key(|id| (leader.acked.get(id).copied().unwrap_or_default(), **id))
-                        .copied()
-                        .ok_or_else(|| QuorumError::BadMembership {
-                            reason: "no other voter follows this leader now".into(),
-                        })?,
+        let leader = self.broadcasting_leader()?;
+        let successor = {
+            let newest = self.configs.last();
+            let eligible =
+                |id: &ServerId| *id != me && newest.is_voter(*id) && leader.synced.contains(id);
+            match to {
+                Some(id) if id == me => return Ok(me),
+                Some(id) if !newest.is_voter(id) => {
+                    return Err(QuorumError::BadMembership {
+                        reason: format!("server {id} is not a voter: it cannot lead"),
+                    });
                 }
+                Some(id) if !eligible(&id) => {
+                    return Err(QuorumError::BadMembership {
+                        reason: format!("server {id} is not following this leader now"),
+                    });
+                }
+                Some(id) => id,
+                None => leader
+                    .synced
+                    .iter()
+                    .filter(|id| eligible(id))
+                    .max_by_key(|id| (leader.acked.get(id).copied().unwrap_or_default(), **id))
+                    .copied()
+                    .ok_or_else(|| QuorumError::BadMembership {
+                        reason: "no other voter follows this leader now".into(),
+                    })?,
             }
-            State::Leading(_) => return Err(QuorumError::NotBroadcasting),
-            State::Following(follower) => {
-                return Err(QuorumError::NotLeader { leader: Some(follower.leader) });
-            }
-            State::Looking(_) => return Err(QuorumError::NotLeader { leader: None }),
         };
         let leader = self.leader();
         leader.transfer = Some((successor, leader.ticks));

@@ -41,26 +41,10 @@ pub(crate) struct ZkPort {
     pub(crate) shared: Arc<Shared>,
     pub(crate) sessions: SessionsService,
     pub(crate) words: Words,
-    /// Every member's id and peer address: `/zookeeper/config`.
-    pub(crate) members: Vec<(u64, String)>,
-    /// The ids among them that observe.
-    pub(crate) observers: Vec<u64>,
+    /// The configuration in force at start: `/zookeeper/config` until the driver
+    /// publishes one.
+    pub(crate) config: baton_quorum::zab::Membership,
     pub(crate) frame_bytes_max: usize,
-}
-
-/// The members in ZooKeeper's dynamic-config form, as `/zookeeper/config` holds them.
-pub(crate) fn config_text(members: &[(u64, String)], observers: &[u64]) -> String {
-    let mut text = String::new();
-    for (id, addr) in members {
-        let role = if observers.contains(id) { "observer" } else { "participant" };
-        text.push_str(&format!("server.{id}={addr}:{}:{role}\n", port_of(addr)));
-    }
-    text.push_str("version=0");
-    text
-}
-
-fn port_of(addr: &str) -> &str {
-    addr.rsplit_once(':').map_or("", |(_, port)| port)
 }
 
 /// Serves the port until shutdown.
@@ -70,7 +54,7 @@ pub(crate) async fn serve(
     port: ZkPort,
     mut shutdown: ShutdownListener,
 ) -> Result<(), crate::ServerError> {
-    let config = config_text(&port.members, &port.observers);
+    let config = crate::membership::text(&port.config);
     let context = translate::Context { config: config.into() };
     let port = Arc::new(conn::Port {
         shared: port.shared,
@@ -142,17 +126,27 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::membership::text;
 
     #[test]
     fn config_lists_every_member() {
-        let members = vec![(1, "10.0.0.1:7182".to_owned()), (2, "b.svc:7282".to_owned())];
+        use baton_quorum::{
+            Zxid,
+            zab::{Member, Membership},
+        };
+        let config = |observer| {
+            let member = |id, addr: &str| Member { id, voter: id != observer, addr: addr.into() };
+            text(&Membership::new(
+                Zxid::ZERO,
+                vec![member(1, "10.0.0.1:7182"), member(2, "b.svc:7282")],
+            ))
+        };
         assert_eq!(
-            config_text(&members, &[]),
+            config(0),
             "server.1=10.0.0.1:7182:7182:participant\nserver.2=b.svc:7282:7282:participant\nversion=0"
         );
         assert_eq!(
-            config_text(&members, &[2]),
+            config(2),
             "server.1=10.0.0.1:7182:7182:participant\nserver.2=b.svc:7282:7282:observer\nversion=0"
         );
     }
