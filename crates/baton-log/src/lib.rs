@@ -21,6 +21,8 @@
 //!   predecessor, so a lost record is caught like a corrupt one).
 //! - `sled_open`: opening sled (lock wait, contained panics, the "lost data" check).
 //! - `sled_sync`: the durability barrier (fdatasync of sled's files).
+//! - `journal`: where the sled store makes a flush durable with one fdatasync; sled
+//!   itself is synced at checkpoints.
 //! - `sled_scrub`: the sled store's scrub step (checksums and links, reported, not
 //!   cut).
 //! - `mem`: [`MemStore`].
@@ -31,6 +33,7 @@
 
 pub mod conformance;
 mod error;
+mod journal;
 mod mem;
 mod promise;
 pub mod record;
@@ -43,6 +46,7 @@ mod sled_sync;
 mod store;
 
 pub use error::{CorruptReason, LogError};
+pub use journal::JOURNAL_FILES;
 pub use mem::MemStore;
 pub use promise::{PROMISE_FILE, Promise, PromiseFile, PromiseState};
 pub use scrub::{Damage, DamagedPart, ScrubCursor, ScrubStep, Scrubber};

@@ -63,6 +63,7 @@ use sled::{Batch, IVec};
 use tracing::warn;
 
 use crate::error::CorruptReason;
+use crate::journal::{CHECKPOINT_BYTES, Journal};
 use crate::scrub::{ScrubCursor, ScrubPart, ScrubStep, Scrubber};
 use crate::sled_codec::{
     BATCH_ENTRY_HEADER, BATCH_RECORD_BYTES_MAX, EPOCHS_KEY, LOG_TREE, META_TREE, SNAPSHOTS_TREE,
@@ -110,6 +111,18 @@ pub struct SledStore {
     recovered_truncation: usize,
     /// sled's `blobs/` directory, verified from disk by the scrub.
     blobs: std::path::PathBuf,
+    /// Where a flush makes appends durable (see `journal`); sled is made durable at
+    /// checkpoints.
+    journal: Journal,
+    /// How far the journal said the log reached when the store was opened.
+    journal_end: u64,
+    /// Checkpoints claim at least this much (the journal's end at open) until a
+    /// truncation: so that a log found short on open stays known to be short, even if
+    /// the store checkpoints (sets its meta, say) before its owner has recorded that.
+    journal_floor: u64,
+    /// Tests: drop as a crash would (no closing checkpoint).
+    #[cfg(test)]
+    crash_on_drop: bool,
 }
 
 impl SledStore {
@@ -131,6 +144,7 @@ impl SledStore {
         let mut sync = DiskSync::open(dir, options.fsync)?;
         check_identity(dir, &db, &meta, &mut sync)?;
 
+        let (journal, journaled) = Journal::open(dir, options.fsync)?;
         let mut store = SledStore {
             db,
             log,
@@ -142,9 +156,15 @@ impl SledStore {
             follows: None,
             recovered_truncation: 0,
             blobs: dir.join("blobs"),
+            journal,
+            journal_end: journaled.end(),
+            journal_floor: journaled.end(),
+            #[cfg(test)]
+            crash_on_drop: false,
         };
         let identity_ms = started.elapsed().as_millis();
         store.recover()?;
+        store.replay(journaled)?;
         tracing::info!(
             sled_ms,
             identity_ms,
@@ -168,6 +188,93 @@ impl SledStore {
             self.sync.barrier(&self.db)?;
         }
         self.refresh_bounds()
+    }
+
+    /// Writes back what the journal holds beyond sled's log (flushed entries sled
+    /// lost: its tail after a crash between checkpoints, or after damage), when it
+    /// connects to the log; then a checkpoint, whose base keeps the journal's end if
+    /// the log stays short of it (the member's promise must not forget it).
+    fn replay(&mut self, journaled: crate::journal::Recovered) -> Result<(), LogError> {
+        let end = self.history_end()?;
+        let beyond: Vec<_> =
+            journaled.entries.iter().filter(|(_, zxid, _)| Some(*zxid) > end).collect();
+        if let Some((follows, first, _)) = beyond.first() {
+            if *follows == end {
+                let entries: Vec<LogEntry> = beyond
+                    .iter()
+                    .map(|(_, zxid, data)| LogEntry { zxid: *zxid, data: data.clone() })
+                    .collect();
+                self.append_to_sled(&entries)?;
+                warn!(
+                    entries = entries.len(),
+                    first = format_args!("{first:#x}"),
+                    "log store: flushed entries sled did not have were written back from the journal",
+                );
+            } else {
+                warn!(
+                    log_end = format_args!("{:#x}", end.unwrap_or(0)),
+                    journal_from = format_args!("{first:#x}"),
+                    journal_end = format_args!("{:#x}", journaled.end()),
+                    "log store: the journal does not connect to the log; the log ends before what was flushed",
+                );
+            }
+        }
+        self.barrier()
+    }
+
+    /// Where the history ends: the last entry, else the newest snapshot.
+    fn history_end(&self) -> Result<Option<u64>, LogError> {
+        if self.last.is_some() {
+            return Ok(self.last);
+        }
+        match self.snapshots.last()? {
+            Some((key, _)) => Ok(key_zxid("snapshot", &key).ok()),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes everything durable in sled, then starts the journal over from where the
+    /// history ends now.
+    fn barrier(&mut self) -> Result<(), LogError> {
+        self.sync.barrier(&self.db)?;
+        let base = self.history_end()?.unwrap_or(0).max(self.journal_floor);
+        self.journal.checkpoint(base)
+    }
+
+    /// Appends `entries` to sled's log tree (durable at the next barrier); returns
+    /// the zxid the first of them follows.
+    fn append_to_sled(&mut self, entries: &[LogEntry]) -> Result<Option<u64>, LogError> {
+        check_append_order(self.last, entries)?;
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(self.last);
+        };
+        // As few records as BATCH_RECORD_BYTES_MAX allows, in one atomic batch.
+        let mut batch = Batch::default();
+        let mut prev = match self.last {
+            Some(last) => Some(last),
+            None => self.empty_log_follows(first.zxid)?,
+        };
+        let follows = prev;
+        let mut group: Vec<(u64, &[u8])> = Vec::new();
+        let mut group_bytes = 0;
+        for entry in entries {
+            let bytes = BATCH_ENTRY_HEADER + entry.data.len();
+            if !group.is_empty() && group_bytes + bytes > BATCH_RECORD_BYTES_MAX {
+                rewrite(&mut batch, prev, &group);
+                prev = group.last().map(|(zxid, _)| *zxid);
+                group.clear();
+                group_bytes = 0;
+            }
+            group.push((entry.zxid, &entry.data));
+            group_bytes += bytes;
+        }
+        rewrite(&mut batch, prev, &group);
+        self.log.apply_batch(batch)?;
+        if self.first.is_none() {
+            (self.first, self.follows) = (Some(first.zxid), follows);
+        }
+        self.last = Some(last.zxid);
+        Ok(follows)
     }
 
     /// Where open-time verification starts. Replay needs only the entries after the
@@ -289,41 +396,29 @@ fn borrowed(entries: &[(u64, Vec<u8>)]) -> Vec<(u64, &[u8])> {
 
 impl LogStore for SledStore {
     fn append(&mut self, entries: &[LogEntry]) -> Result<(), LogError> {
-        check_append_order(self.last, entries)?;
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-            return Ok(());
-        };
-        // As few records as BATCH_RECORD_BYTES_MAX allows, in one atomic batch.
-        let mut batch = Batch::default();
-        let mut prev = match self.last {
-            Some(last) => Some(last),
-            None => self.empty_log_follows(first.zxid)?,
-        };
-        let follows = prev;
-        let mut group: Vec<(u64, &[u8])> = Vec::new();
-        let mut group_bytes = 0;
-        for entry in entries {
-            let bytes = BATCH_ENTRY_HEADER + entry.data.len();
-            if !group.is_empty() && group_bytes + bytes > BATCH_RECORD_BYTES_MAX {
-                rewrite(&mut batch, prev, &group);
-                prev = group.last().map(|(zxid, _)| *zxid);
-                group.clear();
-                group_bytes = 0;
-            }
-            group.push((entry.zxid, &entry.data));
-            group_bytes += bytes;
+        let follows = self.append_to_sled(entries)?;
+        let batch: Vec<(u64, &[u8])> = entries.iter().map(|e| (e.zxid, &e.data[..])).collect();
+        if !batch.is_empty() {
+            self.journal.add(follows, &batch);
         }
-        rewrite(&mut batch, prev, &group);
-        self.log.apply_batch(batch)?;
-        if self.first.is_none() {
-            (self.first, self.follows) = (Some(first.zxid), follows);
-        }
-        self.last = Some(last.zxid);
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), LogError> {
-        self.sync.barrier(&self.db)
+        self.journal.write()?;
+        if self.journal.len() >= CHECKPOINT_BYTES {
+            self.barrier()?;
+        }
+        Ok(())
+    }
+
+    fn journal_end(&self) -> Option<u64> {
+        Some(self.journal_end)
+    }
+
+    fn repaired(&mut self) -> Result<(), LogError> {
+        self.journal_floor = 0;
+        self.barrier()
     }
 
     fn read(&self, from: u64, max: usize) -> Result<Vec<LogEntry>, LogError> {
@@ -358,6 +453,12 @@ impl LogStore for SledStore {
     }
 
     fn truncate_after(&mut self, zxid: u64) -> Result<(), LogError> {
+        // The journal first stops holding anything past `zxid` (what it held is
+        // durable in sled from here), so that no crash can bring cut entries back.
+        self.sync.barrier(&self.db)?;
+        let end = self.history_end()?.unwrap_or(0);
+        self.journal_floor = 0;
+        self.journal.checkpoint(end.min(zxid))?;
         if let Some(after) = zxid.checked_add(1) {
             let mut batch = Batch::default();
             // The record holding `zxid` may hold later entries too: keep its head.
@@ -381,7 +482,7 @@ impl LogStore for SledStore {
 
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), LogError> {
         self.snapshots.insert(zxid_key(snapshot.zxid), record::encode(&snapshot.data))?;
-        self.sync.barrier(&self.db)
+        self.barrier()
     }
 
     fn latest_snapshot(&self) -> Result<Option<Snapshot>, LogError> {
@@ -469,7 +570,7 @@ impl LogStore for SledStore {
             }
         }
         self.snapshots.apply_batch(doomed)?;
-        self.sync.barrier(&self.db)?;
+        self.barrier()?;
         Ok(PurgeStep { deleted, done: true })
     }
 
@@ -482,7 +583,7 @@ impl LogStore for SledStore {
 
     fn set_meta(&mut self, meta: Meta) -> Result<(), LogError> {
         self.meta.insert(EPOCHS_KEY, encode_meta(meta))?;
-        self.sync.barrier(&self.db)
+        self.barrier()
     }
 
     fn recovered_truncation(&self) -> usize {
@@ -495,6 +596,20 @@ impl LogStore for SledStore {
 
     fn scrubber(&self) -> Option<std::sync::Arc<dyn Scrubber>> {
         Some(std::sync::Arc::new(self.sled_scrubber()))
+    }
+}
+
+/// A store closed in order leaves nothing to replay: sled is synced and the journal
+/// starts over (its base still says where the log ended).
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        #[cfg(test)]
+        if self.crash_on_drop {
+            return;
+        }
+        if let Err(error) = self.barrier() {
+            warn!(%error, "log store: the closing checkpoint failed; the journal is replayed on the next open");
+        }
     }
 }
 
@@ -615,6 +730,79 @@ mod tests {
 
     fn all(store: &SledStore) -> Vec<LogEntry> {
         store.read(0, usize::MAX).unwrap()
+    }
+
+    /// Entries flushed (into the journal) that sled then lost — its tail was never
+    /// synced before a crash — are written back on open, and the journal's end is
+    /// reported.
+    #[test]
+    fn flushed_entries_sled_lost_come_back_from_the_journal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open(tmp.path());
+        store.append(&entries(1..=3)).unwrap();
+        store.save_snapshot(Snapshot { zxid: 2, data: Bytes::from_static(b"at 2") }).unwrap();
+        store.append(&entries(4..=5)).unwrap();
+        store.flush().unwrap();
+        store.append(&entries(6..=6)).unwrap();
+        store.flush().unwrap();
+        store.append(&entries(7..=7)).unwrap();
+        // sled loses everything after 3; 7 was never flushed.
+        for zxid in 4..=7 {
+            store.log.remove(zxid_key(zxid)).unwrap();
+        }
+        store.db.flush().unwrap();
+        store.crash_on_drop = true;
+        drop(store);
+        let store = open(tmp.path());
+        assert_eq!(all(&store), entries(1..=6));
+        assert_eq!(store.journal_end(), Some(6));
+        drop(store);
+        let store = open(tmp.path());
+        assert_eq!(all(&store), entries(1..=6), "written back for good");
+        assert_eq!(store.journal_end(), Some(6));
+    }
+
+    /// A journal that does not connect to what sled kept writes nothing back, and its
+    /// end still says how far the log had reached.
+    #[test]
+    fn a_journal_that_does_not_connect_writes_nothing_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open(tmp.path());
+        for zxid in 1..=3 {
+            store.append(&entries(zxid..=zxid)).unwrap();
+        }
+        store.save_snapshot(Snapshot { zxid: 1, data: Bytes::from_static(b"at 1") }).unwrap();
+        store.append(&entries(4..=5)).unwrap();
+        store.flush().unwrap();
+        for zxid in 2..=5 {
+            store.log.remove(zxid_key(zxid)).unwrap();
+        }
+        store.db.flush().unwrap();
+        store.crash_on_drop = true;
+        drop(store);
+        let store = open(tmp.path());
+        assert_eq!(all(&store), entries(1..=1));
+        assert_eq!(store.journal_end(), Some(5), "the journal still knows how far it went");
+        drop(store);
+        let store = open(tmp.path());
+        assert_eq!(store.journal_end(), Some(5), "and keeps knowing it across a clean close");
+    }
+
+    /// Entries a truncation cut never come back from the journal.
+    #[test]
+    fn a_truncation_is_not_undone_by_the_journal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = open(tmp.path());
+        store.append(&entries(1..=5)).unwrap();
+        store.flush().unwrap();
+        store.truncate_after(2).unwrap();
+        store.append(&entries(3..=3)).unwrap();
+        store.flush().unwrap();
+        store.crash_on_drop = true;
+        drop(store);
+        let store = open(tmp.path());
+        assert_eq!(all(&store), entries(1..=3));
+        assert_eq!(store.journal_end(), Some(3));
     }
 
     #[test]

@@ -75,6 +75,21 @@ pub trait LogStore: Send {
     /// Makes every appended entry durable.
     fn flush(&mut self) -> Result<(), LogError>;
 
+    /// For a store that makes appends durable in a journal of its own (the sled
+    /// store): how far the journal said the log reached when the store was opened,
+    /// after writing back into the log what it could. A log that ends before it lost
+    /// flushed entries. `None`: no journal; `u64::MAX`: unknown (the journal is
+    /// damaged: a record fails its check with valid ones after it).
+    fn journal_end(&self) -> Option<u64> {
+        None
+    }
+
+    /// The owner took a leader's history in place of what this store lost: the
+    /// journal stops claiming the end it had on open.
+    fn repaired(&mut self) -> Result<(), LogError> {
+        Ok(())
+    }
+
     /// Up to `max` entries with zxid >= `from`, in zxid order. A record that fails
     /// its checksum is an error, never data.
     fn read(&self, from: u64, max: usize) -> Result<Vec<LogEntry>, LogError>;

@@ -209,6 +209,8 @@ fn check_promise(
     accept_data_loss: bool,
 ) -> Result<(), ServerError> {
     let end = log_end(recovered);
+    let journaled = recovered.store.journal_end().unwrap_or(0);
+    let journal_damaged = journaled == u64::MAX;
     if let Some(error) = recovered.meta_error.take() {
         // Without a second copy of the epochs, guessing them could let this member
         // accept an epoch it had already moved past.
@@ -238,8 +240,11 @@ fn check_promise(
                 epochs.current_epoch = epochs.current_epoch.max(from_promise.current_epoch);
                 recovered.store.set_meta(meta_of(*epochs))?;
             }
-            Some(promise.zxid)
+            // Appends are promised in the store's journal, flushed with them; the file
+            // holds the rest (truncations, repairs, snapshots installed).
+            Some(promise.zxid.max(journaled))
         }
+        PromiseState::Missing if journaled > 0 => Some(journaled),
         PromiseState::Missing => {
             if end > 0 {
                 tracing::info!(
@@ -255,9 +260,17 @@ fn check_promise(
     // Damage found in the store itself with no valid promise to say how far it went:
     // unknown, so that a crash before the repair still finds it damaged.
     let promised =
-        if found.is_some() && !matches!(state, PromiseState::Valid(_)) { None } else { promised };
+        if journal_damaged || (found.is_some() && !matches!(state, PromiseState::Valid(_))) {
+            None
+        } else {
+            promised
+        };
     let cause = match (promised, found) {
         (_, Some(found)) => Some(found.cause),
+        (None, None) if journal_damaged => Some(
+            "the journal of flushed entries is damaged: how far the log reached is unknown"
+                .to_owned(),
+        ),
         (None, None) => Some("the promise file is unreadable".to_owned()),
         (Some(promised), None) if promised > end => Some(format!(
             "the log ends at {} but this member acknowledged up to {}",

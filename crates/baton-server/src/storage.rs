@@ -268,10 +268,12 @@ fn serve(
         match command {
             Command::Commit { entries, reply } => {
                 let started = std::time::Instant::now();
-                let result = store
-                    .append(&entries)
-                    .and_then(|()| store.flush())
-                    .and_then(|()| promised.settle(store.as_ref()));
+                // A store with a journal keeps the promise of its appends there, made
+                // durable by the same flush: the file is written for the other changes.
+                let journaled = store.journal_end().is_some();
+                let result = store.append(&entries).and_then(|()| store.flush()).and_then(|()| {
+                    if journaled { Ok(()) } else { promised.settle(store.as_ref()) }
+                });
                 flushed(started.elapsed());
                 if fail_stop(reply, result) {
                     return Ok(());
@@ -332,7 +334,7 @@ fn serve(
             }
             Command::Repaired { reply } => {
                 promised.floor = None;
-                let result = promised.settle(store.as_ref());
+                let result = store.repaired().and_then(|()| promised.settle(store.as_ref()));
                 if fail_stop(reply, result) {
                     return Ok(());
                 }

@@ -9,7 +9,10 @@
 //! would lead and the writes after the cut would be gone once the third member
 //! rejoined and was truncated to that history. Now the victim knows it is damaged
 //! (its log ends before its durable promise), does not vote, and nothing is served
-//! until the third member is back; then the victim repairs from the leader. Done
+//! until the third member is back; then the victim repairs from the leader. (The
+//! store's journal holds a copy of the recent records and would write a damaged one
+//! back on its own: the victim's journal copy is damaged too, so the repair must come
+//! from the peers.) Done
 //! with the victim as the leader, then as a follower, under a write load that runs
 //! throughout; every acknowledged write is on every member at the end.
 
@@ -59,6 +62,32 @@ fn corrupt_log_record(dir: &Path, back: usize) -> u64 {
     log.insert(&key, value).expect("raw insert");
     db.flush().expect("raw flush");
     u64::from_be_bytes(key.as_ref().try_into().expect("an 8-byte key"))
+}
+
+/// Damages the journal's copy of entry `zxid` too (the store would otherwise write
+/// the record back from it on open): a byte of its data, in every journal record
+/// that holds it. The records flushed after it stay valid, so the store sees damage
+/// in the middle of its journal, not a torn last write. If a checkpoint has emptied
+/// the journal since, its base says how far the log reached and nothing is needed.
+fn corrupt_journal_copy(dir: &Path, zxid: u64) {
+    for name in baton_log::JOURNAL_FILES {
+        let path = dir.join(name);
+        let Ok(mut bytes) = std::fs::read(&path) else { continue };
+        let needle = zxid.to_be_bytes();
+        let hits: Vec<usize> = bytes
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(_, w)| *w == needle)
+            .map(|(i, _)| i)
+            .collect();
+        for at in hits {
+            // An entry is its zxid, its length (4 bytes), then its data.
+            if let Some(byte) = bytes.get_mut(at + 12) {
+                *byte ^= 0x5a;
+            }
+        }
+        std::fs::write(&path, &bytes).expect("write the journal back");
+    }
 }
 
 /// Creates `/load/<name>-<n>` until `stop`, through any member; records what was
@@ -114,7 +143,10 @@ impl Ensemble {
         self.members.kill(partner);
         let dir = self.members.member(victim).data_dir().to_path_buf();
         let zxid = corrupt_log_record(&dir, 3);
-        eprintln!("member {victim}: corrupted its log record at {zxid:#x} (acknowledged)");
+        corrupt_journal_copy(&dir, zxid);
+        eprintln!(
+            "member {victim}: corrupted its log record at {zxid:#x} (acknowledged) and the journal's copy"
+        );
 
         // The victim and the stale member: a quorum by count, but the victim does not
         // vote, so nothing is elected and nothing acknowledged can be lost.
