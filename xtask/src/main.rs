@@ -320,6 +320,9 @@ fn bench(quick: bool, args: &[String]) -> Result<()> {
     };
     let mut command = Command::new(bin.join("baton-bench"));
     command.arg("--server-bin").arg(bin.join("baton-server"));
+    // The server the test kit starts is this one too: without the variable the kit,
+    // run under cargo, would first build a dev-profile server nobody uses.
+    command.env("BATON_SERVER_BIN", bin.join("baton-server"));
     if quick {
         command.arg("--quick");
     }

@@ -22,6 +22,7 @@
 //! reads are so by default), writes committed by a quorum that has fsynced them.
 
 pub mod driver;
+pub mod plot;
 pub mod procs;
 pub mod report;
 pub mod stats;

@@ -46,6 +46,10 @@ struct Cli {
     /// mutual TLS between members), from a test PKI made under --dir.
     #[arg(long)]
     tls: bool,
+    /// Where the plots (throughput.svg, latency-cdf.svg) go; default: --dir. The
+    /// docs' plots come from `--plots docs/bench`.
+    #[arg(long)]
+    plots: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -83,6 +87,10 @@ async fn main() -> Result<()> {
     println!("{table}");
     let path = dir.join("report.md");
     std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+    let plots = cli.plots.clone().unwrap_or_else(|| dir.clone());
+    for written in baton_bench::plot::write_plots(&report, &plots)? {
+        eprintln!("bench: plot {}", written.display());
+    }
     eprintln!(
         "bench: done in {:.0} s; table in {}",
         started.elapsed().as_secs_f64(),

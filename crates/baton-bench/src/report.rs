@@ -25,6 +25,20 @@ pub struct Row {
     pub rss: (u64, u64),
     /// For time measurements (failover, restart): seconds.
     pub secs: Option<f64>,
+    /// Baton only: where its writes' time went, per member (see [`MemberStages`]).
+    pub stages: Vec<MemberStages>,
+    /// The latency distribution at [`crate::stats::CDF_QUANTILES`]: (quantile, ms);
+    /// empty for rows that measure no latencies.
+    pub cdf: Vec<(f64, f64)>,
+}
+
+/// One Baton member's write stages over one workload, from the deltas of its
+/// `baton_write_stage_duration_seconds` histograms: (stage, mean µs, count).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberStages {
+    pub id: u32,
+    pub leads: bool,
+    pub stages: Vec<(String, f64, u64)>,
 }
 
 /// What a run measured, and the systems it could not start.
@@ -96,6 +110,7 @@ impl Report {
                 opt(row.secs, 2),
             );
         }
+        self.stage_table(&mut out);
         for (kind, reason) in &self.skipped {
             let _ = writeln!(out, "\n{} skipped: {reason}", kind.name());
         }
@@ -109,6 +124,41 @@ impl Report {
     }
 
     /// The systems compared: the first to each other, then baton-zk to ZooKeeper.
+    /// Where Baton's writes spent their time, per workload and member (mean µs per
+    /// stage, from the members' own histograms).
+    fn stage_table(&self, out: &mut String) {
+        let rows: Vec<&Row> = self.rows.iter().filter(|r| !r.stages.is_empty()).collect();
+        let Some(first) = rows.first() else { return };
+        let names: Vec<&str> = first.stages[0].stages.iter().map(|(n, _, _)| n.as_str()).collect();
+        out.push_str(
+            "\nWhere a write's time goes (mean µs per stage, each member's own view):\n\n",
+        );
+        let _ = writeln!(out, "| system | workload | member | {} |", names.join(" | "));
+        let _ = writeln!(out, "|---|---|---|{}", "---:|".repeat(names.len()));
+        for row in rows {
+            for member in &row.stages {
+                let cells: Vec<String> = member
+                    .stages
+                    .iter()
+                    .map(
+                        |(_, mean, count)| {
+                            if *count == 0 { "–".to_owned() } else { format!("{mean:.0}") }
+                        },
+                    )
+                    .collect();
+                let role = if member.leads { "leader" } else { "follower" };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} ({role}) | {} |",
+                    row.system.name(),
+                    row.workload,
+                    member.id,
+                    cells.join(" | ")
+                );
+            }
+        }
+    }
+
     fn pairs(&self) -> Vec<(Kind, Kind)> {
         let mut systems: Vec<Kind> = Vec::new();
         for row in &self.rows {
@@ -174,6 +224,8 @@ mod tests {
             cpu_per_kop: Some(0.5),
             rss: (30 << 20, 10 << 20),
             secs: None,
+            stages: Vec::new(),
+            cdf: Vec::new(),
         }
     }
 

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The quantiles a latency distribution is kept at for the plots.
+pub const CDF_QUANTILES: [f64; 15] =
+    [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999];
+
 /// Latencies of completed operations, in microseconds.
 #[derive(Debug, Clone, Default)]
 pub struct Latencies {
@@ -26,6 +30,14 @@ impl Latencies {
 
     pub fn is_empty(&self) -> bool {
         self.micros.is_empty()
+    }
+
+    /// (quantile, ms) at each of [`CDF_QUANTILES`]; empty when there are no samples.
+    pub fn cdf(&mut self) -> Vec<(f64, f64)> {
+        if self.micros.is_empty() {
+            return Vec::new();
+        }
+        CDF_QUANTILES.iter().map(|&q| (q, self.quantile_ms(q))).collect()
     }
 
     /// The `q` quantile (0.5 = median) in milliseconds, by the nearest-rank method;

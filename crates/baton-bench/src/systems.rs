@@ -197,6 +197,31 @@ impl Ensemble {
         }
     }
 
+    /// Baton's running members' write-stage histograms as they stand: per member, its
+    /// id, whether it leads, and (stage, seconds summed, count) in the server's order.
+    /// Empty for other systems, and with TLS (whose admin port wants a client
+    /// certificate; the bench reads stages in plain runs).
+    pub async fn write_stages(&self) -> Vec<StageSample> {
+        let Members::Baton(ensemble) = &self.members else { return Vec::new() };
+        if self.client_tls.is_some() {
+            return Vec::new();
+        }
+        let leader = ensemble.leader().await;
+        let mut out = Vec::new();
+        for id in ensemble.ids() {
+            let member = ensemble.member(id);
+            if member.pid().is_none() {
+                continue;
+            }
+            let Ok((200, text)) = baton_testkit::http_get(member.admin_addr(), "/metrics").await
+            else {
+                continue;
+            };
+            out.push(StageSample { id, leads: leader == Some(id), totals: parse_stages(&text) });
+        }
+        out
+    }
+
     /// Whether member `index` has been started and not killed.
     pub fn running(&self, index: usize) -> bool {
         self.pid(index).is_some()
@@ -297,6 +322,44 @@ impl Ensemble {
         }
         bail!("no member of the {} ensemble says it leads", self.kind.name())
     }
+}
+
+/// One Baton member's write-stage histograms at one moment.
+#[derive(Debug, Clone)]
+pub struct StageSample {
+    pub id: u32,
+    pub leads: bool,
+    /// (stage, seconds summed, count), in the server's order.
+    pub totals: Vec<(String, f64, u64)>,
+}
+
+/// The `baton_write_stage_duration_seconds` sums and counts of a `/metrics` page,
+/// by stage, in the page's order.
+fn parse_stages(text: &str) -> Vec<(String, f64, u64)> {
+    const SUM: &str = "baton_write_stage_duration_seconds_sum{stage=\"";
+    const COUNT: &str = "baton_write_stage_duration_seconds_count{stage=\"";
+    let mut stages: Vec<(String, f64, u64)> = Vec::new();
+    for line in text.lines() {
+        let (rest, is_sum) = match (line.strip_prefix(SUM), line.strip_prefix(COUNT)) {
+            (Some(rest), _) => (rest, true),
+            (_, Some(rest)) => (rest, false),
+            _ => continue,
+        };
+        let Some((stage, value)) = rest.split_once("\"} ") else { continue };
+        let index = match stages.iter().position(|(s, _, _)| s == stage) {
+            Some(index) => index,
+            None => {
+                stages.push((stage.to_owned(), 0.0, 0));
+                stages.len() - 1
+            }
+        };
+        if is_sum {
+            stages[index].1 = value.trim().parse().unwrap_or(0.0);
+        } else {
+            stages[index].2 = value.trim().parse().unwrap_or(0);
+        }
+    }
+    stages
 }
 
 /// The kit's id of Baton member `index`.

@@ -262,6 +262,7 @@ async fn closed_loop(
     options: &Options,
     value: &Bytes,
 ) -> Result<Row> {
+    let stages_before = if mix == Mix::Read { Vec::new() } else { ensemble.write_stages().await };
     let cpu_before = ensemble.cpu_secs();
     let start = Instant::now();
     let deadline = start + options.workload_time;
@@ -299,6 +300,7 @@ async fn closed_loop(
     let elapsed = start.elapsed().as_secs_f64();
     let ops = latencies.len() as u64;
     let cpu = ensemble.cpu_secs() - cpu_before;
+    let stages = stage_deltas(stages_before, ensemble.write_stages().await);
     Ok(Row {
         system: ensemble.kind,
         workload: shape_name(mix, conns.len(), in_flight),
@@ -309,7 +311,40 @@ async fn closed_loop(
         cpu_per_kop: (ops > 0).then(|| cpu / (ops as f64 / 1000.0)),
         rss: ensemble.rss(),
         secs: None,
+        stages,
+        cdf: latencies.cdf(),
     })
+}
+
+/// Each member's write stages over a workload: the histograms' growth from `before`
+/// to `after` (members absent from `before` count from zero), as means in µs.
+fn stage_deltas(
+    before: Vec<crate::systems::StageSample>,
+    after: Vec<crate::systems::StageSample>,
+) -> Vec<crate::report::MemberStages> {
+    if before.is_empty() {
+        return Vec::new();
+    }
+    after
+        .into_iter()
+        .map(|sample| {
+            let (id, leads) = (sample.id, sample.leads);
+            let earlier = before.iter().find(|b| b.id == id).map(|b| &b.totals);
+            let stages = sample
+                .totals
+                .into_iter()
+                .map(|(name, sum, count)| {
+                    let (sum0, count0) = earlier
+                        .and_then(|s| s.iter().find(|(n, _, _)| *n == name))
+                        .map_or((0.0, 0), |(_, s, c)| (*s, *c));
+                    let count = count.saturating_sub(count0);
+                    let mean_us = if count == 0 { 0.0 } else { (sum - sum0) * 1e6 / count as f64 };
+                    (name, mean_us, count)
+                })
+                .collect();
+            crate::report::MemberStages { id, leads, stages }
+        })
+        .collect()
 }
 
 /// The observer row's topology, after its shape.
@@ -425,6 +460,8 @@ async fn watch_fanout(
         cpu_per_kop: (ops > 0).then(|| cpu / (ops as f64 / 1000.0)),
         rss,
         secs: None,
+        stages: Vec::new(),
+        cdf: Vec::new(),
     })
 }
 
@@ -506,6 +543,8 @@ async fn failover(
         cpu_per_kop: None,
         rss: ensemble.rss(),
         secs: Some(first.as_secs_f64()),
+        stages: Vec::new(),
+        cdf: Vec::new(),
     })
 }
 
@@ -564,6 +603,8 @@ async fn bulk_load(ensemble: &Ensemble, options: &Options, value: &Bytes) -> Res
         cpu_per_kop: Some(cpu / (n as f64 / 1000.0)),
         rss: ensemble.rss(),
         secs: Some(elapsed),
+        stages: Vec::new(),
+        cdf: Vec::new(),
     };
     drop(conns);
     // Whatever the server does right after a burst (a snapshot, a collection) is not
@@ -579,6 +620,8 @@ async fn bulk_load(ensemble: &Ensemble, options: &Options, value: &Bytes) -> Res
         cpu_per_kop: None,
         rss: ensemble.rss(),
         secs: None,
+        stages: Vec::new(),
+        cdf: Vec::new(),
     };
     Ok((load, memory))
 }
@@ -625,5 +668,7 @@ async fn restart(ensemble: &mut Ensemble, options: &Options, value: &Bytes) -> R
         cpu_per_kop: None,
         rss: ensemble.rss(),
         secs: Some(secs),
+        stages: Vec::new(),
+        cdf: Vec::new(),
     })
 }

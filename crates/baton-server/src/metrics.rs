@@ -8,11 +8,35 @@ use std::{
 
 use baton_api::admin::Role;
 
-/// Upper bounds of the latency histograms' buckets, in seconds (100 µs to 10 s).
-pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+/// Upper bounds of the latency histograms' buckets, in seconds (10 µs to 10 s): a
+/// write's stages on a fast disk take tens of microseconds.
+pub(crate) const LATENCY_BUCKETS: [f64; 19] = [
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// The stages of a write, the `stage` label of `baton_write_stage_duration_seconds`
+/// (see [`Stage`]).
+pub(crate) const STAGES: [&str; 6] = ["queue", "log", "quorum", "apply", "forward", "reply"];
+
+/// One stage of a write's way through a member, as the member sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// From the request's arrival in the write queue to the driver taking it.
+    Queue = 0,
+    /// This member's append and flush of a batch of entries (the storage thread's
+    /// round trip included): a leader's own log write, a follower's before its ACK.
+    Log = 1,
+    /// A leader's: from proposing an entry to the quorum's commit of it.
+    Quorum = 2,
+    /// From an entry's commit (as this member learns it) to its application here.
+    Apply = 3,
+    /// A follower's: from forwarding a write to the leader's answer.
+    Forward = 4,
+    /// A follower's: from the leader's answer to its own application of the write
+    /// (a client reads its writes from the member it talks to).
+    Reply = 5,
+}
 
 /// The operations whose latency is recorded, the `op` label of
 /// `baton_request_duration_seconds` (requests on sessions and unary calls alike).
@@ -128,6 +152,8 @@ pub(crate) struct Metrics {
     pub(crate) fsync_seconds: Histogram,
     /// Request durations, one histogram per entry of [`OPS`].
     requests: [Histogram; OPS.len()],
+    /// A write's stages, one histogram per entry of [`STAGES`].
+    stages: [Histogram; STAGES.len()],
     // TLS: reloads of the material (on a file change or SIGHUP) and refused handshakes.
     pub(crate) tls_reloads_total: AtomicU64,
     pub(crate) tls_reload_errors_total: AtomicU64,
@@ -186,6 +212,11 @@ impl Metrics {
         let index = OPS.iter().position(|o| *o == op);
         debug_assert!(index.is_some(), "unknown op {op}");
         RequestTimer { histogram: &self.requests[index.unwrap_or(0)], started: Instant::now() }
+    }
+
+    /// Records one write's (or one batch's) time in `stage`.
+    pub(crate) fn stage(&self, stage: Stage, took: Duration) {
+        self.stages[stage as usize].observe(took);
     }
 
     /// Records a request of `op` that took `took`.
@@ -338,6 +369,17 @@ impl Metrics {
         let _ = writeln!(out, "# HELP {name} Durability barriers: append, flush and fdatasync.");
         let _ = writeln!(out, "# TYPE {name} histogram");
         self.fsync_seconds.render(&mut out, name, "");
+        let name = "baton_write_stage_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Writes by stage: queue, log (append and flush), quorum (proposal \
+             to commit, leader), apply (commit to applied), forward (follower to leader's \
+             answer), reply (leader's answer to applied, follower)."
+        );
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (stage, histogram) in STAGES.iter().zip(&self.stages) {
+            histogram.render(&mut out, name, &format!("stage=\"{stage}\""));
+        }
         let name = "baton_request_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Client requests, from receipt to reply, by op.");
         let _ = writeln!(out, "# TYPE {name} histogram");

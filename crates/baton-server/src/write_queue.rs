@@ -20,6 +20,8 @@ pub(crate) enum Write {
         auth: Auth,
         op: TxnOp,
         reply: oneshot::Sender<Result<TxnReply, WriteError>>,
+        /// When it was queued (the queue stage of the write's metrics).
+        queued: std::time::Instant,
     },
     /// A barrier: answered once everything queued before it is applied.
     Sync { reply: oneshot::Sender<Result<u64, WriteError>> },
@@ -149,7 +151,8 @@ impl WriteQueue {
             self.shared.disk.check()?;
         }
         let (reply, outcome) = oneshot::channel();
-        self.enqueue(Write::Txn { session, auth, op, reply })?;
+        let queued = std::time::Instant::now();
+        self.enqueue(Write::Txn { session, auth, op, reply, queued })?;
         Ok(outcome)
     }
 

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     ServerError,
-    metrics::Metrics,
+    metrics::{Metrics, Stage},
     write_queue::{TxnReply, WriteError},
 };
 
@@ -85,6 +85,17 @@ impl Driver {
         let applied_zxid = tree.last_zxid();
         drop(tree);
         book.note_applied(applied_zxid);
+        let now = std::time::Instant::now();
+        for (marks, stage) in
+            [(&mut book.committed_at, Stage::Apply), (&mut book.answered_at, Stage::Reply)]
+        {
+            while let Some(&(zxid, at)) = marks.front()
+                && zxid <= applied_zxid
+            {
+                self.shared.metrics.stage(stage, now.duration_since(at));
+                marks.pop_front();
+            }
+        }
         Metrics::add(&self.shared.metrics.writes_total, applied);
         Metrics::add(&self.shared.metrics.writes_failed_total, failed);
         let rest = book.waiting.split_off(&(applied_zxid + 1));

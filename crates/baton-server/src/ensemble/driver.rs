@@ -60,7 +60,7 @@ use super::{
 };
 use crate::{
     ServerError,
-    metrics::Metrics,
+    metrics::{Metrics, Stage},
     shared::{Membership, Shared},
     shutdown::ShutdownListener,
     snapshotter::SnapshotTrigger,
@@ -140,6 +140,13 @@ pub(super) struct Book {
     /// when they were asked (given up after `READ_CONFIRM_MAX`).
     pub(super) reads: BTreeMap<u64, (oneshot::Sender<Result<u64, WriteError>>, std::time::Instant)>,
     pub(super) next_read: u64,
+    /// For the write-stage metrics, in zxid order: when this leader proposed each
+    /// entry not yet committed; when each batch handed out to apply was committed
+    /// (by its last zxid); when the leader answered each forwarded write not yet
+    /// applied here. Cleared on a change of role; each bounded by what is in flight.
+    pub(super) proposed: VecDeque<(u64, std::time::Instant)>,
+    pub(super) committed_at: VecDeque<(u64, std::time::Instant)>,
+    pub(super) answered_at: VecDeque<(u64, std::time::Instant)>,
 }
 
 /// How long a linearizable read waits for its leader to confirm it before the
@@ -203,6 +210,19 @@ impl Driver {
         book.config_text = Bytes::from(crate::membership::text(active));
         book.config_versions = Some(versions);
         Metrics::set(&self.shared.metrics.config_version, active.version.as_u64());
+    }
+
+    /// The leader answered a write this follower forwarded: it is answered here once
+    /// applied here too.
+    fn forward_done(&mut self, book: &mut Book, done: Forwarded) {
+        let now = std::time::Instant::now();
+        self.shared.metrics.stage(Stage::Forward, now.duration_since(done.sent));
+        if done.zxid > book.applied {
+            book.answered_at.push_back((done.zxid, now));
+        } else {
+            self.shared.metrics.stage(Stage::Reply, std::time::Duration::ZERO);
+        }
+        self.wait_for(book, done.zxid, done.pending);
     }
 
     /// True for an ensemble of one: nobody can depose this member's leadership.
@@ -305,9 +325,9 @@ impl Driver {
                     self.node.peer_unreachable(peer, &self.cache);
                 }
                 Some(done) = forwarded.recv() => {
-                    self.wait_for(book, done.zxid, done.pending);
+                    self.forward_done(book, done);
                     while let Ok(done) = forwarded.try_recv() {
-                        self.wait_for(book, done.zxid, done.pending);
+                        self.forward_done(book, done);
                     }
                 }
                 encoded = async { book.encoding.as_mut().expect("guarded").await }, if book.encoding.is_some() => {
@@ -386,6 +406,9 @@ impl Driver {
             let _ = reply.send(Err(WriteError::NotServing(why.clone())));
         }
         book.forwarder = None;
+        book.proposed.clear();
+        book.committed_at.clear();
+        book.answered_at.clear();
         match now {
             (Role::Following { leader }, true) => {
                 book.forwarder = self.forwarder_to(leader, forwarded);

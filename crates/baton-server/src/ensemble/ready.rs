@@ -16,7 +16,11 @@ use super::{
     driver::{Book, Driver},
     transport::{Forwarded, Pending},
 };
-use crate::{ServerError, metrics::Metrics, recovery::meta_of};
+use crate::{
+    ServerError,
+    metrics::{Metrics, Stage},
+    recovery::meta_of,
+};
 
 impl Driver {
     /// Carries out the node's `Ready`s until it is quiet; then publishes the
@@ -100,7 +104,9 @@ impl Driver {
                 .iter()
                 .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
                 .collect();
+            let started = std::time::Instant::now();
             self.storage.commit(logged).await?;
+            self.shared.metrics.stage(Stage::Log, started.elapsed());
             self.cache.append(&entries);
             Metrics::add(&self.shared.metrics.fsyncs_total, 1);
             Metrics::add(&self.shared.metrics.batches_total, 1);
@@ -109,7 +115,15 @@ impl Driver {
         for envelope in &persisted_messages {
             self.outbound.send(envelope);
         }
-        if !committed.is_empty() {
+        if let Some(last) = committed.last().map(|e| e.zxid.as_u64()) {
+            let now = std::time::Instant::now();
+            while let Some(&(zxid, proposed)) = book.proposed.front()
+                && zxid <= last
+            {
+                self.shared.metrics.stage(Stage::Quorum, now.duration_since(proposed));
+                book.proposed.pop_front();
+            }
+            book.committed_at.push_back((last, now));
             book.backlog.extend(committed);
             self.apply_slice(book)?;
         }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     clock,
+    metrics::Stage,
     write_queue::{Write, WriteError},
 };
 
@@ -49,8 +50,11 @@ impl Driver {
             }
             write => write,
         };
+        if let Write::Txn { queued, .. } = &write {
+            self.shared.metrics.stage(Stage::Queue, queued.elapsed());
+        }
         match (status.role, status.broadcasting, write) {
-            (Role::Leading, true, Write::Txn { session, auth, op, reply }) => {
+            (Role::Leading, true, Write::Txn { session, auth, op, reply, .. }) => {
                 match self.propose(book, session, auth, op) {
                     Ok(zxid) => book.waiting.entry(zxid).or_default().push(Pending::Txn(reply)),
                     Err(error) => {
@@ -87,7 +91,7 @@ impl Driver {
                     return;
                 };
                 match write {
-                    Write::Txn { session, auth, op, reply } => {
+                    Write::Txn { session, auth, op, reply, .. } => {
                         let txn = Txn { auth, zxid: 0, time_ms: 0, session, op };
                         forwarder
                             .send(Kind::Txn(encode_txn(&txn).into()), Some(Pending::Txn(reply)));
@@ -147,6 +151,7 @@ impl Driver {
             Bytes::from(encode_txn(&txn))
         });
         let zxid = proposed.map_err(|error| quorum_write_error(&error))?.as_u64();
+        book.proposed.push_back((zxid, std::time::Instant::now()));
         book.barrier = Some(zxid);
         book.last_proposed = zxid;
         Ok(zxid)

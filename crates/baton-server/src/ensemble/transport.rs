@@ -134,6 +134,11 @@ impl Outbound {
     }
 }
 
+/// Batches of frames one stream to a peer holds before the sender waits.
+const STREAM_BATCHES_MAX: usize = 64;
+/// How long a stream to a peer that was failing must stay open to count as working.
+const STREAM_PROVEN: Duration = Duration::from_secs(1);
+
 async fn send_loop(
     me: u64,
     peer: u64,
@@ -149,25 +154,54 @@ async fn send_loop(
         }
     };
     let mut failing = false;
-    while let Some(first) = frames.recv().await {
-        let mut bytes = first.len();
-        let mut batch = vec![first];
-        while bytes < BATCH_BYTES_MAX {
-            match frames.try_recv() {
-                Ok(frame) => {
-                    bytes += frame.len();
-                    batch.push(frame);
+    // A peer without the Stream call (an older release) is sent unary Delivers.
+    let mut unary = false;
+    loop {
+        // One long-lived stream per peer: no new HTTP/2 stream and no task on the
+        // receiver per batch. It is opened when there is something to send.
+        let Some(first) = frames.recv().await else { return };
+        let outcome = if unary {
+            client
+                .clone()
+                .deliver(Frames { from: me, frames: take_batch(first, &mut frames) })
+                .await
+        } else {
+            let (batches, stream) = mpsc::channel::<Frames>(STREAM_BATCHES_MAX);
+            let _ = batches.try_send(Frames { from: me, frames: take_batch(first, &mut frames) });
+            let mut caller = client.clone();
+            let mut call = Box::pin(caller.stream(ReceiverStream::new(stream)));
+            // A stream call says nothing until it ends: one that has lived a while is
+            // taken as a link that works again.
+            let opened = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    ended = &mut call => break ended,
+                    frame = frames.recv() => {
+                        let Some(frame) = frame else { return };
+                        let batch = Frames { from: me, frames: take_batch(frame, &mut frames) };
+                        if failing && opened.elapsed() >= STREAM_PROVEN {
+                            tracing::info!(peer, %addr, "peer reachable again");
+                            failing = false;
+                        }
+                        if batches.send(batch).await.is_err() {
+                            break (&mut call).await;
+                        }
+                    }
                 }
-                Err(_) => break,
             }
-        }
-        let count = batch.len();
-        match client.clone().deliver(Frames { from: me, frames: batch }).await {
-            Ok(_) => {
+        };
+        match outcome {
+            Ok(_) if unary => {
                 if failing {
                     tracing::info!(peer, %addr, "peer reachable again");
                 }
                 failing = false;
+            }
+            // The receiver ended the stream (it is stopping): open a new one.
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::Unimplemented && !unary => {
+                tracing::info!(peer, %addr, "peer lacks the frame stream; sending one call per batch");
+                unary = true;
             }
             Err(status) => {
                 if !failing {
@@ -178,12 +212,27 @@ async fn send_loop(
                     }
                 }
                 failing = true;
-                tracing::debug!(peer, count, "frames dropped");
                 // Do not spin on a dead peer: the protocol resends what matters.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
+}
+
+/// `first` and whatever else is queued, up to [`BATCH_BYTES_MAX`].
+fn take_batch(first: Bytes, frames: &mut mpsc::Receiver<Bytes>) -> Vec<Bytes> {
+    let mut bytes = first.len();
+    let mut batch = vec![first];
+    while bytes < BATCH_BYTES_MAX {
+        match frames.try_recv() {
+            Ok(frame) => {
+                bytes += frame.len();
+                batch.push(frame);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// The server side of the peer protocol.
@@ -200,21 +249,24 @@ pub(crate) struct PeerService {
 #[tonic::async_trait]
 impl Peer for PeerService {
     async fn deliver(&self, request: Request<Frames>) -> Result<Response<Delivered>, Status> {
-        let frames = request.into_inner();
-        for frame in frames.frames {
-            match decode_envelope(&frame) {
-                Ok(envelope) if envelope.from == frames.from => {
-                    // A full queue drops: the driver is behind, the protocol resends.
-                    let _ = self.inbound.try_send(envelope);
-                }
-                Ok(envelope) => tracing::debug!(
-                    from = frames.from,
-                    claimed = envelope.from,
-                    "dropping a frame whose sender does not match its call"
-                ),
-                Err(error) => {
-                    tracing::debug!(from = frames.from, %error, "dropping an undecodable peer frame");
-                }
+        self.delivered(request.into_inner());
+        Ok(Response::new(Delivered {}))
+    }
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<Frames>>,
+    ) -> Result<Response<Delivered>, Status> {
+        let mut batches = request.into_inner();
+        let mut stopping = self.stopping.clone();
+        loop {
+            tokio::select! {
+                batch = batches.next() => match batch {
+                    Some(Ok(frames)) => self.delivered(frames),
+                    // The sender went away or broke the stream: it opens another.
+                    _ => break,
+                },
+                () = stopping.recv() => break,
             }
         }
         Ok(Response::new(Delivered {}))
@@ -247,6 +299,26 @@ impl Peer for PeerService {
 }
 
 impl PeerService {
+    /// Hands a batch of frames to the driver.
+    fn delivered(&self, frames: Frames) {
+        for frame in frames.frames {
+            match decode_envelope(&frame) {
+                Ok(envelope) if envelope.from == frames.from => {
+                    // A full queue drops: the driver is behind, the protocol resends.
+                    let _ = self.inbound.try_send(envelope);
+                }
+                Ok(envelope) => tracing::debug!(
+                    from = frames.from,
+                    claimed = envelope.from,
+                    "dropping a frame whose sender does not match its call"
+                ),
+                Err(error) => {
+                    tracing::debug!(from = frames.from, %error, "dropping an undecodable peer frame");
+                }
+            }
+        }
+    }
+
     /// Queues one forwarded request in arrival order (queueing is synchronous, so a
     /// follower's order is kept); its reply is sent when it is applied.
     fn forwarded(
@@ -354,6 +426,8 @@ impl Pending {
 pub(crate) struct Forwarded {
     pub(crate) zxid: u64,
     pub(crate) pending: Pending,
+    /// When it was sent to the leader (the forward stage of the write's metrics).
+    pub(crate) sent: std::time::Instant,
 }
 
 /// A follower's ordered stream of requests to its leader.
@@ -409,7 +483,7 @@ async fn forward_loop(
     lost_link: PeerLinks,
 ) {
     let lost = |why: String| WriteError::Unknown(format!("leader {leader} at {addr}: {why}"));
-    let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, (Pending, std::time::Instant)> = BTreeMap::new();
     let client = match lost_link.client(&addr) {
         Ok(client) => client,
         Err(error) => {
@@ -446,7 +520,7 @@ async fn forward_loop(
                 request.id = next_id;
                 next_id += 1;
                 if let Some(waiting) = waiting {
-                    pending.insert(request.id, waiting);
+                    pending.insert(request.id, (waiting, std::time::Instant::now()));
                 }
                 if stream_in.send(request).await.is_err() {
                     break;
@@ -467,11 +541,11 @@ async fn forward_loop(
                         break;
                     }
                 };
-                let Some(waiting) = pending.remove(&reply.id) else { continue };
+                let Some((waiting, sent)) = pending.remove(&reply.id) else { continue };
                 let error = ForwardError::try_from(reply.error).unwrap_or(ForwardError::Unknown);
                 match error {
                     ForwardError::None => {
-                        let _ = done.send(Forwarded { zxid: reply.zxid, pending: waiting }).await;
+                        let _ = done.send(Forwarded { zxid: reply.zxid, pending: waiting, sent }).await;
                     }
                     ForwardError::NotLeader => waiting.fail(WriteError::NotServing(format!(
                         "member {leader} is not the leader in broadcast"
@@ -488,7 +562,7 @@ async fn forward_loop(
             }
         }
     }
-    for (_, waiting) in pending {
+    for (_, (waiting, _)) in pending {
         waiting.fail(lost("the stream to the leader ended".into()));
     }
     // As above: a touch (no waiter) must not end the draining early.
