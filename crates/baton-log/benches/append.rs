@@ -62,5 +62,53 @@ fn append_flush(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append_flush);
+/// A whole purge of `PURGE_ENTRIES` logged entries behind a snapshot of
+/// `SNAPSHOT_BYTES` (one older snapshot deleted), in the server's 256-entry steps:
+/// which snapshots are kept is decided from their checksums once per purge, not at
+/// every step.
+fn purge(c: &mut Criterion) {
+    const PURGE_ENTRIES: u64 = 20_000;
+    const SNAPSHOT_BYTES: usize = 16 << 20;
+    let mut group = c.benchmark_group("purge");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(PURGE_ENTRIES));
+    let data = Bytes::from(vec![0xB7; ENTRY_BYTES]);
+    let snapshot = Bytes::from(vec![0x5A; SNAPSHOT_BYTES]);
+    group.bench_function(BenchmarkId::new("steps_of_256", PURGE_ENTRIES), |b| {
+        b.iter_batched(
+            || {
+                let tmp = tempfile::tempdir().expect("temp dir");
+                let options = SledOptions { fsync: false, ..SledOptions::default() };
+                let mut store = SledStore::open_with(tmp.path(), options).expect("open");
+                for first in (1..=PURGE_ENTRIES).step_by(100) {
+                    let batch: Vec<LogEntry> = (first..first + 100)
+                        .map(|zxid| LogEntry { zxid, data: data.clone() })
+                        .collect();
+                    store.append(&batch).expect("append");
+                    store.flush().expect("flush");
+                }
+                for zxid in [1, PURGE_ENTRIES] {
+                    let snapshot = baton_log::Snapshot { zxid, data: snapshot.clone() };
+                    store.save_snapshot(snapshot).expect("snapshot");
+                }
+                (tmp, store)
+            },
+            |(_tmp, mut store)| {
+                let mut deleted = 0;
+                loop {
+                    let step = store.purge_step(1, 256).expect("purge step");
+                    deleted += step.deleted;
+                    if step.done {
+                        break;
+                    }
+                }
+                assert_eq!(deleted as u64, PURGE_ENTRIES);
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append_flush, purge);
 criterion_main!(benches);

@@ -120,6 +120,8 @@ pub struct SledStore {
     /// truncation: so that a log found short on open stays known to be short, even if
     /// the store checkpoints (sets its meta, say) before its owner has recorded that.
     journal_floor: u64,
+    /// The purge in progress (a new snapshot starts another).
+    purge_plan: Option<PurgePlan>,
     /// Tests: drop as a crash would (no closing checkpoint).
     #[cfg(test)]
     crash_on_drop: bool,
@@ -159,6 +161,7 @@ impl SledStore {
             journal,
             journal_end: journaled.end(),
             journal_floor: journaled.end(),
+            purge_plan: None,
             #[cfg(test)]
             crash_on_drop: false,
         };
@@ -277,6 +280,27 @@ impl SledStore {
         Ok(follows)
     }
 
+    /// The snapshots a purge keeping `keep` of them keeps (valid ones, newest first)
+    /// and deletes (older ones, and corrupt ones).
+    fn plan_purge(&self, keep: usize) -> Result<PurgePlan, LogError> {
+        let mut plan = PurgePlan { keep, kept: Vec::with_capacity(keep), doomed: Vec::new() };
+        for item in self.snapshots.iter().rev() {
+            let (key, value) = item?;
+            if plan.kept.len() == keep {
+                plan.doomed.push(key);
+                continue;
+            }
+            match decode_snapshot(&key, &value) {
+                Ok(snapshot) => plan.kept.push(snapshot.zxid),
+                Err(error) => {
+                    warn!(%error, "log store: deleting a corrupt snapshot during purge");
+                    plan.doomed.push(key);
+                }
+            }
+        }
+        Ok(plan)
+    }
+
     /// Where open-time verification starts. Replay needs only the entries after the
     /// newest valid snapshot; verifying the whole log is cheap enough for now and
     /// also catches damage in entries a lagging follower may still be sent.
@@ -378,6 +402,16 @@ impl SledStore {
         }
         Ok(IVec::from(&zxid_key(zxid)))
     }
+}
+
+/// A purge in progress: decided at its first step, carried out over several.
+#[derive(Debug)]
+struct PurgePlan {
+    keep: usize,
+    /// zxids of the snapshots kept, newest first.
+    kept: Vec<u64>,
+    /// Keys of the snapshots deleted when the log is purged.
+    doomed: Vec<IVec>,
 }
 
 /// Puts `entries` (a record's, in order) back as one record under its first zxid.
@@ -482,6 +516,7 @@ impl LogStore for SledStore {
 
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), LogError> {
         self.snapshots.insert(zxid_key(snapshot.zxid), record::encode(&snapshot.data))?;
+        self.purge_plan = None;
         self.barrier()
     }
 
@@ -498,22 +533,13 @@ impl LogStore for SledStore {
 
     fn purge_step(&mut self, keep: usize, entries_max: usize) -> Result<PurgeStep, LogError> {
         let keep = keep.max(1);
-        let mut kept = Vec::with_capacity(keep);
-        let mut doomed = Batch::default();
-        for item in self.snapshots.iter().rev() {
-            let (key, value) = item?;
-            if kept.len() == keep {
-                doomed.remove(key);
-                continue;
-            }
-            match decode_snapshot(&key, &value) {
-                Ok(snapshot) => kept.push(snapshot.zxid),
-                Err(error) => {
-                    warn!(%error, "log store: deleting a corrupt snapshot during purge");
-                    doomed.remove(key);
-                }
-            }
-        }
+        // Which snapshots are kept is decided once per purge, not per step: checking
+        // a snapshot reads all of it (a hundred megabytes at a million znodes).
+        let plan = match self.purge_plan.take() {
+            Some(plan) if plan.keep == keep => plan,
+            _ => self.plan_purge(keep)?,
+        };
+        let kept = plan.kept.clone();
 
         // Oldest first, in bounded batches: one huge batch costs sled (and the
         // writes queued behind it) far more than its share.
@@ -566,8 +592,13 @@ impl LogStore for SledStore {
             self.log.apply_batch(covered)?;
             self.refresh_front()?;
             if deleted == entries_max {
+                self.purge_plan = Some(plan);
                 return Ok(PurgeStep { deleted, done: false });
             }
+        }
+        let mut doomed = Batch::default();
+        for key in plan.doomed {
+            doomed.remove(key);
         }
         self.snapshots.apply_batch(doomed)?;
         self.barrier()?;

@@ -44,7 +44,8 @@ pub(crate) struct SnapshotTrigger {
 }
 
 impl SnapshotTrigger {
-    /// `txns` txns of `bytes` bytes were logged.
+    /// `txns` more ops were applied (a multi's ops count one by one: a restart
+    /// replays ops, not entries), or `bytes` more bytes logged.
     pub(crate) fn logged(&mut self, txns: u64, bytes: u64) {
         self.since_last += txns;
         self.bytes_since_last += bytes;
