@@ -49,8 +49,7 @@ pub struct Config {
     #[arg(long, env = "BATON_PATH_BYTES_MAX", default_value_t = 4096)]
     pub path_bytes_max: usize,
 
-    /// Take a snapshot every this many applied txns (each op of a multi counts: a
-    /// restart replays ops).
+    /// Take a snapshot every this many applied txns.
     #[arg(long, env = "BATON_SNAPSHOT_EVERY_TXNS", default_value_t = 100_000)]
     pub snapshot_every_txns: u64,
 

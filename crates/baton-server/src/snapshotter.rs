@@ -44,8 +44,7 @@ pub(crate) struct SnapshotTrigger {
 }
 
 impl SnapshotTrigger {
-    /// `txns` more ops were applied (a multi's ops count one by one: a restart
-    /// replays ops, not entries), or `bytes` more bytes logged.
+    /// `txns` txns of `bytes` bytes were logged.
     pub(crate) fn logged(&mut self, txns: u64, bytes: u64) {
         self.since_last += txns;
         self.bytes_since_last += bytes;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use baton_quorum::{Zxid, zab::LogView};
-use baton_znode::{DecodeError, TxnOp};
+use baton_znode::DecodeError;
 
 use super::{
     cache::LOG_CACHE_BYTES_MAX,
@@ -48,7 +48,7 @@ impl Driver {
 
     /// Applies backlog entries, oldest first, for up to [`APPLY_SLICE`] (at least one).
     pub(super) fn apply_slice(&mut self, book: &mut Book) -> Result<(), ServerError> {
-        let (mut applied, mut failed, mut ops) = (0, 0, 0);
+        let (mut applied, mut failed) = (0, 0);
         let started = std::time::Instant::now();
         let logged = self.cache.last_logged();
         let mut tree = self.shared.write_tree();
@@ -65,10 +65,6 @@ impl Driver {
                     return Err(self.bad_record(zxid, format!("it holds txn {:#x}", txn.zxid)));
                 }
                 Err(error) => return Err(self.bad_record(zxid, error.to_string())),
-            };
-            ops += match &txn.op {
-                TxnOp::Multi(each) => each.len().max(1) as u64,
-                _ => 1,
             };
             let result = tree.apply(&txn);
             self.shared.sessions.applied(&tree, &txn.op, zxid, &result);
@@ -110,7 +106,6 @@ impl Driver {
             }
         }
         self.cache.trim(Zxid::from_u64(applied_zxid), self.cache_keep, LOG_CACHE_BYTES_MAX);
-        self.snapshots.logged(ops, 0);
         self.snapshots.maybe_request();
         Ok(())
     }

@@ -99,6 +99,7 @@ impl Driver {
             self.install(book, zxid, data).await?;
         }
         if !entries.is_empty() {
+            let count = entries.len() as u64;
             let logged: Vec<LogEntry> = entries
                 .iter()
                 .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
@@ -109,8 +110,7 @@ impl Driver {
             self.cache.append(&entries);
             Metrics::add(&self.shared.metrics.fsyncs_total, 1);
             Metrics::add(&self.shared.metrics.batches_total, 1);
-            // Ops are counted as they are applied (a multi counts each of its ops).
-            self.snapshots.logged(0, entries.iter().map(|e| e.data.len() as u64).sum());
+            self.snapshots.logged(count, entries.iter().map(|e| e.data.len() as u64).sum());
         }
         for envelope in &persisted_messages {
             self.outbound.send(envelope);
