@@ -338,12 +338,21 @@ pub struct StageSample {
 fn parse_stages(text: &str) -> Vec<(String, f64, u64)> {
     const SUM: &str = "baton_write_stage_duration_seconds_sum{stage=\"";
     const COUNT: &str = "baton_write_stage_duration_seconds_count{stage=\"";
+    // The storage thread's own time for an append and its flush, beside the driver's
+    // `log` stage (which also holds the round trip to that thread).
+    const DISK_SUM: &str = "baton_fsync_duration_seconds_sum ";
+    const DISK_COUNT: &str = "baton_fsync_duration_seconds_count ";
     let mut stages: Vec<(String, f64, u64)> = Vec::new();
     for line in text.lines() {
+        let disk = |rest: &str| format!("disk\"}} {rest}");
         let (rest, is_sum) = match (line.strip_prefix(SUM), line.strip_prefix(COUNT)) {
-            (Some(rest), _) => (rest, true),
-            (_, Some(rest)) => (rest, false),
-            _ => continue,
+            (Some(rest), _) => (rest.to_owned(), true),
+            (_, Some(rest)) => (rest.to_owned(), false),
+            _ => match (line.strip_prefix(DISK_SUM), line.strip_prefix(DISK_COUNT)) {
+                (Some(rest), _) => (disk(rest), true),
+                (_, Some(rest)) => (disk(rest), false),
+                _ => continue,
+            },
         };
         let Some((stage, value)) = rest.split_once("\"} ") else { continue };
         let index = match stages.iter().position(|(s, _, _)| s == stage) {
