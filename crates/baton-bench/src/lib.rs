@@ -45,6 +45,10 @@ pub struct Options {
     pub workload_time: Duration,
     /// How many znodes the memory and restart measurement loads.
     pub znodes: usize,
+    /// Members of each ensemble (3; 5 for the scale report).
+    pub members: u32,
+    /// Sessions the session-memory measurement holds open (0: not measured).
+    pub sessions: usize,
     /// How many watchers the fan-out has.
     pub watchers: usize,
     /// How many times the fan-out's writer changes the watched node.
@@ -88,6 +92,8 @@ impl Options {
             systems: vec![Kind::Baton, Kind::BatonZk, Kind::ZooKeeper, Kind::Etcd],
             workload_time: Duration::from_secs(8),
             znodes: 1_000_000,
+            members: 3,
+            sessions: 0,
             watchers: 1_000,
             watch_rounds: 20,
             keys: 1_000,
@@ -126,6 +132,12 @@ pub async fn run(options: &Options) -> Result<Report> {
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("creating {}", options.dir.display()))?;
     let mut report = Report::default();
+    if options.members != 3 {
+        report.notes.push(format!(
+            "Every ensemble here has {} members (the observer row adds 2 observers to 3 voters).",
+            options.members
+        ));
+    }
     for &kind in &options.systems {
         if let Err(reason) = systems::available(kind, options.tls) {
             eprintln!("bench: skipping {}: {reason}", kind.name());

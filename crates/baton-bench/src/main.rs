@@ -24,6 +24,13 @@ struct Cli {
     /// Znodes loaded for the memory and restart measurements.
     #[arg(long)]
     znodes: Option<usize>,
+    /// Members of each ensemble (3 by default; 5 for the scale report).
+    #[arg(long)]
+    members: Option<u32>,
+    /// Also measure the memory of this many open sessions (ZooKeeper: connections;
+    /// etcd has none, its leases are not measured).
+    #[arg(long)]
+    sessions: Option<usize>,
     /// Watchers in the fan-out.
     #[arg(long)]
     watchers: Option<usize>,
@@ -72,6 +79,15 @@ async fn main() -> Result<()> {
     }
     if let Some(znodes) = cli.znodes {
         options.znodes = znodes.max(1);
+    }
+    if let Some(members) = cli.members {
+        if !(1..=7).contains(&members) {
+            bail!("--members {members}: an ensemble of 1 to 7 members");
+        }
+        options.members = members;
+    }
+    if let Some(sessions) = cli.sessions {
+        options.sessions = sessions;
     }
     if let Some(watchers) = cli.watchers {
         options.watchers = watchers.max(1);

@@ -88,7 +88,7 @@ static CREATED: AtomicU64 = AtomicU64::new(0);
 /// Everything measured of one system.
 pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
     let dir = options.dir.join(kind.name());
-    let mut ensemble = Ensemble::start(kind, 3, &dir, options)?;
+    let mut ensemble = Ensemble::start(kind, options.members, &dir, options)?;
     let endpoints = ensemble.endpoints();
     wait_ready(&mut ensemble, None).await?;
     let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
@@ -152,6 +152,12 @@ pub async fn run_system(kind: Kind, options: &Options) -> Result<Vec<Row>> {
         rows.push(row);
     }
     drop(conns);
+    if options.sessions > 0 && kind != Kind::Etcd && !options.server_measured_by_other(kind) {
+        let row = session_memory(&ensemble, options.sessions).await?;
+        progress(&row);
+        rows.push(row);
+        ensemble.check_alive()?;
+    }
     let (clients, in_flight) = SHAPES[SHAPES.len() - 1];
     let observers_row = format!("{}, {OBSERVERS_ROW}", shape_name(Mix::Read, clients, in_flight));
     if kind == Kind::Baton && options.wants(&observers_row) {
@@ -345,6 +351,37 @@ fn stage_deltas(
             crate::report::MemberStages { id, leads, stages }
         })
         .collect()
+}
+
+/// What `sessions` open sessions cost the members: their resident memory with the
+/// sessions open, less before (the row's `ops` is the bytes per session, all members
+/// together), and the time it took to open them.
+async fn session_memory(ensemble: &Ensemble, sessions: usize) -> Result<Row> {
+    let tls = ensemble.client_tls.clone();
+    let before = ensemble.rss();
+    let started = Instant::now();
+    let conns = connect_many(ensemble.kind, &ensemble.endpoints(), sessions, tls.as_ref()).await?;
+    let opened = started.elapsed();
+    // Let the members settle (sessions are replicated; buffers drain).
+    sleep(Duration::from_secs(2)).await;
+    let after = ensemble.rss();
+    let per_session = after.0.saturating_sub(before.0) / sessions as u64;
+    drop(conns);
+    Ok(Row {
+        system: ensemble.kind,
+        workload: format!(
+            "{sessions} sessions open: {per_session} bytes each (all members); ops/s = opened/s"
+        ),
+        ops: per_session,
+        throughput: Some(sessions as f64 / opened.as_secs_f64().max(1e-9)),
+        latency_ms: None,
+        errors: 0,
+        cpu_per_kop: None,
+        rss: after,
+        secs: Some(opened.as_secs_f64()),
+        stages: Vec::new(),
+        cdf: Vec::new(),
+    })
 }
 
 /// The observer row's topology, after its shape.
