@@ -169,10 +169,30 @@ impl Storage {
         Ok((Storage { commands }, thread))
     }
 
-    /// Appends `entries` and makes them durable. Only after Ok may they be applied
-    /// and acknowledged.
+    /// Queues the append and flush of `entries` and returns at once: the receiver
+    /// answers once they are durable (only then may they be applied and
+    /// acknowledged) (commands are served in order, so flushes
+    /// queued one after another complete in that order).
+    pub(crate) async fn submit_commit(
+        &self,
+        entries: Vec<LogEntry>,
+    ) -> Result<oneshot::Receiver<Result<(), LogError>>, ServerError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Commit { entries, reply }).await.map_err(|_| thread_gone())?;
+        Ok(answer)
+    }
+
+    /// Appends `entries` and waits until they are durable (tests of the thread).
+    #[cfg(test)]
     pub(crate) async fn commit(&self, entries: Vec<LogEntry>) -> Result<(), ServerError> {
-        self.call(|reply| Command::Commit { entries, reply }).await
+        Storage::committed(self.submit_commit(entries).await?.await)
+    }
+
+    /// What a receiver from [`Storage::submit_commit`] answered.
+    pub(crate) fn committed(
+        answer: Result<Result<(), LogError>, oneshot::error::RecvError>,
+    ) -> Result<(), ServerError> {
+        answer.map_err(|_| thread_gone())?.map_err(ServerError::Storage)
     }
 
     pub(crate) async fn set_meta(&self, meta: Meta) -> Result<(), ServerError> {

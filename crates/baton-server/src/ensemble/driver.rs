@@ -145,8 +145,25 @@ pub(super) struct Book {
     /// (by its last zxid); when the leader answered each forwarded write not yet
     /// applied here. Cleared on a change of role; each bounded by what is in flight.
     pub(super) proposed: VecDeque<(u64, std::time::Instant)>,
+    /// Flushes of the log in flight, oldest first (see `ready`).
+    pub(super) flushes: VecDeque<super::ready::Flush>,
     pub(super) committed_at: VecDeque<(u64, std::time::Instant)>,
     pub(super) answered_at: VecDeque<(u64, std::time::Instant)>,
+}
+
+/// The answer of the oldest flush in flight (there is one: guarded by the caller).
+/// A function of the one field, so that the driver's select borrows only it.
+async fn oldest_flush(
+    flushes: &mut VecDeque<super::ready::Flush>,
+) -> Result<Result<(), baton_log::LogError>, oneshot::error::RecvError> {
+    (&mut flushes.front_mut().expect("a flush in flight").answer).await
+}
+
+/// The snapshot being encoded for a SNAP, once done (there is one: guarded).
+async fn encoding_done(
+    encoding: &mut Option<JoinHandle<Result<(Zxid, Bytes), ServerError>>>,
+) -> Result<Result<(Zxid, Bytes), ServerError>, tokio::task::JoinError> {
+    encoding.as_mut().expect("an encoding under way").await
 }
 
 /// How long a linearizable read waits for its leader to confirm it before the
@@ -317,7 +334,11 @@ impl Driver {
                         self.take_write(book, write);
                     }
                 }
+                answer = oldest_flush(&mut book.flushes), if !book.flushes.is_empty() => {
+                    self.flush_done(book, answer)?;
+                }
                 Some(damage) = self.damage.recv() => {
+                    self.drain_flushes(book).await?;
                     self.repair(damage).await?;
                 }
                 Some(peer) = self.lost.recv() => {
@@ -330,7 +351,7 @@ impl Driver {
                         self.forward_done(book, done);
                     }
                 }
-                encoded = async { book.encoding.as_mut().expect("guarded").await }, if book.encoding.is_some() => {
+                encoded = encoding_done(&mut book.encoding), if book.encoding.is_some() => {
                     book.encoding = None;
                     self.snapshot_encoded(encoded);
                 }

@@ -20,7 +20,22 @@ use crate::{
     ServerError,
     metrics::{Metrics, Stage},
     recovery::meta_of,
+    storage::Storage,
 };
+
+/// Flushes of the log in flight at once; a round with more to append waits for the
+/// oldest (the storage thread serves them in order anyway).
+pub(super) const FLUSHES_IN_FLIGHT_MAX: usize = 4;
+
+/// A flush of the log in flight and what waits for it.
+#[derive(Debug)]
+pub(super) struct Flush {
+    pub(super) answer: tokio::sync::oneshot::Receiver<Result<(), baton_log::LogError>>,
+    pub(super) entries: Vec<baton_quorum::zab::Entry>,
+    /// Messages that may leave only once these entries (and all before) are durable.
+    pub(super) persisted: Vec<baton_quorum::zab::Envelope>,
+    pub(super) started: std::time::Instant,
+}
 
 impl Driver {
     /// Carries out the node's `Ready`s until it is quiet; then publishes the
@@ -86,6 +101,15 @@ impl Driver {
         for envelope in &messages {
             self.outbound.send(envelope);
         }
+        // Appends are pipelined: the flush is queued and the round goes on (more
+        // proposals, ACKs taken, commits applied) while the disk works; what must wait
+        // for it (ACKs, the entries' place in the log cache, the node's durable point)
+        // waits in `book.flushes`. The rarer changes run in order, after every flush
+        // in flight.
+        let in_order = epochs.is_some() || truncate_after.is_some() || snapshot.is_some();
+        if in_order {
+            self.drain_flushes(book).await?;
+        }
         if let Some(epochs) = epochs {
             self.storage.set_meta(meta_of(epochs)).await?;
             self.shared.set_epoch(epochs.current_epoch);
@@ -98,22 +122,33 @@ impl Driver {
         if let Some((zxid, data)) = snapshot {
             self.install(book, zxid, data).await?;
         }
+        let mut persisted_messages = Some(persisted_messages);
         if !entries.is_empty() {
-            let count = entries.len() as u64;
+            while book.flushes.len() >= FLUSHES_IN_FLIGHT_MAX {
+                self.finish_flush(book).await?;
+            }
             let logged: Vec<LogEntry> = entries
                 .iter()
                 .map(|e| LogEntry { zxid: e.zxid.as_u64(), data: e.data.clone() })
                 .collect();
             let started = std::time::Instant::now();
-            self.storage.commit(logged).await?;
-            self.shared.metrics.stage(Stage::Log, started.elapsed());
-            self.cache.append(&entries);
-            Metrics::add(&self.shared.metrics.fsyncs_total, 1);
-            Metrics::add(&self.shared.metrics.batches_total, 1);
-            self.snapshots.logged(count, entries.iter().map(|e| e.data.len() as u64).sum());
+            let answer = self.storage.submit_commit(logged).await?;
+            let persisted = persisted_messages.take().unwrap_or_default();
+            book.flushes.push_back(Flush { answer, entries, persisted, started });
+            if in_order {
+                self.drain_flushes(book).await?;
+            }
         }
-        for envelope in &persisted_messages {
-            self.outbound.send(envelope);
+        if let Some(persisted) = persisted_messages {
+            // They rely on everything appended so far: after the last flush in flight.
+            match book.flushes.back_mut() {
+                Some(last) => last.persisted.extend(persisted),
+                None => {
+                    for envelope in &persisted {
+                        self.outbound.send(envelope);
+                    }
+                }
+            }
         }
         if let Some(last) = committed.last().map(|e| e.zxid.as_u64()) {
             let now = std::time::Instant::now();
@@ -127,6 +162,44 @@ impl Driver {
             book.backlog.extend(committed);
             self.apply_slice(book)?;
         }
+        Ok(())
+    }
+
+    /// Waits for the oldest flush in flight and carries out what waited for it.
+    pub(super) async fn finish_flush(&mut self, book: &mut Book) -> Result<(), ServerError> {
+        let Some(flush) = book.flushes.front_mut() else { return Ok(()) };
+        let answer = (&mut flush.answer).await;
+        self.flush_done(book, answer)
+    }
+
+    /// Waits for every flush in flight.
+    pub(super) async fn drain_flushes(&mut self, book: &mut Book) -> Result<(), ServerError> {
+        while !book.flushes.is_empty() {
+            self.finish_flush(book).await?;
+        }
+        Ok(())
+    }
+
+    /// The oldest flush in flight answered `answer`: its entries are durable (or the
+    /// server stops). They join the log cache, the ACKs and other messages that
+    /// waited for them leave, and the node learns the new durable point.
+    pub(super) fn flush_done(
+        &mut self,
+        book: &mut Book,
+        answer: Result<Result<(), baton_log::LogError>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<(), ServerError> {
+        let flush = book.flushes.pop_front().expect("a flush in flight");
+        Storage::committed(answer)?;
+        self.shared.metrics.stage(Stage::Log, flush.started.elapsed());
+        self.cache.append(&flush.entries);
+        Metrics::add(&self.shared.metrics.fsyncs_total, 1);
+        Metrics::add(&self.shared.metrics.batches_total, 1);
+        let bytes = flush.entries.iter().map(|e| e.data.len() as u64).sum();
+        self.snapshots.logged(flush.entries.len() as u64, bytes);
+        for envelope in &flush.persisted {
+            self.outbound.send(envelope);
+        }
+        self.node.advance(self.cache.last_logged());
         Ok(())
     }
 
