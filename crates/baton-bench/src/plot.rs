@@ -176,6 +176,8 @@ fn cdf_plot(report: &Report, path: &Path) -> Result<bool> {
             .configure_mesh()
             .x_desc("latency, ms")
             .y_desc("percentile")
+            // Few labels: a log axis over two decades would print every step.
+            .x_labels(6)
             .x_label_formatter(&|v| format!("{v:.2}"))
             .draw()
             .map_err(draw_error)?;
