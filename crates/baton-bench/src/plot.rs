@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
+use plotters::coord::{Shift, ranged1d::Ranged};
 use plotters::prelude::*;
 
 use crate::report::{Report, Row};
@@ -72,6 +73,31 @@ fn draw_error<E: std::fmt::Debug>(error: E) -> anyhow::Error {
     anyhow!("drawing a plot: {error:?}")
 }
 
+/// A white SVG canvas for `panels` panels side by side.
+fn canvas(path: &Path, panels: usize) -> Result<DrawingArea<SVGBackend<'_>, Shift>> {
+    let root = SVGBackend::new(path, (420 * panels as u32, 380)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_error)?;
+    Ok(root)
+}
+
+/// The panel's legend: a line per system.
+fn legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<()>
+where
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(draw_error)
+}
+
 fn throughput_plot(report: &Report, path: &Path) -> Result<bool> {
     let kinds = systems(report);
     let panels: Vec<Panel<'_, Vec<(u32, f64)>>> = MIXES
@@ -98,8 +124,7 @@ fn throughput_plot(report: &Report, path: &Path) -> Result<bool> {
     if panels.is_empty() {
         return Ok(false);
     }
-    let root = SVGBackend::new(path, (420 * panels.len() as u32, 380)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_error)?;
+    let root = canvas(path, panels.len())?;
     for (area, (mix, lines)) in root.split_evenly((1, panels.len())).iter().zip(&panels) {
         let most = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)).fold(1.0, f64::max);
         let widest = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0)).max().unwrap_or(1);
@@ -128,13 +153,7 @@ fn throughput_plot(report: &Report, path: &Path) -> Result<bool> {
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, color(index).filled())))
                 .map_err(draw_error)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(draw_error)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     root.present().map_err(draw_error)?;
     Ok(true)
@@ -159,8 +178,7 @@ fn cdf_plot(report: &Report, path: &Path) -> Result<bool> {
     if panels.is_empty() {
         return Ok(false);
     }
-    let root = SVGBackend::new(path, (420 * panels.len() as u32, 380)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_error)?;
+    let root = canvas(path, panels.len())?;
     for (area, (workload, lines)) in root.split_evenly((1, panels.len())).iter().zip(&panels) {
         let all = lines.iter().flat_map(|(_, cdf)| cdf.iter().map(|p| p.1));
         let (low, high) = all.fold((f64::MAX, 0.01f64), |(lo, hi), ms| (lo.min(ms), hi.max(ms)));
@@ -191,13 +209,7 @@ fn cdf_plot(report: &Report, path: &Path) -> Result<bool> {
                 .label(kind.name())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(draw_error)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     root.present().map_err(draw_error)?;
     Ok(true)
