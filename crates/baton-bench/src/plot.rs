@@ -80,6 +80,28 @@ fn canvas(path: &Path, panels: usize) -> Result<DrawingArea<SVGBackend<'_>, Shif
     Ok(root)
 }
 
+/// `kind`'s line, in the colour of its place in the report, with its legend entry.
+fn line<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    kind: Kind,
+    index: usize,
+    points: impl IntoIterator<Item = (X::ValueType, Y::ValueType)>,
+) -> Result<()>
+where
+    X: Ranged,
+    Y: Ranged,
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    let style = color(index).stroke_width(2);
+    chart
+        .draw_series(LineSeries::new(points, style))
+        .map_err(draw_error)?
+        .label(kind.name())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+    Ok(())
+}
+
 /// The panel's legend: a line per system.
 fn legend<'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
@@ -143,12 +165,7 @@ fn throughput_plot(report: &Report, path: &Path) -> Result<bool> {
             .map_err(draw_error)?;
         for (kind, points) in lines {
             let index = kinds.iter().position(|k| k == kind).unwrap_or(0);
-            let style = color(index).stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), style))
-                .map_err(draw_error)?
-                .label(kind.name())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+            line(&mut chart, *kind, index, points.iter().copied())?;
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, color(index).filled())))
                 .map_err(draw_error)?;
@@ -201,13 +218,7 @@ fn cdf_plot(report: &Report, path: &Path) -> Result<bool> {
             .map_err(draw_error)?;
         for (kind, cdf) in lines {
             let index = kinds.iter().position(|k| k == kind).unwrap_or(0);
-            let style = color(index).stroke_width(2);
-            let points = cdf.iter().map(|&(q, ms)| (ms, q * 100.0));
-            chart
-                .draw_series(LineSeries::new(points, style))
-                .map_err(draw_error)?
-                .label(kind.name())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+            line(&mut chart, *kind, index, cdf.iter().map(|&(q, ms)| (ms, q * 100.0)))?;
         }
         legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }

@@ -336,25 +336,8 @@ pub struct StageSample {
 /// The `baton_write_stage_duration_seconds` sums and counts of a `/metrics` page,
 /// by stage, in the page's order.
 fn parse_stages(text: &str) -> Vec<(String, f64, u64)> {
-    const SUM: &str = "baton_write_stage_duration_seconds_sum{stage=\"";
-    const COUNT: &str = "baton_write_stage_duration_seconds_count{stage=\"";
-    // The storage thread's own time for an append and its flush, beside the driver's
-    // `log` stage (which also holds the round trip to that thread).
-    const DISK_SUM: &str = "baton_fsync_duration_seconds_sum ";
-    const DISK_COUNT: &str = "baton_fsync_duration_seconds_count ";
     let mut stages: Vec<(String, f64, u64)> = Vec::new();
-    for line in text.lines() {
-        let disk = |rest: &str| format!("disk\"}} {rest}");
-        let (rest, is_sum) = match (line.strip_prefix(SUM), line.strip_prefix(COUNT)) {
-            (Some(rest), _) => (rest.to_owned(), true),
-            (_, Some(rest)) => (rest.to_owned(), false),
-            _ => match (line.strip_prefix(DISK_SUM), line.strip_prefix(DISK_COUNT)) {
-                (Some(rest), _) => (disk(rest), true),
-                (_, Some(rest)) => (disk(rest), false),
-                _ => continue,
-            },
-        };
-        let Some((stage, value)) = rest.split_once("\"} ") else { continue };
+    for (stage, is_sum, value) in text.lines().filter_map(stage_line) {
         let index = match stages.iter().position(|(s, _, _)| s == stage) {
             Some(index) => index,
             None => {
@@ -369,6 +352,27 @@ fn parse_stages(text: &str) -> Vec<(String, f64, u64)> {
         }
     }
     stages
+}
+
+/// One sum or count line of a stage: (stage, whether a sum, value). The storage
+/// thread's own time per append and flush (`baton_fsync_duration_seconds`) is the
+/// stage `disk`, beside the driver's `log` (which also holds the round trip to it).
+fn stage_line(line: &str) -> Option<(&str, bool, &str)> {
+    const SUM: &str = "baton_write_stage_duration_seconds_sum{stage=\"";
+    const COUNT: &str = "baton_write_stage_duration_seconds_count{stage=\"";
+    if let Some(value) = line.strip_prefix("baton_fsync_duration_seconds_sum ") {
+        return Some(("disk", true, value));
+    }
+    if let Some(value) = line.strip_prefix("baton_fsync_duration_seconds_count ") {
+        return Some(("disk", false, value));
+    }
+    let (rest, is_sum) = match (line.strip_prefix(SUM), line.strip_prefix(COUNT)) {
+        (Some(rest), _) => (rest, true),
+        (_, Some(rest)) => (rest, false),
+        _ => return None,
+    };
+    let (stage, value) = rest.split_once("\"} ")?;
+    Some((stage, is_sum, value))
 }
 
 /// The kit's id of Baton member `index`.
@@ -547,6 +551,19 @@ async fn zookeeper_leads(member: &Member) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_are_read_from_a_metrics_page() {
+        let page = "baton_fsync_duration_seconds_sum 0.5\n\
+                    baton_fsync_duration_seconds_count 2\n\
+                    baton_write_stage_duration_seconds_bucket{stage=\"queue\",le=\"0.00001\"} 1\n\
+                    baton_write_stage_duration_seconds_sum{stage=\"queue\"} 0.25\n\
+                    baton_write_stage_duration_seconds_count{stage=\"queue\"} 5\n";
+        assert_eq!(
+            parse_stages(page),
+            [("disk".to_owned(), 0.5, 2), ("queue".to_owned(), 0.25, 5)]
+        );
+    }
 
     /// An ensemble of stand-ins for ZooKeeper or etcd members: `program args`.
     fn stand_ins(dir: &Path, program: &str, args: &[&str]) -> Ensemble {

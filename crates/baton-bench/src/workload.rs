@@ -354,8 +354,8 @@ fn stage_deltas(
 }
 
 /// What `sessions` open sessions cost the members: their resident memory with the
-/// sessions open, less before (the row's `ops` is the bytes per session, all members
-/// together), and the time it took to open them.
+/// sessions open, less before, per session (all members together, in the row's
+/// name), and the time it took to open them.
 async fn session_memory(ensemble: &Ensemble, sessions: usize) -> Result<Row> {
     let tls = ensemble.client_tls.clone();
     let before = ensemble.rss();
@@ -372,7 +372,7 @@ async fn session_memory(ensemble: &Ensemble, sessions: usize) -> Result<Row> {
         workload: format!(
             "{sessions} sessions open: {per_session} bytes each (all members); ops/s = opened/s"
         ),
-        ops: per_session,
+        ops: sessions as u64,
         throughput: Some(sessions as f64 / opened.as_secs_f64().max(1e-9)),
         latency_ms: None,
         errors: 0,

@@ -54,8 +54,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::LogError;
 use crate::sled_sync::sync_dir;
+use crate::{LogEntry, LogError};
 
 /// The journal's two files, in the store's directory.
 pub const JOURNAL_FILES: [&str; 2] = ["journal.0", "journal.1"];
@@ -173,21 +173,23 @@ impl Journal {
         Ok((journal, recovered))
     }
 
-    /// Encodes a batch of entries (written by the next [`Journal::write`]).
-    pub(crate) fn add(&mut self, follows: Option<u64>, entries: &[(u64, &[u8])]) {
-        let size: usize = entries.iter().map(|(_, data)| 12 + data.len()).sum();
-        let mut payload = Vec::with_capacity(1 + 8 + 4 + size);
-        payload.push(KIND_ENTRIES);
-        payload.extend_from_slice(&follows.unwrap_or(0).to_be_bytes());
+    /// Encodes a batch of entries (written by the next [`Journal::write`]), straight
+    /// into the buffer of records to write.
+    pub(crate) fn add(&mut self, follows: Option<u64>, entries: &[LogEntry]) {
+        let size: usize = entries.iter().map(|e| 12 + e.data.len()).sum();
+        self.pending.reserve(HEADER + 13 + size);
+        let start = start_record(&mut self.pending, self.generation);
+        self.pending.push(KIND_ENTRIES);
+        self.pending.extend_from_slice(&follows.unwrap_or(0).to_be_bytes());
         let count = u32::try_from(entries.len()).expect("a batch of fewer than 2^32 entries");
-        payload.extend_from_slice(&count.to_be_bytes());
-        for (zxid, data) in entries {
-            payload.extend_from_slice(&zxid.to_be_bytes());
-            let len = u32::try_from(data.len()).expect("an entry smaller than 4 GiB");
-            payload.extend_from_slice(&len.to_be_bytes());
-            payload.extend_from_slice(data);
+        self.pending.extend_from_slice(&count.to_be_bytes());
+        for entry in entries {
+            self.pending.extend_from_slice(&entry.zxid.to_be_bytes());
+            let len = u32::try_from(entry.data.len()).expect("an entry smaller than 4 GiB");
+            self.pending.extend_from_slice(&len.to_be_bytes());
+            self.pending.extend_from_slice(&entry.data);
         }
-        encode_record(&mut self.pending, self.generation, &payload);
+        finish_record(&mut self.pending, start);
     }
 
     /// Writes what was added and makes it durable.
@@ -219,9 +221,10 @@ impl Journal {
         let next = 1 - self.current;
         let generation = self.generation + 1;
         let mut record = Vec::with_capacity(HEADER + 9);
-        let mut payload = vec![KIND_BASE];
-        payload.extend_from_slice(&base.to_be_bytes());
-        encode_record(&mut record, generation, &payload);
+        let start = start_record(&mut record, generation);
+        record.push(KIND_BASE);
+        record.extend_from_slice(&base.to_be_bytes());
+        finish_record(&mut record, start);
         self.grow(next, record.len() as u64)?;
         let file = &self.files[next];
         file.write_all_at(&record, 0)?;
@@ -265,17 +268,26 @@ impl Journal {
     }
 }
 
-fn encode_record(out: &mut Vec<u8>, generation: u64, payload: &[u8]) {
-    let len = u32::try_from(payload.len()).expect("a journal record smaller than 4 GiB");
-    out.extend_from_slice(MAGIC);
+/// Starts a record in `out` (its length and checksum are filled in by
+/// [`finish_record`] once its payload follows); returns where it starts.
+fn start_record(out: &mut Vec<u8>, generation: u64) -> usize {
     let start = out.len();
+    out.extend_from_slice(MAGIC);
     out.extend_from_slice(&generation.to_be_bytes());
-    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&[0; 8]);
+    start
+}
+
+/// Fills in the length and checksum of the record started at `start`, whose payload
+/// is everything after its header.
+fn finish_record(out: &mut [u8], start: usize) {
+    let len = out.len() - start - HEADER;
+    let len = u32::try_from(len).expect("a journal record smaller than 4 GiB");
+    out[start + 12..start + 16].copy_from_slice(&len.to_be_bytes());
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&out[start..start + 12]);
-    crc.update(payload);
-    out.extend_from_slice(&crc.finalize().to_be_bytes());
-    out.extend_from_slice(payload);
+    crc.update(&out[start + 4..start + 16]);
+    crc.update(&out[start + HEADER..]);
+    out[start + 16..start + 20].copy_from_slice(&crc.finalize().to_be_bytes());
 }
 
 /// One file's valid records.
@@ -385,6 +397,19 @@ mod tests {
         Journal::open(dir, true).expect("open the journal")
     }
 
+    fn batch(items: &[(u64, &[u8])]) -> Vec<LogEntry> {
+        items
+            .iter()
+            .map(|(zxid, data)| LogEntry { zxid: *zxid, data: Bytes::copy_from_slice(data) })
+            .collect()
+    }
+
+    /// Overwrites `bytes` at `at` in the journal's file `index`.
+    fn damage(dir: &Path, index: usize, at: u64, bytes: &[u8]) {
+        let file = OpenOptions::new().write(true).open(dir.join(JOURNAL_FILES[index])).unwrap();
+        file.write_all_at(bytes, at).unwrap();
+    }
+
     fn zxids(recovered: &Recovered) -> Vec<u64> {
         recovered.entries.iter().map(|(_, zxid, _)| *zxid).collect()
     }
@@ -396,9 +421,9 @@ mod tests {
         assert!(!journal.started());
         assert_eq!((recovered.base, recovered.entries.len()), (0, 0));
         journal.checkpoint(0).unwrap();
-        journal.add(None, &[(1, b"one"), (2, b"two")]);
+        journal.add(None, &batch(&[(1, b"one"), (2, b"two")]));
         journal.write().unwrap();
-        journal.add(Some(2), &[(3, b"three")]);
+        journal.add(Some(2), &batch(&[(3, b"three")]));
         journal.write().unwrap();
         drop(journal);
         let (journal, recovered) = open(tmp.path());
@@ -415,10 +440,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut journal, _) = open(tmp.path());
         journal.checkpoint(0).unwrap();
-        journal.add(None, &[(1, b"a"), (2, b"b"), (3, b"c")]);
+        journal.add(None, &batch(&[(1, b"a"), (2, b"b"), (3, b"c")]));
         journal.write().unwrap();
         journal.checkpoint(3).unwrap();
-        journal.add(Some(3), &[(4, b"d")]);
+        journal.add(Some(3), &batch(&[(4, b"d")]));
         journal.write().unwrap();
         journal.checkpoint(4).unwrap();
         drop(journal);
@@ -426,7 +451,7 @@ mod tests {
         let (mut journal, recovered) = open(tmp.path());
         assert_eq!((recovered.base, zxids(&recovered)), (4, vec![]));
         assert_eq!(recovered.end(), 4);
-        journal.add(Some(4), &[(5, b"e")]);
+        journal.add(Some(4), &batch(&[(5, b"e")]));
         journal.write().unwrap();
         drop(journal);
         let (_, recovered) = open(tmp.path());
@@ -438,15 +463,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut journal, _) = open(tmp.path());
         journal.checkpoint(0).unwrap();
-        journal.add(None, &[(1, b"one")]);
+        journal.add(None, &batch(&[(1, b"one")]));
         journal.write().unwrap();
         let torn_at = journal.len();
-        journal.add(Some(1), &[(2, b"two")]);
+        journal.add(Some(1), &batch(&[(2, b"two")]));
         journal.write().unwrap();
-        let path = tmp.path().join(JOURNAL_FILES[journal.current]);
+        let index = journal.current;
         drop(journal);
-        let file = OpenOptions::new().write(true).open(&path).unwrap();
-        file.write_all_at(&[0xFF; 3], torn_at + HEADER as u64 + 2).unwrap();
+        damage(tmp.path(), index, torn_at + HEADER as u64 + 2, &[0xFF; 3]);
         let (journal, recovered) = open(tmp.path());
         assert_eq!(zxids(&recovered), [1]);
         assert_eq!(journal.len(), torn_at, "the next record overwrites the torn one");
@@ -457,17 +481,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut journal, _) = open(tmp.path());
         journal.checkpoint(0).unwrap();
-        journal.add(None, &[(1, b"one")]);
+        journal.add(None, &batch(&[(1, b"one")]));
         journal.write().unwrap();
         let damaged_at = journal.len();
-        journal.add(Some(1), &[(2, b"two")]);
+        journal.add(Some(1), &batch(&[(2, b"two")]));
         journal.write().unwrap();
-        journal.add(Some(2), &[(3, b"three")]);
+        journal.add(Some(2), &batch(&[(3, b"three")]));
         journal.write().unwrap();
-        let path = tmp.path().join(JOURNAL_FILES[journal.current]);
+        let index = journal.current;
         drop(journal);
-        let file = OpenOptions::new().write(true).open(&path).unwrap();
-        file.write_all_at(&[0xFF], damaged_at + HEADER as u64 + 20).unwrap();
+        damage(tmp.path(), index, damaged_at + HEADER as u64 + 20, &[0xFF]);
         let (_, recovered) = open(tmp.path());
         assert!(recovered.damaged);
         assert_eq!(recovered.end(), u64::MAX);
@@ -478,13 +501,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut journal, _) = open(tmp.path());
         journal.checkpoint(0).unwrap();
-        journal.add(None, &[(1, b"one")]);
+        journal.add(None, &batch(&[(1, b"one")]));
         journal.write().unwrap();
         journal.checkpoint(1).unwrap();
-        let path = tmp.path().join(JOURNAL_FILES[journal.current]);
+        let index = journal.current;
         drop(journal);
-        let file = OpenOptions::new().write(true).open(&path).unwrap();
-        file.write_all_at(&[0x00; 4], 16).unwrap();
+        damage(tmp.path(), index, 16, &[0x00; 4]);
         let (_, recovered) = open(tmp.path());
         assert_eq!((recovered.base, zxids(&recovered)), (0, vec![1]));
     }
@@ -496,7 +518,7 @@ mod tests {
         journal.checkpoint(0).unwrap();
         let data = vec![7u8; 4096];
         for zxid in 1..=300u64 {
-            journal.add(Some(zxid - 1), &[(zxid, &data)]);
+            journal.add(Some(zxid - 1), &batch(&[(zxid, &data)]));
             journal.write().unwrap();
         }
         let len = std::fs::metadata(tmp.path().join(JOURNAL_FILES[journal.current])).unwrap().len();

@@ -431,9 +431,8 @@ fn borrowed(entries: &[(u64, Vec<u8>)]) -> Vec<(u64, &[u8])> {
 impl LogStore for SledStore {
     fn append(&mut self, entries: &[LogEntry]) -> Result<(), LogError> {
         let follows = self.append_to_sled(entries)?;
-        let batch: Vec<(u64, &[u8])> = entries.iter().map(|e| (e.zxid, &e.data[..])).collect();
-        if !batch.is_empty() {
-            self.journal.add(follows, &batch);
+        if !entries.is_empty() {
+            self.journal.add(follows, entries);
         }
         Ok(())
     }
@@ -539,12 +538,12 @@ impl LogStore for SledStore {
             Some(plan) if plan.keep == keep => plan,
             _ => self.plan_purge(keep)?,
         };
-        let kept = plan.kept.clone();
+        let oldest_kept = plan.kept.last().copied();
 
         // Oldest first, in bounded batches: one huge batch costs sled (and the
         // writes queued behind it) far more than its share.
         let mut deleted = 0;
-        if let Some(&oldest_kept) = kept.last() {
+        if let Some(oldest_kept) = oldest_kept {
             let mut covered = Batch::default();
             for item in self.log.range(..=zxid_key(oldest_kept)) {
                 if deleted == entries_max {
@@ -763,6 +762,16 @@ mod tests {
         store.read(0, usize::MAX).unwrap()
     }
 
+    /// sled loses the log records under `zxids` (made durable in sled as such), then
+    /// the store stops as a crash would: no closing checkpoint.
+    fn lose_and_crash(mut store: SledStore, zxids: std::ops::RangeInclusive<u64>) {
+        for zxid in zxids {
+            store.log.remove(zxid_key(zxid)).unwrap();
+        }
+        store.db.flush().unwrap();
+        store.crash_on_drop = true;
+    }
+
     /// Entries flushed (into the journal) that sled then lost — its tail was never
     /// synced before a crash — are written back on open, and the journal's end is
     /// reported.
@@ -778,12 +787,7 @@ mod tests {
         store.flush().unwrap();
         store.append(&entries(7..=7)).unwrap();
         // sled loses everything after 3; 7 was never flushed.
-        for zxid in 4..=7 {
-            store.log.remove(zxid_key(zxid)).unwrap();
-        }
-        store.db.flush().unwrap();
-        store.crash_on_drop = true;
-        drop(store);
+        lose_and_crash(store, 4..=7);
         let store = open(tmp.path());
         assert_eq!(all(&store), entries(1..=6));
         assert_eq!(store.journal_end(), Some(6));
@@ -805,12 +809,7 @@ mod tests {
         store.save_snapshot(Snapshot { zxid: 1, data: Bytes::from_static(b"at 1") }).unwrap();
         store.append(&entries(4..=5)).unwrap();
         store.flush().unwrap();
-        for zxid in 2..=5 {
-            store.log.remove(zxid_key(zxid)).unwrap();
-        }
-        store.db.flush().unwrap();
-        store.crash_on_drop = true;
-        drop(store);
+        lose_and_crash(store, 2..=5);
         let store = open(tmp.path());
         assert_eq!(all(&store), entries(1..=1));
         assert_eq!(store.journal_end(), Some(5), "the journal still knows how far it went");

@@ -170,9 +170,9 @@ impl Storage {
     }
 
     /// Queues the append and flush of `entries` and returns at once: the receiver
-    /// answers once they are durable (only then may they be applied and
-    /// acknowledged) (commands are served in order, so flushes
-    /// queued one after another complete in that order).
+    /// answers once they are durable, and only then may they be applied and
+    /// acknowledged. Commands are served in order, so flushes queued one after
+    /// another complete in that order.
     pub(crate) async fn submit_commit(
         &self,
         entries: Vec<LogEntry>,

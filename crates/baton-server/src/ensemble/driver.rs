@@ -145,15 +145,15 @@ pub(super) struct Book {
     /// (by its last zxid); when the leader answered each forwarded write not yet
     /// applied here. Cleared on a change of role; each bounded by what is in flight.
     pub(super) proposed: VecDeque<(u64, std::time::Instant)>,
-    /// Flushes of the log in flight, oldest first (see `ready`).
-    pub(super) flushes: VecDeque<super::ready::Flush>,
     pub(super) committed_at: VecDeque<(u64, std::time::Instant)>,
     pub(super) answered_at: VecDeque<(u64, std::time::Instant)>,
+    /// Flushes of the log in flight, oldest first (see `ready`).
+    pub(super) flushes: VecDeque<super::ready::Flush>,
 }
 
 /// The answer of the oldest flush in flight (there is one: guarded by the caller).
 /// A function of the one field, so that the driver's select borrows only it.
-async fn oldest_flush(
+pub(super) async fn oldest_flush(
     flushes: &mut VecDeque<super::ready::Flush>,
 ) -> Result<Result<(), baton_log::LogError>, oneshot::error::RecvError> {
     (&mut flushes.front_mut().expect("a flush in flight").answer).await

@@ -167,8 +167,10 @@ impl Driver {
 
     /// Waits for the oldest flush in flight and carries out what waited for it.
     pub(super) async fn finish_flush(&mut self, book: &mut Book) -> Result<(), ServerError> {
-        let Some(flush) = book.flushes.front_mut() else { return Ok(()) };
-        let answer = (&mut flush.answer).await;
+        if book.flushes.is_empty() {
+            return Ok(());
+        }
+        let answer = super::driver::oldest_flush(&mut book.flushes).await;
         self.flush_done(book, answer)
     }
 
