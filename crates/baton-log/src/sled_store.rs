@@ -251,8 +251,11 @@ impl SledStore {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(self.last);
         };
-        // As few records as BATCH_RECORD_BYTES_MAX allows, in one atomic batch.
-        let mut batch = Batch::default();
+        // As few records as BATCH_RECORD_BYTES_MAX allows, inserted in order, not as
+        // one sled batch: sled writes out and waits for the writeback of its buffer to
+        // seal every batch (`sync_file_range`), a device wait the journal makes
+        // needless. A crash can then leave a prefix of the records, which is what an
+        // unflushed append may leave anyway.
         let mut prev = match self.last {
             Some(last) => Some(last),
             None => self.empty_log_follows(first.zxid)?,
@@ -263,7 +266,7 @@ impl SledStore {
         for entry in entries {
             let bytes = BATCH_ENTRY_HEADER + entry.data.len();
             if !group.is_empty() && group_bytes + bytes > BATCH_RECORD_BYTES_MAX {
-                rewrite(&mut batch, prev, &group);
+                self.log.insert(&zxid_key(group[0].0)[..], encode_record(prev, &group))?;
                 prev = group.last().map(|(zxid, _)| *zxid);
                 group.clear();
                 group_bytes = 0;
@@ -271,8 +274,7 @@ impl SledStore {
             group.push((entry.zxid, &entry.data));
             group_bytes += bytes;
         }
-        rewrite(&mut batch, prev, &group);
-        self.log.apply_batch(batch)?;
+        self.log.insert(&zxid_key(group[0].0)[..], encode_record(prev, &group))?;
         if self.first.is_none() {
             (self.first, self.follows) = (Some(first.zxid), follows);
         }
