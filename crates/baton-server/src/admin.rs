@@ -117,16 +117,14 @@ fn ensemble_status(membership: Membership) -> Ensemble {
     }
 }
 
-/// The tree as a snapshot (checksummed, at the zxid in `x-baton-zxid`), encoded off
-/// the async runtime under the tree's read lock.
+/// The tree as a snapshot (checksummed, at the zxid in `x-baton-zxid`), written off
+/// the async runtime in slices while writes go on.
 async fn snapshot(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse, StatusCode> {
-    let encoded = tokio::task::spawn_blocking(move || {
-        let tree = shared.read_tree().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-        Ok::<_, StatusCode>((tree.last_zxid(), tree.encode_snapshot()))
-    })
-    .await
-    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)??;
-    let (zxid, data) = encoded;
+    let written = tokio::task::spawn_blocking(move || shared.write_snapshot())
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let (zxid, data) = (written.zxid, written.data);
     let headers = [
         (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
         (header::HeaderName::from_static("x-baton-zxid"), format!("{zxid:#x}")),

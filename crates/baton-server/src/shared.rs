@@ -8,10 +8,11 @@ use std::{
         Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
         atomic::{AtomicBool, AtomicU32, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use baton_api::admin::Role;
-use baton_znode::{DataTree, Limits};
+use baton_znode::{DataTree, Limits, SnapshotAbandoned};
 
 use crate::{auth::Authenticator, disk::DiskGuard, metrics::Metrics, session::SessionHub};
 
@@ -43,6 +44,31 @@ pub(crate) struct Membership {
     pub(crate) config_text: bytes::Bytes,
 }
 
+/// Nodes a snapshot writes per hold of the tree's read lock: about a millisecond
+/// of walk, which is the longest a write waits for a snapshot.
+const SNAPSHOT_SLICE_NODES: usize = 4096;
+
+/// A snapshot of the tree and what writing it cost.
+#[derive(Debug)]
+pub(crate) struct WrittenSnapshot {
+    pub(crate) zxid: u64,
+    pub(crate) data: Vec<u8>,
+    /// Holds of the read lock, and the longest of them.
+    pub(crate) slices: usize,
+    pub(crate) longest_slice: Duration,
+    /// Nodes changed while it was written, kept as they were for it.
+    pub(crate) recorded: usize,
+}
+
+/// Why a snapshot could not be written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SnapshotWriteError {
+    #[error("the tree is poisoned (an apply panicked)")]
+    Poisoned,
+    #[error(transparent)]
+    Abandoned(#[from] SnapshotAbandoned),
+}
+
 /// How many committed txns a member may have still to apply and count as ready.
 pub(crate) const READY_LAG_MAX: u64 = 1_000;
 
@@ -50,9 +76,9 @@ pub(crate) const READY_LAG_MAX: u64 = 1_000;
 /// the admin port.
 ///
 /// The tree sits behind a `RwLock` so that reads never wait for the driver's queue.
-/// Only the driver takes the write lock, and it holds it for a whole batch of
-/// applies: whoever holds the read lock therefore sees the tree at a batch boundary
-/// (what the snapshotter relies on).
+/// Only the driver takes the write lock to change the tree, and it holds it for a
+/// whole batch of applies: whoever holds the read lock therefore sees the tree at a
+/// batch boundary (where a snapshot begins).
 #[derive(Debug)]
 pub(crate) struct Shared {
     tree: RwLock<DataTree>,
@@ -66,6 +92,8 @@ pub(crate) struct Shared {
     /// This server's id (the top byte of the session ids it hands out).
     pub(crate) server_id: u8,
     membership: Mutex<Membership>,
+    /// Snapshots are written one at a time (the tree keeps what one needs).
+    snapshot_writer: Mutex<()>,
     /// Free space on the data directory against `--disk-reserve-bytes`.
     pub(crate) disk: DiskGuard,
     /// Checks credentials (`--super-digest`, `--digest-users`).
@@ -109,6 +137,7 @@ impl Shared {
             sessions: SessionHub::new(server_id, tick_ms, &tree),
             server_id,
             membership: Mutex::new(membership),
+            snapshot_writer: Mutex::new(()),
             tree: RwLock::new(tree),
             metrics: Metrics::default(),
             limits,
@@ -143,6 +172,34 @@ impl Shared {
         self.tree.write().unwrap_or_else(|poisoned| {
             panic!("the tree lock is poisoned: an apply panicked earlier ({poisoned})")
         })
+    }
+
+    /// The tree as a snapshot at its last applied zxid, written in slices of
+    /// [`SNAPSHOT_SLICE_NODES`] under the read lock with writes applied between
+    /// them (`baton_znode::SnapshotEncoder`): no write waits for more than a
+    /// slice. Taking the write lock to begin and to finish is the only exception
+    /// to "only the driver writes": neither changes the tree's contents. Blocks;
+    /// call it on a blocking thread.
+    pub(crate) fn write_snapshot(&self) -> Result<WrittenSnapshot, SnapshotWriteError> {
+        let _one = self.snapshot_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut encoder = self.write_tree().begin_snapshot();
+        let (mut slices, mut longest_slice) = (0, Duration::ZERO);
+        loop {
+            let tree = self.read_tree().map_err(|_| SnapshotWriteError::Poisoned)?;
+            let started = Instant::now();
+            let done = tree.continue_snapshot(&mut encoder, SNAPSHOT_SLICE_NODES)?;
+            longest_slice = longest_slice.max(started.elapsed());
+            slices += 1;
+            drop(tree);
+            if done {
+                break;
+            }
+        }
+        let zxid = encoder.zxid();
+        let mut tree = self.write_tree();
+        let recorded = tree.snapshot_recorded();
+        let data = tree.finish_snapshot(encoder)?;
+        Ok(WrittenSnapshot { zxid, data, slices, longest_slice, recorded })
     }
 
     pub(crate) fn epoch(&self) -> u32 {

@@ -97,21 +97,20 @@ pub(crate) async fn run(
 
 async fn take(shared: &Arc<Shared>, storage: &Storage, keep: usize) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
-    let encoder = Arc::clone(shared);
-    let (snapshot, locked) = tokio::task::spawn_blocking(move || {
-        let tree = encoder.read_tree().map_err(|_| ServerError::TaskFailed {
-            task: "driver",
-            message: "the tree is poisoned".into(),
+    let writer = Arc::clone(shared);
+    let written = tokio::task::spawn_blocking(move || writer.write_snapshot())
+        .await
+        .map_err(|error| ServerError::TaskFailed {
+            task: "snapshot encoder",
+            message: error.to_string(),
+        })?
+        .map_err(|error| ServerError::TaskFailed {
+            task: "snapshot encoder",
+            message: error.to_string(),
         })?;
-        let locked = std::time::Instant::now();
-        let snapshot = Snapshot { zxid: tree.last_zxid(), data: tree.encode_snapshot().into() };
-        Ok::<_, ServerError>((snapshot, locked.elapsed()))
-    })
-    .await
-    .map_err(|error| ServerError::TaskFailed {
-        task: "snapshot encoder",
-        message: error.to_string(),
-    })??;
+    let (slices, longest_slice, recorded) =
+        (written.slices, written.longest_slice, written.recorded);
+    let snapshot = Snapshot { zxid: written.zxid, data: written.data.into() };
     let (zxid, bytes) = (snapshot.zxid, snapshot.data.len());
     let encoded = started.elapsed();
     storage.save_snapshot(snapshot, keep).await?;
@@ -119,7 +118,9 @@ async fn take(shared: &Arc<Shared>, storage: &Storage, keep: usize) -> Result<()
     tracing::info!(
         zxid = %Zxid::from_u64(zxid),
         bytes,
-        locked_ms = locked.as_millis(),
+        slices,
+        longest_slice_us = longest_slice.as_micros(),
+        recorded,
         encoded_ms = encoded.as_millis(),
         saved_ms = started.elapsed().as_millis(),
         "snapshot saved"

@@ -113,12 +113,21 @@ fn creates(c: &mut Criterion) {
 }
 
 fn snapshots(c: &mut Criterion) {
-    let tree = tree_with(SNAPSHOT_NODES / PARENTS);
+    let mut tree = tree_with(SNAPSHOT_NODES / PARENTS);
     let bytes = tree.encode_snapshot();
     let mut group = c.benchmark_group("snapshot_100k");
     group.sample_size(10);
     group.throughput(Throughput::Elements(tree.node_count() as u64));
     group.bench_function("encode", |b| b.iter(|| black_box(tree.encode_snapshot())));
+    // The same bytes in slices of 4,096 nodes, as the server writes them between
+    // writes (here with no write in between: the walk's own cost).
+    group.bench_function("encode_in_slices", |b| {
+        b.iter(|| {
+            let mut encoder = tree.begin_snapshot();
+            while !tree.continue_snapshot(&mut encoder, 4096).expect("same tree") {}
+            black_box(tree.finish_snapshot(encoder).expect("same tree"))
+        })
+    });
     group.bench_function("decode", |b| {
         b.iter(|| black_box(DataTree::decode_snapshot(&bytes).expect("valid snapshot")))
     });

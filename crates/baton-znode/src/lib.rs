@@ -24,6 +24,7 @@
 //!   - `tree/store`: journaled mutation primitives and multi rollback.
 //!   - `tree/snapshot`: checksummed snapshot encoding (the ACL table once), checked
 //!     on decode.
+//!   - `tree/capture`: the same snapshot written in slices while writes go on.
 //! - `codec`: binary encoding of txns (for the log); `codec/wire`: varints and the
 //!   bounds-checked reader shared with snapshots.
 //! - `hash`: the platform- and release-stable hash the digest is built from.
@@ -47,7 +48,7 @@ pub use error::{DecodeError, TxnError, ZnodeError};
 pub use limits::{Limits, TTL_MS_MAX, validate_op};
 pub use path::{RESERVED_PREFIX, basename, is_reserved, parent, validate_path};
 pub use stat::Stat;
-pub use tree::{DataTree, SessionInfo};
+pub use tree::{DataTree, SessionInfo, SnapshotAbandoned, SnapshotEncoder};
 pub use txn::{
     Applied, CONFIG_PATH, Change, ChangeKind, CheckOp, ConfigChange, ConfigMember, CreateMode,
     CreateOp, DeleteOp, MultiOp, OpResult, QuotaLimits, QuotaUsage, QuotaWarning, ReconfigOp,

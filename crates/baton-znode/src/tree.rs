@@ -7,6 +7,8 @@
 mod access;
 mod acl_cache;
 mod apply;
+mod capture;
+pub use capture::{SnapshotAbandoned, SnapshotEncoder};
 mod node;
 mod quota;
 pub(crate) use quota::{format_limits, limits_node};
@@ -79,6 +81,8 @@ pub struct DataTree {
     acls: AclCache,
     /// Quotas by the path they are on, rebuilt from `/baton/quota` on decode.
     quotas: BTreeMap<String, Quota>,
+    /// What a snapshot being written needs of the tree it began on (`capture`).
+    capture: Option<Box<capture::Capture>>,
 }
 
 /// Equal contents: the nodes' ACLs are compared as lists, not as the cache slots
@@ -128,6 +132,7 @@ impl DataTree {
             data_bytes: 0,
             acls: AclCache::default(),
             quotas: BTreeMap::new(),
+            capture: None,
         };
         let open = tree.acls.intern(&open_acl());
         let root_stat = Stat { num_children: 1, ..Stat::default() };

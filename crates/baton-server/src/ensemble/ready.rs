@@ -72,11 +72,11 @@ impl Driver {
         if book.encoding.is_none() && self.cache.take_snapshot_wanted() {
             let shared = std::sync::Arc::clone(&self.shared);
             book.encoding = Some(tokio::task::spawn_blocking(move || {
-                let tree = shared.read_tree().map_err(|_| ServerError::TaskFailed {
+                let written = shared.write_snapshot().map_err(|error| ServerError::TaskFailed {
                     task: "snapshot encoder",
-                    message: "the tree is poisoned".into(),
+                    message: error.to_string(),
                 })?;
-                Ok((Zxid::from_u64(tree.last_zxid()), Bytes::from(tree.encode_snapshot())))
+                Ok((Zxid::from_u64(written.zxid), Bytes::from(written.data)))
             }));
         }
         Ok(())

@@ -51,11 +51,18 @@ const NODE_BYTES_MIN: usize = 16;
 const ACL_BYTES_MIN: usize = 1;
 
 pub(super) fn encode(tree: &DataTree) -> Vec<u8> {
+    let (mut w, positions) = begin(tree);
+    write_preorder(&mut w, tree, &positions);
+    seal(w)
+}
+
+/// Everything before the nodes (the header, the sessions, the ACL table and the
+/// node count); returns each ACL slot's position in the table.
+pub(super) fn begin(tree: &DataTree) -> (Writer, Vec<u32>) {
     let mut w = header(tree, VERSION);
     let positions = write_acls(&mut w, &tree.acls);
     w.len(tree.nodes.len());
-    write_preorder(&mut w, tree, &positions);
-    seal(w)
+    (w, positions)
 }
 
 /// Writes the given nodes in the given order under any version's header: the
@@ -106,7 +113,7 @@ fn write_acls(w: &mut Writer, acls: &AclCache) -> Vec<u32> {
 
 /// Magic, version, last zxid and the sessions.
 fn header(tree: &DataTree, version: u8) -> Writer {
-    let data_bytes: usize = tree.nodes.values().map(|n| n.data.len()).sum();
+    let data_bytes = tree.data_bytes as usize;
     let mut w = Writer::with_capacity(64 + data_bytes + tree.nodes.len() * 64);
     w.raw(MAGIC);
     w.u8(version);
@@ -120,7 +127,7 @@ fn header(tree: &DataTree, version: u8) -> Writer {
     w
 }
 
-fn seal(mut w: Writer) -> Vec<u8> {
+pub(super) fn seal(mut w: Writer) -> Vec<u8> {
     let crc = crc32fast::hash(w.as_slice());
     w.raw(&crc.to_le_bytes());
     w.into_vec()
@@ -157,9 +164,22 @@ fn write_preorder(w: &mut Writer, tree: &DataTree, positions: &[u32]) {
 
 /// `positions`: each ACL slot's place in the table (None: a version without ACLs).
 fn write_node(w: &mut Writer, path: &str, node: &Node, positions: Option<&[u32]>) {
-    let s = &node.stat;
+    let position = positions.map(|positions| positions[node.acl as usize]);
+    write_fields(w, path, &node.data, &node.stat, node.kind, position);
+}
+
+/// A node's record; `acl_position` is its ACL's place in the table (None: a
+/// version without ACLs).
+pub(super) fn write_fields(
+    w: &mut Writer,
+    path: &str,
+    data: &[u8],
+    s: &Stat,
+    kind: NodeKind,
+    acl_position: Option<u32>,
+) {
     w.str(path);
-    w.bytes(&node.data);
+    w.bytes(data);
     w.varint(s.czxid);
     w.varint(s.mzxid);
     w.varint(s.pzxid);
@@ -171,10 +191,9 @@ fn write_node(w: &mut Writer, path: &str, node: &Node, positions: Option<&[u32]>
     w.varint(s.ephemeral_owner);
     w.varint(u64::from(s.data_length));
     w.varint(u64::from(s.num_children));
-    w.u8(node.kind.tag());
-    w.i64(node.kind.ttl_ms());
-    if let Some(positions) = positions {
-        let position = positions[node.acl as usize];
+    w.u8(kind.tag());
+    w.i64(kind.ttl_ms());
+    if let Some(position) = acl_position {
         assert!(position != u32::MAX, "{path} refers to an ACL slot with no references");
         w.varint(u64::from(position));
     }
@@ -214,6 +233,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<DataTree, DecodeError> {
         data_bytes: 0,
         acls: AclCache::default(),
         quotas: BTreeMap::new(),
+        capture: None,
     };
     read_sessions(&mut r, &mut tree)?;
     let table = if has_acls { read_acls(&mut r, &mut tree.acls)? } else { older_acls(&mut tree) };

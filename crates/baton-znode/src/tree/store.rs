@@ -46,6 +46,7 @@ impl Journal {
 impl DataTree {
     /// Adds a node whose parent exists.
     pub(super) fn insert_node(&mut self, path: String, node: Node, journal: &mut Journal) {
+        self.touch(&path);
         self.digest = self.digest.wrapping_add(self.node_hash(&path, &node));
         self.link(path.clone(), node);
         journal.undo.push(Undo::Inserted(path));
@@ -53,7 +54,11 @@ impl DataTree {
 
     /// Removes a childless node.
     pub(super) fn remove_node(&mut self, path: &str, journal: &mut Journal) {
+        self.touch(path);
         let node = self.unlink(path);
+        if let Some(capture) = self.capture.as_deref_mut() {
+            capture.removed(path);
+        }
         // The node's list is not freed before the txn ends, so its hash is there.
         self.digest = self.digest.wrapping_sub(self.node_hash(path, &node));
         journal.undo.push(Undo::Removed(path.to_owned(), node));
@@ -67,6 +72,7 @@ impl DataTree {
         update: impl FnOnce(&mut Stat),
         journal: &mut Journal,
     ) {
+        self.touch(path);
         let node = self.nodes.get_mut(path);
         let node = node.unwrap_or_else(|| panic!("update of missing node {path}"));
         let acl_hash = self.acls.hash(node.acl);
@@ -94,6 +100,7 @@ impl DataTree {
         update: impl FnOnce(&mut Stat),
         journal: &mut Journal,
     ) {
+        self.touch(path);
         let node = self.nodes.get_mut(path);
         let node = node.unwrap_or_else(|| panic!("ACL update of missing node {path}"));
         let old_hash = node.hash(path, self.acls.hash(node.acl));
@@ -109,6 +116,14 @@ impl DataTree {
         update(&mut node.stat);
         let new_hash = node.hash(path, self.acls.hash(acl));
         self.digest = self.digest.wrapping_sub(old_hash).wrapping_add(new_hash);
+    }
+
+    /// Before a node changes (or is created): a snapshot being written records
+    /// what it was.
+    fn touch(&mut self, path: &str) {
+        if let Some(capture) = self.capture.as_deref_mut() {
+            capture.touch(path, self.nodes.get(path).map(|node| &**node));
+        }
     }
 
     /// Sets (Some) or removes (None) the quota entry on `path`.

@@ -204,3 +204,31 @@ fn reserved_subtree_is_server_owned() {
     let applied = ok(&mut tree, create_mode("/baton", CreateMode::PersistentSequential, 0));
     assert_eq!(created_path(&applied), "/baton0000000001");
 }
+
+/// A snapshot being written belongs to the tree it began on: a tree put in its
+/// place (a snapshot from the leader) or a newer snapshot of the same tree makes
+/// it abandoned, never a mix of two trees.
+#[test]
+fn a_snapshot_in_slices_is_abandoned_when_its_tree_is_replaced() {
+    let mut tree = DataTree::new();
+    ok(&mut tree, create("/a", "1"));
+    let mut encoder = tree.begin_snapshot();
+    let mut replaced = DataTree::decode_snapshot(&tree.encode_snapshot()).unwrap();
+    assert_eq!(replaced.continue_snapshot(&mut encoder, 1), Err(super::SnapshotAbandoned));
+    let newer = tree.begin_snapshot();
+    assert_eq!(tree.continue_snapshot(&mut encoder, 1), Err(super::SnapshotAbandoned));
+    assert_eq!(tree.finish_snapshot(encoder), Err(super::SnapshotAbandoned));
+    tree.abandon_snapshot(newer);
+    assert_eq!(tree.snapshot_recorded(), 0);
+
+    // Abandoning an old encoder leaves the newer one alone.
+    let old = replaced.begin_snapshot();
+    let mut new = replaced.begin_snapshot();
+    replaced.abandon_snapshot(old);
+    ok(&mut replaced, set("/a", "2", -1));
+    assert_eq!(replaced.snapshot_recorded(), 1, "/a as it was");
+    while !replaced.continue_snapshot(&mut new, 1).unwrap() {}
+    let bytes = replaced.finish_snapshot(new).unwrap();
+    let decoded = DataTree::decode_snapshot(&bytes).unwrap();
+    assert_eq!(decoded.get("/a").unwrap().0, "1".as_bytes());
+}

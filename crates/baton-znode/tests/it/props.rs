@@ -64,6 +64,46 @@ proptest! {
         prop_assert_eq!(a.encode_snapshot(), b.encode_snapshot());
     }
 
+    /// A snapshot written in slices, with txns applied between the slices (creates,
+    /// deletes, data, ACLs, sessions, failed multis rolled back), is byte for byte
+    /// the snapshot the tree had when it began, and the tree goes on unchanged by it.
+    #[test]
+    fn snapshot_in_slices_is_the_tree_at_its_start(
+        steps in steps(120),
+        start in any::<prop::sample::Index>(),
+        budgets in prop::collection::vec(1usize..6, 1..64),
+    ) {
+        let start = start.index(steps.len() + 1);
+        let mut tree = DataTree::new();
+        let mut history = History::default();
+        let mut at_start = None;
+        let mut encoder = None;
+        let mut slices = budgets.iter().cycle();
+        for (i, step) in steps.iter().enumerate() {
+            if i == start {
+                at_start = Some(tree.clone());
+                encoder = Some(tree.begin_snapshot());
+            }
+            let txn = history.txn(step, &tree);
+            let _ = tree.apply(&txn);
+            prop_assert_eq!(tree.digest(), tree.recompute_digest());
+            if let Some(encoder) = encoder.as_mut() {
+                tree.continue_snapshot(encoder, *slices.next().unwrap()).unwrap();
+            }
+        }
+        let (at_start, mut encoder) = match (at_start, encoder) {
+            (Some(tree_then), Some(encoder)) => (tree_then, encoder),
+            _ => (tree.clone(), tree.begin_snapshot()),
+        };
+        while !tree.continue_snapshot(&mut encoder, *slices.next().unwrap()).unwrap() {}
+        prop_assert_eq!(encoder.zxid(), at_start.last_zxid());
+        let bytes = tree.finish_snapshot(encoder).unwrap();
+        prop_assert_eq!(&bytes, &at_start.encode_snapshot());
+        prop_assert_eq!(tree.snapshot_recorded(), 0, "the capture ends with the snapshot");
+        let decoded = DataTree::decode_snapshot(&bytes).unwrap();
+        prop_assert!(decoded == at_start);
+    }
+
     #[test]
     fn txn_round_trips(txn in any_txn()) {
         let bytes = encode_txn(&txn);
