@@ -38,6 +38,7 @@ pub fn checks<H: StoreHarness>() -> Vec<Check<H>> {
         ("truncate_after_then_append", truncate_after_then_append::<H>),
         ("truncate_everything", truncate_everything::<H>),
         ("snapshots_latest_and_reopen", snapshots_latest_and_reopen::<H>),
+        ("snapshots_written_from_another_thread", snapshots_written_from_another_thread::<H>),
         ("purge_keeps_newest_snapshots", purge_keeps_newest_snapshots::<H>),
         ("purge_in_steps", purge_in_steps::<H>),
         ("purge_without_snapshots_keeps_log", purge_without_snapshots_keeps_log::<H>),
@@ -283,6 +284,45 @@ pub fn snapshots_latest_and_reopen<H: StoreHarness>(h: &mut H) {
 
     let store = h.reopen(store);
     assert_eq!(store.latest_snapshot().unwrap(), Some(replaced), "snapshot after reopen");
+}
+
+/// A snapshot saved by the store's `snapshot_writer` on another thread while the
+/// owner appends and flushes is durable without the owner's help, the newest,
+/// and purges the log as one saved by `save_snapshot` does (a store without a
+/// writer has nothing to check).
+pub fn snapshots_written_from_another_thread<H: StoreHarness>(h: &mut H) {
+    let mut store = h.open();
+    let Some(writer) = store.snapshot_writer() else { return };
+    append(&mut store, 1..=10);
+    flush(&mut store);
+    // Big enough to be a file of its own in stores that keep large values apart.
+    let big = Snapshot { zxid: 10, data: Bytes::from(vec![7u8; 256 * 1024]) };
+    std::thread::scope(|scope| {
+        let writing = scope.spawn(|| writer.write(&big));
+        for zxid in 11..=40 {
+            append(&mut store, [zxid]);
+            flush(&mut store);
+        }
+        writing.join().expect("the writer thread").expect("the snapshot is written");
+    });
+    // The writer may hold the store open (the sled store's handles do).
+    drop(writer);
+    let store = h.reopen(store);
+    assert_eq!(store.latest_snapshot().unwrap(), Some(big.clone()), "durable on its own");
+    assert_eq!(zxids(&store), (1..=40).collect::<Vec<_>>(), "the appends beside it");
+
+    let mut store = store;
+    let writer = store.snapshot_writer().expect("a writer after reopen");
+    let newer = Snapshot { zxid: 20, data: Bytes::from(vec![8u8; 256 * 1024]) };
+    writer.write(&newer).unwrap();
+    store.snapshot_written(newer.zxid).unwrap();
+    assert_eq!(store.latest_snapshot().unwrap(), Some(newer.clone()), "the newest");
+    assert_eq!(store.purge(1).unwrap(), 20, "purge(1) deletes entries <= 20");
+    assert_bounds(&store, Some(21), Some(40), "after the purge");
+    drop(writer);
+    let store = h.reopen(store);
+    assert_eq!(store.latest_snapshot().unwrap(), Some(newer), "after reopen");
+    assert_eq!(zxids(&store), (21..=40).collect::<Vec<_>>(), "purged log after reopen");
 }
 
 pub fn purge_keeps_newest_snapshots<H: StoreHarness>(h: &mut H) {

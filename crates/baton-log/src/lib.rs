@@ -53,4 +53,4 @@ pub use scrub::{Damage, DamagedPart, ScrubCursor, ScrubStep, Scrubber};
 pub use sled_codec::{LOG_TREE, META_TREE, SNAPSHOTS_TREE};
 pub use sled_open::MARKER_FILE;
 pub use sled_store::{SledOptions, SledStore};
-pub use store::{LogEntry, LogStore, Meta, PurgeStep, Snapshot};
+pub use store::{LogEntry, LogStore, Meta, PurgeStep, Snapshot, SnapshotWriter};

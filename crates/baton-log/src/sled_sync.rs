@@ -72,6 +72,11 @@ impl DiskSync {
         self.enabled
     }
 
+    /// The store's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn data_file_sync(&self) -> Result<(), LogError> {
         self.data_file
             .sync_data()

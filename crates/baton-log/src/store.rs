@@ -205,6 +205,31 @@ pub trait LogStore: Send {
     fn scrubber(&self) -> Option<std::sync::Arc<dyn crate::Scrubber>> {
         None
     }
+
+    /// A handle that saves snapshots into this store from another thread while
+    /// the store goes on with appends (`None`: save through `save_snapshot`). A
+    /// snapshot it wrote is durable and `latest_snapshot` may return it; the owner
+    /// then calls [`LogStore::snapshot_written`] before purging by it. The handle
+    /// may keep the store's files open (and locked) until it is dropped too.
+    fn snapshot_writer(&self) -> Option<std::sync::Arc<dyn SnapshotWriter>> {
+        None
+    }
+
+    /// Takes note of a snapshot the `snapshot_writer` wrote: what a purge keeps is
+    /// decided anew, and the store is checkpointed as after `save_snapshot`.
+    /// Durable on return.
+    fn snapshot_written(&mut self, zxid: u64) -> Result<(), LogError> {
+        let _ = zxid;
+        Ok(())
+    }
+}
+
+/// Saves snapshots from a thread other than the store owner's: a snapshot of a
+/// million znodes is a hundred megabytes, and its write and sync would hold up
+/// every commit queued behind it on the owner's thread.
+pub trait SnapshotWriter: Send + Sync + std::fmt::Debug {
+    /// Stores `snapshot`, durably, as `save_snapshot` would.
+    fn write(&self, snapshot: &Snapshot) -> Result<(), LogError>;
 }
 
 /// Checks a batch against the append contract: strictly increasing zxids, all
