@@ -239,9 +239,17 @@ impl SledStore {
     /// Makes everything durable in sled, then starts the journal over from where the
     /// history ends now.
     fn barrier(&mut self) -> Result<(), LogError> {
+        let started = std::time::Instant::now();
         self.sync.barrier(&self.db)?;
+        let synced = started.elapsed();
         let base = self.history_end()?.unwrap_or(0).max(self.journal_floor);
-        self.journal.checkpoint(base)
+        self.journal.checkpoint(base)?;
+        tracing::debug!(
+            sled_ms = synced.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "log store: checkpoint"
+        );
+        Ok(())
     }
 
     /// Appends `entries` to sled's log tree (durable at the next barrier); returns

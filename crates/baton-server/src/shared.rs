@@ -185,6 +185,7 @@ impl Shared {
         let mut encoder = self.write_tree().begin_snapshot();
         let (mut slices, mut longest_slice) = (0, Duration::ZERO);
         loop {
+            encoder.reserve_for(SNAPSHOT_SLICE_NODES);
             let tree = self.read_tree().map_err(|_| SnapshotWriteError::Poisoned)?;
             let started = Instant::now();
             let done = tree.continue_snapshot(&mut encoder, SNAPSHOT_SLICE_NODES)?;

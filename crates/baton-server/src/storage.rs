@@ -528,13 +528,8 @@ mod tests {
         let (told, purged) = std::sync::mpsc::channel();
         let dir = tempfile::tempdir().unwrap();
         let promised = Promised::fresh(dir.path());
-        let (storage, thread) = Storage::spawn(
-            store,
-            promised,
-            move |n| told.send(n).unwrap(),
-            |_| {},
-        )
-        .unwrap();
+        let (storage, thread) =
+            Storage::spawn(store, promised, move |n| told.send(n).unwrap(), |_| {}).unwrap();
         storage.commit(vec![entry(1), entry(2), entry(3)]).await.unwrap();
         storage.set_meta(Meta { accepted_epoch: 1, current_epoch: 1 }).await.unwrap();
         let snapshot = Snapshot { zxid: 2, data: Bytes::from_static(b"tree") };

@@ -19,6 +19,21 @@ impl Writer {
         self.buf.push(v);
     }
 
+    /// Makes room for at least `additional` more bytes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn position(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Room left before the buffer grows.
+    pub(crate) fn spare(&self) -> usize {
+        self.buf.capacity() - self.buf.len()
+    }
+
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }

@@ -125,6 +125,18 @@ impl SnapshotEncoder {
         self.zxid
     }
 
+    /// Makes room for `nodes` more nodes of the size written so far, with a margin,
+    /// so that the buffer grows (a copy of all of it) here, not in a slice, where
+    /// writes would wait for the copy. Call it without holding the tree's lock.
+    pub fn reserve_for(&mut self, nodes: usize) {
+        let average = self.writer.position().checked_div(self.written).unwrap_or(64);
+        let wanted = nodes.saturating_mul(average.saturating_mul(2) + 64);
+        if self.writer.spare() < wanted {
+            // At least doubling, as a Vec would: the copies stay linear in total.
+            self.writer.reserve(wanted.max(self.writer.position()));
+        }
+    }
+
     /// Whether every node is written (`DataTree::finish_snapshot` may be called).
     pub fn is_done(&self) -> bool {
         self.root_written && self.levels.is_empty()
