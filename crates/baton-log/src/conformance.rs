@@ -298,7 +298,7 @@ pub fn snapshots_written_from_another_thread<H: StoreHarness>(h: &mut H) {
     // Big enough to be a file of its own in stores that keep large values apart.
     let big = Snapshot { zxid: 10, data: Bytes::from(vec![7u8; 256 * 1024]) };
     std::thread::scope(|scope| {
-        let writing = scope.spawn(|| writer.write(&big));
+        let writing = scope.spawn(|| writer.write(big.clone()));
         for zxid in 11..=40 {
             append(&mut store, [zxid]);
             flush(&mut store);
@@ -314,7 +314,7 @@ pub fn snapshots_written_from_another_thread<H: StoreHarness>(h: &mut H) {
     let mut store = store;
     let writer = store.snapshot_writer().expect("a writer after reopen");
     let newer = Snapshot { zxid: 20, data: Bytes::from(vec![8u8; 256 * 1024]) };
-    writer.write(&newer).unwrap();
+    writer.write(newer.clone()).unwrap();
     store.snapshot_written(newer.zxid).unwrap();
     assert_eq!(store.latest_snapshot().unwrap(), Some(newer.clone()), "the newest");
     assert_eq!(store.purge(1).unwrap(), 20, "purge(1) deletes entries <= 20");

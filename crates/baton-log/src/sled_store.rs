@@ -670,8 +670,12 @@ struct SledSnapshotWriter {
 }
 
 impl SnapshotWriter for SledSnapshotWriter {
-    fn write(&self, snapshot: &Snapshot) -> Result<(), LogError> {
-        self.snapshots.insert(zxid_key(snapshot.zxid), record::encode(&snapshot.data))?;
+    fn write(&self, snapshot: Snapshot) -> Result<(), LogError> {
+        // Three copies of a hundred megabytes would be alive at once (the encoded
+        // tree, the record, sled's own): the tree's goes before sled makes its.
+        let (key, record) = (zxid_key(snapshot.zxid), record::encode(&snapshot.data));
+        drop(snapshot);
+        self.snapshots.insert(key, record)?;
         let mut sync = self.sync.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         sync.barrier(&self.db)
     }

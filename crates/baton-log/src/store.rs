@@ -228,8 +228,9 @@ pub trait LogStore: Send {
 /// million znodes is a hundred megabytes, and its write and sync would hold up
 /// every commit queued behind it on the owner's thread.
 pub trait SnapshotWriter: Send + Sync + std::fmt::Debug {
-    /// Stores `snapshot`, durably, as `save_snapshot` would.
-    fn write(&self, snapshot: &Snapshot) -> Result<(), LogError>;
+    /// Stores `snapshot`, durably, as `save_snapshot` would. By value: a store
+    /// that copies it into its own form can free it before storing the copy.
+    fn write(&self, snapshot: Snapshot) -> Result<(), LogError>;
 }
 
 /// Checks a batch against the append contract: strictly increasing zxids, all

@@ -236,7 +236,7 @@ impl Storage {
             return self.call(|reply| Command::Snapshot { snapshot, keep, reply }).await;
         };
         let zxid = snapshot.zxid;
-        tokio::task::spawn_blocking(move || writer.write(&snapshot))
+        tokio::task::spawn_blocking(move || writer.write(snapshot))
             .await
             .map_err(|error| ServerError::TaskFailed {
                 task: "snapshot writer",
