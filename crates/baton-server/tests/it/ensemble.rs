@@ -496,7 +496,8 @@ async fn a_snapshot_written_under_load_restores_the_same_tree() {
          {recorded} recorded):\n{restarted}"
     );
     let client = e.client(victim).await;
-    for path in acked.lock().unwrap().iter() {
+    let acked = acked.lock().unwrap().clone();
+    for path in &acked {
         assert!(client.exists(path).await.unwrap().is_some(), "{path} acknowledged, then lost");
     }
 }
