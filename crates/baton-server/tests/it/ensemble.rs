@@ -454,7 +454,7 @@ async fn a_snapshot_written_under_load_restores_the_same_tree() {
             let mut n = 0u64;
             while !*stop.lock().unwrap() {
                 let path = format!("/big/k{:05}", (n * 7_919) % 12_800);
-                let _ = if n % 3 == 0 {
+                let _ = if n.is_multiple_of(3) {
                     client.delete(&path, -1).await
                 } else {
                     client.set(&path, format!("v{n}"), -1).await.map(drop)
