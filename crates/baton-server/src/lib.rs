@@ -46,6 +46,7 @@
 mod access;
 mod admin;
 mod auth;
+mod background;
 mod clock;
 mod config;
 mod disk;

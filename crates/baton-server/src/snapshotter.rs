@@ -98,12 +98,8 @@ pub(crate) async fn run(
 async fn take(shared: &Arc<Shared>, storage: &Storage, keep: usize) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let writer = Arc::clone(shared);
-    let written = tokio::task::spawn_blocking(move || writer.write_snapshot())
-        .await
-        .map_err(|error| ServerError::TaskFailed {
-            task: "snapshot encoder",
-            message: error.to_string(),
-        })?
+    let written = crate::background::run("baton-snapshot", move || writer.write_snapshot())
+        .await?
         .map_err(|error| ServerError::TaskFailed {
             task: "snapshot encoder",
             message: error.to_string(),

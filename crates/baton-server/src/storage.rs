@@ -166,6 +166,10 @@ impl std::fmt::Debug for Command {
     }
 }
 
+/// A commit (append and flush) taking this long is logged as a warning (and one a
+/// twentieth as long at debug level).
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Storage {
     /// Starts the thread that owns `store`. Its result is the final flush's.
     /// `purged` is told how many log entries each completed purge deleted, `flushed`
@@ -225,7 +229,7 @@ impl Storage {
 
     /// Saves `snapshot` (durable on return); the purge it allows follows. With a
     /// snapshot writer, the write and its sync (a hundred megabytes at a million
-    /// znodes) happen on a blocking thread while the storage thread goes on with
+    /// znodes) happen on a background thread while the storage thread goes on with
     /// commits; the thread then only takes note of it.
     pub(crate) async fn save_snapshot(
         &self,
@@ -236,12 +240,8 @@ impl Storage {
             return self.call(|reply| Command::Snapshot { snapshot, keep, reply }).await;
         };
         let zxid = snapshot.zxid;
-        tokio::task::spawn_blocking(move || writer.write(snapshot))
-            .await
-            .map_err(|error| ServerError::TaskFailed {
-                task: "snapshot writer",
-                message: error.to_string(),
-            })?
+        crate::background::run("baton-snapshot-save", move || writer.write(snapshot))
+            .await?
             .map_err(ServerError::Storage)?;
         self.call(|reply| Command::SnapshotWritten { zxid, keep, reply }).await
     }
@@ -320,10 +320,30 @@ fn serve(
                 // A store with a journal keeps the promise of its appends there, made
                 // durable by the same flush: the file is written for the other changes.
                 let journaled = store.journal_end().is_some();
-                let result = store.append(&entries).and_then(|()| store.flush()).and_then(|()| {
+                let appended = store.append(&entries);
+                let append_took = started.elapsed();
+                let result = appended.and_then(|()| store.flush()).and_then(|()| {
                     if journaled { Ok(()) } else { promised.settle(store.as_ref()) }
                 });
-                flushed(started.elapsed());
+                let took = started.elapsed();
+                flushed(took);
+                if took >= SLOW_COMMIT {
+                    // As etcd warns of a slow fdatasync: the disk (or sled) held every
+                    // write queued behind this one.
+                    tracing::warn!(
+                        took_ms = took.as_millis(),
+                        append_ms = append_took.as_millis(),
+                        entries = entries.len(),
+                        "storage: a slow commit"
+                    );
+                } else if took >= SLOW_COMMIT / 20 {
+                    tracing::debug!(
+                        took_ms = took.as_millis(),
+                        append_ms = append_took.as_millis(),
+                        entries = entries.len(),
+                        "storage: a commit took long"
+                    );
+                }
                 if fail_stop(reply, result) {
                     return Ok(());
                 }
