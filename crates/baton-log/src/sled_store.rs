@@ -652,7 +652,7 @@ impl LogStore for SledStore {
         }
     }
 
-    fn snapshot_written(&mut self, _zxid: u64) -> Result<(), LogError> {
+    fn snapshot_written(&mut self) -> Result<(), LogError> {
         self.purge_plan = None;
         self.barrier()
     }

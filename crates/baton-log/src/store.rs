@@ -218,8 +218,7 @@ pub trait LogStore: Send {
     /// Takes note of a snapshot the `snapshot_writer` wrote: what a purge keeps is
     /// decided anew, and the store is checkpointed as after `save_snapshot`.
     /// Durable on return.
-    fn snapshot_written(&mut self, zxid: u64) -> Result<(), LogError> {
-        let _ = zxid;
+    fn snapshot_written(&mut self) -> Result<(), LogError> {
         Ok(())
     }
 }

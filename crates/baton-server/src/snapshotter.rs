@@ -12,7 +12,12 @@ use baton_log::Snapshot;
 use baton_quorum::Zxid;
 use tokio::sync::mpsc;
 
-use crate::{ServerError, metrics::Metrics, shared::Shared, storage::Storage};
+use crate::{
+    ServerError,
+    metrics::Metrics,
+    shared::{Shared, WrittenSnapshot},
+    storage::Storage,
+};
 
 /// Requests waiting for the snapshotter: one. A request made while one is pending
 /// is dropped (the driver asks again after its next batch; a repair, at the
@@ -98,18 +103,16 @@ pub(crate) async fn run(
 async fn take(shared: &Arc<Shared>, storage: &Storage, keep: usize) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let writer = Arc::clone(shared);
-    let written = crate::background::run("baton-snapshot", move || writer.write_snapshot())
-        .await?
-        .map_err(|error| ServerError::TaskFailed {
-            task: "snapshot encoder",
-            message: error.to_string(),
-        })?;
-    let (slices, longest_slice, recorded) =
-        (written.slices, written.longest_slice, written.recorded);
-    let snapshot = Snapshot { zxid: written.zxid, data: written.data.into() };
-    let (zxid, bytes) = (snapshot.zxid, snapshot.data.len());
+    let WrittenSnapshot { zxid, data, slices, longest_slice, recorded } =
+        crate::background::run("baton-snapshot", move || writer.write_snapshot()).await?.map_err(
+            |error| ServerError::TaskFailed {
+                task: "snapshot encoder",
+                message: error.to_string(),
+            },
+        )?;
+    let bytes = data.len();
     let encoded = started.elapsed();
-    storage.save_snapshot(snapshot, keep).await?;
+    storage.save_snapshot(Snapshot { zxid, data: data.into() }, keep).await?;
     Metrics::add(&shared.metrics.snapshots_total, 1);
     tracing::info!(
         zxid = %Zxid::from_u64(zxid),

@@ -56,17 +56,11 @@ enum Command {
         snapshot: Snapshot,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
-    /// Save a snapshot (the reply), then purge in the background: keep the newest
-    /// `keep` snapshots and the log after the oldest of them.
+    /// Save a snapshot, or take note of one the store's snapshot writer saved (the
+    /// reply), then purge in the background: keep the newest `keep` snapshots and
+    /// the log after the oldest of them.
     Snapshot {
-        snapshot: Snapshot,
-        keep: usize,
-        reply: oneshot::Sender<Result<(), LogError>>,
-    },
-    /// Take note of a snapshot the store's snapshot writer saved, then purge as
-    /// after `Snapshot`.
-    SnapshotWritten {
-        zxid: u64,
+        snapshot: SnapshotSave,
         keep: usize,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
@@ -135,6 +129,13 @@ impl Promised {
     }
 }
 
+/// A snapshot for the storage thread: to save, or saved already by the store's
+/// snapshot writer (at this zxid).
+enum SnapshotSave {
+    Here(Snapshot),
+    Written(u64),
+}
+
 /// A handle to the storage thread. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Storage {
@@ -151,11 +152,11 @@ impl std::fmt::Debug for Command {
             Command::SetMeta { meta, .. } => write!(f, "SetMeta({meta:?})"),
             Command::Truncate { after, .. } => write!(f, "Truncate(after {after:#x})"),
             Command::Install { snapshot, .. } => write!(f, "Install({:#x})", snapshot.zxid),
-            Command::Snapshot { snapshot, keep, .. } => {
+            Command::Snapshot { snapshot: SnapshotSave::Here(snapshot), keep, .. } => {
                 write!(f, "Snapshot({:#x}, keep {keep})", snapshot.zxid)
             }
-            Command::SnapshotWritten { zxid, keep, .. } => {
-                write!(f, "SnapshotWritten({zxid:#x}, keep {keep})")
+            Command::Snapshot { snapshot: SnapshotSave::Written(zxid), keep, .. } => {
+                write!(f, "Snapshot({zxid:#x} written, keep {keep})")
             }
             Command::Rewrite { from, entries, .. } => {
                 write!(f, "Rewrite(from {from:#x}, {} entries)", entries.len())
@@ -236,14 +237,17 @@ impl Storage {
         snapshot: Snapshot,
         keep: usize,
     ) -> Result<(), ServerError> {
-        let Some(writer) = self.snapshot_writer.clone() else {
-            return self.call(|reply| Command::Snapshot { snapshot, keep, reply }).await;
+        let snapshot = match self.snapshot_writer.clone() {
+            None => SnapshotSave::Here(snapshot),
+            Some(writer) => {
+                let zxid = snapshot.zxid;
+                crate::background::run("baton-snapshot-save", move || writer.write(snapshot))
+                    .await?
+                    .map_err(ServerError::Storage)?;
+                SnapshotSave::Written(zxid)
+            }
         };
-        let zxid = snapshot.zxid;
-        crate::background::run("baton-snapshot-save", move || writer.write(snapshot))
-            .await?
-            .map_err(ServerError::Storage)?;
-        self.call(|reply| Command::SnapshotWritten { zxid, keep, reply }).await
+        self.call(|reply| Command::Snapshot { snapshot, keep, reply }).await
     }
 
     /// Replaces every log entry from `from` on by `entries` (durable on return).
@@ -383,16 +387,10 @@ fn serve(
                 }
             }
             Command::Snapshot { snapshot, keep, reply } => {
-                let zxid = snapshot.zxid;
-                let result = store.save_snapshot(snapshot);
-                if result.is_ok() {
-                    promised.base = promised.base.max(zxid);
-                    purging = Some((keep, purging.map_or(0, |(_, deleted)| deleted)));
-                }
-                let _ = reply.send(result);
-            }
-            Command::SnapshotWritten { zxid, keep, reply } => {
-                let result = store.snapshot_written(zxid);
+                let (zxid, result) = match snapshot {
+                    SnapshotSave::Here(snapshot) => (snapshot.zxid, store.save_snapshot(snapshot)),
+                    SnapshotSave::Written(zxid) => (zxid, store.snapshot_written()),
+                };
                 if result.is_ok() {
                     promised.base = promised.base.max(zxid);
                     purging = Some((keep, purging.map_or(0, |(_, deleted)| deleted)));

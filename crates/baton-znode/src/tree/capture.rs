@@ -87,9 +87,11 @@ impl Capture {
         }
     }
 
-    /// Paths recorded so far (a measure of what writing the snapshot costs).
-    fn recorded(&self) -> usize {
-        self.before.len()
+    /// What was recorded of `path` since Z: Some(Some) its image, Some(None) that
+    /// it did not exist, None nothing (it is as it was).
+    fn recorded(&self, path: &str) -> Option<&Option<Image>> {
+        // Most slices run with nothing recorded: no hashing then.
+        if self.before.is_empty() { None } else { self.before.get(path) }
     }
 }
 
@@ -183,7 +185,7 @@ impl DataTree {
         if !encoder.root_written {
             encoder.root_written = true;
             encoder.written += 1;
-            if self.write_as_of_z(capture, &mut encoder.writer, "/") {
+            if self.write_as_of_z(capture, &mut encoder.writer, "/", capture.recorded("/")) {
                 encoder.levels.push(Level { parent: "/".to_owned(), last: None });
             }
             budget -= 1;
@@ -227,11 +229,12 @@ impl DataTree {
                 budget -= 1;
                 path.truncate(base);
                 path.push_str(name.as_str());
-                if !capture.before.is_empty() && matches!(capture.before.get(&path), Some(None)) {
+                let recorded = capture.recorded(&path);
+                if matches!(recorded, Some(None)) {
                     continue; // created since Z
                 }
                 encoder.written += 1;
-                if self.write_as_of_z(capture, &mut encoder.writer, &path) {
+                if self.write_as_of_z(capture, &mut encoder.writer, &path, recorded) {
                     descend = true;
                     break;
                 }
@@ -276,12 +279,18 @@ impl DataTree {
 
     /// Paths changed since the snapshot being written began (0 if none is).
     pub fn snapshot_recorded(&self) -> usize {
-        self.capture.as_ref().map_or(0, |capture| capture.recorded())
+        self.capture.as_ref().map_or(0, |capture| capture.before.len())
     }
 
-    /// Writes `path` as it was at Z; returns whether it had children then.
-    fn write_as_of_z(&self, capture: &Capture, w: &mut Writer, path: &str) -> bool {
-        let recorded = if capture.before.is_empty() { None } else { capture.before.get(path) };
+    /// Writes `path` as it was at Z (`recorded`: what the capture has of it);
+    /// returns whether it had children then.
+    fn write_as_of_z(
+        &self,
+        capture: &Capture,
+        w: &mut Writer,
+        path: &str,
+        recorded: Option<&Option<Image>>,
+    ) -> bool {
         let (data, stat, kind, position) = match recorded {
             Some(Some(image)) => (&image.data, &image.stat, image.kind, image.acl_position),
             Some(None) => unreachable!("{path} did not exist at Z"),
