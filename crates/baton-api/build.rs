@@ -12,21 +12,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The protoc path goes into the prost config rather than the PROTOC environment
     // variable: `env::set_var` is `unsafe` in edition 2024 and the workspace forbids
     // unsafe code, build scripts included. The effect is the same.
-    let mut config = tonic_prost_build::Config::new();
-    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(&protoc);
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
         // `bytes` fields become `bytes::Bytes`, the type baton-znode uses for data, so
         // conversions move data without copying it.
         .bytes(".baton.v1")
-        .bytes(".baton.peer.v1")
+        // prost's codec with smaller stream buffers (`codec.rs`): a session is a stream.
+        .codec_path("crate::codec::LeanCodec")
         // It carries a password: its Debug (in baton-api's `auth`) shows no secret.
         .skip_debug([".baton.v1.AddAuthRequest"])
         .file_descriptor_set_path(out_dir.join("baton_descriptor.bin"))
-        .compile_with_config(config, &[PROTO, PEER_PROTO], &[PROTO_ROOT])?;
+        .compile_with_config(config, &[PROTO], &[PROTO_ROOT])?;
+
+    // The peer links keep tonic's default buffers: a few streams, carrying batches.
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(&protoc);
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .bytes(".baton.peer.v1")
+        .compile_with_config(config, &[PEER_PROTO], &[PROTO_ROOT])?;
 
     println!("cargo:rerun-if-changed={PROTO}");
     println!("cargo:rerun-if-changed={PEER_PROTO}");

@@ -27,6 +27,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod codec;
 pub mod convert;
 pub mod session;
 pub mod status;

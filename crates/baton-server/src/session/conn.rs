@@ -108,7 +108,9 @@ fn read_name(op: &Op) -> &'static str {
 }
 
 pub(super) fn spawn(conn: Conn) {
-    let (slots, queued) = mpsc::channel(SESSION_INFLIGHT_MAX);
+    // Boxed slots, as the outgoing messages are (`Outgoing`): the queue's first block
+    // is allocated with it.
+    let (slots, queued) = mpsc::channel::<Box<Slot>>(SESSION_INFLIGHT_MAX);
     let Conn { shared, writes, session, conn_id, auth, incoming, out } = conn;
     let reader = Reader { shared: Arc::clone(&shared), writes, session, conn_id, auth };
     tokio::spawn(read_requests(reader, conn_id, incoming, slots));
@@ -128,7 +130,7 @@ async fn read_requests(
     mut reader: Reader,
     conn_id: u64,
     mut incoming: Incoming,
-    slots: mpsc::Sender<Slot>,
+    slots: mpsc::Sender<Box<Slot>>,
 ) {
     let (shared, session) = (Arc::clone(&reader.shared), reader.session);
     loop {
@@ -136,7 +138,7 @@ async fn read_requests(
             Ok(Some(pb::SessionRequest { kind: Some(pb::session_request::Kind::Request(r)) })) => r,
             Ok(Some(_)) => {
                 let error = bad("a session stream takes one Connect, then only Requests");
-                let _ = slots.send(Slot::Ready(error_reply(0, &error))).await;
+                let _ = slots.send(Box::new(Slot::Ready(error_reply(0, &error)))).await;
                 break;
             }
             // The client went away or closed its side: the session lives on until it
@@ -151,7 +153,7 @@ async fn read_requests(
                 "",
                 None,
             );
-            let _ = slots.send(Slot::Ready(error_reply(request.xid, &expired))).await;
+            let _ = slots.send(Box::new(Slot::Ready(error_reply(request.xid, &expired)))).await;
             break;
         }
         let closing = matches!(request.op, Some(Op::Close(_)));
@@ -159,7 +161,7 @@ async fn read_requests(
             shared.sessions.set_closing(session, conn_id);
         }
         let slot = reader.slot_for(request);
-        if slots.send(slot).await.is_err() || closing {
+        if slots.send(Box::new(slot)).await.is_err() || closing {
             break;
         }
     }
@@ -245,11 +247,11 @@ async fn respond(
     shared: Arc<Shared>,
     session: u64,
     conn_id: u64,
-    mut slots: mpsc::Receiver<Slot>,
+    mut slots: mpsc::Receiver<Box<Slot>>,
     out: mpsc::Sender<Outgoing>,
 ) {
     while let Some(slot) = slots.recv().await {
-        let (reply, last) = match slot {
+        let (reply, last) = match *slot {
             Slot::Ready(reply) => (reply, false),
             Slot::Write { xid, kind, outcome, received } => {
                 let outcome = outcome.await.unwrap_or(Err(WriteError::ShuttingDown));
@@ -289,7 +291,7 @@ async fn respond(
             }
         };
         let message = pb::SessionResponse { kind: Some(Kind::Reply(reply)) };
-        if out.send(Ok(message)).await.is_err() || last {
+        if out.send(Box::new(message)).await.is_err() || last {
             break;
         }
     }
@@ -354,7 +356,7 @@ async fn set_watches(
         };
         for (permit, event) in permits.zip(missed.iter()) {
             let event = pb::SessionResponse { kind: Some(Kind::Event(watch_event_to_pb(event))) };
-            permit.send(Ok(event));
+            permit.send(Box::new(event));
         }
         drop(tree);
     }
@@ -384,12 +386,12 @@ fn read(
     if !shared.serves_reads() {
         let message = "not serving: this member is not in broadcast; try another";
         let status = error_status(ErrorCode::ConnectionLoss, message, "", None);
-        permit.send(Ok(send(error_reply(xid, &status))));
+        permit.send(Box::new(send(error_reply(xid, &status))));
         return;
     }
     let Ok(tree) = shared.read_tree() else {
         let status = error_status(ErrorCode::SystemError, "the server is failing", "", None);
-        permit.send(Ok(send(error_reply(xid, &status))));
+        permit.send(Box::new(send(error_reply(xid, &status))));
         return;
     };
     let zxid = tree.last_zxid();
@@ -397,7 +399,7 @@ fn read(
         Ok(result) => reply(xid, zxid, result),
         Err(status) => error_reply(xid, &status),
     };
-    permit.send(Ok(send(reply)));
+    permit.send(Box::new(send(reply)));
     drop(tree);
 }
 

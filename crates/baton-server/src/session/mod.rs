@@ -62,7 +62,10 @@ pub(crate) const EXPIRED_PER_ROUND_MAX: usize = 1_000;
 /// refused; resuming ones are not.
 pub(crate) const SESSIONS_MAX: usize = 100_000;
 
-pub(crate) type Outgoing = Result<pb::SessionResponse, Status>;
+/// A message queued for a session's stream, boxed: a tokio queue allocates its first
+/// block of 32 slots when it is made, and a `SessionResponse` is 144 bytes, so every
+/// session held two such blocks (this and its request slots) of ~4.6 KiB each.
+pub(crate) type Outgoing = Box<pb::SessionResponse>;
 
 /// A session stream's requests: a gRPC stream, or the translation of a ZooKeeper
 /// protocol connection.
@@ -185,7 +188,7 @@ impl SessionHub {
             let message = pb::SessionResponse {
                 kind: Some(pb::session_response::Kind::Event(watch_event_to_pb(&event))),
             };
-            if let Err(mpsc::error::TrySendError::Full(_)) = conn.out.try_send(Ok(message)) {
+            if let Err(mpsc::error::TrySendError::Full(_)) = conn.out.try_send(Box::new(message)) {
                 slow.push(session);
             }
         }

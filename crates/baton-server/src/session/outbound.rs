@@ -8,6 +8,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use baton_api::pb;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tonic::Status;
@@ -29,9 +30,9 @@ impl Outbound {
 }
 
 impl Stream for Outbound {
-    type Item = Outgoing;
+    type Item = Result<pb::SessionResponse, Status>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.ended {
             return Poll::Ready(None);
         }
@@ -45,13 +46,7 @@ impl Stream for Outbound {
                 return Poll::Ready(Some(Err(status)));
             }
         }
-        match self.queue.poll_recv(cx) {
-            Poll::Ready(Some(Err(status))) => {
-                self.ended = true;
-                Poll::Ready(Some(Err(status)))
-            }
-            other => other,
-        }
+        self.queue.poll_recv(cx).map(|message| message.map(|boxed| Ok(*boxed)))
     }
 }
 
@@ -65,7 +60,7 @@ mod tests {
     async fn a_kill_overtakes_a_full_queue_and_ends_the_stream() {
         let (tx, rx) = mpsc::channel(1);
         let (kill, killed) = oneshot::channel();
-        tx.try_send(Ok(Default::default())).unwrap();
+        tx.try_send(Box::default()).unwrap();
         let mut out = Outbound::new(rx, killed);
         kill.send(Status::internal("slow")).unwrap();
         assert_eq!(out.next().await.unwrap().unwrap_err().message(), "slow");
@@ -76,7 +71,7 @@ mod tests {
     async fn messages_flow_until_the_senders_are_gone() {
         let (tx, rx) = mpsc::channel(4);
         let (kill, killed) = oneshot::channel::<Status>();
-        tx.try_send(Ok(Default::default())).unwrap();
+        tx.try_send(Box::default()).unwrap();
         drop(tx);
         drop(kill);
         let mut out = Outbound::new(rx, killed);

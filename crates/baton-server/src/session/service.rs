@@ -133,7 +133,7 @@ impl SessionsService {
             .extend(missed.iter().map(|e| pb::session_response::Kind::Event(watch_event_to_pb(e))));
         for kind in first {
             // The queue is new and far larger than one connect's events are allowed to be.
-            let _ = out.try_send(Ok(pb::SessionResponse { kind: Some(kind) }));
+            let _ = out.try_send(Box::new(pb::SessionResponse { kind: Some(kind) }));
         }
         let conn_id = hub.attach(session, auth.clone(), out.clone(), kill);
         drop(tree);
